@@ -1,0 +1,1 @@
+"""Weather proxy: the FastAPI service a fleet's pods run."""

@@ -1,0 +1,221 @@
+"""The proxy's configuration files: ``config.yaml`` and ``keys.yaml`` (DESIGN §4).
+
+These models are the contract between the operator (which renders them into a
+ConfigMap and a Secret) and the proxy (which reads them and hot-reloads them).
+Keys are camelCase on disk; unknown keys are rejected with an error naming the
+field. Every field has a default, so an empty file is a valid configuration.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import pathlib
+from typing import Annotated, Any
+
+import yaml
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+DEFAULT_CONFIG_PATH = pathlib.Path("/etc/weather-proxy/config.yaml")
+DEFAULT_KEYS_PATH = pathlib.Path("/etc/weather-proxy/keys/keys.yaml")
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model: camelCase aliases, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=to_camel, serialization_alias=to_camel),
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    def to_camel_dict(self) -> dict[str, Any]:
+        """The model as the YAML/JSON dict a file holds (camelCase keys)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Environment(str, enum.Enum):
+    DEV = "dev"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class Listen(ConfigModel):
+    host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")  # nosec B104
+    port: int = Field(8080, ge=1, le=65535, description="TCP port of the HTTP server.")
+
+
+class Retries(ConfigModel):
+    attempts: int = Field(3, ge=1, le=10, description="Upstream attempts per call, first one included.")
+    backoff_initial_seconds: float = Field(0.2, gt=0, le=60, description="First backoff delay.")
+    backoff_max_seconds: float = Field(2.0, gt=0, le=300, description="Upper bound of a backoff delay.")
+
+
+class CircuitBreaker(ConfigModel):
+    failure_threshold: int = Field(5, ge=1, le=1000, description="Consecutive failures that open the breaker.")
+    reset_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="Open time before a trial call.")
+
+
+class Pool(ConfigModel):
+    max_connections: int = Field(100, ge=1, le=10000, description="Upstream connection pool size.")
+    max_keepalive: int = Field(20, ge=0, le=10000, description="Idle keep-alive connections kept.")
+    keepalive_expiry_seconds: float = Field(30.0, ge=0, le=3600, description="Idle connection lifetime.")
+
+
+class Upstream(ConfigModel):
+    geocoding_url: str = Field(
+        "https://geocoding-api.open-meteo.com/v1/search", description="Open-Meteo geocoding search URL."
+    )
+    forecast_url: str = Field("https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast URL.")
+    timeout_seconds: float = Field(5.0, gt=0, le=120, description="Timeout of one upstream HTTP call.")
+    retries: Retries = Field(default_factory=Retries)
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
+    pool: Pool = Field(default_factory=Pool)
+
+
+class MemoryCache(ConfigModel):
+    max_entries: int = Field(10000, ge=1, le=10_000_000, description="L1 (in-process) cache capacity.")
+    ttl_seconds: float = Field(60.0, gt=0, le=86400, description="L1 entry lifetime.")
+
+
+City = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Cache(ConfigModel):
+    ttl_seconds: int = Field(300, ge=1, le=86400, description="How long weather data is fresh.")
+    stale_ttl_seconds: int = Field(
+        3600, ge=0, le=7 * 86400, description="How long after freshness stale data may still be served."
+    )
+    geocoding_ttl_seconds: int = Field(
+        7 * 86400, ge=60, le=365 * 86400, description="How long a geocoding result is cached."
+    )
+    memory: MemoryCache = Field(default_factory=MemoryCache)
+    warm_cities: list[City] = Field(default_factory=list, max_length=100, description="Cities kept warm.")
+
+
+class Redis(ConfigModel):
+    url: str = Field(..., description="redis:// or rediss:// URL; password from env REDIS_PASSWORD.")
+
+    @model_validator(mode="after")
+    def _scheme(self) -> Redis:
+        if not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis.url: must start with redis://, rediss:// or unix://")
+        return self
+
+
+class Auth(ConfigModel):
+    required: bool = Field(False, description="Reject requests without a valid X-API-Key.")
+    keys_file: str | None = Field(None, description="Path of keys.yaml; no keys when absent.")
+
+
+class Limit(ConfigModel):
+    requests_per_minute: int = Field(..., ge=1, le=1_000_000, description="Sustained requests per minute.")
+    burst: int = Field(0, ge=0, le=1_000_000, description="Extra requests allowed above the per-minute rate.")
+
+
+class RateLimit(ConfigModel):
+    default: Limit = Field(default_factory=lambda: Limit(requests_per_minute=100, burst=20))
+    anonymous: Limit = Field(default_factory=lambda: Limit(requests_per_minute=10, burst=5))
+
+
+class Cors(ConfigModel):
+    allow_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+
+
+class Http(ConfigModel):
+    request_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Deadline of one request (504).")
+    cors: Cors = Field(default_factory=Cors)
+    trusted_hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    gzip_minimum_size: int = Field(1000, ge=0, description="Responses larger than this are gzipped.")
+
+
+class Tracing(ConfigModel):
+    enabled: bool = False
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint; spans are not exported when unset.")
+    sample_ratio: float = Field(0.1, ge=0, le=1)
+
+
+class Observability(ConfigModel):
+    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+    tracing: Tracing = Field(default_factory=Tracing)
+
+
+class ProxyConfig(ConfigModel):
+    """``config.yaml``: everything a proxy process needs to serve."""
+
+    environment: Environment = Environment.DEV
+    listen: Listen = Field(default_factory=Listen)
+    upstream: Upstream = Field(default_factory=Upstream)
+    cache: Cache = Field(default_factory=Cache)
+    redis: Redis | None = None
+    auth: Auth = Field(default_factory=Auth)
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    http: Http = Field(default_factory=Http)
+    observability: Observability = Field(default_factory=Observability)
+
+
+class KeyEntry(ConfigModel):
+    """One API key, by hash; the plaintext never leaves the ApiKey's own Secret."""
+
+    id: str = Field(..., min_length=1, max_length=300, description="namespace/name of the ApiKey.")
+    sha256: str = Field(..., pattern="^[0-9a-f]{64}$", description="Hex SHA-256 of the plaintext key.")
+    rate_limit: Limit | None = None
+    expires_at: datetime.datetime | None = None
+    disabled: bool = False
+
+
+class KeysFile(ConfigModel):
+    """``keys.yaml``: the hashes of a fleet's API keys."""
+
+    keys: list[KeyEntry] = Field(default_factory=list)
+
+
+class ConfigError(ValueError):
+    """A config file could not be read or is invalid; the message names the field and rule."""
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: ``source: field.path: message``."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"{source}: {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _load_yaml(path: pathlib.Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (root): must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: pathlib.Path | str) -> ProxyConfig:
+    """Read and validate ``config.yaml``; raises ConfigError naming the field."""
+    path = pathlib.Path(path)
+    data = _load_yaml(path)
+    try:
+        return ProxyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from exc
+
+
+def load_keys(path: pathlib.Path | str) -> KeysFile:
+    """Read and validate ``keys.yaml``; raises ConfigError naming the field."""
+    path = pathlib.Path(path)
+    data = _load_yaml(path)
+    try:
+        return KeysFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from exc
