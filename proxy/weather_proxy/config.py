@@ -54,7 +54,9 @@ class Retries(ConfigModel):
 
 
 class CircuitBreaker(ConfigModel):
-    failure_threshold: int = Field(5, ge=1, le=1000, description="Consecutive failures that open the breaker.")
+    failure_threshold: int = Field(
+        5, ge=1, le=1000, description="Consecutive failures that open the breaker."
+    )
     reset_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="Open time before a trial call.")
 
 
@@ -68,7 +70,9 @@ class Upstream(ConfigModel):
     geocoding_url: str = Field(
         "https://geocoding-api.open-meteo.com/v1/search", description="Open-Meteo geocoding search URL."
     )
-    forecast_url: str = Field("https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast URL.")
+    forecast_url: str = Field(
+        "https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast URL."
+    )
     timeout_seconds: float = Field(5.0, gt=0, le=120, description="Timeout of one upstream HTTP call.")
     retries: Retries = Field(default_factory=Retries)
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
@@ -133,7 +137,9 @@ class Http(ConfigModel):
 
 class Tracing(ConfigModel):
     enabled: bool = False
-    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint; spans are not exported when unset.")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint; spans are not exported when unset."
+    )
     sample_ratio: float = Field(0.1, ge=0, le=1)
 
 

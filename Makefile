@@ -1,0 +1,111 @@
+# Weather Proxy Fleet — developer entry points. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_SYSTEM ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+VERSION ?= 0.1.0
+REGISTRY ?= ghcr.io/weather-proxy
+
+##@ General
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Setup
+
+$(VENV)/.installed: pyproject.toml
+	@echo ">> creating virtualenv $(VENV) and installing the project with [dev] extras"
+	@test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.installed system-packages ## Virtualenv with every extra, plus Debian packages (redis-server, lua5.4, wrk)
+
+.PHONY: system-packages
+system-packages: ## Install missing Debian packages the tests need
+	@bash hack/system-packages.sh redis-server lua5.4
+
+##@ Development
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff (lint + format check), mypy --strict, bandit, hadolint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -q -c pyproject.toml -r proxy operator
+	$(VENV)/bin/hadolint Dockerfile.proxy Dockerfile.operator
+
+.PHONY: fmt
+fmt: $(VENV)/.installed ## Format and auto-fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: crds
+crds: $(VENV)/.installed ## Regenerate crds/ from the pydantic models
+	$(PY) hack/gen_crds.py
+
+.PHONY: golden
+golden: $(VENV)/.installed ## Refresh the renderers' golden files
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/operator/render
+
+.PHONY: manifests
+manifests: ## Build every kustomization (no cluster needed)
+	@for k in $$(find manifests crds -name kustomization.yaml -printf '%h\n' | sort); do \
+	  echo ">> kubectl kustomize $$k"; kubectl kustomize "$$k" >/dev/null; done
+
+.PHONY: dev
+dev: install controlplane-build ## Local stack: control plane, redis, operator, sample fleet, proxy (Ctrl-C stops). ARGS=--offline
+	$(PY) -m hack.dev $(ARGS)
+
+##@ Test
+
+.PHONY: test
+test: install controlplane-build ## Unit + integration tests (no e2e), with the coverage floor
+	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(VENV)/.installed ## Unit tests only (fast, no services)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: install controlplane-build ## Integration tests (real redis-server, kube-apiserver)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: e2e
+e2e: install ## kind end-to-end tests (need a container engine; skip with a reason otherwise)
+	$(PY) -m pytest e2e --with-e2e $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## Benchmarks (wrk on loopback); prints the figures
+	@bash hack/system-packages.sh wrk
+	$(PY) -m bench
+
+##@ Control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
+
+.PHONY: controlplane-build
+controlplane-build: ## Build (or reuse cached) control-plane binaries
+	@bash hack/controlplane/build.sh
+
+.PHONY: controlplane
+controlplane: install controlplane-build ## Start a local control plane in .controlplane/ (prints KUBECONFIG)
+	$(PY) -m tests.support.controlplane up
+
+.PHONY: controlplane-down
+controlplane-down: ## Stop the local control plane
+	$(PY) -m tests.support.controlplane down
+
+##@ Images
+
+.PHONY: images
+images: ## Build the proxy and operator images (needs a Docker engine)
+	docker build -f Dockerfile.proxy -t $(REGISTRY)/proxy:$(VERSION) --build-arg VERSION=$(VERSION) .
+	docker build -f Dockerfile.operator -t $(REGISTRY)/operator:$(VERSION) --build-arg VERSION=$(VERSION) .

@@ -1,0 +1,443 @@
+"""The local dev stack (``make dev`` = ``python -m hack.dev [--offline] [--check]``).
+
+Starts, in order: a local control plane (etcd, kube-apiserver, kube-controller-manager),
+a redis-server, the Open-Meteo emulator (``--offline``), the CRDs, the operator, a dev
+WeatherProxy and an ApiKey in namespace ``weather``; then the proxy as a local process
+fed with the ConfigMap and keys Secret the operator rendered, projected into
+``.dev/etc/weather-proxy/`` the way the kubelet projects volumes (``..data`` symlink
+swap, refreshed on change). It prints the endpoint, the generated key and a curl line,
+and runs until Ctrl-C (SIGINT/SIGTERM), which tears everything down.
+
+``--check`` runs the whole stack non-interactively and measures key propagation:
+ApiKey deleted -> proxy answers 403, ApiKey applied -> proxy answers 200. Exit 0 when
+both happen within the bound, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess  # nosec B404 - child processes run with argument lists, never a shell
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from hack import kubectl as kubectl_
+from hack import kubelet_projector, operator_process
+
+NAMESPACE = "weather"
+PROXY = "dev"
+API_KEY = "developer"
+SECOND_API_KEY = "developer-2"
+DEFAULT_STATE_DIR = kubectl_.REPO_ROOT / ".dev"
+# Bounds of one step, not targets: a cold start of the control plane takes ~10 s.
+STEP_TIMEOUT = 120.0
+PROPAGATION_BOUND = 30.0
+PROPAGATION_TARGET = 2.0
+
+
+class StackError(RuntimeError):
+    """A step of the dev stack failed; the message says which and where its log is."""
+
+
+def step(message: str, started: float) -> None:
+    print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ChildProcess:
+    """A child in its own process group with its output in a log file; stopped by group."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.name, self.log_path = name, log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed argument lists built by this module
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def weather_proxy_manifest(upstream: dict[str, str] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"environment": "dev", "replicas": 1}
+    if upstream:
+        spec["upstream"] = upstream
+    return {
+        "apiVersion": "weatherproxy.dev/v1alpha1",
+        "kind": "WeatherProxy",
+        "metadata": {"name": PROXY, "namespace": NAMESPACE},
+        "spec": spec,
+    }
+
+
+def api_key_manifest(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "weatherproxy.dev/v1alpha1",
+        "kind": "ApiKey",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"proxyRef": {"name": PROXY}, "description": "local development key"},
+    }
+
+
+def local_config(text: bytes, *, port: int, redis_url: str, keys_file: Path) -> bytes:
+    """The rendered config.yaml, pointed at this machine: loopback port, local Redis, local keys."""
+    cfg = yaml.safe_load(text) or {}
+    cfg["listen"] = {"host": "127.0.0.1", "port": port}
+    cfg["redis"] = {"url": redis_url}
+    cfg.setdefault("auth", {})["keysFile"] = str(keys_file)
+    return yaml.safe_dump(cfg, sort_keys=False).encode()
+
+
+class DevStack:
+    """Everything ``make dev`` runs; :meth:`down` stops what :meth:`up` started, in reverse."""
+
+    def __init__(self, state_dir: Path, *, offline: bool, build: bool) -> None:
+        self.state_dir = state_dir
+        self.offline = offline
+        self.build = build
+        self.started = time.monotonic()
+        self.logs = state_dir / "logs"
+        self.etc = state_dir / "etc" / "weather-proxy"
+        self.keys_file = self.etc / "keys" / "keys.yaml"
+        self.config_file = self.etc / "config.yaml"
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._teardown = contextlib.ExitStack()
+        self.children: list[ChildProcess] = []
+        self.kubectl: kubectl_.Kubectl | None = None
+        self.api_client: Any = None
+
+    def say(self, message: str) -> None:
+        step(message, self.started)
+
+    # -- up --------------------------------------------------------------------------
+
+    def up(self) -> None:
+        from tests.support import controlplane
+
+        shutil.rmtree(self.state_dir / "controlplane", ignore_errors=True)
+        shutil.rmtree(self.etc, ignore_errors=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+        self.say("building (or reusing) the control-plane binaries")
+        bin_dir = controlplane.ensure_binaries(build=self.build)
+        self.say("starting etcd, kube-apiserver, kube-controller-manager")
+        cp = controlplane.ControlPlane(state_dir=self.state_dir / "controlplane", bin_dir=bin_dir, kwok=False)
+        cp.start()
+        self._teardown.callback(cp.stop)
+        self.kubectl = kubectl_.Kubectl(cp.kubeconfig)
+        self.say(f"control plane up at {cp.server}  (export KUBECONFIG={cp.kubeconfig})")
+
+        redis_url, redis_password = self._start_redis()
+        upstream = self._start_emulator() if self.offline else None
+
+        self.say("installing the CRDs")
+        self.kubectl.install_crds()
+
+        self.say("starting the operator")
+        operator = operator_process.OperatorProcess(cp.kubeconfig, self.logs / "operator.log").start()
+        self._teardown.callback(operator.stop)
+        self.operator = operator
+
+        self.say(f"applying WeatherProxy {NAMESPACE}/{PROXY} and ApiKey {NAMESPACE}/{API_KEY}")
+        self.kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        self.kubectl.apply(weather_proxy_manifest(upstream), api_key_manifest(API_KEY))
+
+        from kubernetes import config as kube_config
+
+        self.api_client = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(cp.kubeconfig)
+        )
+        self._teardown.callback(self.api_client.close)
+        self._project(redis_url)
+        self._start_proxy(redis_url, redis_password)
+
+    def _start_redis(self) -> tuple[str, str]:
+        from tests.support import redis_server
+
+        binary = redis_server.find_redis_server()
+        if binary is None:
+            raise StackError("redis-server is not installed: run `make system-packages`")
+        password = secrets.token_urlsafe(16)
+        server = redis_server.RedisServer(binary, password=password).start()
+        self._teardown.callback(server.stop)
+        self.say(f"redis-server on 127.0.0.1:{server.port}")
+        return f"redis://127.0.0.1:{server.port}/0", password
+
+    def _start_emulator(self) -> dict[str, str]:
+        port = free_port()
+        child = self._spawn(
+            "openmeteo", [sys.executable, "-m", "tests.support.openmeteo", "--port", str(port)]
+        )
+
+        def urls() -> dict[str, str] | None:
+            if not child.alive():
+                raise StackError(f"the Open-Meteo emulator exited:\n{child.log_tail()}")
+            for line in child.log_path.read_text().splitlines():
+                if line.startswith("{"):
+                    parsed: dict[str, str] = json.loads(line)
+                    return parsed
+            return None
+
+        found = kubectl_.wait_until(urls, timeout=30, what="the Open-Meteo emulator")
+        self.say(f"Open-Meteo emulator on {found['geocodingUrl']} and {found['forecastUrl']}")
+        return {"geocodingUrl": found["geocodingUrl"], "forecastUrl": found["forecastUrl"]}
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ChildProcess:
+        child = ChildProcess(name, argv, self.logs / f"{name}.log", env)
+        self.children.append(child)
+        self._teardown.callback(child.stop)
+        return child
+
+    def _project(self, redis_url: str) -> None:
+        from weather_operator.render import names
+
+        self.say("waiting for the operator to render the ConfigMap and the keys Secret")
+        assert self.kubectl is not None
+        kubectl = self.kubectl
+        for kind, name in (
+            ("configmap", names.config_map_name(PROXY)),
+            ("secret", names.keys_secret_name(PROXY)),
+        ):
+            kubectl_.wait_until(
+                functools.partial(kubectl.exists, kind, name, namespace=NAMESPACE),
+                timeout=STEP_TIMEOUT,
+                what=f"{kind}/{name} in {NAMESPACE} (operator log: {self.operator.log_path})",
+            )
+
+        def to_local(name: str, content: bytes) -> bytes:
+            if name != names.CONFIG_KEY:
+                return content
+            return local_config(content, port=self.port, redis_url=redis_url, keys_file=self.keys_file)
+
+        config_volume = kubelet_projector.ProjectedVolume(self.etc)
+        keys_volume = kubelet_projector.ProjectedVolume(self.etc / "keys")
+        for projector in (
+            kubelet_projector.Projector(
+                self.api_client, "ConfigMap", NAMESPACE, names.config_map_name(PROXY), config_volume,
+                transform=to_local, on_change=self._changed,
+            ),
+            kubelet_projector.Projector(
+                self.api_client, "Secret", NAMESPACE, names.keys_secret_name(PROXY), keys_volume,
+                on_change=self._changed,
+            ),
+        ):  # fmt: skip
+            projector.start()
+            self._teardown.callback(projector.stop)
+        kubectl_.wait_until(
+            lambda: self.config_file.is_file() and self.keys_file.is_file(),
+            timeout=30,
+            what=f"{self.config_file} and {self.keys_file}",
+        )
+        self.say(f"projecting config.yaml and keys/keys.yaml into {self.etc} (..data symlink swap)")
+
+    def _changed(self, what: str) -> None:
+        self.say(f"{what} changed: files re-projected")
+
+    def _start_proxy(self, redis_url: str, redis_password: str) -> None:
+        self.say(f"starting the proxy on {self.endpoint}")
+        self.proxy = self._spawn(
+            "proxy",
+            [
+                sys.executable,
+                "-m",
+                "weather_proxy",
+                "--config",
+                str(self.config_file),
+                "--log-format",
+                "text",
+            ],
+            env={"WEATHER_PROXY_REDIS_URL": redis_url, "REDIS_PASSWORD": redis_password},
+        )
+
+        def live() -> bool:
+            if not self.proxy.alive():
+                raise StackError(f"the proxy exited:\n{self.proxy.log_tail()}")
+            return httpx.get(f"{self.endpoint}/health/live", timeout=1).status_code == 200
+
+        kubectl_.wait_until(live, timeout=60, what=f"the proxy at {self.endpoint}/health/live")
+
+    # -- using it ----------------------------------------------------------------------
+
+    def api_key(self, name: str, timeout: float = STEP_TIMEOUT) -> str:
+        """The plaintext key of an ApiKey, read from the Secret its status names."""
+        from weather_operator.render import names
+
+        assert self.kubectl is not None
+        kubectl = self.kubectl
+
+        def read() -> str | None:
+            status = kubectl.get("apikey", name, namespace=NAMESPACE).get("status") or {}
+            secret_name = status.get("secretName")
+            if not secret_name or not kubectl.exists("secret", secret_name, namespace=NAMESPACE):
+                return None
+            secret = kubectl.get("secret", secret_name, namespace=NAMESPACE)
+            import base64
+
+            return base64.b64decode(secret["data"][names.APIKEY_SECRET_KEY]).decode()
+
+        return kubectl_.wait_until(read, timeout=timeout, what=f"the Secret of ApiKey {NAMESPACE}/{name}")
+
+    def status_for(self, key: str) -> int:
+        url = f"{self.endpoint}/v1/weather"
+        return httpx.get(url, params={"city": "Paris"}, headers={"X-API-Key": key}, timeout=10).status_code
+
+    def banner(self, key: str) -> str:
+        return "\n".join(
+            [
+                "",
+                "Weather Proxy Fleet dev stack is up.",
+                f"  endpoint   {self.endpoint}",
+                f"  api key    {key}   (ApiKey {NAMESPACE}/{API_KEY})",
+                f"  try        curl -s -H 'X-API-Key: {key}' '{self.endpoint}/v1/weather?city=Paris'",
+                f"  kubectl    export KUBECONFIG={self.state_dir / 'controlplane' / 'kubeconfig'}",
+                f"  files      {self.config_file}  {self.keys_file}",
+                f"  logs       {self.logs}/",
+                "Ctrl-C stops everything.",
+                "",
+            ]
+        )
+
+    def watch(self) -> None:
+        """Block until a signal; stop early (with its log) when a child dies."""
+        while True:
+            for child in self.children:
+                if not child.alive():
+                    raise StackError(f"{child.name} exited ({child.proc.returncode}):\n{child.log_tail()}")
+            if self.operator.proc is not None and self.operator.proc.poll() is not None:
+                raise StackError(f"the operator exited:\n{self.operator.log_tail(30)}")
+            time.sleep(1.0)
+
+    def check(self) -> int:
+        """Measure ApiKey propagation end to end; 0 when both directions work within the bound."""
+        assert self.kubectl is not None
+        key = self.api_key(API_KEY)
+        self.say("waiting until the proxy accepts the generated key")
+        kubectl_.wait_until(
+            lambda: self.status_for(key) == 200, timeout=STEP_TIMEOUT, what="200 with the key"
+        )
+        self.say("200 with the key")
+
+        self.kubectl.run("delete", "apikey", API_KEY, "-n", NAMESPACE, "--wait=false")
+        t0 = time.monotonic()
+        kubectl_.wait_until(
+            lambda: self.status_for(key) == 403, timeout=PROPAGATION_BOUND, interval=0.05, what="403"
+        )
+        rejected = time.monotonic() - t0
+
+        self.kubectl.apply(api_key_manifest(SECOND_API_KEY))
+        t0 = time.monotonic()
+        second = self.api_key(SECOND_API_KEY, timeout=PROPAGATION_BOUND)
+        kubectl_.wait_until(
+            lambda: self.status_for(second) == 200, timeout=PROPAGATION_BOUND, interval=0.05, what="200"
+        )
+        accepted = time.monotonic() - t0
+
+        print(f"ApiKey applied → proxy accepts it: {accepted:.2f} s", flush=True)
+        print(f"ApiKey deleted → proxy rejects it: {rejected:.2f} s", flush=True)
+        verdict = "within" if max(accepted, rejected) <= PROPAGATION_TARGET else "OVER"
+        print(f"target ≤ {PROPAGATION_TARGET:.0f} s each: {verdict}", flush=True)
+        return 0
+
+    # -- down --------------------------------------------------------------------------
+
+    def down(self) -> None:
+        self.say("tearing down")
+        self._teardown.close()
+        self.say("stopped")
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C: the ``finally`` blocks tear the stack down."""
+
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hack.dev", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--offline", action="store_true", help="use the Open-Meteo emulator, not the internet"
+    )
+    parser.add_argument("--check", action="store_true", help="run non-interactively, measure, exit 0/1")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .dev/")
+    parser.add_argument("--no-build", action="store_true", help="never build the control-plane binaries")
+    args = parser.parse_args(argv)
+
+    stack = DevStack(args.state_dir.resolve(), offline=args.offline, build=not args.no_build)
+    with signals_raise():
+        try:
+            stack.up()
+            key = stack.api_key(API_KEY)
+            if args.check:
+                return stack.check()
+            print(stack.banner(key), flush=True)
+            stack.watch()
+        except KeyboardInterrupt:
+            print("", flush=True)
+            return 0
+        except (StackError, kubectl_.Timeout, kubectl_.KubectlError) as exc:
+            print(f"dev stack failed: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except Exception as exc:
+            from tests.support import controlplane
+
+            if isinstance(exc, controlplane.ControlPlaneError):
+                print(f"dev stack failed: {exc}", file=sys.stderr, flush=True)
+                return 1
+            raise
+        finally:
+            stack.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

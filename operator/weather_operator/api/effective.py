@@ -1,0 +1,110 @@
+"""The fully-resolved WeatherProxy spec: every preset applied, nothing left to guess.
+
+Renderers read only these models, so a renderer never knows about presets and a
+preset never knows about a renderer.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from weather_proxy import config
+
+
+class Resolved(BaseModel):
+    """Base of the resolved models: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EffectiveAutoscaling(Resolved):
+    enabled: bool
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization_percentage: int
+
+
+class EffectiveDisruption(Resolved):
+    enabled: bool
+    # Exactly one of the two is set when enabled.
+    min_available: int | str | None
+    max_unavailable: int | str | None
+
+
+class EffectiveResources(Resolved):
+    requests: dict[str, int | str]
+    limits: dict[str, int | str]
+
+    def to_dict(self) -> dict[str, dict[str, int | str]]:
+        """The Kubernetes ``resources`` block (empty sections left out)."""
+        out: dict[str, dict[str, int | str]] = {}
+        if self.requests:
+            out["requests"] = dict(self.requests)
+        if self.limits:
+            out["limits"] = dict(self.limits)
+        return out
+
+
+class SecretKeySelector(Resolved):
+    name: str
+    key: str
+
+
+class EffectiveRedis(Resolved):
+    managed: bool
+    image: str
+    persistence_enabled: bool
+    persistence_size: str
+    storage_class_name: str | None
+    resources: EffectiveResources
+    # Set when not managed: where the proxy reads its redis URL from.
+    url_secret_ref: SecretKeySelector | None
+
+
+class EffectiveServiceMonitor(Resolved):
+    enabled: bool
+    interval: str
+    labels: dict[str, str]
+
+
+class EffectiveAlerts(Resolved):
+    enabled: bool
+    error_rate_percent: float
+    p95_latency_seconds: float
+    availability_target_percent: float
+    runbook_base_url: str
+    labels: dict[str, str]
+
+
+class EffectiveMonitoring(Resolved):
+    service_monitor: EffectiveServiceMonitor
+    alerts: EffectiveAlerts
+
+
+class EffectiveIngress(Resolved):
+    enabled: bool
+    host: str | None
+    path: str
+    class_name: str | None
+    tls_secret_name: str | None
+    annotations: dict[str, str]
+
+
+class EffectiveSpec(Resolved):
+    """What a WeatherProxy means once its environment preset is applied."""
+
+    environment: config.Environment
+    image: str
+    replicas: int
+    autoscaling: EffectiveAutoscaling
+    disruption: EffectiveDisruption
+    resources: EffectiveResources
+    upstream: config.Upstream
+    cache: config.Cache
+    rate_limit: config.RateLimit
+    auth_required: bool
+    http: config.Http
+    log_level: str
+    tracing: config.Tracing
+    redis: EffectiveRedis
+    monitoring: EffectiveMonitoring
+    ingress: EffectiveIngress

@@ -1,0 +1,60 @@
+"""Are the Prometheus Operator CRDs installed? Asked of the API server, cached for a while.
+
+One answer is shared by every fleet; it is re-asked after ``ttl`` seconds, so CRDs
+installed later are noticed without restarting the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+MONITORING_API_VERSION = "monitoring.coreos.com/v1"
+MONITORING_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})
+
+
+class MonitoringDiscovery:
+    """A cached yes/no: both ServiceMonitor and PrometheusRule are served."""
+
+    def __init__(
+        self,
+        served_kinds: Callable[[str], Awaitable[set[str]]],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._served_kinds = served_kinds
+        self._ttl = ttl
+        self._clock = clock
+        self._answer: bool | None = None
+        self._asked_at = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def last_answer(self) -> bool | None:
+        """The cached answer without asking (None before the first question)."""
+        return self._answer
+
+    async def available(self) -> bool:
+        """The cached answer, or a fresh one when it is older than ``ttl``.
+
+        When the API server cannot be asked, the previous answer stands; with none,
+        the error propagates (the handler retries).
+        """
+        async with self._lock:
+            if self._answer is not None and self._clock() - self._asked_at < self._ttl:
+                return self._answer
+            try:
+                kinds = await self._served_kinds(MONITORING_API_VERSION)
+            except Exception:
+                if self._answer is None:
+                    raise
+                self._asked_at = self._clock()
+                return self._answer
+            self._answer = kinds >= MONITORING_KINDS
+            self._asked_at = self._clock()
+            return self._answer
+
+    def invalidate(self) -> None:
+        """Forget the answer: the next question goes to the API server."""
+        self._answer = None

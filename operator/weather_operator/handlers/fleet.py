@@ -1,0 +1,237 @@
+"""WeatherProxy reconciliation: render the fleet, apply it, delete what must not exist, report status.
+
+One ``reconcile`` serves every trigger: create/resume/update of the WeatherProxy, the
+drift timer, the monitoring re-check, and the deletion of a child. Server-side apply
+of an unchanged object is a no-op on the API server (no new resourceVersion, no watch
+event), so periodic re-applies do not feed back into themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import pydantic
+
+from weather_operator import apply, events, status
+from weather_operator.api import constants, effective, weatherproxy
+from weather_operator.handlers import keysync, runtime
+from weather_operator.render import fleet as fleet_
+from weather_operator.render import names
+
+# The ApiKey index every fleet handler receives (see handlers.apikeys).
+INDEX = "apikeys_by_proxy"
+
+WP = (constants.GROUP, constants.VERSION, constants.WEATHERPROXY_PLURAL)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did, for events."""
+
+    changed: list[str]
+    deleted: list[str]
+    monitoring_available: bool
+
+
+def _name(body: Mapping[str, Any]) -> tuple[str, str]:
+    return body["metadata"]["namespace"], body["metadata"]["name"]
+
+
+def parse_spec(body: Mapping[str, Any]) -> weatherproxy.WeatherProxySpec:
+    """The spec model; an invalid spec is a permanent error (the user must fix it)."""
+    try:
+        return weatherproxy.WeatherProxySpec.model_validate(dict(body.get("spec") or {}))
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise kopf.PermanentError(f"invalid spec: {problems}") from None
+
+
+async def render(
+    state: runtime.State, body: Mapping[str, Any], index: keysync.KeysIndex, available: bool
+) -> fleet_.Fleet:
+    namespace, name = _name(body)
+    return fleet_.render_fleet(
+        fleet_.FleetInputs(
+            name=name,
+            namespace=namespace,
+            spec=parse_spec(body),
+            keys=keysync.keys_file_of(state, index, namespace, name),
+            default_image=state.settings.default_image,
+            monitoring_available=available,
+        )
+    )
+
+
+def _owned_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    uid = owner["metadata"].get("uid")
+    return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+
+
+async def ensure_redis_password(state: runtime.State, body: Mapping[str, Any]) -> bool:
+    """Create the managed Redis password Secret once; an existing one is kept. True when created."""
+    name = body["metadata"]["name"]
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": names.redis_secret_name(name),
+            "labels": names.labels(name, names.REDIS),
+        },
+        "stringData": {names.REDIS_PASSWORD_KEY: secrets.token_urlsafe(32)},
+    }
+    return await state.cluster.create(apply.adopt(secret, body)) is not None
+
+
+async def reconcile(state: runtime.State, body: Mapping[str, Any], index: keysync.KeysIndex) -> Outcome:
+    """Bring the fleet of ``body`` to its desired state and write the status if it changed."""
+    namespace, name = _name(body)
+    async with state.fleet_locks[namespace, name]:
+        available = await state.monitoring.available()
+        fleet = await render(state, body, index, available)
+        spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
+        changed: list[str] = []
+        if spec.redis.managed and await ensure_redis_password(state, body):
+            changed.append(f"Secret/{names.redis_secret_name(name)}")
+        keys_name = names.keys_secret_name(name)
+        for obj in fleet.objects:
+            if obj["kind"] == "Secret" and obj["metadata"]["name"] == keys_name:
+                continue  # written by keysync, under its lock, from the freshest index
+            _track(state, namespace, await state.cluster.apply(apply.adopt(obj, body)), changed)
+        state.applied_keys.pop((namespace, name), None)  # always re-apply: repairs hand edits too
+        applied_keys = await keysync.sync_keys(state, index, namespace, name, owner=body)
+        if applied_keys is not None:
+            _track(state, namespace, applied_keys, changed)
+        deleted: list[str] = []
+        for ref in fleet.unwanted:
+            kind = apply.kind_of(ref.api_version, ref.kind)
+            existing = await state.cluster.get(kind, namespace, ref.name)
+            if existing is not None and _owned_by(existing, body):
+                await state.cluster.delete(kind, namespace, ref.name)
+                deleted.append(f"{ref.kind}/{ref.name}")
+        await write_status(state, body, spec, fleet.config_hash, index, available)
+        return Outcome(changed=changed, deleted=deleted, monitoring_available=available)
+
+
+def _track(state: runtime.State, namespace: str, applied: Mapping[str, Any], changed: list[str]) -> None:
+    """Note a child as changed when its resourceVersion moved since the last apply."""
+    ident = f"{applied.get('kind')}/{applied.get('metadata', {}).get('name')}"
+    version = applied.get("metadata", {}).get("resourceVersion")
+    key = (namespace, ident)
+    if key not in state.child_versions or state.child_versions[key] != version:
+        changed.append(ident)
+        state.child_versions[namespace, ident] = version
+
+
+async def observe_redis(
+    state: runtime.State, namespace: str, name: str, spec: effective.EffectiveSpec
+) -> status.RedisObservation:
+    if spec.redis.managed:
+        sts = await state.cluster.get(apply.STATEFULSET, namespace, names.redis_name(name))
+        return status.redis_from_statefulset(sts)
+    ref = spec.redis.url_secret_ref
+    if ref is None:
+        return status.RedisObservation(managed=False, ready=False, detail="no Redis URL Secret configured")
+    secret = await state.cluster.get(apply.SECRET, namespace, ref.name)
+    return status.redis_from_external_secret(secret, ref.name, ref.key)
+
+
+async def write_status(
+    state: runtime.State,
+    body: Mapping[str, Any],
+    spec: effective.EffectiveSpec,
+    config_hash: str | None,
+    index: keysync.KeysIndex,
+    available: bool,
+) -> bool:
+    """Observe the children, compute the status, and patch it only when it changed."""
+    namespace, name = _name(body)
+    monitoring_wanted = spec.monitoring.service_monitor.enabled or spec.monitoring.alerts.enabled
+    observation = status.ProxyObservation(
+        name=name,
+        namespace=namespace,
+        generation=body["metadata"].get("generation"),
+        spec=spec,
+        deployment=await state.cluster.get(apply.DEPLOYMENT, namespace, names.deployment_name(name)),
+        redis=await observe_redis(state, namespace, name, spec),
+        monitoring=status.MonitoringObservation(wanted=monitoring_wanted, available=available),
+        api_keys=len(keysync.records_of(index, namespace, name)),
+        config_hash=config_hash,
+        selector=names.selector_string(name),
+    )
+    previous: Mapping[str, Any] = body.get("status") or {}
+    desired = status.proxy_status(observation, previous, state.clock())
+    if not status.changed(previous, desired):
+        return False
+    _announce_transitions(body, previous, desired)
+    await state.cluster.patch_status(apply.WEATHERPROXY, namespace, name, desired)
+    return True
+
+
+def _announce_transitions(
+    body: Mapping[str, Any], previous: Mapping[str, Any], desired: Mapping[str, Any]
+) -> None:
+    """One Event per condition transition worth a human's attention (not one per reconcile)."""
+    for condition in desired.get("conditions") or []:
+        before = status.find(previous.get("conditions"), condition["type"])
+        if before is not None and before.get("reason") == condition["reason"]:
+            continue
+        if condition["type"] == status.MONITORING_CONFIGURED and condition["reason"] == "CRDsNotInstalled":
+            events.warn(body, reason="MonitoringSkipped", message=condition["message"])
+        elif condition["type"] == status.READY and condition["status"] == status.TRUE:
+            events.info(body, reason="Ready", message=condition["message"])
+        elif condition["type"] == status.DEGRADED and condition["status"] == status.TRUE:
+            events.warn(body, reason=condition["reason"], message=condition["message"])
+        elif condition["type"] == status.REDIS_READY and condition["reason"] == "ExternalSecretNotFound":
+            events.warn(body, reason="RedisSecretNotFound", message=condition["message"])
+
+
+def report(body: Mapping[str, Any], outcome: Outcome, *, trigger: str) -> None:
+    if outcome.changed:
+        events.info(body, reason="Applied", message=f"{trigger}: applied {', '.join(outcome.changed)}")
+    if outcome.deleted:
+        events.info(body, reason="Deleted", message=f"{trigger}: deleted {', '.join(outcome.deleted)}")
+
+
+@kopf.on.resume(*WP)
+@kopf.on.create(*WP)
+@kopf.on.update(*WP)
+async def weatherproxy_changed(body: kopf.Body, memo: Any, reason: str, **kwargs: Any) -> None:
+    outcome = await reconcile(runtime.state_of(memo), body, kwargs[INDEX])
+    report(body, outcome, trigger=str(reason))
+
+
+@kopf.timer(
+    *WP,
+    interval=runtime.SETTINGS.drift_interval_seconds,
+    idle=runtime.SETTINGS.drift_idle_seconds,
+    initial_delay=runtime.SETTINGS.drift_interval_seconds,
+)
+async def repair_drift(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    outcome = await reconcile(runtime.state_of(memo), body, kwargs[INDEX])
+    report(body, outcome, trigger="drift repair")
+
+
+@kopf.timer(*WP, interval=runtime.SETTINGS.monitoring_recheck_seconds)
+async def recheck_monitoring(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """Reconcile at once when the Prometheus Operator CRDs appeared or vanished."""
+    state = runtime.state_of(memo)
+    available = await state.monitoring.available()
+    condition = status.find((body.get("status") or {}).get("conditions"), status.MONITORING_CONFIGURED)
+    reason = condition.get("reason") if condition else None
+    if (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured"):
+        outcome = await reconcile(state, body, kwargs[INDEX])
+        report(body, outcome, trigger="monitoring CRDs " + ("installed" if available else "removed"))
+
+
+@kopf.on.event(*WP)
+def weatherproxy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        namespace, name = _name(body)
+        runtime.state_of(memo).forget(namespace, name)

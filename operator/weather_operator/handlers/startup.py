@@ -1,0 +1,54 @@
+"""Operator startup and cleanup: production Kopf settings and the shared runtime state."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from weather_operator import settings as own_settings
+from weather_operator.api import constants
+from weather_operator.handlers import runtime
+
+
+def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSettings) -> None:
+    """Kopf settings for production: timeouts, backoffs, storage, events."""
+    kopf_settings.posting.level = logging.getLevelName(own.posting_level.upper())
+    kopf_settings.posting.reporting_component = constants.FIELD_MANAGER
+    if own.namespace:
+        kopf_settings.posting.reporting_instance = own.namespace
+    kopf_settings.watching.server_timeout = own.watch_server_timeout_seconds
+    kopf_settings.watching.client_timeout = own.watch_client_timeout_seconds
+    kopf_settings.watching.connect_timeout = own.connect_timeout_seconds
+    kopf_settings.watching.inactivity_timeout = own.inactivity_timeout_seconds
+    kopf_settings.networking.connect_timeout = own.connect_timeout_seconds
+    kopf_settings.networking.request_timeout = own.request_timeout_seconds
+    kopf_settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30, 60]
+    # Kopf's bookkeeping goes to annotations: the status schema is the CRD's, and it would prune it.
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=constants.GROUP, key="last-handled-configuration"
+    )
+    kopf_settings.persistence.finalizer = f"{constants.GROUP}/finalizer"
+    kopf_settings.execution.max_workers = 8
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
+    own = runtime.SETTINGS
+    configure(settings, own)
+    memo[runtime.MEMO_KEY] = runtime.State(settings=own)
+    logger.info(
+        "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss",
+        own.default_image,
+        own.drift_interval_seconds,
+        own.monitoring_recheck_seconds,
+    )
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: Any, **_: Any) -> None:
+    state = memo.get(runtime.MEMO_KEY)
+    if isinstance(state, runtime.State):
+        await state.close()

@@ -1,0 +1,106 @@
+"""The proxy Deployment: restricted pods, probes, config and keys mounted as directories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from weather_operator.api import constants, effective
+from weather_operator.render import meta, names
+
+PROXY_USER = 10001
+TERMINATION_GRACE_PERIOD_SECONDS = 30
+# Lets endpoints controllers and load balancers drop the pod before it stops accepting.
+PRE_STOP_SLEEP_SECONDS = 5
+CONTAINER_NAME = "proxy"
+REDIS_URL_ENV = "WEATHER_PROXY_REDIS_URL"
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105 - an env var name
+
+
+def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
+    if spec.redis.managed:
+        ref = {"name": names.redis_secret_name(proxy), "key": names.REDIS_PASSWORD_KEY}
+        return [{"name": REDIS_PASSWORD_ENV, "valueFrom": {"secretKeyRef": ref}}]
+    assert spec.redis.url_secret_ref is not None  # guaranteed by RedisSpec validation
+    ref = {"name": spec.redis.url_secret_ref.name, "key": spec.redis.url_secret_ref.key}
+    return [{"name": REDIS_URL_ENV, "valueFrom": {"secretKeyRef": ref}}]
+
+
+def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
+    return {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["weather-proxy", "--config", names.CONFIG_PATH],
+        "ports": [{"name": names.HTTP_PORT_NAME, "containerPort": names.HTTP_PORT, "protocol": "TCP"}],
+        "env": _env(proxy, spec),
+        "resources": spec.resources.to_dict(),
+        "startupProbe": {
+            "httpGet": {"path": "/health/live", "port": names.HTTP_PORT_NAME},
+            "periodSeconds": 2,
+            "failureThreshold": 30,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health/live", "port": names.HTTP_PORT_NAME},
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/health/ready", "port": names.HTTP_PORT_NAME},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+        "securityContext": meta.restricted_container_security_context(PROXY_USER),
+        # Directories, never subPath: the kubelet's symlink swap must reach the pod for hot reload.
+        "volumeMounts": [
+            {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
+            {"name": "keys", "mountPath": names.KEYS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  # nosec B108 - an emptyDir, private to the pod
+        ],
+    }
+
+
+def render(proxy: str, namespace: str, spec: effective.EffectiveSpec, config_hash: str) -> dict[str, Any]:
+    """The Deployment; without ``spec.replicas`` when an HPA owns the replica count."""
+    deployment_spec: dict[str, Any] = {}
+    if not spec.autoscaling.enabled:
+        deployment_spec["replicas"] = spec.replicas
+    deployment_spec |= {
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {
+            "metadata": {
+                "labels": names.labels(proxy, names.PROXY),
+                "annotations": {constants.CONFIG_HASH_ANNOTATION: config_hash},
+            },
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": meta.restricted_pod_security_context(PROXY_USER),
+                "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
+                    }
+                ],
+                "containers": [_container(proxy, spec)],
+                "volumes": [
+                    {"name": "config", "configMap": {"name": names.config_map_name(proxy)}},
+                    {"name": "keys", "secret": {"secretName": names.keys_secret_name(proxy)}},
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                ],
+            },
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(names.deployment_name(proxy), namespace, proxy, names.PROXY),
+        "spec": deployment_spec,
+    }

@@ -1,0 +1,51 @@
+"""``metadata`` and other small blocks shared by the renderers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from weather_operator.render import names
+
+
+def metadata(
+    name: str,
+    namespace: str,
+    proxy: str,
+    component: str,
+    *,
+    extra_labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Object metadata with the standard labels (extra labels never override them)."""
+    out: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {**(extra_labels or {}), **names.labels(proxy, component)},
+    }
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
+def restricted_container_security_context(user: int) -> dict[str, Any]:
+    """The container securityContext of the Pod Security "restricted" profile."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": user,
+        "runAsGroup": user,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_pod_security_context(user: int) -> dict[str, Any]:
+    """The pod securityContext of the Pod Security "restricted" profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": user,
+        "runAsGroup": user,
+        "fsGroup": user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -1,0 +1,121 @@
+"""Names and labels of a fleet's child objects: deterministic, derived from the WeatherProxy name."""
+
+from __future__ import annotations
+
+PART_OF = "weather-proxy-fleet"
+MANAGED_BY = "weather-operator"
+APP_NAME = "weather-proxy"
+
+PROXY = "proxy"
+REDIS = "redis"
+MONITORING = "monitoring"
+API_KEY = "api-key"
+
+HTTP_PORT = 8080
+HTTP_PORT_NAME = "http"
+REDIS_PORT = 6379
+REDIS_PORT_NAME = "redis"
+
+CONFIG_KEY = "config.yaml"
+KEYS_KEY = "keys.yaml"
+REDIS_PASSWORD_KEY = "password"  # noqa: S105 - a Secret key name
+APIKEY_SECRET_KEY = "apiKey"  # noqa: S105 - a Secret key name
+
+CONFIG_DIR = "/etc/weather-proxy"
+CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
+KEYS_DIR = f"{CONFIG_DIR}/keys"
+KEYS_PATH = f"{KEYS_DIR}/{KEYS_KEY}"
+
+
+def deployment_name(proxy: str) -> str:
+    return proxy
+
+
+def service_name(proxy: str) -> str:
+    return proxy
+
+
+def hpa_name(proxy: str) -> str:
+    return proxy
+
+
+def pdb_name(proxy: str) -> str:
+    return proxy
+
+
+def ingress_name(proxy: str) -> str:
+    return proxy
+
+
+def service_monitor_name(proxy: str) -> str:
+    return proxy
+
+
+def prometheus_rule_name(proxy: str) -> str:
+    return proxy
+
+
+def config_map_name(proxy: str) -> str:
+    """ConfigMap holding ``config.yaml``."""
+    return f"{proxy}-config"
+
+
+def keys_secret_name(proxy: str) -> str:
+    """Secret holding ``keys.yaml`` (hashes only)."""
+    return f"{proxy}-keys"
+
+
+def redis_name(proxy: str) -> str:
+    """StatefulSet and Service of the managed Redis."""
+    return f"{proxy}-redis"
+
+
+def redis_service_name(proxy: str) -> str:
+    return redis_name(proxy)
+
+
+def redis_secret_name(proxy: str) -> str:
+    """Secret with the managed Redis password (key ``password``); created once by the handlers."""
+    return f"{proxy}-redis-auth"
+
+
+def redis_network_policy_name(proxy: str) -> str:
+    return f"{proxy}-redis"
+
+
+def redis_url(proxy: str) -> str:
+    """URL of the managed Redis, database 0, through its Service."""
+    return f"redis://{redis_service_name(proxy)}:{REDIS_PORT}/0"
+
+
+def apikey_secret_name(apikey: str) -> str:
+    """Default Secret of a generated key (key ``apiKey``) when the ApiKey names none."""
+    return f"{apikey}-apikey"
+
+
+def endpoint(proxy: str, namespace: str) -> str:
+    """In-cluster URL of the fleet's Service."""
+    return f"http://{service_name(proxy)}.{namespace}.svc:{HTTP_PORT}"
+
+
+def selector_labels(proxy: str, component: str) -> dict[str, str]:
+    """Labels that select a component's pods; never change them (selectors are immutable)."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": proxy,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def labels(proxy: str, component: str) -> dict[str, str]:
+    """The standard labels of every child object."""
+    return {
+        **selector_labels(proxy, component),
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def selector_string(proxy: str, component: str = PROXY) -> str:
+    """The proxy pods' selector as a string, for WeatherProxy ``status.selector``."""
+    return ",".join(f"{k}={v}" for k, v in selector_labels(proxy, component).items())

@@ -1,0 +1,294 @@
+"""Status of the custom resources, computed from observations: pure functions, clock injected.
+
+Conditions follow KEP-1623: ``lastTransitionTime`` changes only when a condition's
+``status`` changes, so recomputing an unchanged state yields an identical status
+and no write (no heartbeats).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from weather_operator import keys
+from weather_operator.api import effective
+from weather_operator.render import names
+
+TRUE = "True"
+FALSE = "False"
+UNKNOWN = "Unknown"
+
+# WeatherProxy condition types.
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+REDIS_READY = "RedisReady"
+MONITORING_CONFIGURED = "MonitoringConfigured"
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """A condition without its bookkeeping: what was observed just now."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+
+
+def merge_conditions(
+    previous: Sequence[Mapping[str, Any]] | None,
+    observed: Iterable[Observed],
+    generation: int | None,
+    now: datetime.datetime,
+) -> list[dict[str, Any]]:
+    """Full conditions from observations; a transition time is kept while the status holds."""
+    before = {str(c.get("type")): c for c in previous or []}
+    out: list[dict[str, Any]] = []
+    for item in observed:
+        old = before.get(item.type)
+        if old is not None and old.get("status") == item.status and old.get("lastTransitionTime"):
+            transition = str(old["lastTransitionTime"])
+        else:
+            transition = keys.format_time(now)
+        condition: dict[str, Any] = {
+            "type": item.type,
+            "status": item.status,
+            "reason": item.reason,
+            "message": item.message,
+            "lastTransitionTime": transition,
+        }
+        if generation is not None:
+            condition["observedGeneration"] = generation
+        out.append(condition)
+    return out
+
+
+def find(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:
+    for condition in conditions or []:
+        if condition.get("type") == type_:
+            return condition
+    return None
+
+
+def changed(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """Whether writing ``desired`` would change the stored status (only its own fields count)."""
+    current = current or {}
+    return any(current.get(key) != value for key, value in desired.items())
+
+
+# --- WeatherProxy -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisObservation:
+    """Redis as seen by the operator: the managed StatefulSet, or the external URL Secret."""
+
+    managed: bool
+    ready: bool
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitoringObservation:
+    wanted: bool  # a ServiceMonitor or PrometheusRule is enabled in the spec
+    available: bool  # the Prometheus Operator CRDs are installed
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyObservation:
+    """Everything the WeatherProxy status is computed from."""
+
+    name: str
+    namespace: str
+    generation: int | None
+    spec: effective.EffectiveSpec
+    deployment: Mapping[str, Any] | None
+    redis: RedisObservation
+    monitoring: MonitoringObservation
+    api_keys: int
+    config_hash: str | None
+    selector: str
+
+
+def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any] | None) -> int:
+    """Replicas the fleet should run: the HPA's choice when autoscaling, else the spec's."""
+    if spec.autoscaling.enabled:
+        if deployment is not None and deployment.get("spec", {}).get("replicas") is not None:
+            return int(deployment["spec"]["replicas"])
+        return spec.autoscaling.min_replicas
+    return spec.replicas
+
+
+def _deployment_condition(deployment: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    conditions: Sequence[Mapping[str, Any]] = deployment.get("status", {}).get("conditions") or []
+    return find(conditions, type_)
+
+
+def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
+    """Ready, Progressing, Degraded, RedisReady, MonitoringConfigured, from the observations."""
+    deployment = obs.deployment
+    want = desired_replicas(obs.spec, deployment)
+    dstatus: Mapping[str, Any] = (deployment or {}).get("status") or {}
+    ready = int(dstatus.get("readyReplicas") or 0)
+    updated = int(dstatus.get("updatedReplicas") or 0)
+    observed_generation = dstatus.get("observedGeneration")
+    generation = (deployment or {}).get("metadata", {}).get("generation")
+
+    out: list[Observed] = []
+    if deployment is None:
+        out.append(Observed(READY, FALSE, "DeploymentNotFound", "the proxy Deployment does not exist yet"))
+    elif ready >= want and want > 0:
+        out.append(Observed(READY, TRUE, "AllReplicasReady", f"{ready}/{want} replicas ready"))
+    else:
+        out.append(Observed(READY, FALSE, "ReplicasNotReady", f"{ready}/{want} replicas ready"))
+
+    rolling = deployment is None or (
+        (generation is not None and observed_generation is not None and observed_generation < generation)
+        or updated < want
+    )
+    progress = _deployment_condition(deployment or {}, "Progressing")
+    if progress is not None and progress.get("reason") == "ProgressDeadlineExceeded":
+        out.append(Observed(PROGRESSING, FALSE, "ProgressDeadlineExceeded", str(progress.get("message", ""))))
+    elif rolling:
+        out.append(Observed(PROGRESSING, TRUE, "RollingOut", f"{updated}/{want} replicas updated"))
+    else:
+        out.append(Observed(PROGRESSING, FALSE, "RolloutComplete", f"{updated}/{want} replicas updated"))
+
+    failure = _deployment_condition(deployment or {}, "ReplicaFailure")
+    if failure is not None and failure.get("status") == TRUE:
+        out.append(Observed(DEGRADED, TRUE, "ReplicaFailure", str(failure.get("message", ""))))
+    elif progress is not None and progress.get("reason") == "ProgressDeadlineExceeded":
+        out.append(Observed(DEGRADED, TRUE, "ProgressDeadlineExceeded", str(progress.get("message", ""))))
+    elif deployment is not None and not rolling and 0 < ready < want:
+        out.append(Observed(DEGRADED, TRUE, "ReplicasUnavailable", f"{ready}/{want} replicas ready"))
+    elif not obs.redis.ready:
+        out.append(Observed(DEGRADED, TRUE, "RedisUnavailable", obs.redis.detail))
+    else:
+        out.append(Observed(DEGRADED, FALSE, "AsExpected", ""))
+
+    if obs.redis.managed:
+        reason = "StatefulSetReady" if obs.redis.ready else "StatefulSetNotReady"
+    else:
+        reason = "ExternalSecretFound" if obs.redis.ready else "ExternalSecretNotFound"
+    out.append(Observed(REDIS_READY, TRUE if obs.redis.ready else FALSE, reason, obs.redis.detail))
+
+    if not obs.monitoring.wanted:
+        out.append(
+            Observed(MONITORING_CONFIGURED, FALSE, "Disabled", "serviceMonitor and alerts are disabled")
+        )
+    elif not obs.monitoring.available:
+        out.append(
+            Observed(
+                MONITORING_CONFIGURED,
+                FALSE,
+                "CRDsNotInstalled",
+                "the Prometheus Operator CRDs (monitoring.coreos.com/v1) are not installed",
+            )
+        )
+    else:
+        out.append(
+            Observed(MONITORING_CONFIGURED, TRUE, "Configured", "ServiceMonitor/PrometheusRule applied")
+        )
+    return out
+
+
+def proxy_status(
+    obs: ProxyObservation, previous: Mapping[str, Any] | None, now: datetime.datetime
+) -> dict[str, Any]:
+    """The full WeatherProxy status (the fields the operator owns)."""
+    previous = previous or {}
+    dstatus: Mapping[str, Any] = (obs.deployment or {}).get("status") or {}
+    return {
+        "observedGeneration": obs.generation,
+        "replicas": int(dstatus.get("replicas") or 0),
+        "readyReplicas": int(dstatus.get("readyReplicas") or 0),
+        "selector": obs.selector,
+        "apiKeys": obs.api_keys,
+        "endpoint": names.endpoint(obs.name, obs.namespace),
+        "configHash": obs.config_hash,
+        "conditions": merge_conditions(
+            previous.get("conditions"), proxy_conditions(obs), obs.generation, now
+        ),
+    }
+
+
+def redis_from_statefulset(statefulset: Mapping[str, Any] | None) -> RedisObservation:
+    if statefulset is None:
+        return RedisObservation(managed=True, ready=False, detail="the Redis StatefulSet does not exist yet")
+    ready = int((statefulset.get("status") or {}).get("readyReplicas") or 0)
+    if ready >= 1:
+        return RedisObservation(managed=True, ready=True, detail="Redis is ready")
+    return RedisObservation(managed=True, ready=False, detail="Redis has no ready replica")
+
+
+def redis_from_external_secret(
+    secret: Mapping[str, Any] | None, secret_name: str, key: str
+) -> RedisObservation:
+    if secret is None:
+        return RedisObservation(managed=False, ready=False, detail=f"Secret {secret_name!r} not found")
+    data = secret.get("data") or {}
+    if key not in data and key not in (secret.get("stringData") or {}):
+        return RedisObservation(
+            managed=False, ready=False, detail=f"Secret {secret_name!r} has no key {key!r}"
+        )
+    return RedisObservation(
+        managed=False, ready=True, detail=f"external Redis URL from Secret {secret_name!r}"
+    )
+
+
+# --- ApiKey ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyObservation:
+    """What the ApiKey handler found; ``problem`` is a (reason, message) when the key is unusable."""
+
+    generation: int | None
+    secret_name: str
+    key_prefix: str | None
+    expires_at: datetime.datetime | None
+    disabled: bool
+    proxy_found: bool
+    problem: tuple[str, str] | None = None
+    rotation: int | None = None
+    rotated_at: datetime.datetime | None = None
+    previous_key_prefix: str | None = None
+    previous_key_expires_at: datetime.datetime | None = None
+
+
+def apikey_ready(obs: KeyObservation, now: datetime.datetime) -> Observed:
+    if obs.problem is not None:
+        return Observed(READY, FALSE, obs.problem[0], obs.problem[1])
+    if obs.expires_at is not None and obs.expires_at <= now:
+        return Observed(READY, FALSE, "Expired", f"the key expired at {keys.format_time(obs.expires_at)}")
+    if obs.disabled:
+        return Observed(READY, FALSE, "Disabled", "the key is disabled")
+    if not obs.proxy_found:
+        return Observed(READY, FALSE, "ProxyNotFound", "the WeatherProxy named in proxyRef does not exist")
+    return Observed(READY, TRUE, "KeyIssued", "the key is served by the fleet")
+
+
+def apikey_status(
+    obs: KeyObservation, previous: Mapping[str, Any] | None, now: datetime.datetime
+) -> dict[str, Any]:
+    """The ApiKey status (only the fields the operator owns; None values clear a field)."""
+    previous = previous or {}
+    return {
+        "observedGeneration": obs.generation,
+        "secretName": obs.secret_name,
+        "keyPrefix": obs.key_prefix,
+        "expiresAt": keys.format_time(obs.expires_at) if obs.expires_at else None,
+        "expired": obs.expires_at is not None and obs.expires_at <= now,
+        "rotation": obs.rotation,
+        "rotatedAt": keys.format_time(obs.rotated_at) if obs.rotated_at else previous.get("rotatedAt"),
+        "previousKeyPrefix": obs.previous_key_prefix,
+        "previousKeyExpiresAt": (
+            keys.format_time(obs.previous_key_expires_at) if obs.previous_key_expires_at else None
+        ),
+        "conditions": merge_conditions(
+            previous.get("conditions"), [apikey_ready(obs, now)], obs.generation, now
+        ),
+    }

@@ -1,0 +1,221 @@
+"""The application factory: ``create_app(config) -> FastAPI``, and its lifespan.
+
+Nothing here reads files or opens connections at import or in the factory
+beyond the environment overrides; the lifespan builds the clients, loads the
+keys file, starts the background tasks (Redis health, breaker fleet sync,
+analytics flush, file reload, cache warming) and tears them down on shutdown
+after uvicorn let in-flight requests finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pathlib
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from weather_proxy import analytics, redis_link, reload, settings
+from weather_proxy import config as config_mod
+from weather_proxy import runtime as runtime_mod
+from weather_proxy.cache import coalesce, store, swr, warmer
+from weather_proxy.http import middleware, problems
+from weather_proxy.observability import logging as logs
+from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.observability import tracing
+from weather_proxy.ratelimit import limiter
+from weather_proxy.routes import health, usage, weather
+from weather_proxy.upstream import breaker as breaker_mod
+from weather_proxy.upstream import client as upstream
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A caching, rate-limited proxy in front of the [Open-Meteo](https://open-meteo.com/) APIs.
+
+Authenticate with `X-API-Key`. Errors are RFC 9457 `application/problem+json` documents
+whose `instance` is the request id (`X-Request-ID`).
+
+Weather data by Open-Meteo.com, licensed CC BY 4.0 (non-commercial use of the free API).
+"""
+
+
+def create_app(
+    config: config_mod.ProxyConfig | None = None,
+    *,
+    config_path: pathlib.Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """Build the proxy app for a config (built-in defaults when None).
+
+    ``config_path`` is the file the config came from: it is watched and hot-reloaded.
+    ``environ`` (default: ``os.environ``) supplies WEATHER_PROXY_REDIS_URL and REDIS_PASSWORD.
+    """
+    environ = os.environ if environ is None else environ
+    config = settings.with_env(config or config_mod.ProxyConfig(), environ)
+    metrics = metrics_mod.Metrics()
+    rt = runtime_mod.Runtime(config=config, metrics=metrics, redis_password=settings.redis_password(environ))
+    path = pathlib.Path(config_path) if config_path is not None else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = await _start(rt, path, environ)
+        try:
+            yield
+        finally:
+            await _stop(rt, tasks)
+
+    app = FastAPI(
+        title="Weather proxy",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    problems.install(app)
+    app.include_router(weather.router)
+    app.include_router(usage.router)
+    app.include_router(health.router)
+    rt.tracer_provider = tracing.make_provider(config.observability.tracing)
+    tracing.instrument_app(app, rt.tracer_provider)
+    # add_middleware prepends: the last added is the outermost.
+    app.add_middleware(GZipMiddleware, minimum_size=config.http.gzip_minimum_size)
+    if config.http.cors.allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.http.cors.allow_origins,
+            allow_methods=["GET"],
+            allow_headers=["X-API-Key", "If-None-Match", "X-Request-ID"],
+            expose_headers=[
+                "X-Cache",
+                "ETag",
+                "Age",
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+            ],
+        )
+    if config.http.trusted_hosts != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.http.trusted_hosts)
+    app.add_middleware(middleware.RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+async def _start(
+    rt: runtime_mod.Runtime, config_path: pathlib.Path | None, environ: Mapping[str, str]
+) -> list[asyncio.Task[None]]:
+    cfg = rt.config
+    metrics = rt.metrics
+    up = cfg.upstream
+    rt.http = httpx.AsyncClient(
+        timeout=up.timeout_seconds,
+        limits=httpx.Limits(
+            max_connections=up.pool.max_connections,
+            max_keepalive_connections=up.pool.max_keepalive,
+            keepalive_expiry=up.pool.keepalive_expiry_seconds,
+        ),
+        headers={"User-Agent": "weather-proxy/0.1"},
+        follow_redirects=False,
+    )
+    tracing.instrument_http_client(rt.http, rt.tracer_provider)
+    client = redis_link.make_client(cfg.redis.url, rt.redis_password) if cfg.redis else None
+    tracing.instrument_redis(client, rt.tracer_provider)
+    rt.link = link = redis_link.RedisLink(client, metrics)
+    rt.breaker = breaker_mod.UpstreamBreaker(up.circuit_breaker, metrics)
+    rt.breaker.redis = client
+    openmeteo = upstream.OpenMeteoClient(rt.http, lambda: rt.config.upstream, rt.breaker, metrics)
+    tiers = store.TieredStore(lambda: rt.config.cache, link, metrics, cfg.cache.memory.max_entries)
+    rt.service = swr.WeatherService(
+        tiers,
+        openmeteo,
+        coalesce.Coalescer(metrics),
+        coalesce.FleetLock(link, metrics),
+        metrics,
+        lambda: rt.config.cache,
+        lambda: rt.config.upstream,
+    )
+    rt.limiter = limiter.Limiter(link, cfg.redis.url if cfg.redis else None)
+    rt.analytics = analytics.UsageAnalytics(link)
+    rt.warmer = warmer.Warmer(rt.service, lambda: rt.config.cache)
+    rt.reloader = reload.Reloader()
+    if config_path is not None:
+        watched_config = reload.WatchedFile(
+            "config",
+            config_path,
+            lambda p: settings.with_env(config_mod.load_config(p), environ),
+            rt.apply_config,
+            metrics,
+        )
+        watched_config.mark_loaded()
+        rt.reloader.add(watched_config)
+    if cfg.auth.keys_file:
+        watched_keys = reload.WatchedFile(
+            "keys", pathlib.Path(cfg.auth.keys_file), config_mod.load_keys, rt.apply_keys, metrics
+        )
+        rt.reloader.add(watched_keys)
+        await watched_keys.check()
+    await link.ping()
+    if link.configured:
+        await _ignore_redis_errors(rt.breaker.sync_once())
+
+    tasks: list[asyncio.Task[None]] = []
+
+    def spawn(name: str, coro: Coroutine[Any, Any, None]) -> None:
+        tasks.append(asyncio.get_running_loop().create_task(coro, name=f"weather-proxy:{name}"))
+
+    spawn("reload", rt.reloader.run())
+    spawn("analytics", rt.analytics.run())
+    if link.configured:
+        spawn("redis-health", link.run_health())
+        spawn("breaker-sync", rt.breaker.run_sync())
+    if cfg.cache.warm_cities:
+        spawn("warmer", rt.warmer.run())
+    rt.started = True
+    log.info(
+        "weather proxy started",
+        extra={
+            "environment": cfg.environment.value,
+            "redis": link.configured,
+            "authRequired": cfg.auth.required,
+        },
+    )
+    return tasks
+
+
+async def _ignore_redis_errors(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await coro
+    except redis_link.ERRORS as exc:
+        log.debug("redis not reachable at start: %s", exc)
+
+
+async def _stop(rt: runtime_mod.Runtime, tasks: list[asyncio.Task[None]]) -> None:
+    rt.shutting_down = True
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if rt.service is not None:
+        await rt.service.aclose()
+        await rt.service.coalescer.aclose()
+    if rt.breaker is not None:
+        await rt.breaker.aclose()
+    if rt.analytics is not None:
+        with contextlib.suppress(*redis_link.ERRORS):
+            await rt.analytics.flush()
+    if rt.http is not None:
+        await rt.http.aclose()
+    if rt.link is not None:
+        await rt.link.aclose()
+    tracing.shutdown(rt.tracer_provider)
+    logs.request_id_var.set(None)
+    log.info("weather proxy stopped")

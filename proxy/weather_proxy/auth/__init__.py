@@ -1,0 +1,1 @@
+"""API keys: lookup by SHA-256, expiry, disabled keys."""

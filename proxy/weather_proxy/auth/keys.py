@@ -1,0 +1,89 @@
+"""The key ring: API keys looked up by the SHA-256 of the presented key.
+
+The plaintext is hashed once per request and never stored or logged; the
+matching entry is confirmed with ``hmac.compare_digest``. Missing key (when
+required): 401; unknown, expired or disabled: 403. A key presented while auth
+is optional is still checked: a wrong key is refused, not silently anonymous.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import hmac
+import math
+import time
+
+from weather_proxy import config as config_mod
+from weather_proxy.http import problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling: a key (by id) or an anonymous client (by address)."""
+
+    key_id: str | None
+    limit: config_mod.Limit
+    limiter_id: str  # the rate-limit bucket: "key:<id>" or "anon:<ip>"
+
+
+def _epoch(moment: datetime.datetime | None) -> float:
+    if moment is None:
+        return math.inf
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+class KeyRing:
+    """An immutable index of a keys file; swapped whole on reload."""
+
+    def __init__(self, keys: config_mod.KeysFile) -> None:
+        self._by_hash: dict[str, tuple[config_mod.KeyEntry, float]] = {
+            entry.sha256: (entry, _epoch(entry.expires_at)) for entry in keys.keys
+        }
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def lookup(self, plaintext: str) -> tuple[config_mod.KeyEntry, float] | None:
+        digest = hash_key(plaintext)
+        found = self._by_hash.get(digest)
+        if found is None or not hmac.compare_digest(found[0].sha256, digest):
+            return None
+        return found
+
+    def authenticate(
+        self,
+        presented: str | None,
+        *,
+        required: bool,
+        limits: config_mod.RateLimit,
+        client_address: str,
+        now: float | None = None,
+    ) -> Identity:
+        """The caller's identity, or a ProblemError (401/403)."""
+        if not presented:
+            if required:
+                raise problems.ProblemError(401, "This API needs an X-API-Key header.")
+            return Identity(None, limits.anonymous, "anon:" + client_address)
+        found = self.lookup(presented)
+        if found is None:
+            raise problems.ProblemError(
+                403, "The API key is not valid.", title="Invalid API key", slug="invalid-key"
+            )
+        entry, expires = found
+        if entry.disabled:
+            raise problems.ProblemError(
+                403, "The API key is disabled.", title="API key disabled", slug="key-disabled"
+            )
+        if (time.time() if now is None else now) >= expires:
+            raise problems.ProblemError(
+                403, "The API key has expired.", title="API key expired", slug="key-expired"
+            )
+        return Identity(entry.id, entry.rate_limit or limits.default, "key:" + entry.id)

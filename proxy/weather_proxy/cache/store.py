@@ -1,0 +1,144 @@
+"""The two cache tiers: L1 in-process (cachetools TLRU) in front of L2 Redis.
+
+L1 entries live until their stale deadline when Redis is absent (L1 is then the
+only tier), and at most ``cache.memory.ttlSeconds`` when Redis is there (so a
+replica picks up what others refreshed). Redis errors degrade to L1 only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cachetools
+
+from weather_proxy import config as config_mod
+from weather_proxy import redis_link
+from weather_proxy.cache import entries
+from weather_proxy.observability import metrics as metrics_mod
+
+log = logging.getLogger(__name__)
+
+WEATHER_PREFIX = "weather-proxy:wx:"
+GEO_PREFIX = "weather-proxy:geo:"
+
+
+def _l1_until(value: Any) -> float:
+    return float(value[1])
+
+
+class TieredStore:
+    """L1 + L2 get/put of weather and geocoding entries, with cache metrics."""
+
+    def __init__(
+        self,
+        cache_config: Callable[[], config_mod.Cache],
+        link: redis_link.RedisLink,
+        metrics: metrics_mod.Metrics,
+        max_entries: int,
+    ) -> None:
+        self._cfg = cache_config
+        self.link = link
+        self.metrics = metrics
+        # Values are (entry, l1_expires_at): the TTL is per item, decided at put time.
+        self.weather_l1: cachetools.TLRUCache[str, tuple[entries.WeatherEntry, float]] = cachetools.TLRUCache(
+            maxsize=max_entries, ttu=lambda _k, v, _now: _l1_until(v), timer=time.time
+        )
+        self.geo_l1: cachetools.TLRUCache[str, tuple[entries.GeoEntry, float]] = cachetools.TLRUCache(
+            maxsize=max_entries, ttu=lambda _k, v, _now: _l1_until(v), timer=time.time
+        )
+
+    def _l1_expiry(self, now: float, until: float) -> float:
+        if self.link.configured:
+            return min(until, now + self._cfg().memory.ttl_seconds)
+        return until
+
+    # -- weather -------------------------------------------------------------------
+
+    def weather_l1_get(self, key: str) -> entries.WeatherEntry | None:
+        item = self.weather_l1.get(key)
+        return item[0] if item is not None else None
+
+    async def weather_l2_get(self, key: str) -> entries.WeatherEntry | None:
+        if not self.link.usable:
+            return None
+        assert self.link.client is not None
+        try:
+            raw = await self.link.client.get(WEATHER_PREFIX + key)
+        except redis_link.ERRORS as exc:
+            self.link.failed(exc)
+            return None
+        self.link.ok()
+        if raw is None:
+            return None
+        try:
+            return entries.WeatherEntry.decode(raw.encode() if isinstance(raw, str) else raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed L2 weather entry for %s", key)
+            return None
+
+    def weather_l1_put(self, key: str, entry: entries.WeatherEntry, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if entry.stale_until > now:
+            self.weather_l1[key] = (entry, self._l1_expiry(now, entry.stale_until))
+
+    async def weather_put(self, key: str, entry: entries.WeatherEntry) -> None:
+        """Write both tiers (L2 with a TTL of the entry's stale deadline)."""
+        now = time.time()
+        self.weather_l1_put(key, entry, now)
+        ttl_ms = int((entry.stale_until - now) * 1000)
+        if ttl_ms <= 0 or not self.link.usable:
+            return
+        assert self.link.client is not None
+        try:
+            await self.link.client.set(WEATHER_PREFIX + key, entry.encode(), px=ttl_ms)
+        except redis_link.ERRORS as exc:
+            self.link.failed(exc)
+            return
+        self.link.ok()
+
+    # -- geocoding -----------------------------------------------------------------
+
+    async def geo_get(self, key: str) -> entries.GeoEntry | None:
+        now = time.time()
+        item = self.geo_l1.get(key)
+        if item is not None:
+            return item[0]
+        if not self.link.usable:
+            return None
+        assert self.link.client is not None
+        try:
+            raw = await self.link.client.get(GEO_PREFIX + key)
+        except redis_link.ERRORS as exc:
+            self.link.failed(exc)
+            return None
+        self.link.ok()
+        if raw is None:
+            return None
+        try:
+            entry = entries.GeoEntry.decode(raw.encode() if isinstance(raw, str) else raw)
+        except (ValueError, KeyError, TypeError):
+            return None
+        if entry.expires_at > now:
+            self.geo_l1[key] = (entry, self._l1_expiry(now, entry.expires_at))
+            return entry
+        return None
+
+    async def geo_put(self, key: str, entry: entries.GeoEntry) -> None:
+        now = time.time()
+        if entry.expires_at <= now:
+            return
+        self.geo_l1[key] = (entry, self._l1_expiry(now, entry.expires_at))
+        if not self.link.usable:
+            return
+        assert self.link.client is not None
+        try:
+            await self.link.client.set(
+                GEO_PREFIX + key, entry.encode(), px=int((entry.expires_at - now) * 1000)
+            )
+        except redis_link.ERRORS as exc:
+            self.link.failed(exc)
+            return
+        self.link.ok()

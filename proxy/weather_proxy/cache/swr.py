@@ -1,0 +1,182 @@
+"""Stale-while-revalidate over the tiered store: the read path of weather and geocoding.
+
+* fresh entry (L1, else L2): served as a hit;
+* stale entry (past ``ttlSeconds``, within ``staleTtlSeconds``): served at once
+  with ``stale`` set, and refreshed in the background (stale-while-revalidate);
+  since a stale entry is always served, an unreachable upstream or an open
+  breaker also gets stale data (stale-if-error);
+* nothing servable: one upstream call per key per process (in-flight sharing)
+  and per fleet (Redis lock), everyone else waits for its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from weather_proxy import config as config_mod
+from weather_proxy.cache import coalesce, entries, store
+from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.upstream import client as upstream
+
+log = logging.getLogger(__name__)
+
+HIT, MISS, STALE = "hit", "miss", "stale"
+NEGATIVE_GEO_TTL_SECONDS = 600.0
+MAX_FLEET_WAIT_SECONDS = 10.0
+
+
+class CityNotFound(Exception):
+    """Open-Meteo knows no place by that name (and country)."""
+
+
+class WeatherService:
+    """Reads weather and geocoding through the caches, calling upstream only when needed."""
+
+    def __init__(
+        self,
+        tiers: store.TieredStore,
+        client: upstream.OpenMeteoClient,
+        coalescer: coalesce.Coalescer,
+        lock: coalesce.FleetLock,
+        metrics: metrics_mod.Metrics,
+        cache_config: Callable[[], config_mod.Cache],
+        upstream_config: Callable[[], config_mod.Upstream],
+    ) -> None:
+        self.tiers = tiers
+        self.client = client
+        self.coalescer = coalescer
+        self.lock = lock
+        self.metrics = metrics
+        self._cache = cache_config
+        self._upstream = upstream_config
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- geocoding -----------------------------------------------------------------
+
+    async def locate(self, name: str, country: str | None) -> entries.GeoEntry:
+        """The geocoding entry of a city; raises CityNotFound, UpstreamUnavailable, UpstreamRejected."""
+        key = entries.geo_key(name, country)
+        entry = await self.tiers.geo_get(key)
+        if entry is None or entry.expires_at <= time.time():
+            entry = await self.coalescer.run("geo:" + key, lambda: self._fetch_geo(key, name, country))
+        if entry.location is None:
+            raise CityNotFound(name)
+        return entry
+
+    async def _fetch_geo(self, key: str, name: str, country: str | None) -> entries.GeoEntry:
+        location = await self.client.search(name.strip(), country)
+        ttl = float(self._cache().geocoding_ttl_seconds)
+        if location is None:
+            ttl = min(ttl, NEGATIVE_GEO_TTL_SECONDS)
+        entry = entries.GeoEntry(location, time.time() + ttl)
+        await self.tiers.geo_put(key, entry)
+        return entry
+
+    # -- weather -------------------------------------------------------------------
+
+    async def weather(self, latitude: float, longitude: float) -> tuple[entries.WeatherEntry, str]:
+        """Current conditions at rounded coordinates and how they were served (hit|miss|stale)."""
+        key = entries.weather_key(latitude, longitude)
+        now = time.time()
+        m = self.metrics
+        entry = self.tiers.weather_l1_get(key)
+        if entry is not None and now < entry.fresh_until:
+            m.l1_hit.inc()
+            return entry, HIT
+        if entry is None:
+            m.l1_miss.inc()
+        else:
+            m.l1_stale.inc()
+        if self.tiers.link.configured:
+            shared = await self.tiers.weather_l2_get(key)
+            if shared is None:
+                m.l2_miss.inc()
+            elif now < shared.fresh_until:
+                m.l2_hit.inc()
+                self.tiers.weather_l1_put(key, shared, now)
+                return shared, HIT
+            else:
+                m.l2_stale.inc()
+                if entry is None or shared.fetched_at > entry.fetched_at:
+                    entry = shared
+                    self.tiers.weather_l1_put(key, shared, now)
+        if entry is not None and now < entry.stale_until:
+            self.revalidate(latitude, longitude)
+            return entry, STALE
+        fresh = await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude))
+        return fresh, MISS
+
+    def revalidate(self, latitude: float, longitude: float) -> None:
+        """Refresh an entry in the background unless a refresh is already in flight."""
+        key = entries.weather_key(latitude, longitude)
+        if self.coalescer.inflight("wx:" + key):
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(key, latitude, longitude))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refresh(self, key: str, latitude: float, longitude: float) -> None:
+        try:
+            await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude))
+        except (upstream.UpstreamUnavailable, upstream.UpstreamRejected) as exc:
+            self.metrics.background_refreshes.labels("failure").inc()
+            log.info("background refresh of %s failed: %s", key, exc)
+        else:
+            self.metrics.background_refreshes.labels("success").inc()
+
+    async def refresh_if_due(self, latitude: float, longitude: float, margin: float) -> bool:
+        """Refresh when the entry is missing or fresh for less than ``margin`` seconds (cache warming)."""
+        key = entries.weather_key(latitude, longitude)
+        now = time.time()
+        entry = self.tiers.weather_l1_get(key)
+        if entry is None or entry.fresh_until - now < margin:
+            shared = await self.tiers.weather_l2_get(key)
+            if shared is not None and (entry is None or shared.fetched_at > entry.fetched_at):
+                entry = shared
+                self.tiers.weather_l1_put(key, shared, now)
+        if entry is not None and entry.fresh_until - now >= margin:
+            return False
+        await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude, margin))
+        return True
+
+    def _lock_ttl(self) -> float:
+        up = self._upstream()
+        attempts = up.retries.attempts
+        return up.timeout_seconds * attempts + up.retries.backoff_max_seconds * (attempts - 1) + 1.0
+
+    async def _fetch_weather(
+        self, key: str, latitude: float, longitude: float, margin: float = 0.0
+    ) -> entries.WeatherEntry:
+        lock_ttl = self._lock_ttl()
+        token = await self.lock.acquire(key, lock_ttl)
+        if token is None:
+            # Another replica is fetching: wait for its entry, then call ourselves if it never comes.
+            shared = await self.lock.wait_for(
+                lambda: self.tiers.weather_l2_get(key),
+                lambda e: e.fresh_until - time.time() > margin,
+                wait_seconds=min(lock_ttl, MAX_FLEET_WAIT_SECONDS),
+            )
+            if shared is not None:
+                self.tiers.weather_l1_put(key, shared)
+                return shared
+        try:
+            current = await self.client.forecast(entries.rounded(latitude), entries.rounded(longitude))
+            cfg = self._cache()
+            entry = entries.WeatherEntry.from_current(
+                current, time.time(), cfg.ttl_seconds, cfg.stale_ttl_seconds
+            )
+            await self.tiers.weather_put(key, entry)
+            return entry
+        finally:
+            if token:
+                await self.lock.release(key, token)
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._background, return_exceptions=True)

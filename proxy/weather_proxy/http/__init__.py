@@ -1,0 +1,1 @@
+"""HTTP plumbing: problem details and pure ASGI middleware."""

@@ -1,0 +1,119 @@
+"""The request-context middleware: pure ASGI, on every request's hot path.
+
+One middleware does the per-request bookkeeping so the hot path pays one layer:
+request id (echoed or generated, set in a contextvar for the logs), security
+headers, HSTS behind TLS, the request counter and latency histogram by route
+template, the audit line of keyed requests, and a last-resort 500 problem
+document (no stack trace, no key) for anything unhandled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from weather_proxy.http import problems
+from weather_proxy.observability import logging as logs
+from weather_proxy.observability import metrics as metrics_mod
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger("weather_proxy.audit")
+
+MAX_REQUEST_ID = 128
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def _valid_request_id(raw: bytes) -> bool:
+    return 0 < len(raw) <= MAX_REQUEST_ID and all(33 <= c <= 126 for c in raw)
+
+
+class RequestContextMiddleware:
+    """Request id, security headers, metrics, audit log, 500 fallback."""
+
+    def __init__(self, app: ASGIApp, metrics: metrics_mod.Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id: str | None = None
+        https = scope.get("scheme") == "https"
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _valid_request_id(value):
+                request_id = value.decode("ascii")
+            elif name == b"x-forwarded-proto" and value.lower() == b"https":
+                https = True
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        token = logs.request_id_var.set(request_id)
+        extra = [(b"x-request-id", request_id.encode("ascii")), *SECURITY_HEADERS]
+        if https:
+            extra.append(HSTS)
+        status = 500
+        started = False
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        except Exception:
+            log.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            if not started:
+                status = 500
+                await send_with_context(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", problems.MEDIA_TYPE.encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": problems.body(500, "Unexpected error.")})
+        finally:
+            self._observe(scope, status, time.perf_counter() - start)
+            logs.request_id_var.reset(token)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "other"
+        method = scope["method"]
+        key = (template, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.http_requests.labels(template, method, str(status))
+        counter.inc()
+        histogram = self._histograms.get(template)
+        if histogram is None:
+            histogram = self._histograms[template] = self.metrics.http_duration.labels(template)
+        histogram.observe(elapsed)
+        state = scope.get("state")
+        if state and "key_id" in state:
+            audit_log.info(
+                "request",
+                extra={
+                    "keyId": state["key_id"],
+                    "city": state.get("city"),
+                    "status": status,
+                    "cache": state.get("cache"),
+                    "route": template,
+                },
+            )

@@ -1,0 +1,100 @@
+"""Prometheus metrics of one proxy process (names agreed with the operator's alerts).
+
+Every app gets its own registry so that several apps (tests, benchmarks) can live
+in one process. Labels are bounded: route templates, never paths; never a key.
+"""
+
+from __future__ import annotations
+
+import prometheus_client as prom
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+
+
+class Metrics:
+    """The proxy's metric families, registered in a private registry."""
+
+    def __init__(self) -> None:
+        self.registry = prom.CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = prom.Counter(
+            "weather_proxy_http_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_duration = prom.Histogram(
+            "weather_proxy_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache_requests = prom.Counter(
+            "weather_proxy_cache_requests_total",
+            "Cache lookups by tier (l1|l2) and result (hit|miss|stale).",
+            ["tier", "result"],
+            registry=r,
+        )
+        self.upstream_requests = prom.Counter(
+            "weather_proxy_upstream_requests_total",
+            "Upstream calls by endpoint (geocoding|forecast) and outcome (success|error|timeout|rejected).",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        self.upstream_duration = prom.Histogram(
+            "weather_proxy_upstream_request_duration_seconds",
+            "Upstream call latency by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.breaker_state = prom.Gauge(
+            "weather_proxy_upstream_breaker_state",
+            "Upstream circuit breaker: 0 closed, 1 half-open, 2 open.",
+            registry=r,
+        )
+        self.rate_limited = prom.Counter(
+            "weather_proxy_rate_limited_total", "Requests refused with 429.", registry=r
+        )
+        self.redis_up = prom.Gauge("weather_proxy_redis_up", "1 when Redis answers, 0 otherwise.", registry=r)
+        self.config_reloads = prom.Counter(
+            "weather_proxy_config_reload_total",
+            "Reloads of config/keys files by result.",
+            ["file", "result"],
+            registry=r,
+        )
+        self.config_reload_ok = prom.Gauge(
+            "weather_proxy_config_reload_success",
+            "1 when the last load of the file succeeded.",
+            ["file"],
+            registry=r,
+        )
+        self.coalesced = prom.Counter(
+            "weather_proxy_coalesced_requests_total",
+            "Cache misses that waited for another caller's upstream call (process|fleet).",
+            ["scope"],
+            registry=r,
+        )
+        self.background_refreshes = prom.Counter(
+            "weather_proxy_background_refreshes_total",
+            "Stale-while-revalidate and warming refreshes by result (success|failure).",
+            ["result"],
+            registry=r,
+        )
+        # Children resolved once: .labels() is a dict lookup plus a lock, too dear per request.
+        self.l1_hit = self.cache_requests.labels("l1", "hit")
+        self.l1_miss = self.cache_requests.labels("l1", "miss")
+        self.l1_stale = self.cache_requests.labels("l1", "stale")
+        self.l2_hit = self.cache_requests.labels("l2", "hit")
+        self.l2_miss = self.cache_requests.labels("l2", "miss")
+        self.l2_stale = self.cache_requests.labels("l2", "stale")
+        self.breaker_state.set(0)
+        self.redis_up.set(0)
+
+    def set_breaker_state(self, state: str) -> None:
+        self.breaker_state.set(BREAKER_STATE_VALUES.get(state, 0))
+
+    def render(self) -> bytes:
+        return prom.generate_latest(self.registry)

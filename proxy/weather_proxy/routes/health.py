@@ -1,0 +1,85 @@
+"""Liveness, readiness (JSON detail, 503 only when the pod cannot serve) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import prometheus_client
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from weather_proxy import runtime as runtime_mod
+from weather_proxy.routes import deps, schemas
+
+router = APIRouter(tags=["operations"])
+
+OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
+
+
+def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
+    """The readiness document; see DESIGN §3 and the operator's probe."""
+    files = rt.reloader.files if rt.reloader is not None else {}
+    config_file = files.get("config")
+    keys_file = files.get("keys")
+    config_check: dict[str, Any] = (
+        config_file.state.as_json()
+        if config_file
+        else {"ok": True, "path": None, "source": "built-in defaults"}
+    )
+    auth = rt.config.auth
+    keys_check: dict[str, Any] = keys_file.state.as_json() if keys_file else {"ok": True, "path": None}
+    keys_check.update({"required": auth.required, "count": len(rt.keyring)})
+    link = rt.link
+    redis_check: dict[str, Any] = {
+        "configured": bool(link and link.configured),
+        "up": bool(link and link.up),
+        "error": link.last_error if link and link.configured and not link.up else None,
+    }
+    breaker_state = rt.breaker.state if rt.breaker is not None else "closed"
+    status = OK
+    if not config_check["ok"] or not keys_check["ok"] or breaker_state != "closed":
+        status = DEGRADED
+    if redis_check["configured"] and not redis_check["up"]:
+        status = DEGRADED
+    if not rt.started or rt.shutting_down or (auth.required and not rt.keys_loaded):
+        status = UNAVAILABLE
+    return {
+        "status": status,
+        "checks": {
+            "config": config_check,
+            "keys": keys_check,
+            "redis": redis_check,
+            "upstream": {"breaker": breaker_state},
+        },
+    }
+
+
+@router.get("/health/live", summary="Liveness: the process is up", response_class=Response)
+async def live() -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@router.get(
+    "/health/ready",
+    summary="Readiness with the state of config, keys, Redis and the upstream breaker",
+    description="503 only when the pod cannot serve at all (not started, shutting down, or auth "
+    "required with no keys file loaded). Redis down or an open breaker degrade, they do not fail.",
+    response_class=Response,
+    responses={
+        200: {"model": schemas.ReadyOut, "description": "Serving (ok or degraded)."},
+        503: {"model": schemas.ReadyOut, "description": "Cannot serve."},
+    },
+)
+async def ready(rt: deps.RuntimeDep) -> Response:
+    doc = readiness(rt)
+    return Response(
+        orjson.dumps(doc),
+        status_code=503 if doc["status"] == UNAVAILABLE else 200,
+        media_type="application/json",
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(rt: deps.RuntimeDep) -> Response:
+    return Response(rt.metrics.render(), media_type=prometheus_client.CONTENT_TYPE_LATEST)

@@ -1,0 +1,94 @@
+"""Response models for the OpenAPI document (the hit path serializes bytes, not these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LocationOut(BaseModel):
+    name: str | None = Field(description="Place name (null for coordinate queries).", examples=["Paris"])
+    country: str | None = Field(description="ISO 3166-1 alpha-2 country code.", examples=["FR"])
+    latitude: float = Field(examples=[48.8534])
+    longitude: float = Field(examples=[2.3488])
+    timezone: str | None = Field(examples=["Europe/Paris"])
+
+
+class CurrentOut(BaseModel):
+    time: str = Field(
+        description="Observation time (ISO 8601, 15-minute steps).", examples=["2026-11-26T10:00"]
+    )
+    temperatureC: float | None = Field(examples=[7.4])
+    windSpeedKmh: float | None = Field(examples=[11.2])
+    windDirectionDeg: float | None = Field(examples=[230])
+    weatherCode: int | None = Field(description="WMO weather code.", examples=[3])
+    description: str = Field(examples=["Overcast"])
+    isDay: bool | None = Field(examples=[True])
+
+
+class CacheOut(BaseModel):
+    status: str = Field(description="hit | miss | stale", examples=["hit"])
+    ageSeconds: int = Field(examples=[42])
+    stale: bool = Field(examples=[False])
+
+
+class WeatherOut(BaseModel):
+    location: LocationOut
+    current: CurrentOut
+    cache: CacheOut
+    source: str = Field(
+        description="Data source; weather data by Open-Meteo.com (CC BY 4.0).", examples=["open-meteo"]
+    )
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(json_schema_extra={"description": "application/problem+json"})
+    type: str = Field(examples=["https://weatherproxy.dev/problems/not-found"])
+    title: str = Field(examples=["City not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["No place named 'Atlantis'."])
+    instance: str = Field(description="The request id.", examples=["3f2a0c1e9b7d4e3a8c1b2d3e4f5a6b7c"])
+
+
+class LimitOut(BaseModel):
+    requestsPerMinute: int
+    burst: int
+    window: int = Field(description="Requests allowed per sliding minute (rate + burst).")
+
+
+class UsageOut(BaseModel):
+    keyId: str = Field(examples=["weather/team-a"])
+    limit: LimitOut
+    remaining: int
+    resetSeconds: int
+    requests: dict[str, Any] = Field(
+        description="Today's requests and top cities (fleet-wide when Redis answers).",
+        examples=[{"day": "2026-11-26", "requests": 120, "topCities": [{"city": "Paris", "requests": 80}]}],
+    )
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="ok | degraded | unavailable", examples=["ok"])
+    checks: dict[str, Any]
+
+
+def problem(description: str, example_status: int, example_title: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for a problem document."""
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {
+            "application/problem+json": {
+                "example": {
+                    "type": "https://weatherproxy.dev/problems/...",
+                    "title": example_title,
+                    "status": example_status,
+                    "detail": description,
+                    "instance": "3f2a0c1e9b7d4e3a8c1b2d3e4f5a6b7c",
+                }
+            }
+        },
+    }

@@ -1,0 +1,94 @@
+"""The running app's state: live config, key ring, and the components built from them.
+
+Everything that a config reload may change is read through ``Runtime.config``
+at call time, so applying a new version is one attribute swap. What cannot
+change without a restart is listed in ``RESTART_FIELDS`` and logged when it differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+from weather_proxy import config as config_mod
+from weather_proxy.auth import keys as keys_mod
+from weather_proxy.observability import logging as logs
+from weather_proxy.observability import metrics as metrics_mod
+
+if TYPE_CHECKING:
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from weather_proxy import analytics, redis_link, reload
+    from weather_proxy.cache import swr, warmer
+    from weather_proxy.ratelimit import limiter
+    from weather_proxy.upstream import breaker
+
+log = logging.getLogger(__name__)
+
+# Read once at start: changing them in a reloaded file needs a pod restart.
+RESTART_FIELDS = (
+    ("listen",),
+    ("redis",),
+    ("environment",),
+    ("upstream", "pool"),
+    ("cache", "memory", "max_entries"),
+    ("auth", "keys_file"),
+    ("http", "cors"),
+    ("http", "trusted_hosts"),
+    ("http", "gzip_minimum_size"),
+    ("observability", "tracing"),
+)
+
+
+def _get(obj: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        obj = getattr(obj, name)
+    return obj
+
+
+@dataclasses.dataclass
+class Runtime:
+    """One app's mutable state; components are set by the lifespan."""
+
+    config: config_mod.ProxyConfig
+    metrics: metrics_mod.Metrics
+    redis_password: str | None = None
+    keyring: keys_mod.KeyRing = dataclasses.field(
+        default_factory=lambda: keys_mod.KeyRing(config_mod.KeysFile())
+    )
+    keys_loaded: bool = False
+    started: bool = False
+    shutting_down: bool = False
+    http: httpx.AsyncClient | None = None
+    link: redis_link.RedisLink | None = None
+    breaker: breaker.UpstreamBreaker | None = None
+    service: swr.WeatherService | None = None
+    limiter: limiter.Limiter | None = None
+    analytics: analytics.UsageAnalytics | None = None
+    warmer: warmer.Warmer | None = None
+    reloader: reload.Reloader | None = None
+    tracer_provider: TracerProvider | None = None
+
+    def apply_config(self, new: config_mod.ProxyConfig) -> None:
+        """Swap in a reloaded config: limits, cache TTLs, timeouts, retries, breaker, log level."""
+        old = self.config
+        for path in RESTART_FIELDS:
+            if _get(old, path) != _get(new, path):
+                log.warning("config %s changed: applied at the next restart", ".".join(path))
+        # Restart-only fields keep their running values so the live config tells the truth.
+        update = {}
+        for path in RESTART_FIELDS:
+            if len(path) == 1:
+                update[path[0]] = getattr(old, path[0])
+        merged = new.model_copy(update=update)
+        self.config = merged
+        logs.set_level(merged.observability.log_level)
+        if self.breaker is not None:
+            self.breaker.reconfigure(merged.upstream.circuit_breaker)
+
+    def apply_keys(self, keys: config_mod.KeysFile) -> None:
+        self.keyring = keys_mod.KeyRing(keys)
+        self.keys_loaded = True
+        log.info("key ring holds %d keys", len(self.keyring))

@@ -1,0 +1,1 @@
+"""The Open-Meteo upstream: HTTP client, retries, circuit breaker, WMO codes."""

@@ -1,0 +1,1 @@
+"""Integration tests of the weather proxy: real redis-server, Open-Meteo emulator, real processes."""

@@ -1,0 +1,944 @@
+"""A real, local Kubernetes control plane for tests (envtest-style).
+
+Runs etcd, kube-apiserver and kube-controller-manager (built from Go modules by
+``hack/controlplane/build.sh``) as local processes on free 127.0.0.1 ports, with
+generated PKI, RBAC authorization, an admin client certificate (group
+``system:masters``) and an admin kubeconfig. No Docker, no kubelet: pods are
+scheduled nowhere (they stay Pending) unless a kwok binary is present in the
+binary folder, in which case kube-scheduler + kwok run fake nodes too.
+
+Command line (state lives in ``.controlplane/`` at the repo root by default)::
+
+    python -m tests.support.controlplane up [--state-dir DIR] [--no-build]
+    python -m tests.support.controlplane status [--state-dir DIR]
+    python -m tests.support.controlplane down [--state-dir DIR]
+    python -m tests.support.controlplane env [--state-dir DIR]   # prints export KUBECONFIG=...
+
+Pytest (session scope)::
+
+    def test_x(kube_controlplane, kubeconfig): ...
+
+Environment:
+
+``WPF_KUBECONFIG``
+    Reuse an already running cluster: the fixture starts nothing and yields
+    this kubeconfig (e.g. ``WPF_KUBECONFIG=.controlplane/kubeconfig``).
+``WPF_CONTROLPLANE_BIN_DIR``
+    Use binaries from this folder instead of the build cache.
+``WPF_CONTROLPLANE_CACHE``
+    Root of the build cache (see ``hack/controlplane/build.sh``).
+``WPF_CONTROLPLANE_BUILD=0``
+    Never build; fail if the binaries are missing.
+``WPF_CONTROLPLANE_KWOK=0``
+    Do not start kube-scheduler/kwok even if they are built.
+``CI=true``
+    Missing binaries that cannot be built are a test failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import dataclasses
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HACK_DIR = REPO_ROOT / "hack" / "controlplane"
+BUILD_SCRIPT = HACK_DIR / "build.sh"
+DEFAULT_STATE_DIR = REPO_ROOT / ".controlplane"
+
+ENV_EXISTING_KUBECONFIG = "WPF_KUBECONFIG"
+ENV_BIN_DIR = "WPF_CONTROLPLANE_BIN_DIR"
+ENV_BUILD = "WPF_CONTROLPLANE_BUILD"
+ENV_KWOK = "WPF_CONTROLPLANE_KWOK"
+
+REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+KWOK_BINARIES = ("kube-scheduler", "kwok", "kwok-stages.yaml")
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+ADMIN_TOKEN_USER = "wpf-admin"
+
+# Components in start order; stopped in reverse.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be built, started or reached."""
+
+
+class BinariesUnavailable(ControlPlaneError):
+    """Binaries are missing and cannot be built here (e.g. no Go toolchain)."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _falsy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"0", "false", "no", "off"}
+
+
+# --------------------------------------------------------------------------- binaries
+
+
+def binary_dir() -> Path:
+    """Where the binaries are (or would be built): env override or build cache."""
+    override = os.environ.get(ENV_BIN_DIR)
+    if override:
+        return Path(override).expanduser().resolve()
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--print-bin-dir"], check=True, capture_output=True, text=True
+    )
+    return Path(out.stdout.strip())
+
+
+def _have_all(bin_dir: Path, names: tuple[str, ...]) -> bool:
+    return all(os.access(bin_dir / n, os.R_OK if n.endswith(".yaml") else os.X_OK) for n in names)
+
+
+def ensure_binaries(*, build: bool | None = None, stream: Any = None) -> Path:
+    """Return the binary folder, building it with ``build.sh`` when needed.
+
+    ``build.sh`` is a fast no-op when the cached binaries match go.sum.
+    Raises :class:`BinariesUnavailable` when binaries are missing and Go is absent
+    (or building is disabled), :class:`ControlPlaneError` when the build fails.
+    """
+    if build is None:
+        build = not _falsy(os.environ.get(ENV_BUILD))
+    if os.environ.get(ENV_BIN_DIR):
+        bin_dir = binary_dir()
+        if not _have_all(bin_dir, REQUIRED_BINARIES):
+            raise BinariesUnavailable(f"{ENV_BIN_DIR}={bin_dir} lacks one of {', '.join(REQUIRED_BINARIES)}")
+        return bin_dir
+    bin_dir = binary_dir()
+    if not build:
+        if _have_all(bin_dir, REQUIRED_BINARIES):
+            return bin_dir
+        raise BinariesUnavailable(
+            f"control plane binaries missing in {bin_dir} and building is disabled "
+            f"({ENV_BUILD}=0); run: bash {BUILD_SCRIPT.relative_to(REPO_ROOT)}"
+        )
+    if shutil.which("go") is None:
+        if _have_all(bin_dir, REQUIRED_BINARIES):
+            return bin_dir  # stale-check impossible without go; use what is there
+        raise BinariesUnavailable(
+            f"control plane binaries missing in {bin_dir} and 'go' is not installed; "
+            f"install Go and run: bash {BUILD_SCRIPT.relative_to(REPO_ROOT)}"
+        )
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        stdout=stream or sys.stderr,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
+    if proc.returncode != 0 or not _have_all(bin_dir, REQUIRED_BINARIES):
+        raise ControlPlaneError(
+            f"building the control plane failed (exit {proc.returncode}); "
+            f"run `bash {BUILD_SCRIPT.relative_to(REPO_ROOT)}` to see why"
+        )
+    return bin_dir
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        data = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(data[-lines:])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie counts as dead.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _pid_is(pid: int, binary: str) -> bool:
+    """Guard against pid reuse: is ``pid`` still running ``binary``?"""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        return os.path.basename(exe.removesuffix(" (deleted)")) == binary
+    except OSError:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            return os.path.basename(cmd) == binary
+        except OSError:
+            return _pid_alive(pid)
+
+
+def kill_process_group(pid: int, *, timeout: float = 10.0) -> None:
+    """SIGTERM the process group led by ``pid``, then SIGKILL after ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5.0)
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _pid_alive(pid):
+                return
+            time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- PKI
+
+
+@dataclasses.dataclass
+class _Pki:
+    ca_cert: Path
+    ca_key: Path
+    serving_cert: Path
+    serving_key: Path
+    admin_cert: Path
+    admin_key: Path
+    kcm_cert: Path
+    kcm_key: Path
+    scheduler_cert: Path
+    scheduler_key: Path
+    sa_key: Path
+    sa_pub: Path
+
+
+def _generate_pki(d: Path) -> _Pki:
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError as exc:  # pragma: no cover - dependency hint
+        raise ControlPlaneError("the 'cryptography' package is required (pip install cryptography)") from exc
+
+    d.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    not_before = now - datetime.timedelta(hours=1)
+    not_after = now + datetime.timedelta(days=7)
+
+    def write_key(path: Path, key: Any) -> None:
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+
+    def write_cert(path: Path, cert: Any) -> None:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    def name(cn: str, orgs: tuple[str, ...] = ()) -> Any:
+        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+        return x509.Name(attrs)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = name("weather-proxy-fleet-test-ca")
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(cn: str, orgs: tuple[str, ...], *, server: bool) -> tuple[Any, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn, orgs))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+        )
+        if server:
+            svc_ip = next(ipaddress.ip_network(SERVICE_CLUSTER_IP_RANGE).hosts())
+            b = b.add_extension(
+                x509.SubjectAlternativeName(
+                    [
+                        x509.DNSName("localhost"),
+                        x509.DNSName("kubernetes"),
+                        x509.DNSName("kubernetes.default"),
+                        x509.DNSName("kubernetes.default.svc"),
+                        x509.DNSName("kubernetes.default.svc.cluster.local"),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        x509.IPAddress(svc_ip),
+                    ]
+                ),
+                critical=False,
+            )
+        return key, b.sign(ca_key, hashes.SHA256())
+
+    pki = _Pki(
+        ca_cert=d / "ca.crt",
+        ca_key=d / "ca.key",
+        serving_cert=d / "apiserver.crt",
+        serving_key=d / "apiserver.key",
+        admin_cert=d / "admin.crt",
+        admin_key=d / "admin.key",
+        kcm_cert=d / "kube-controller-manager.crt",
+        kcm_key=d / "kube-controller-manager.key",
+        scheduler_cert=d / "kube-scheduler.crt",
+        scheduler_key=d / "kube-scheduler.key",
+        sa_key=d / "sa.key",
+        sa_pub=d / "sa.pub",
+    )
+    write_key(pki.ca_key, ca_key)
+    write_cert(pki.ca_cert, ca)
+    for (cert_path, key_path), (cn, orgs, server) in {
+        (pki.serving_cert, pki.serving_key): ("kube-apiserver", (), True),
+        (pki.admin_cert, pki.admin_key): ("admin", ("system:masters",), False),
+        (pki.kcm_cert, pki.kcm_key): ("system:kube-controller-manager", (), False),
+        (pki.scheduler_cert, pki.scheduler_key): ("system:kube-scheduler", (), False),
+    }.items():
+        key, cert = leaf(cn, orgs, server=server)
+        write_key(key_path, key)
+        write_cert(cert_path, cert)
+
+    sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    write_key(pki.sa_key, sa)
+    pki.sa_pub.write_bytes(
+        sa.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return pki
+
+
+def _write_kubeconfig(path: Path, *, server: str, ca: Path, cert: Path, key: Path, user: str) -> None:
+    # JSON is valid YAML; absolute paths keep the file usable from anywhere.
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "wpf-test", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+        "contexts": [
+            {"name": "wpf-test", "context": {"cluster": "wpf-test", "user": user, "namespace": "default"}}
+        ],
+        "current-context": "wpf-test",
+        "preferences": {},
+    }
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    path.chmod(0o600)
+
+
+# --------------------------------------------------------------------------- control plane
+
+
+@dataclasses.dataclass
+class ControlPlane:
+    """etcd + kube-apiserver + kube-controller-manager (+ optional scheduler/kwok).
+
+    ``ControlPlane(state_dir).start()`` ... ``.stop()``; or use it as a context manager.
+    ``daemon=True`` leaves the processes running after this Python process exits
+    (used by the ``up`` CLI); otherwise an atexit hook stops them.
+    """
+
+    state_dir: Path | None = None
+    bin_dir: Path | None = None
+    daemon: bool = False
+    kwok: bool | None = None
+    start_timeout: float = 120.0
+    extra_apiserver_args: tuple[str, ...] = ()
+
+    kubeconfig: Path = dataclasses.field(init=False)
+    server: str = dataclasses.field(init=False, default="")
+    token: str = dataclasses.field(init=False, default="")
+    ca_file: Path = dataclasses.field(init=False)
+    pids: dict[str, int] = dataclasses.field(init=False, default_factory=dict)
+    _procs: dict[str, subprocess.Popen[bytes]] = dataclasses.field(init=False, default_factory=dict)
+    _owns_state_dir: bool = dataclasses.field(init=False, default=False)
+
+    # -- public API ------------------------------------------------------------------
+
+    def start(self) -> ControlPlane:
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="wpf-controlplane-"))
+            self._owns_state_dir = True
+        self.state_dir = Path(self.state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.bin_dir is None:
+            self.bin_dir = ensure_binaries()
+        if self.kwok is None:
+            self.kwok = not _falsy(os.environ.get(ENV_KWOK)) and _have_all(self.bin_dir, KWOK_BINARIES)
+        if not self.daemon:
+            atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every component (reverse order), by process group. Idempotent."""
+        for comp in reversed(COMPONENTS):
+            pid = self.pids.pop(comp, None)
+            if pid is None:
+                continue
+            proc = self._procs.pop(comp, None)
+            if proc is not None or _pid_is(pid, comp):
+                kill_process_group(pid)
+            if proc is not None:
+                with contextlib.suppress(Exception):
+                    proc.wait(timeout=1)
+        if self._owns_state_dir and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+    # -- internals -------------------------------------------------------------------
+
+    def _spawn(self, comp: str, args: list[str]) -> subprocess.Popen[bytes]:
+        assert self.state_dir is not None and self.bin_dir is not None
+        log_dir = self.state_dir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        log_path = log_dir / f"{comp}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [str(self.bin_dir / comp), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: killpg tears down all of it
+                cwd=self.state_dir,
+            )
+        self._procs[comp] = proc
+        self.pids[comp] = proc.pid
+        self._write_pids()
+        return proc
+
+    def _write_pids(self) -> None:
+        assert self.state_dir is not None
+        (self.state_dir / "pids").write_text(json.dumps(self.pids, indent=2) + "\n")
+
+    def _check_alive(self, comp: str) -> None:
+        proc = self._procs[comp]
+        if proc.poll() is not None:
+            assert self.state_dir is not None
+            log = self.state_dir / "logs" / f"{comp}.log"
+            raise ControlPlaneError(
+                f"{comp} exited with code {proc.returncode} during start-up; last lines of {log}:\n{_tail(log)}"
+            )
+
+    def _wait(self, what: str, comps: tuple[str, ...], probe: Any, deadline: float) -> Any:
+        last: object = None
+        while time.monotonic() < deadline:
+            for c in comps:
+                self._check_alive(c)
+            try:
+                result = probe()
+                if result:
+                    return result
+            except Exception as exc:  # noqa: BLE001 - retried until deadline
+                last = exc
+            time.sleep(0.25)
+        assert self.state_dir is not None
+        logs = "\n".join(
+            f"--- {c} ({self.state_dir / 'logs' / (c + '.log')}):\n{_tail(self.state_dir / 'logs' / (c + '.log'), 25)}"
+            for c in comps
+        )
+        raise ControlPlaneError(f"timed out waiting for {what} (last error: {last!r})\n{logs}")
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        ctx.load_cert_chain(str(self._pki.admin_cert), str(self._pki.admin_key))
+        return ctx
+
+    def _get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.server + path, context=self._ssl_context(), timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def _start(self) -> None:
+        assert self.state_dir is not None
+        sd = self.state_dir
+        deadline = time.monotonic() + self.start_timeout
+        self._pki = pki = _generate_pki(sd / "pki")
+        self.ca_file = pki.ca_cert
+        self.token = os.urandom(16).hex()
+        token_file = sd / "pki" / "tokens.csv"
+        token_file.write_text(f'{self.token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},"system:masters"\n')
+        token_file.chmod(0o600)
+
+        # etcd
+        etcd_client, etcd_peer = free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_client}"
+        peer_url = f"http://127.0.0.1:{etcd_peer}"
+        self._spawn(
+            "etcd",
+            [
+                "--name=default",
+                f"--data-dir={sd / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+
+        def etcd_healthy() -> bool:
+            with urllib.request.urlopen(etcd_url + "/health", timeout=2) as r:
+                return json.loads(r.read()).get("health") == "true"
+
+        self._wait("etcd /health", ("etcd",), etcd_healthy, deadline)
+
+        # kube-apiserver
+        port = free_port()
+        self.server = f"https://127.0.0.1:{port}"
+        self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={sd / 'apiserver-certs'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--token-auth-file={token_file}",
+                "--authorization-mode=Node,RBAC",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--enable-priority-and-fairness=false",
+                *self.extra_apiserver_args,
+            ],
+        )
+        self._wait(
+            "kube-apiserver /readyz",
+            ("etcd", "kube-apiserver"),
+            lambda: self._get("/readyz")[0] == 200,
+            deadline,
+        )
+
+        self.kubeconfig = sd / "kubeconfig"
+        _write_kubeconfig(
+            self.kubeconfig,
+            server=self.server,
+            ca=pki.ca_cert,
+            cert=pki.admin_cert,
+            key=pki.admin_key,
+            user="admin",
+        )
+        kcm_kubeconfig = sd / "kube-controller-manager.kubeconfig"
+        _write_kubeconfig(
+            kcm_kubeconfig,
+            server=self.server,
+            ca=pki.ca_cert,
+            cert=pki.kcm_cert,
+            key=pki.kcm_key,
+            user="system:kube-controller-manager",
+        )
+
+        # kube-controller-manager
+        self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={kcm_kubeconfig}",
+                "--controllers=*",
+                "--leader-elect=false",
+                "--secure-port=0",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--cluster-signing-cert-file={pki.ca_cert}",
+                f"--cluster-signing-key-file={pki.ca_key}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--concurrent-gc-syncs=5",
+            ],
+        )
+
+        if self.kwok:
+            self._start_kwok(pki)
+
+        self._wait(
+            "the 'default' ServiceAccount (created by kube-controller-manager)",
+            ("etcd", "kube-apiserver", "kube-controller-manager"),
+            lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+            deadline,
+        )
+        (sd / "state.json").write_text(
+            json.dumps(
+                {
+                    "server": self.server,
+                    "kubeconfig": str(self.kubeconfig),
+                    "ca_file": str(self.ca_file),
+                    "token": self.token,
+                    "etcd": etcd_url,
+                    "bin_dir": str(self.bin_dir),
+                    "kwok": bool(self.kwok),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        (sd / "state.json").chmod(0o600)
+
+    def _start_kwok(self, pki: _Pki) -> None:
+        assert self.state_dir is not None
+        sd = self.state_dir
+        sched_kubeconfig = sd / "kube-scheduler.kubeconfig"
+        _write_kubeconfig(
+            sched_kubeconfig,
+            server=self.server,
+            ca=pki.ca_cert,
+            cert=pki.scheduler_cert,
+            key=pki.scheduler_key,
+            user="system:kube-scheduler",
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={sched_kubeconfig}",
+                f"--authentication-kubeconfig={sched_kubeconfig}",
+                f"--authorization-kubeconfig={sched_kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+            ],
+        )
+        # kwok: manage every node annotated kwok.x-k8s.io/node=fake; runs pods on them.
+        self._spawn(
+            "kwok",
+            [
+                f"--config={self.bin_dir / 'kwok-stages.yaml'}",
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--manage-nodes-with-label-selector=",
+                "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
+                "--disregard-status-with-label-selector=",
+                "--cidr=10.244.0.0/16",
+                "--node-ip=10.244.0.1",
+                "--node-lease-duration-seconds=40",
+                f"--server-address=127.0.0.1:{free_port()}",
+            ],
+        )
+
+
+# --------------------------------------------------------------------------- fake nodes (kwok)
+
+
+def fake_node_manifest(name: str = "kwok-node-0") -> dict[str, Any]:
+    """A Node that kwok (if running) keeps Ready and runs pods on."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+            },
+        },
+        "spec": {"taints": []},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
+    }
+
+
+# --------------------------------------------------------------------------- daemon state (CLI)
+
+
+def _read_state(state_dir: Path) -> tuple[dict[str, int], dict[str, Any]]:
+    pids: dict[str, int] = {}
+    state: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        pids = {k: int(v) for k, v in json.loads((state_dir / "pids").read_text()).items()}
+    with contextlib.suppress(OSError, ValueError):
+        state = json.loads((state_dir / "state.json").read_text())
+    return pids, state
+
+
+def _running(pids: dict[str, int]) -> dict[str, bool]:
+    return {c: _pid_alive(p) and _pid_is(p, c) for c, p in pids.items()}
+
+
+def _readyz(state_dir: Path, state: dict[str, Any]) -> bool:
+    try:
+        ctx = ssl.create_default_context(cafile=state["ca_file"])
+        ctx.load_cert_chain(str(state_dir / "pki" / "admin.crt"), str(state_dir / "pki" / "admin.key"))
+        with urllib.request.urlopen(state["server"] + "/readyz", context=ctx, timeout=3) as r:
+            return r.status == 200
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def down(state_dir: Path, *, keep: bool = False) -> None:
+    pids, _ = _read_state(state_dir)
+    for comp in reversed(COMPONENTS):
+        pid = pids.get(comp)
+        if pid is not None and _pid_alive(pid) and _pid_is(pid, comp):
+            print(f"stopping {comp} (pid {pid})", file=sys.stderr)
+            kill_process_group(pid)
+    if not keep and state_dir.exists():
+        # Only delete what we recognise as a control-plane state dir.
+        if (state_dir / "pids").exists() or (state_dir / "pki").exists():
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def up(state_dir: Path, *, build: bool = True, kwok: bool | None = None) -> ControlPlane | None:
+    pids, state = _read_state(state_dir)
+    if pids and all(_running(pids).values()) and state and _readyz(state_dir, state):
+        print(f"control plane already running ({state['server']})", file=sys.stderr)
+        return None
+    if pids or state_dir.exists():
+        down(state_dir)  # stale or half-dead: start from scratch
+    bin_dir = ensure_binaries(build=build)
+    cp = ControlPlane(state_dir=state_dir, bin_dir=bin_dir, daemon=True, kwok=kwok)
+    cp.start()
+    print(f"control plane up: {cp.server} (logs in {state_dir / 'logs'})", file=sys.stderr)
+    return cp
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m tests.support.controlplane", description=__doc__.split("\n")[0]
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name, help_ in (
+        ("up", "build if needed and start in the background"),
+        ("down", "stop and delete the state dir"),
+        ("status", "show process / readiness state"),
+        ("env", "print `export KUBECONFIG=...`"),
+        ("build", "only build the binaries"),
+    ):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+        if name == "up":
+            sp.add_argument("--no-build", action="store_true", help="fail instead of building")
+            sp.add_argument("--no-kwok", action="store_true", help="do not start kube-scheduler/kwok")
+        if name == "down":
+            sp.add_argument("--keep", action="store_true", help="keep the state dir (logs)")
+    a = p.parse_args(argv)
+    state_dir: Path = a.state_dir.resolve()
+    try:
+        if a.cmd == "build":
+            print(ensure_binaries(build=True))
+            return 0
+        if a.cmd == "up":
+            up(state_dir, build=not a.no_build, kwok=False if a.no_kwok else None)
+            print(f"export KUBECONFIG={state_dir / 'kubeconfig'}")
+            return 0
+        if a.cmd == "down":
+            down(state_dir, keep=a.keep)
+            return 0
+        pids, state = _read_state(state_dir)
+        if a.cmd == "env":
+            if not state:
+                print(f"no control plane in {state_dir}", file=sys.stderr)
+                return 1
+            print(f"export KUBECONFIG={state['kubeconfig']}")
+            return 0
+        # status
+        if not pids:
+            print(f"not running (no state in {state_dir})")
+            return 1
+        running = _running(pids)
+        for comp, pid in pids.items():
+            print(f"{comp:<24} pid {pid:<8} {'running' if running[comp] else 'DEAD'}")
+        ready = bool(state) and _readyz(state_dir, state)
+        print(f"{'kube-apiserver /readyz':<24} {'ok' if ready else 'NOT READY'}  {state.get('server', '')}")
+        if ready:
+            print(f"export KUBECONFIG={state['kubeconfig']}")
+        return 0 if ready and all(running.values()) else 1
+    except ControlPlaneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeControlPlane:
+    """What the ``kube_controlplane`` fixture yields."""
+
+    kubeconfig: Path
+    server: str
+    reused: bool
+    controlplane: ControlPlane | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+
+def _server_from_kubeconfig(path: Path) -> str:
+    import yaml  # project dependency
+
+    cfg = yaml.safe_load(path.read_text())
+    ctx_name = cfg.get("current-context")
+    ctx = next((c["context"] for c in cfg.get("contexts", []) if c["name"] == ctx_name), None)
+    cluster_name = ctx["cluster"] if ctx else cfg["clusters"][0]["name"]
+    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == cluster_name)
+    return str(cluster["server"])
+
+
+@contextlib.contextmanager
+def _capture_disabled(request: Any) -> Iterator[None]:
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the CLI works without pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPlane]:
+        """A running control plane for the whole session.
+
+        Reuses the cluster of ``$WPF_KUBECONFIG`` if set; otherwise builds (if
+        needed) and starts a private one in a temp dir, stopped at session end.
+        """
+        existing = os.environ.get(ENV_EXISTING_KUBECONFIG)
+        if existing:
+            path = Path(existing).expanduser().resolve()
+            if not path.is_file():
+                pytest.fail(f"{ENV_EXISTING_KUBECONFIG}={existing}: no such kubeconfig", pytrace=False)
+            yield KubeControlPlane(kubeconfig=path, server=_server_from_kubeconfig(path), reused=True)
+            return
+        try:
+            with _capture_disabled(request):
+                bin_dir = ensure_binaries()
+        except BinariesUnavailable as exc:
+            if _truthy(os.environ.get("CI")):
+                pytest.fail(f"control plane unavailable in CI: {exc}", pytrace=False)
+            pytest.skip(f"control plane unavailable: {exc}")
+        except ControlPlaneError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        cp = ControlPlane(bin_dir=bin_dir)
+        try:
+            cp.start()
+        except ControlPlaneError as exc:
+            pytest.fail(f"control plane failed to start: {exc}", pytrace=False)
+        try:
+            yield KubeControlPlane(kubeconfig=cp.kubeconfig, server=cp.server, reused=False, controlplane=cp)
+        finally:
+            cp.stop()
+
+    @pytest.fixture(scope="session")
+    def kubeconfig(kube_controlplane: KubeControlPlane) -> Path:
+        """Path of an admin kubeconfig for the session's control plane."""
+        return kube_controlplane.kubeconfig
+
+
+if __name__ == "__main__":
+    sys.exit(main())

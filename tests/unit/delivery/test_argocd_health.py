@@ -1,0 +1,142 @@
+"""The Argo CD health checks of WeatherProxy and ApiKey, run by a real Lua interpreter."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+from typing import Any
+
+import pytest
+
+from tests.unit.delivery import lua, support
+
+HEALTH = support.MANIFESTS / "argocd" / "health"
+WEATHERPROXY = HEALTH / "weatherproxy.lua"
+APIKEY = HEALTH / "apikey.lua"
+
+
+@pytest.fixture(scope="module")
+def lua_bin() -> str:
+    return support.require_tool("lua5.4")
+
+
+def ready(status: str, reason: str, message: str = "", generation: int | None = 3) -> dict[str, Any]:
+    return {
+        "type": "Ready",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": "2026-11-26T10:00:00Z",
+    }
+
+
+def resource(kind: str, status: dict[str, Any] | None, generation: int | None = 3) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "paris", "namespace": "weather", "generation": generation}
+    return {"apiVersion": "weatherproxy.dev/v1alpha1", "kind": kind, "metadata": metadata, "spec": {}, "status": status}
+
+
+WEATHERPROXY_CASES = [
+    ("no status yet", None, 1, "Progressing", "reconcile"),
+    ("empty status", {}, 1, "Progressing", "generation 1"),
+    ("status of an older generation", {"observedGeneration": 2, "conditions": [ready("True", "AllReplicasReady")]},
+     3, "Progressing", "generation 3"),
+    ("current but no conditions", {"observedGeneration": 3}, 3, "Progressing", "Ready condition"),
+    ("only other conditions", {"observedGeneration": 3, "conditions": [
+        {"type": "Monitoring", "status": "False", "reason": "CRDsMissing"}]}, 3, "Progressing", "Ready condition"),
+    ("ready", {"observedGeneration": 3, "readyReplicas": 2, "conditions": [
+        ready("True", "AllReplicasReady", "2/2 replicas ready")]}, 3, "Healthy", "AllReplicasReady: 2/2"),
+    ("ready, other condition failing", {"observedGeneration": 3, "conditions": [
+        {"type": "Monitoring", "status": "False", "reason": "CRDsMissing"},
+        ready("True", "AllReplicasReady")]}, 3, "Healthy", "AllReplicasReady"),
+    ("ready but the condition is stale", {"observedGeneration": 3, "conditions": [
+        ready("True", "AllReplicasReady", generation=2)]}, 3, "Progressing", "generation 2"),
+    ("invalid spec", {"observedGeneration": 3, "conditions": [
+        ready("False", "InvalidSpec", "spec.redis: external needs urlSecretRef")]}, 3, "Degraded", "urlSecretRef"),
+    ("reconcile failed", {"observedGeneration": 3, "conditions": [
+        ready("False", "ReconcileFailed", "apply failed")]}, 3, "Degraded", "ReconcileFailed"),
+    ("redis secret missing", {"observedGeneration": 3, "conditions": [
+        ready("False", "RedisSecretNotFound")]}, 3, "Degraded", "RedisSecretNotFound"),
+    ("replicas starting", {"observedGeneration": 3, "conditions": [
+        ready("False", "ReplicasNotReady", "1/2 replicas ready")]}, 3, "Progressing", "1/2"),
+    ("unknown", {"observedGeneration": 3, "conditions": [ready("Unknown", "Reconciling")]},
+     3, "Progressing", "Reconciling"),
+    ("no generation in metadata", {"observedGeneration": 1, "conditions": [ready("True", "AllReplicasReady", generation=1)]},
+     None, "Healthy", "AllReplicasReady"),
+    ("non-ASCII message", {"observedGeneration": 3, "conditions": [
+        ready("False", "InvalidSpec", "warmCities: Zürich is too long")]}, 3, "Degraded", "Zürich"),
+]
+
+APIKEY_CASES = [
+    ("no status yet", None, 1, "Progressing", "reconcile"),
+    ("status without generation or conditions", {"secretName": "k"}, 1, "Progressing", "generation 1"),
+    ("older generation", {"observedGeneration": 1, "conditions": [ready("True", "KeyPublished")]},
+     2, "Progressing", "generation 2"),
+    ("ready", {"observedGeneration": 3, "keyPrefix": "wpk_3fa9", "conditions": [
+        ready("True", "KeyPublished", "hash published to paris")]}, 3, "Healthy", "KeyPublished"),
+    ("generation from the condition only", {"conditions": [ready("True", "KeyPublished")]},
+     3, "Healthy", "KeyPublished"),
+    ("stale condition", {"observedGeneration": 3, "conditions": [ready("True", "KeyPublished", generation=1)]},
+     3, "Progressing", "generation 1"),
+    ("waiting for the proxy", {"observedGeneration": 3, "conditions": [ready("False", "ProxyNotReady")]},
+     3, "Progressing", "ProxyNotReady"),
+    ("unknown", {"observedGeneration": 3, "conditions": [ready("Unknown", "Pending")]}, 3, "Progressing", "Pending"),
+    ("current, no conditions", {"observedGeneration": 3}, 3, "Progressing", "Ready condition"),
+]
+APIKEY_TERMINAL = ["Expired", "Disabled", "ProxyNotFound", "SecretNotFound", "InvalidSpec", "ReconcileFailed"]
+
+
+@pytest.mark.parametrize(("case", "status", "generation", "expected", "needle"), WEATHERPROXY_CASES,
+                         ids=[c[0] for c in WEATHERPROXY_CASES])
+def test_weatherproxy_health(lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None,
+                             expected: str, needle: str) -> None:
+    health, message = lua.run_health(lua_bin, WEATHERPROXY, resource("WeatherProxy", status, generation))
+    assert health == expected, message
+    assert needle in message
+
+
+@pytest.mark.parametrize(("case", "status", "generation", "expected", "needle"), APIKEY_CASES,
+                         ids=[c[0] for c in APIKEY_CASES])
+def test_apikey_health(lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None,
+                       expected: str, needle: str) -> None:
+    health, message = lua.run_health(lua_bin, APIKEY, resource("ApiKey", status, generation))
+    assert health == expected, message
+    assert needle in message
+
+
+@pytest.mark.parametrize("reason", APIKEY_TERMINAL)
+def test_apikey_degraded_reasons(lua_bin: str, reason: str) -> None:
+    status = {"observedGeneration": 3, "conditions": [ready("False", reason, "needs a person")]}
+    health, message = lua.run_health(lua_bin, APIKEY, resource("ApiKey", status))
+    assert (health, message) == ("Degraded", f"{reason}: needs a person")
+
+
+@pytest.mark.parametrize("env", support.ENVIRONMENTS)
+def test_freshly_applied_samples_are_progressing(lua_bin: str, env: str) -> None:
+    objects = support.kustomize_build(support.MANIFESTS / "overlays" / env)
+    for obj in objects:
+        script = {"WeatherProxy": WEATHERPROXY, "ApiKey": APIKEY}.get(obj["kind"])
+        if script is not None:
+            created = copy.deepcopy(obj)
+            created["metadata"]["generation"] = 1
+            assert lua.run_health(lua_bin, script, created)[0] == "Progressing"
+
+
+@pytest.mark.parametrize("script", [WEATHERPROXY, APIKEY], ids=lambda p: p.name)
+def test_scripts_use_only_lua_51(script: pathlib.Path) -> None:
+    assert lua.lua_51_violations(script.read_text()) == []
+
+
+def test_the_lua_51_check_catches_newer_syntax() -> None:
+    newer = "local a = 7 // 2\n::top::\ngoto top\nlocal b = 1 << 2\nlocal c <const> = 1\n"
+    assert set(lua.lua_51_violations(newer)) == {
+        "integer division //", "goto", "bitwise operators", "attribs <const>/<close>"
+    }
+    assert lua.lua_51_violations('-- a // comment\nlocal s = "x // y"\nif a ~= b then end\n') == []
+
+
+def test_lua_literal_escapes() -> None:
+    assert lua.to_lua({"a": [1, True, None], "b": 'q"\\'}) == '{["a"] = {1, true, nil}, ["b"] = "q\\"\\\\"}'
+    assert lua.lua_string("é") == '"\\195\\169"'
+    with pytest.raises(TypeError):
+        lua.to_lua(object())

@@ -1,0 +1,93 @@
+"""Inputs of the golden and behaviour tests: one fleet per preset, plus the interesting variations."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from weather_operator.api import weatherproxy
+from weather_operator.render import fleet
+from weather_proxy import config
+
+NAME = "paris"
+NAMESPACE = "weather"
+DEFAULT_IMAGE = "ghcr.io/weather-proxy/proxy:0.1.0"
+
+KEYS = config.KeysFile(
+    keys=[
+        config.KeyEntry(id="weather/team-a", sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        config.KeyEntry(
+            id="weather/team-b",
+            sha256="60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+            rate_limit=config.Limit(requests_per_minute=600, burst=60),
+            expires_at=datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC),
+        ),
+    ]
+)
+
+SPECS: dict[str, dict[str, Any]] = {
+    "dev": {"environment": "dev"},
+    "staging": {"environment": "staging"},
+    "production": {"environment": "production"},
+    "production-external-redis": {
+        "environment": "production",
+        "redis": {"mode": "External", "external": {"urlSecretRef": {"name": "shared-redis", "key": "url"}}},
+    },
+    "production-customised": {
+        "environment": "production",
+        "image": "registry.example.com/weather/proxy:1.2.3",
+        "replicas": 3,
+        "autoscaling": {"enabled": False},
+        "disruption": {"maxUnavailable": "25%"},
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "cache": {"ttlSeconds": 600, "warmCities": ["Paris", "London"]},
+        "rateLimit": {"default": {"requestsPerMinute": 300, "burst": 30}, "anonymous": {"requestsPerMinute": 5}},
+        "auth": {"required": False},
+        "logLevel": "warning",
+        "redis": {
+            "managed": {"image": "redis:7.4.1-alpine", "persistence": {"size": "5Gi", "storageClassName": "fast"}}
+        },
+        "monitoring": {
+            "serviceMonitor": {"interval": "15s", "labels": {"release": "kube-prometheus-stack"}},
+            "alerts": {
+                "errorRatePercent": 2,
+                "p95LatencySeconds": 0.5,
+                "availabilityTarget": 99.5,
+                "runbookBaseUrl": "https://runbooks.example.com/weather",
+                "labels": {"release": "kube-prometheus-stack"},
+            },
+        },
+        "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318", "sampleRatio": 0.25},
+        "ingress": {
+            "enabled": True,
+            "host": "weather.example.com",
+            "className": "nginx",
+            "tlsSecretName": "weather-example-com-tls",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+        },
+    },
+}
+
+# Cases whose cluster lacks the Prometheus Operator CRDs.
+WITHOUT_MONITORING_CRDS = {"staging-without-monitoring-crds": "staging"}
+
+
+def inputs(
+    case: str, *, monitoring_available: bool = True, keys: config.KeysFile = KEYS, **overrides: Any
+) -> fleet.FleetInputs:
+    spec = {**SPECS[case], **overrides}
+    return fleet.FleetInputs(
+        name=NAME,
+        namespace=NAMESPACE,
+        spec=weatherproxy.WeatherProxySpec.model_validate(spec),
+        keys=keys,
+        default_image=DEFAULT_IMAGE,
+        monitoring_available=monitoring_available,
+    )
+
+
+def all_cases() -> dict[str, fleet.FleetInputs]:
+    out = {case: inputs(case) for case in SPECS}
+    for case, base in WITHOUT_MONITORING_CRDS.items():
+        out[case] = inputs(base, monitoring_available=False)
+    return out

@@ -1,0 +1,37 @@
+"""Golden files of every renderer, for every preset and the notable variations.
+
+A reviewer reads tests/golden/<case>/ to see the exact objects that reach the cluster.
+Refresh: ``UPDATE_GOLDEN=1 pytest tests/unit/operator/render``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.operator.render import cases, golden
+from weather_operator.render import apikey, fleet
+
+
+def _files(result: fleet.Fleet) -> dict[str, str]:
+    files = {
+        f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml": golden.dump(obj) for obj in result.objects
+    }
+    summary = {
+        "configHash": result.config_hash,
+        "applyOrder": [f"{o['kind']}/{o['metadata']['name']}" for o in result.objects],
+        "unwanted": [f"{r.api_version} {r.kind}/{r.name}" for r in result.unwanted],
+    }
+    files["_fleet.yaml"] = golden.dump(summary)
+    return files
+
+
+@pytest.mark.parametrize("case", sorted(cases.all_cases()))
+def test_fleet_matches_golden_files(case: str) -> None:
+    result = fleet.render_fleet(cases.all_cases()[case])
+    assert len(_files(result)) == len(result.objects) + 1, "two children share a kind and name"
+    golden.check_case(case, _files(result))
+
+
+def test_generated_key_secret_matches_golden_file() -> None:
+    obj = apikey.render_key_secret("team-a", "team-a-key", "wpk_not-a-real-key-used-only-in-tests")
+    golden.check_case("apikey-secret", {"secret-team-a-key.yaml": golden.dump(obj)})
