@@ -9,15 +9,16 @@ resources are printed (pytest shows them under the failing test).
 from __future__ import annotations
 
 import base64
+import contextlib
 import pathlib
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 import yaml
-from pytest_kind import KindCluster
+from pytest_kind import KindCluster  # type: ignore[import-untyped]
 
 from e2e import cluster as kube
 from tests import conftest as suite_conftest
@@ -28,14 +29,14 @@ PROXY_IMAGE = "ghcr.io/weather-proxy/proxy:0.1.0"
 EMULATOR_IMAGE = "weather-proxy/openmeteo-emulator:e2e"
 NAMESPACE = "weather"
 READY_TIMEOUT = 300.0
+FAILED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     # `pytest e2e` does not load tests/conftest.py: define its --with-e2e here too.
-    try:
+    # With `pytest tests e2e`, tests/conftest.py has already added it: argparse raises ValueError.
+    with contextlib.suppress(ValueError):
         suite_conftest.pytest_addoption(parser)
-    except ValueError:  # `pytest tests e2e`: tests/conftest.py already added it
-        pass
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,15 +44,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(FAILED_KEY, False)
     if report.failed:
         item.stash[FAILED_KEY] = True
     return report
-
-
-FAILED_KEY = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -109,9 +109,7 @@ def dev_fleet(name: str, upstream: dict[str, str]) -> dict[str, Any]:
 
 
 def wait_ready(cluster: KindCluster, resource: str, timeout: float = READY_TIMEOUT) -> None:
-    cluster.kubectl(
-        "-n", NAMESPACE, "wait", "--for=condition=Ready", resource, f"--timeout={int(timeout)}s"
-    )
+    cluster.kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", resource, f"--timeout={int(timeout)}s")
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,7 @@ class Kubectl:
 
     def get(self, kind: str, name: str | None = None, *, namespace: str | None = None) -> Any:
         """``kubectl get -o json``; a list (dict with items) when ``name`` is None."""
-        args = ["get", kind, *([name] if name else []), "-o", "json"]
+        args = ["get", kind, *([name] if name else []), "-o", "json", "--show-managed-fields"]
         if namespace:
             args += ["-n", namespace]
         return json.loads(self.run(*args))

@@ -17,15 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # `kopf run` with the handlers module: the documented way to run the operator outside a pod.
-OPERATOR_COMMAND = (
-    "-m",
-    "kopf",
-    "run",
-    "--all-namespaces",
-    "--standalone",
-    "-m",
-    "weather_operator.handlers",
-)
+# WPF_OPERATOR_MODULE runs another module (one that imports the handlers and adds to them).
+HANDLERS_MODULE = "weather_operator.handlers"
+MODULE_ENV = "WPF_OPERATOR_MODULE"
+
+
+def operator_command() -> list[str]:
+    module = os.environ.get(MODULE_ENV) or HANDLERS_MODULE
+    return [sys.executable, "-m", "kopf", "run", "--all-namespaces", "--standalone", "-m", module]
 
 
 @dataclasses.dataclass
@@ -56,7 +55,7 @@ class OperatorProcess:
             log.write(f"---- operator start #{self.starts} ----\n".encode())
             log.flush()
             self.proc = subprocess.Popen(  # noqa: S603 - fixed argument list
-                [sys.executable, *OPERATOR_COMMAND],
+                operator_command(),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

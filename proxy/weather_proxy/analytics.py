@@ -33,18 +33,28 @@ def today(now: float | None = None) -> str:
     )
 
 
+def _next_midnight() -> float:
+    now = datetime.datetime.now(datetime.UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=1)
+    return midnight.timestamp()
+
+
 class UsageAnalytics:
     """Per-day request counts by key and city (process counters, flushed to Redis)."""
 
     def __init__(self, link: redis_link.RedisLink) -> None:
         self.link = link
         self._day = today()
+        self._day_ends = _next_midnight()
         self._pending_keys: collections.Counter[str] = collections.Counter()
         self._pending_cities: collections.Counter[tuple[str, str]] = collections.Counter()
         self._local_keys: collections.Counter[str] = collections.Counter()
         self._local_cities: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def _roll(self) -> None:
+        if time.time() < self._day_ends:
+            return
+        self._day_ends = _next_midnight()
         day = today()
         if day != self._day:
             self._day = day

@@ -1,16 +1,41 @@
 -- Argo CD health of a WeatherProxy (argocd-cm key
 -- resource.customizations.health.weatherproxy.dev_WeatherProxy). Lua 5.1 (gopher-lua).
---   Progressing: no status yet, status older than the spec, no Ready condition, Ready
---                Unknown, or Ready=False for a reason the operator is still working on;
---   Healthy:     Ready=True for the current generation;
---   Degraded:    Ready=False for a reason that needs a person (bad spec, failed reconcile).
-local terminal_reasons = {
+-- Reads the operator's conditions (weather_operator/status.py):
+--   Progressing: no status yet, status or Ready older than the spec, no Ready condition,
+--                Ready Unknown/False for a reason the operator is still working on
+--                (DeploymentNotFound, ReplicasNotReady), or Degraded=True during a rollout;
+--   Degraded:    Degraded=True when not rolling out (RedisUnavailable, ReplicasUnavailable)
+--                or for a hard failure (ReplicaFailure, ProgressDeadlineExceeded), or
+--                Ready=False for a reason that needs a person (InvalidSpec, ReconcileFailed);
+--   Healthy:     Ready=True for the current generation and not Degraded.
+local hard_failures = {
+  ReplicaFailure = true,
+  ProgressDeadlineExceeded = true,
+}
+local terminal_ready_reasons = {
   InvalidSpec = true,
   ReconcileFailed = true,
-  SecretNotFound = true,
-  RedisSecretNotFound = true,
-  ImagePullFailed = true,
 }
+
+local function condition_of(status, type_name)
+  if status.conditions == nil then
+    return nil
+  end
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == type_name then
+      return condition
+    end
+  end
+  return nil
+end
+
+local function describe(condition)
+  local reason = condition.reason or "Unknown"
+  if condition.message ~= nil and condition.message ~= "" then
+    return reason .. ": " .. condition.message
+  end
+  return reason
+end
 
 local hs = {}
 if obj.status == nil then
@@ -23,54 +48,43 @@ local generation = 0
 if obj.metadata ~= nil and obj.metadata.generation ~= nil then
   generation = obj.metadata.generation
 end
-
-local ready = nil
-if obj.status.conditions ~= nil then
-  for _, condition in ipairs(obj.status.conditions) do
-    if condition.type == "Ready" then
-      ready = condition
-    end
-  end
-end
-
 local observed = obj.status.observedGeneration
 if observed == nil or observed < generation then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
   return hs
 end
+
+local ready = condition_of(obj.status, "Ready")
 if ready == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for the Ready condition"
   return hs
 end
-
-local reason = ready.reason or "Unknown"
-local detail = reason
-if ready.message ~= nil and ready.message ~= "" then
-  detail = reason .. ": " .. ready.message
-end
-
 if ready.observedGeneration ~= nil and ready.observedGeneration < generation then
   hs.status = "Progressing"
   hs.message = "Ready condition is from generation " .. tostring(ready.observedGeneration)
   return hs
 end
+
+local degraded = condition_of(obj.status, "Degraded")
+if degraded ~= nil and degraded.status == "True" then
+  local rolling = condition_of(obj.status, "Progressing")
+  if hard_failures[degraded.reason] or rolling == nil or rolling.status ~= "True" then
+    hs.status = "Degraded"
+  else
+    hs.status = "Progressing"
+  end
+  hs.message = describe(degraded)
+  return hs
+end
+
 if ready.status == "True" then
   hs.status = "Healthy"
-  local replicas = obj.status.readyReplicas
-  if replicas ~= nil then
-    hs.message = detail .. " (" .. tostring(replicas) .. " ready replicas)"
-  else
-    hs.message = detail
-  end
-  return hs
-end
-if ready.status == "False" and terminal_reasons[reason] then
+elseif ready.status == "False" and terminal_ready_reasons[ready.reason] then
   hs.status = "Degraded"
-  hs.message = detail
-  return hs
+else
+  hs.status = "Progressing"
 end
-hs.status = "Progressing"
-hs.message = detail
+hs.message = describe(ready)
 return hs

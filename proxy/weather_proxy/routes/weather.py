@@ -7,12 +7,14 @@ touches pydantic: the models in ``schemas`` only document the API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
-from typing import Annotated, Any
+import urllib.parse
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from weather_proxy.cache import entries, swr
@@ -25,20 +27,54 @@ router = APIRouter(tags=["weather"])
 MAX_CITY = 100
 X_CACHE = {swr.HIT: "HIT", swr.MISS: "MISS", swr.STALE: "STALE"}
 
-CityQ = Annotated[
-    str | None,
-    Query(description="Place name, 1-100 characters. Excludes lat/lon.", examples=["Paris"]),
+PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "city",
+        "in": "query",
+        "required": False,
+        "description": "Place name, 1-100 characters. Excludes lat/lon.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CITY},
+        "example": "Paris",
+    },
+    {
+        "name": "country",
+        "in": "query",
+        "required": False,
+        "description": "ISO 3166-1 alpha-2 country code narrowing a city search.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        "example": "FR",
+    },
+    {
+        "name": "lat",
+        "in": "query",
+        "required": False,
+        "description": "Latitude in degrees, with lon.",
+        "schema": {"type": "number", "minimum": -90, "maximum": 90},
+        "example": 48.85,
+    },
+    {
+        "name": "lon",
+        "in": "query",
+        "required": False,
+        "description": "Longitude in degrees, with lat.",
+        "schema": {"type": "number", "minimum": -180, "maximum": 180},
+        "example": 2.35,
+    },
+    {
+        "name": "X-API-Key",
+        "in": "header",
+        "required": False,
+        "description": "API key (required when the proxy's auth.required is true).",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "An ETag from an earlier answer: 304 when the data did not change.",
+        "schema": {"type": "string"},
+    },
 ]
-CountryQ = Annotated[
-    str | None,
-    Query(
-        description="ISO 3166-1 alpha-2 country code narrowing a city search.",
-        pattern="^[A-Za-z]{2}$",
-        examples=["FR"],
-    ),
-]
-LatQ = Annotated[float | None, Query(ge=-90, le=90, description="Latitude, with lon.", examples=[48.85])]
-LonQ = Annotated[float | None, Query(ge=-180, le=180, description="Longitude, with lat.", examples=[2.35])]
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -72,7 +108,37 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
 
 
-def _validate(city: str | None, lat: float | None, lon: float | None) -> str | None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class WeatherQuery:
+    """A validated query: a city (and optional country) or coordinates."""
+
+    city: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+def _coordinate(raw: str | None, name: str, bound: float) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise problems.ProblemError(400, f"{name}: must be a number, got {raw[:20]!r}.") from None
+    if not -bound <= value <= bound:  # also rejects nan
+        raise problems.ProblemError(400, f"{name}: must be between {-bound:g} and {bound:g}.")
+    return value
+
+
+def parse_query(query_string: bytes) -> WeatherQuery:
+    """Validate the query by hand: FastAPI's per-parameter machinery costs more than the hit path."""
+    params = dict(urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    city = params.get("city")
+    country = params.get("country")
+    lat = _coordinate(params.get("lat"), "lat", 90)
+    lon = _coordinate(params.get("lon"), "lon", 180)
+    if country is not None and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise problems.ProblemError(400, "country: must be a two-letter ISO 3166-1 code.")
     if city is not None:
         if lat is not None or lon is not None:
             raise problems.ProblemError(400, "Give either city or lat/lon, not both.")
@@ -81,12 +147,14 @@ def _validate(city: str | None, lat: float | None, lon: float | None) -> str | N
             raise problems.ProblemError(400, "city: must not be empty.")
         if len(name) > MAX_CITY:
             raise problems.ProblemError(400, f"city: must be at most {MAX_CITY} characters.")
-        return name
+        return WeatherQuery(city=name, country=country.upper() if country else None)
+    if country is not None:
+        raise problems.ProblemError(400, "country: only goes with city.")
     if lat is None and lon is None:
         raise problems.ProblemError(400, "Give city, or lat and lon.")
     if lat is None or lon is None:
         raise problems.ProblemError(400, "lat and lon must be given together.")
-    return None
+    return WeatherQuery(lat=lat, lon=lon)
 
 
 @router.get(
@@ -95,29 +163,24 @@ def _validate(city: str | None, lat: float | None, lon: float | None) -> str | N
     description=(
         "Current conditions from Open-Meteo, cached (fresh for `cache.ttlSeconds`, then served stale up to "
         "`cache.staleTtlSeconds` while it is refreshed). Query by `city` (optionally `country`) "
-        "or by `lat`+`lon`. "
-        "Weather data by Open-Meteo.com, CC BY 4.0."
+        "or by `lat`+`lon`. Weather data by Open-Meteo.com, CC BY 4.0."
     ),
     response_class=Response,
     responses=RESPONSES,
+    openapi_extra={"parameters": PARAMETERS},
 )
-async def get_weather(
-    request: Request,
-    caller: deps.CallerDep,
-    city: CityQ = None,
-    country: CountryQ = None,
-    lat: LatQ = None,
-    lon: LonQ = None,
-) -> Response:
+async def get_weather(request: Request) -> Response:
     rt = request.app.state.runtime
-    name = _validate(city, lat, lon)
+    caller = await deps.authorized_caller(request)
+    query = parse_query(request.scope["query_string"])
+    name, lat, lon = query.city, query.lat, query.lon
     state = request.state
     if name is not None:
         state.city = name
     try:
         async with asyncio.timeout(rt.config.http.request_timeout_seconds):
             if name is not None:
-                geo = await rt.service.locate(name, country.upper() if country else None)
+                geo = await rt.service.locate(name, query.country)
                 location_json = geo.location_json
                 lat, lon = geo.location.latitude, geo.location.longitude
             assert lat is not None
@@ -209,4 +272,5 @@ router.add_api_route(
     description="Same handler as `/v1/weather`, kept for older clients.",
     response_class=Response,
     responses=RESPONSES,
+    openapi_extra={"parameters": PARAMETERS},
 )

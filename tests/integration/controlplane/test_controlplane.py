@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -128,15 +127,13 @@ def test_server_side_apply_configmap(api: client.ApiClient, namespace: str) -> N
     }
 
     def apply(obj: dict[str, Any], manager: str) -> Any:
-        return api.call_api(
-            f"/api/v1/namespaces/{namespace}/configmaps/applied",
-            "PATCH",
-            query_params=[("fieldManager", manager), ("force", "true")],
-            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-            body=json.dumps(obj),  # JSON is YAML; a str body is sent verbatim
-            response_type="V1ConfigMap",
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
+        return core.patch_namespaced_config_map(
+            "applied",
+            namespace,
+            obj,
+            field_manager=manager,
+            force=True,
+            _content_type="application/apply-patch+yaml",  # server-side apply
         )
 
     apply(body, "test-a")

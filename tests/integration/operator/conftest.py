@@ -35,8 +35,11 @@ OPERATOR_SETTINGS = {
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report gets the operator log and the namespace's Events and objects."""
     report = yield
-    setattr(item, f"report_{report.when}", report)
+    funcargs = getattr(item, "funcargs", {})
+    if report.when == "call" and report.failed and "cluster" in funcargs:
+        report.sections.append(("operator diagnostics", _diagnostics(funcargs)))
     return report
 
 
@@ -90,17 +93,16 @@ def cluster(
     name = _namespace_name(request.node.name)
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield fleet.Cluster(kubectl, name)
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        _dump(request, kubectl, name)
     if os.environ.get("WPF_KEEP_NAMESPACES") != "1":
         kubectl.run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-def _dump(request: pytest.FixtureRequest, kubectl: kubectl_.Kubectl, namespace: str) -> None:
+def _diagnostics(funcargs: dict[str, Any]) -> str:
+    cluster: fleet.Cluster = funcargs["cluster"]
+    kubectl, namespace = cluster.kubectl, cluster.namespace
     sections = []
-    if "operator" in request.fixturenames:
-        proc: operator_process.OperatorProcess = request.getfixturevalue("operator")
+    proc = funcargs.get("operator")
+    if isinstance(proc, operator_process.OperatorProcess):
         sections.append(f"---- operator log ({proc.log_path}) ----\n{proc.log_tail(120)}")
     sections.append(
         f"---- events in {namespace} ----\n"
@@ -110,4 +112,4 @@ def _dump(request: pytest.FixtureRequest, kubectl: kubectl_.Kubectl, namespace: 
         f"---- objects in {namespace} ----\n"
         + kubectl.run("get", "all,cm,secret,wp,wpk,hpa,pdb,netpol,ingress", "-n", namespace, check=False)
     )
-    request.node.add_report_section("call", "operator diagnostics", "\n".join(sections))
+    return "\n".join(sections)

@@ -59,7 +59,9 @@ def to_lua(value: Any) -> str:
 def run_health(lua: str, script: pathlib.Path, obj: dict[str, Any]) -> tuple[str, str]:
     """(status, message) the script returns for ``obj``."""
     program = HARNESS.format(obj=to_lua(obj), script=lua_string(str(script)))
-    result = subprocess.run([lua, "-"], input=program, capture_output=True, text=True, check=False, timeout=30)
+    result = subprocess.run(
+        [lua, "-"], input=program, capture_output=True, text=True, check=False, timeout=30
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{script.name} failed: {result.stderr}")
     status, _, message = result.stdout.partition("\n")

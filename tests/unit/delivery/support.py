@@ -34,6 +34,11 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
+def overlay_dirs() -> list[pathlib.Path]:
+    """manifests/overlays/<env> for every environment: what Argo CD deploys, one per cluster."""
+    return [MANIFESTS / "overlays" / env for env in ENVIRONMENTS]
+
+
 def kustomization_dirs() -> list[pathlib.Path]:
     """Every directory under manifests/ holding a buildable kustomization (Components excluded)."""
     dirs = []

@@ -51,4 +51,6 @@ def test_project_allows_every_kind_the_overlay_deploys(objects: tuple[dict[str, 
     for obj in support.kustomize_build(support.MANIFESTS / "overlays" / env):
         group = obj["apiVersion"].rpartition("/")[0]
         allowed = namespaced if obj["metadata"].get("namespace") else cluster
-        assert (group, obj["kind"]) in allowed, f"{obj['kind']} ({group or 'core'}) is not allowed by the project"
+        assert (group, obj["kind"]) in allowed, (
+            f"{obj['kind']} ({group or 'core'}) is not allowed by the project"
+        )

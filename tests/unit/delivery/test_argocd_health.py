@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import pathlib
 from typing import Any
 
@@ -33,72 +34,279 @@ def ready(status: str, reason: str, message: str = "", generation: int | None = 
 
 def resource(kind: str, status: dict[str, Any] | None, generation: int | None = 3) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": "paris", "namespace": "weather", "generation": generation}
-    return {"apiVersion": "weatherproxy.dev/v1alpha1", "kind": kind, "metadata": metadata, "spec": {}, "status": status}
+    return {
+        "apiVersion": "weatherproxy.dev/v1alpha1",
+        "kind": kind,
+        "metadata": metadata,
+        "spec": {},
+        "status": status,
+    }
 
+
+def condition(type_: str, status: str, reason: str, message: str = "") -> dict[str, Any]:
+    return {**ready(status, reason, message), "type": type_}
+
+
+ROLLING = condition("Progressing", "True", "RollingOut", "1/2 replicas updated")
+ROLLED_OUT = condition("Progressing", "False", "RolloutComplete", "2/2 replicas updated")
+NOT_DEGRADED = condition("Degraded", "False", "AsExpected")
 
 WEATHERPROXY_CASES = [
     ("no status yet", None, 1, "Progressing", "reconcile"),
     ("empty status", {}, 1, "Progressing", "generation 1"),
-    ("status of an older generation", {"observedGeneration": 2, "conditions": [ready("True", "AllReplicasReady")]},
-     3, "Progressing", "generation 3"),
+    (
+        "status of an older generation",
+        {"observedGeneration": 2, "conditions": [ready("True", "AllReplicasReady")]},
+        3,
+        "Progressing",
+        "generation 3",
+    ),
     ("current but no conditions", {"observedGeneration": 3}, 3, "Progressing", "Ready condition"),
-    ("only other conditions", {"observedGeneration": 3, "conditions": [
-        {"type": "Monitoring", "status": "False", "reason": "CRDsMissing"}]}, 3, "Progressing", "Ready condition"),
-    ("ready", {"observedGeneration": 3, "readyReplicas": 2, "conditions": [
-        ready("True", "AllReplicasReady", "2/2 replicas ready")]}, 3, "Healthy", "AllReplicasReady: 2/2"),
-    ("ready, other condition failing", {"observedGeneration": 3, "conditions": [
-        {"type": "Monitoring", "status": "False", "reason": "CRDsMissing"},
-        ready("True", "AllReplicasReady")]}, 3, "Healthy", "AllReplicasReady"),
-    ("ready but the condition is stale", {"observedGeneration": 3, "conditions": [
-        ready("True", "AllReplicasReady", generation=2)]}, 3, "Progressing", "generation 2"),
-    ("invalid spec", {"observedGeneration": 3, "conditions": [
-        ready("False", "InvalidSpec", "spec.redis: external needs urlSecretRef")]}, 3, "Degraded", "urlSecretRef"),
-    ("reconcile failed", {"observedGeneration": 3, "conditions": [
-        ready("False", "ReconcileFailed", "apply failed")]}, 3, "Degraded", "ReconcileFailed"),
-    ("redis secret missing", {"observedGeneration": 3, "conditions": [
-        ready("False", "RedisSecretNotFound")]}, 3, "Degraded", "RedisSecretNotFound"),
-    ("replicas starting", {"observedGeneration": 3, "conditions": [
-        ready("False", "ReplicasNotReady", "1/2 replicas ready")]}, 3, "Progressing", "1/2"),
-    ("unknown", {"observedGeneration": 3, "conditions": [ready("Unknown", "Reconciling")]},
-     3, "Progressing", "Reconciling"),
-    ("no generation in metadata", {"observedGeneration": 1, "conditions": [ready("True", "AllReplicasReady", generation=1)]},
-     None, "Healthy", "AllReplicasReady"),
-    ("non-ASCII message", {"observedGeneration": 3, "conditions": [
-        ready("False", "InvalidSpec", "warmCities: Zürich is too long")]}, 3, "Degraded", "Zürich"),
+    (
+        "only other conditions",
+        {
+            "observedGeneration": 3,
+            "conditions": [condition("MonitoringConfigured", "False", "CRDsNotInstalled")],
+        },
+        3,
+        "Progressing",
+        "Ready condition",
+    ),
+    (
+        "ready",
+        {
+            "observedGeneration": 3,
+            "readyReplicas": 2,
+            "conditions": [ready("True", "AllReplicasReady", "2/2 replicas ready"), ROLLED_OUT, NOT_DEGRADED],
+        },
+        3,
+        "Healthy",
+        "AllReplicasReady: 2/2",
+    ),
+    (
+        "ready, monitoring not configured",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                condition("MonitoringConfigured", "False", "CRDsNotInstalled"),
+                ready("True", "AllReplicasReady"),
+                NOT_DEGRADED,
+            ],
+        },
+        3,
+        "Healthy",
+        "AllReplicasReady",
+    ),
+    (
+        "ready but the condition is stale",
+        {"observedGeneration": 3, "conditions": [ready("True", "AllReplicasReady", generation=2)]},
+        3,
+        "Progressing",
+        "generation 2",
+    ),
+    (
+        "deployment not created yet",
+        {"observedGeneration": 3, "conditions": [ready("False", "DeploymentNotFound"), ROLLING]},
+        3,
+        "Progressing",
+        "DeploymentNotFound",
+    ),
+    (
+        "replicas starting",
+        {
+            "observedGeneration": 3,
+            "conditions": [ready("False", "ReplicasNotReady", "1/2 replicas ready"), ROLLING],
+        },
+        3,
+        "Progressing",
+        "1/2",
+    ),
+    (
+        "redis down while rolling out",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                ready("True", "AllReplicasReady"),
+                ROLLING,
+                condition("Degraded", "True", "RedisUnavailable", "StatefulSet not ready"),
+            ],
+        },
+        3,
+        "Progressing",
+        "RedisUnavailable",
+    ),
+    (
+        "redis down after the rollout",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                ready("True", "AllReplicasReady"),
+                ROLLED_OUT,
+                condition("Degraded", "True", "RedisUnavailable", "StatefulSet not ready"),
+            ],
+        },
+        3,
+        "Degraded",
+        "RedisUnavailable: StatefulSet not ready",
+    ),
+    (
+        "replicas lost after the rollout",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                ready("False", "ReplicasNotReady", "1/2 replicas ready"),
+                ROLLED_OUT,
+                condition("Degraded", "True", "ReplicasUnavailable", "1/2 replicas ready"),
+            ],
+        },
+        3,
+        "Degraded",
+        "ReplicasUnavailable",
+    ),
+    (
+        "rollout stuck",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                ready("False", "ReplicasNotReady"),
+                condition("Progressing", "False", "ProgressDeadlineExceeded"),
+                condition("Degraded", "True", "ProgressDeadlineExceeded", "exceeded its progress deadline"),
+            ],
+        },
+        3,
+        "Degraded",
+        "progress deadline",
+    ),
+    (
+        "pods cannot be created, even while rolling",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                ready("False", "ReplicasNotReady"),
+                ROLLING,
+                condition("Degraded", "True", "ReplicaFailure", "forbidden: violates PodSecurity"),
+            ],
+        },
+        3,
+        "Degraded",
+        "PodSecurity",
+    ),
+    (
+        "invalid spec",
+        {
+            "observedGeneration": 3,
+            "conditions": [ready("False", "InvalidSpec", "spec.redis: needs urlSecretRef")],
+        },
+        3,
+        "Degraded",
+        "urlSecretRef",
+    ),
+    (
+        "reconcile failed",
+        {"observedGeneration": 3, "conditions": [ready("False", "ReconcileFailed", "apply failed")]},
+        3,
+        "Degraded",
+        "ReconcileFailed",
+    ),
+    (
+        "unknown",
+        {"observedGeneration": 3, "conditions": [ready("Unknown", "Reconciling")]},
+        3,
+        "Progressing",
+        "Reconciling",
+    ),
+    (
+        "no generation in metadata",
+        {"observedGeneration": 1, "conditions": [ready("True", "AllReplicasReady", generation=1)]},
+        None,
+        "Healthy",
+        "AllReplicasReady",
+    ),
+    (
+        "non-ASCII message",
+        {
+            "observedGeneration": 3,
+            "conditions": [ready("False", "InvalidSpec", "warmCities: Zürich is too long")],
+        },
+        3,
+        "Degraded",
+        "Zürich",
+    ),
 ]
 
 APIKEY_CASES = [
     ("no status yet", None, 1, "Progressing", "reconcile"),
     ("status without generation or conditions", {"secretName": "k"}, 1, "Progressing", "generation 1"),
-    ("older generation", {"observedGeneration": 1, "conditions": [ready("True", "KeyPublished")]},
-     2, "Progressing", "generation 2"),
-    ("ready", {"observedGeneration": 3, "keyPrefix": "wpk_3fa9", "conditions": [
-        ready("True", "KeyPublished", "hash published to paris")]}, 3, "Healthy", "KeyPublished"),
-    ("generation from the condition only", {"conditions": [ready("True", "KeyPublished")]},
-     3, "Healthy", "KeyPublished"),
-    ("stale condition", {"observedGeneration": 3, "conditions": [ready("True", "KeyPublished", generation=1)]},
-     3, "Progressing", "generation 1"),
-    ("waiting for the proxy", {"observedGeneration": 3, "conditions": [ready("False", "ProxyNotReady")]},
-     3, "Progressing", "ProxyNotReady"),
-    ("unknown", {"observedGeneration": 3, "conditions": [ready("Unknown", "Pending")]}, 3, "Progressing", "Pending"),
+    (
+        "older generation",
+        {"observedGeneration": 1, "conditions": [ready("True", "KeyIssued")]},
+        2,
+        "Progressing",
+        "generation 2",
+    ),
+    (
+        "ready",
+        {
+            "observedGeneration": 3,
+            "keyPrefix": "wpk_3fa9",
+            "conditions": [ready("True", "KeyIssued", "hash published to paris")],
+        },
+        3,
+        "Healthy",
+        "KeyIssued",
+    ),
+    (
+        "generation from the condition only",
+        {"conditions": [ready("True", "KeyIssued")]},
+        3,
+        "Healthy",
+        "KeyIssued",
+    ),
+    (
+        "stale condition",
+        {"observedGeneration": 3, "conditions": [ready("True", "KeyIssued", generation=1)]},
+        3,
+        "Progressing",
+        "generation 1",
+    ),
+    (
+        "waiting for the proxy",
+        {"observedGeneration": 3, "conditions": [ready("False", "ProxyNotReady")]},
+        3,
+        "Progressing",
+        "ProxyNotReady",
+    ),
+    (
+        "unknown",
+        {"observedGeneration": 3, "conditions": [ready("Unknown", "Pending")]},
+        3,
+        "Progressing",
+        "Pending",
+    ),
     ("current, no conditions", {"observedGeneration": 3}, 3, "Progressing", "Ready condition"),
 ]
 APIKEY_TERMINAL = ["Expired", "Disabled", "ProxyNotFound", "SecretNotFound", "InvalidSpec", "ReconcileFailed"]
 
 
-@pytest.mark.parametrize(("case", "status", "generation", "expected", "needle"), WEATHERPROXY_CASES,
-                         ids=[c[0] for c in WEATHERPROXY_CASES])
-def test_weatherproxy_health(lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None,
-                             expected: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "status", "generation", "expected", "needle"),
+    WEATHERPROXY_CASES,
+    ids=[c[0] for c in WEATHERPROXY_CASES],
+)
+def test_weatherproxy_health(
+    lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None, expected: str, needle: str
+) -> None:
     health, message = lua.run_health(lua_bin, WEATHERPROXY, resource("WeatherProxy", status, generation))
     assert health == expected, message
     assert needle in message
 
 
-@pytest.mark.parametrize(("case", "status", "generation", "expected", "needle"), APIKEY_CASES,
-                         ids=[c[0] for c in APIKEY_CASES])
-def test_apikey_health(lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None,
-                       expected: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "status", "generation", "expected", "needle"), APIKEY_CASES, ids=[c[0] for c in APIKEY_CASES]
+)
+def test_apikey_health(
+    lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None, expected: str, needle: str
+) -> None:
     health, message = lua.run_health(lua_bin, APIKEY, resource("ApiKey", status, generation))
     assert health == expected, message
     assert needle in message
@@ -130,7 +338,10 @@ def test_scripts_use_only_lua_51(script: pathlib.Path) -> None:
 def test_the_lua_51_check_catches_newer_syntax() -> None:
     newer = "local a = 7 // 2\n::top::\ngoto top\nlocal b = 1 << 2\nlocal c <const> = 1\n"
     assert set(lua.lua_51_violations(newer)) == {
-        "integer division //", "goto", "bitwise operators", "attribs <const>/<close>"
+        "integer division //",
+        "goto",
+        "bitwise operators",
+        "attribs <const>/<close>",
     }
     assert lua.lua_51_violations('-- a // comment\nlocal s = "x // y"\nif a ~= b then end\n') == []
 
@@ -140,3 +351,36 @@ def test_lua_literal_escapes() -> None:
     assert lua.lua_string("é") == '"\\195\\169"'
     with pytest.raises(TypeError):
         lua.to_lua(object())
+
+
+APIKEY_OBSERVATIONS = {
+    # what the operator observed -> Argo CD health of the ApiKey
+    "served": ({}, "Healthy"),
+    "expired": ({"expires_at": datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)}, "Degraded"),
+    "disabled": ({"disabled": True}, "Degraded"),
+    "proxy missing": ({"proxy_found": False}, "Degraded"),
+    "secret missing": ({"problem": ("SecretNotFound", "Secret 'x' with key 'apiKey' not found")}, "Degraded"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(APIKEY_OBSERVATIONS))
+def test_apikey_health_of_the_conditions_the_operator_writes(lua_bin: str, case: str) -> None:
+    status_module = pytest.importorskip("weather_operator.status")
+    changes, expected = APIKEY_OBSERVATIONS[case]
+    observation = status_module.KeyObservation(
+        **{
+            "generation": 3,
+            "secret_name": "k",
+            "key_prefix": "wpk_1234",
+            "expires_at": None,
+            "disabled": False,
+            "proxy_found": True,
+            **changes,
+        }
+    )
+    observed = status_module.apikey_ready(observation, datetime.datetime(2026, 11, 26, tzinfo=datetime.UTC))
+    written = {**ready(observed.status, observed.reason, observed.message), "type": observed.type}
+    health, message = lua.run_health(
+        lua_bin, APIKEY, resource("ApiKey", {"observedGeneration": 3, "conditions": [written]})
+    )
+    assert health == expected, message

@@ -12,7 +12,11 @@ from tests.unit.delivery import dockerfile, support
 
 IMAGES = {
     # Dockerfile: (extra installed, console script, the CMD it must run)
-    "Dockerfile.proxy": ("proxy", "weather-proxy", ["weather-proxy", "--config", "/etc/weather-proxy/config.yaml"]),
+    "Dockerfile.proxy": (
+        "proxy",
+        "weather-proxy",
+        ["weather-proxy", "--config", "/etc/weather-proxy/config.yaml"],
+    ),
     "Dockerfile.operator": ("operator", "weather-operator", ["weather-operator"]),
 }
 OCI_LABELS = ("title", "description", "source", "licenses", "version")
@@ -65,7 +69,7 @@ def test_final_stage_runs_as_numeric_non_root_and_read_only_friendly(name: str) 
     users = final.all("USER")
     assert users, "the final stage sets no USER"
     uid, _, gid = users[-1].arguments.partition(":")
-    assert uid.isdigit() and int(uid) == 10001, "USER must be numeric (runAsNonRoot checks it) and 10001"
+    assert uid == "10001", "USER must be numeric (runAsNonRoot checks it) and 10001"
     assert not gid or (gid.isdigit() and int(gid) != 0)
     env = " ".join(ins.arguments for ins in final.all("ENV"))
     assert "PYTHONDONTWRITEBYTECODE=1" in env
@@ -89,7 +93,9 @@ def test_final_stage_exposes_8080_labels_and_command(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
-def test_every_copy_source_reaches_the_build_context(name: str, dockerignore: dockerfile.DockerIgnore) -> None:
+def test_every_copy_source_reaches_the_build_context(
+    name: str, dockerignore: dockerfile.DockerIgnore
+) -> None:
     for stage in stages(name):
         for ins in stage.all("COPY"):
             copy = dockerfile.parse_copy(ins)
@@ -102,7 +108,9 @@ def test_every_copy_source_reaches_the_build_context(name: str, dockerignore: do
                 )
 
 
-def test_dockerignore_keeps_caches_and_the_rest_of_the_repo_out(dockerignore: dockerfile.DockerIgnore) -> None:
+def test_dockerignore_keeps_caches_and_the_rest_of_the_repo_out(
+    dockerignore: dockerfile.DockerIgnore,
+) -> None:
     assert not dockerignore.excluded("pyproject.toml")
     assert not dockerignore.excluded("proxy/weather_proxy/config.py")
     assert dockerignore.excluded("proxy/weather_proxy/__pycache__/config.cpython-311.pyc")

@@ -25,7 +25,7 @@ def exported_metrics() -> dict[str, set[str]]:
             continue
         # prometheus_client has no public accessor for these; children (.labels()) add nothing.
         labels = set(collector._labelnames)
-        for suffix in suffixes[collector._type]:
+        for suffix in suffixes[str(collector._type)]:
             extra = {"le"} if suffix == "_bucket" else set()
             found[collector._name + suffix] = found.get(collector._name + suffix, set()) | labels | extra
     return found
@@ -80,8 +80,20 @@ def test_labels_used_exist_on_the_metrics(dashboard: dict[str, Any]) -> None:
 
 def test_topics_are_covered(dashboard: dict[str, Any]) -> None:
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
-    for topic in ("requests", "p50", "p95", "p99", "cache hit ratio", "upstream", "breaker",
-                  "rate-limited", "top cities", "per-key usage", "redis", "config reload"):
+    for topic in (
+        "requests",
+        "p50",
+        "p95",
+        "p99",
+        "cache hit ratio",
+        "upstream",
+        "breaker",
+        "rate-limited",
+        "top cities",
+        "per-key usage",
+        "redis",
+        "config reload",
+    ):
         assert topic in titles, topic
     assert "not metrics" in dashboard["description"]
 
@@ -94,7 +106,8 @@ def test_panels_are_well_formed(dashboard: dict[str, Any]) -> None:
     assert {"datasource", "namespace", "fleet"} <= variables
     for panel in dashboard["panels"]:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+        assert grid["x"] >= 0
+        assert grid["x"] + grid["w"] <= 24
         for target in panel.get("targets", []):
             assert target["datasource"]["uid"] == "${datasource}"
             assert 'namespace=~"$namespace"' in target["expr"]

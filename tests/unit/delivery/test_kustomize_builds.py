@@ -10,9 +10,15 @@ import pytest
 
 from tests.unit.delivery import dockerfile, support
 
-OVERLAYS = [support.MANIFESTS / "overlays" / env for env in support.ENVIRONMENTS]
+OVERLAYS = support.overlay_dirs()
 BASE = support.MANIFESTS / "base"
-CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterKopfPeering",
+}
 
 
 def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,9 +45,13 @@ def test_kustomization_builds(directory: pathlib.Path) -> None:
     objects = support.kustomize_build(directory)
     assert objects
     for obj in objects:
-        assert obj.get("apiVersion") and obj.get("kind") and obj["metadata"].get("name"), obj
+        assert obj.get("apiVersion"), obj
+        assert obj.get("kind"), obj
+        assert obj["metadata"].get("name"), obj
         if obj["kind"] not in CLUSTER_SCOPED:
-            assert obj["metadata"].get("namespace"), f"{obj['kind']}/{obj['metadata']['name']} has no namespace"
+            assert obj["metadata"].get("namespace"), (
+                f"{obj['kind']}/{obj['metadata']['name']} has no namespace"
+            )
 
 
 @pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda d: d.name)
@@ -90,7 +100,8 @@ def test_operator_deployment_meets_restricted_pod_security(directory: pathlib.Pa
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
-    assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+    assert container["resources"]["requests"]["cpu"]
+    assert container["resources"]["limits"]["memory"]
     assert pod["serviceAccountName"] == "weather-operator"
 
 
@@ -174,4 +185,6 @@ def test_images_are_pinned(directory: pathlib.Path) -> None:
     ]
     assert images
     for image in images:
-        assert re.search(r":[0-9][\w.-]*$|@sha256:[0-9a-f]{64}$", image), f"{image} is not pinned to a version"
+        assert re.search(r":[0-9][\w.-]*$|@sha256:[0-9a-f]{64}$", image), (
+            f"{image} is not pinned to a version"
+        )

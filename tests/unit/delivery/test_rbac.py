@@ -93,7 +93,10 @@ def test_nothing_beyond_what_is_listed(role: dict[str, Any]) -> None:
         assert verb in {"get", "list", "watch", "create", "patch", "update", "delete"}, verb
     # Events are only ever created; CRDs and namespaces only read.
     assert {v for g, r, v in granted(role) if r == "events"} == {"create"}
-    assert {v for g, r, v in granted(role) if r in {"customresourcedefinitions", "namespaces"}} == {"list", "watch"}
+    assert {v for g, r, v in granted(role) if r in {"customresourcedefinitions", "namespaces"}} == {
+        "list",
+        "watch",
+    }
 
 
 def test_every_rule_is_commented() -> None:

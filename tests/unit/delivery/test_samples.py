@@ -25,7 +25,9 @@ def test_file_is_named_group_version_kind(path: pathlib.Path) -> None:
         if "/" not in obj["apiVersion"]:
             group_version = f"core_{group_version}"
         stem = f"{group_version}_{obj['kind'].lower()}"
-        assert path.stem == stem or path.stem.startswith(f"{stem}-"), f"{path.name}: expected {stem}[-<variant>]"
+        assert path.stem == stem or path.stem.startswith(f"{stem}-"), (
+            f"{path.name}: expected {stem}[-<variant>]"
+        )
 
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.relative_to(SAMPLES).as_posix())

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from weather_operator.api import constants, crd, schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from weather_operator.api import constants, presets, weatherproxy
 from weather_proxy import config
 
@@ -29,8 +28,16 @@ def test_dev_preset() -> None:
 def test_staging_preset() -> None:
     eff = effective(environment="staging")
     assert eff.replicas == 2
-    assert (eff.autoscaling.enabled, eff.autoscaling.min_replicas, eff.autoscaling.max_replicas) == (True, 2, 4)
-    assert (eff.disruption.enabled, eff.disruption.min_available, eff.disruption.max_unavailable) == (True, 1, None)
+    assert (eff.autoscaling.enabled, eff.autoscaling.min_replicas, eff.autoscaling.max_replicas) == (
+        True,
+        2,
+        4,
+    )
+    assert (eff.disruption.enabled, eff.disruption.min_available, eff.disruption.max_unavailable) == (
+        True,
+        1,
+        None,
+    )
     assert eff.monitoring.alerts.enabled is True
     assert eff.redis.persistence_enabled is True
     assert eff.log_level == "info"
@@ -71,7 +78,10 @@ def test_user_set_fields_win_over_every_preset(environment: str) -> None:
         auth={"required": False},
         logLevel="warning",
         redis={"managed": {"persistence": {"enabled": False, "size": "5Gi", "storageClassName": "fast"}}},
-        monitoring={"serviceMonitor": {"enabled": False}, "alerts": {"enabled": False, "availabilityTarget": 99.5}},
+        monitoring={
+            "serviceMonitor": {"enabled": False},
+            "alerts": {"enabled": False, "availabilityTarget": 99.5},
+        },
     )
     assert eff.replicas == 7
     assert eff.autoscaling.enabled is False
@@ -130,7 +140,9 @@ def test_redis_managed_by_default_and_external_on_request() -> None:
     assert managed.managed is True
     assert managed.image == constants.DEFAULT_REDIS_IMAGE
     assert managed.url_secret_ref is None
-    external = effective(redis={"mode": "External", "external": {"urlSecretRef": {"name": "r", "key": "url"}}}).redis
+    external = effective(
+        redis={"mode": "External", "external": {"urlSecretRef": {"name": "r", "key": "url"}}}
+    ).redis
     assert external.managed is False
     assert external.url_secret_ref is not None
     assert (external.url_secret_ref.name, external.url_secret_ref.key) == ("r", "url")
@@ -140,7 +152,9 @@ def test_tracing_is_on_when_an_endpoint_is_set_unless_disabled() -> None:
     assert effective().tracing.enabled is False
     on = effective(tracing={"otlpEndpoint": "http://otel:4318"}).tracing
     assert (on.enabled, on.otlp_endpoint, on.sample_ratio) == (True, "http://otel:4318", 0.1)
-    off = effective(tracing={"otlpEndpoint": "http://otel:4318", "enabled": False, "sampleRatio": 0.5}).tracing
+    off = effective(
+        tracing={"otlpEndpoint": "http://otel:4318", "enabled": False, "sampleRatio": 0.5}
+    ).tracing
     assert (off.enabled, off.sample_ratio) == (False, 0.5)
 
 

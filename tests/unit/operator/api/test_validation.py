@@ -6,9 +6,9 @@ from typing import Any
 
 import pydantic
 import pytest
+from weather_operator.api import apikey, crd, weatherproxy
 
 from tests.unit.operator.api import bad_specs, cel_eval
-from weather_operator.api import apikey, crd, weatherproxy
 
 MODELS: dict[str, type[pydantic.BaseModel]] = {
     bad_specs.WEATHERPROXY: weatherproxy.WeatherProxySpec,
@@ -41,7 +41,9 @@ def test_cel_rules_reject_the_cel_cases(bad: bad_specs.BadSpec) -> None:
 
 @pytest.mark.parametrize("kind", [bad_specs.WEATHERPROXY, bad_specs.APIKEY])
 def test_cel_rules_accept_the_valid_bases(kind: str) -> None:
-    base = bad_specs.VALID_WEATHERPROXY_SPEC if kind == bad_specs.WEATHERPROXY else bad_specs.VALID_APIKEY_SPEC
+    base = (
+        bad_specs.VALID_WEATHERPROXY_SPEC if kind == bad_specs.WEATHERPROXY else bad_specs.VALID_APIKEY_SPEC
+    )
     assert cel_eval.failed_messages(_spec_schema(kind), base) == []
     MODELS[kind].model_validate(base)
 

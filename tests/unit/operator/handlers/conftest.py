@@ -14,7 +14,6 @@ from typing import Any
 import kmock
 import pytest
 import yaml
-
 from weather_operator.api import constants
 
 CUSTOM = {
@@ -66,7 +65,9 @@ def cluster_api(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
 
 
 @pytest.fixture
-def kubeconfig(cluster_api: kmock.KubernetesEmulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+def kubeconfig(
+    cluster_api: kmock.KubernetesEmulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> pathlib.Path:
     """A kubeconfig for the emulator, exported as $KUBECONFIG (the operator's real login path)."""
     path = tmp_path / "kubeconfig"
     server = str(cluster_api.url).rstrip("/")

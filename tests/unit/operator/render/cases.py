@@ -15,7 +15,9 @@ DEFAULT_IMAGE = "ghcr.io/weather-proxy/proxy:0.1.0"
 
 KEYS = config.KeysFile(
     keys=[
-        config.KeyEntry(id="weather/team-a", sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        config.KeyEntry(
+            id="weather/team-a", sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        ),
         config.KeyEntry(
             id="weather/team-b",
             sha256="60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
@@ -41,11 +43,17 @@ SPECS: dict[str, dict[str, Any]] = {
         "disruption": {"maxUnavailable": "25%"},
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
         "cache": {"ttlSeconds": 600, "warmCities": ["Paris", "London"]},
-        "rateLimit": {"default": {"requestsPerMinute": 300, "burst": 30}, "anonymous": {"requestsPerMinute": 5}},
+        "rateLimit": {
+            "default": {"requestsPerMinute": 300, "burst": 30},
+            "anonymous": {"requestsPerMinute": 5},
+        },
         "auth": {"required": False},
         "logLevel": "warning",
         "redis": {
-            "managed": {"image": "redis:7.4.1-alpine", "persistence": {"size": "5Gi", "storageClassName": "fast"}}
+            "managed": {
+                "image": "redis:7.4.1-alpine",
+                "persistence": {"size": "5Gi", "storageClassName": "fast"},
+            }
         },
         "monitoring": {
             "serviceMonitor": {"interval": "15s", "labels": {"release": "kube-prometheus-stack"}},

@@ -40,7 +40,7 @@ def check_case(case: str, files: dict[str, str]) -> None:
     directory = GOLDEN_DIR / case
     if _update():
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in set(p.name for p in directory.iterdir()) - set(files):
+        for stale in {p.name for p in directory.iterdir()} - set(files):
             (directory / stale).unlink()
         for name, text in files.items():
             (directory / name).write_text(text, encoding="utf-8")

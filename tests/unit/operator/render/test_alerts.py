@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from weather_operator.render import fleet, prometheusrule
 
 from tests.unit.operator.render import cases
-from weather_operator.render import fleet, prometheusrule
 
 
 def _rule(**spec: Any) -> dict[str, Any]:
@@ -57,7 +57,11 @@ def test_thresholds_come_from_the_spec() -> None:
 
 @pytest.mark.parametrize(
     ("target", "page_fast", "page_slow", "ticket"),
-    [(None, "0.0144", "0.006", "0.001"), (99.5, "0.072", "0.03", "0.005"), (99.99, "0.00144", "0.0006", "0.0001")],
+    [
+        (None, "0.0144", "0.006", "0.001"),
+        (99.5, "0.072", "0.03", "0.005"),
+        (99.99, "0.00144", "0.0006", "0.0001"),
+    ],
 )
 def test_burn_rate_thresholds_follow_the_availability_target(
     target: float | None, page_fast: str, page_slow: str, ticket: str
@@ -80,9 +84,7 @@ def test_every_burn_window_is_recorded() -> None:
     rule = _rule()
     records = {r["record"] for group in rule["spec"]["groups"] for r in group["rules"] if "record" in r}
     assert records == {f"weatherproxy:http_error_ratio:rate{w}" for w in ("5m", "30m", "1h", "6h", "3d")}
-    exprs = " ".join(
-        r["expr"] for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r
-    )
+    exprs = " ".join(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r)
     for window in prometheusrule.BURN_WINDOWS:
         assert f"rate{window}{{" in exprs
 

@@ -10,17 +10,19 @@ from typing import Any
 
 import pytest
 import yaml
-
-from tests.unit.operator.render import cases
 from weather_operator.api import constants
 from weather_operator.render import configmap, deployment, fleet, names
 from weather_proxy import config
+
+from tests.unit.operator.render import cases
 
 ALL = cases.all_cases()
 
 
 def _by_kind(result: fleet.Fleet, kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [o for o in result.objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    found = [
+        o for o in result.objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, (kind, name, [o["kind"] for o in result.objects])
     return found[0]
 
@@ -99,7 +101,9 @@ def test_fixed_replicas_without_autoscaling() -> None:
 def test_dev_fleet_has_no_hpa_pdb_alerts_or_redis_volume() -> None:
     result = fleet.render_fleet(cases.inputs("dev"))
     assert _by_kind(result, "Deployment")["spec"]["replicas"] == 1
-    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "PrometheusRule", "Ingress"} == _unwanted_kinds(result)
+    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "PrometheusRule", "Ingress"} == _unwanted_kinds(
+        result
+    )
     assert "ServiceMonitor" in _kinds(result)
     statefulset = _by_kind(result, "StatefulSet")
     assert "volumeClaimTemplates" not in statefulset["spec"]
@@ -247,13 +251,18 @@ def test_services_select_their_pods() -> None:
     assert proxy["spec"]["selector"] == _by_kind(result, "Deployment")["spec"]["selector"]["matchLabels"]
     assert proxy["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
     redis_service = _by_kind(result, "Service", "paris-redis")
-    assert redis_service["spec"]["selector"] == _by_kind(result, "StatefulSet")["spec"]["selector"]["matchLabels"]
+    assert (
+        redis_service["spec"]["selector"]
+        == _by_kind(result, "StatefulSet")["spec"]["selector"]["matchLabels"]
+    )
 
 
 def test_ingress_with_tls_class_and_annotations() -> None:
     ingress = _by_kind(fleet.render_fleet(cases.inputs("production-customised")), "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
-    assert ingress["spec"]["tls"] == [{"hosts": ["weather.example.com"], "secretName": "weather-example-com-tls"}]
+    assert ingress["spec"]["tls"] == [
+        {"hosts": ["weather.example.com"], "secretName": "weather-example-com-tls"}
+    ]
     [rule] = ingress["spec"]["rules"]
     assert rule["host"] == "weather.example.com"
     backend = rule["http"]["paths"][0]["backend"]["service"]
@@ -286,7 +295,9 @@ def test_service_monitor_scrapes_the_http_port_with_extra_labels() -> None:
 
 def test_extra_labels_never_override_the_standard_ones() -> None:
     result = fleet.render_fleet(
-        cases.inputs("production", monitoring={"serviceMonitor": {"labels": {"app.kubernetes.io/instance": "x"}}})
+        cases.inputs(
+            "production", monitoring={"serviceMonitor": {"labels": {"app.kubernetes.io/instance": "x"}}}
+        )
     )
     assert _by_kind(result, "ServiceMonitor")["metadata"]["labels"]["app.kubernetes.io/instance"] == "paris"
 

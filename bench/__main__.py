@@ -1,0 +1,47 @@
+"""``python -m bench [--only 1,2,3] [--seconds N]``: run the benchmarks and print their figures."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import tempfile
+
+from bench import coalescing, throughput, zipf
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default="1,2,3", help="comma-separated figures to run (1,2,3)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server (figure 1)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections (figure 1)")
+    parser.add_argument("--zipf-requests", type=int, default=10_000)
+    parser.add_argument("--zipf-ttl", type=int, default=300, help="fresh TTL for figure 3, seconds")
+    args = parser.parse_args()
+    only = {part.strip() for part in args.only.split(",")}
+    print(
+        f"weather-proxy bench {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="wpf-bench-") as tmp:
+        root = pathlib.Path(tmp)
+        if "1" in only:
+            print(
+                "\n".join(
+                    throughput.run(root / "t", seconds=args.seconds, connections=args.connections).lines()
+                )
+            )
+        if "2" in only:
+            print("\n".join(coalescing.run(root / "c").lines()), flush=True)
+        if "3" in only:
+            print(
+                "\n".join(zipf.run(root / "z", requests=args.zipf_requests, ttl=args.zipf_ttl).lines()),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
