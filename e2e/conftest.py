@@ -82,6 +82,11 @@ def kind(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
 @pytest.fixture(scope="session")
 def operator(kind: KindCluster) -> KindCluster:
     """manifests/base installed and the operator rolled out."""
+    # CRDs first: the base also holds objects of these kinds (the ClusterKopfPeering).
+    kind.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
+    for crd in ("kopf.dev_clusterkopfpeerings.yaml", "kopf.dev_kopfpeerings.yaml"):
+        kind.kubectl("apply", "--server-side", "-f", str(REPO / "manifests" / "base" / crd))
+    kind.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     kind.kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "base"))
     kind.kubectl("-n", "weather-system", "rollout", "status", "deployment/weather-operator", "--timeout=300s")
     kind.kubectl("apply", "-k", str(REPO / "manifests" / "samples" / "namespace"))

@@ -174,7 +174,9 @@ class OpenMeteoClient:
             retrying = tenacity.AsyncRetrying(
                 stop=tenacity.stop_after_attempt(cfg.retries.attempts),
                 wait=tenacity.wait_exponential_jitter(
-                    initial=cfg.retries.backoff_initial_seconds, max=cfg.retries.backoff_max_seconds
+                    multiplier=cfg.retries.backoff_initial_seconds,
+                    max=cfg.retries.backoff_max_seconds,
+                    jitter=cfg.retries.backoff_initial_seconds,  # full jitter of the first step
                 ),
                 retry=tenacity.retry_if_exception_type(_Transient),
                 reraise=True,

@@ -353,7 +353,7 @@ def test_lua_literal_escapes() -> None:
         lua.to_lua(object())
 
 
-APIKEY_OBSERVATIONS = {
+APIKEY_OBSERVATIONS: dict[str, tuple[dict[str, Any], str]] = {
     # what the operator observed -> Argo CD health of the ApiKey
     "served": ({}, "Healthy"),
     "expired": ({"expires_at": datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)}, "Degraded"),

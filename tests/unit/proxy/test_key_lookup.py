@@ -1,0 +1,134 @@
+"""API keys: lookup by hash, 401/403 rules, per-key limits, usage, audit log without plaintext."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import pathlib
+
+import pytest
+from weather_proxy import config as config_mod
+from weather_proxy.auth import keys
+from weather_proxy.http import problems
+
+from tests.unit.proxy.conftest import KEY, AppFactory
+
+LIMITS = config_mod.RateLimit()
+
+
+def ring(*entries: dict[str, object]) -> keys.KeyRing:
+    return keys.KeyRing(config_mod.KeysFile.model_validate({"keys": list(entries)}))
+
+
+def test_known_key_gets_its_identity_and_limit() -> None:
+    kr = ring({"id": "ns/a", "sha256": keys.hash_key("s3cret"), "rateLimit": {"requestsPerMinute": 7}})
+    who = kr.authenticate("s3cret", required=True, limits=LIMITS, client_address="1.2.3.4")
+    assert who.key_id == "ns/a"
+    assert who.limit.requests_per_minute == 7
+    assert who.limiter_id == "key:ns/a"
+    assert len(kr) == 1
+
+
+def test_default_limit_when_the_key_has_none() -> None:
+    kr = ring({"id": "ns/a", "sha256": keys.hash_key("s3cret")})
+    assert kr.authenticate("s3cret", required=True, limits=LIMITS, client_address="x").limit == LIMITS.default
+
+
+@pytest.mark.parametrize(
+    ("entry", "presented", "status", "slug"),
+    [
+        ({"id": "a", "sha256": keys.hash_key("k")}, "other", 403, "invalid-key"),
+        ({"id": "a", "sha256": keys.hash_key("k"), "disabled": True}, "k", 403, "key-disabled"),
+        ({"id": "a", "sha256": keys.hash_key("k"), "expiresAt": "2020-01-01T00:00:00Z"}, "k", 403, "key-expired"),
+        ({"id": "a", "sha256": keys.hash_key("k"), "expiresAt": "2020-01-01T00:00:00"}, "k", 403, "key-expired"),
+        ({"id": "a", "sha256": keys.hash_key("k")}, None, 401, "missing-api-key"),
+        ({"id": "a", "sha256": keys.hash_key("k")}, "", 401, "missing-api-key"),
+    ],
+)
+def test_refusals(entry: dict[str, object], presented: str | None, status: int, slug: str) -> None:
+    with pytest.raises(problems.ProblemError) as err:
+        ring(entry).authenticate(presented, required=True, limits=LIMITS, client_address="x")
+    assert err.value.status == status
+    assert err.value.slug == slug
+    assert "k" not in err.value.detail.split()
+
+
+def test_future_expiry_is_accepted() -> None:
+    future = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    kr = ring({"id": "a", "sha256": keys.hash_key("k"), "expiresAt": future.isoformat()})
+    assert kr.authenticate("k", required=True, limits=LIMITS, client_address="x").key_id == "a"
+
+
+def test_anonymous_when_auth_is_optional() -> None:
+    who = ring().authenticate(None, required=False, limits=LIMITS, client_address="9.9.9.9")
+    assert who.key_id is None
+    assert who.limit == LIMITS.anonymous
+    assert who.limiter_id == "anon:9.9.9.9"
+
+
+def test_wrong_key_is_refused_even_when_optional() -> None:
+    with pytest.raises(problems.ProblemError) as err:
+        ring().authenticate("nope", required=False, limits=LIMITS, client_address="x")
+    assert err.value.status == 403
+
+
+async def test_http_auth_limits_and_usage(
+    proxy: AppFactory, keys_file: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="weather_proxy.audit")
+    async with proxy(auth={"required": True, "keysFile": str(keys_file)}) as (_app, client):
+        missing = await client.get("/v1/weather", params={"city": "Paris"})
+        unknown = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": "nope"})
+        disabled = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": "off"})
+        expired = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": "old"})
+        ok = [
+            await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY}) for _ in range(3)
+        ]
+        usage = await client.get("/v1/usage", headers={"X-API-Key": KEY})
+        limited = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
+        ready = await client.get("/health/ready")
+    assert missing.status_code == 401
+    assert unknown.status_code == disabled.status_code == expired.status_code == 403
+    assert [r.status_code for r in ok] == [200, 200, 200]
+    assert ok[0].headers["ratelimit-limit"] == "4"  # 3/min + burst 1
+    assert [int(r.headers["ratelimit-remaining"]) for r in ok] == [3, 2, 1]
+    assert usage.status_code == 200
+    doc = usage.json()
+    assert doc["keyId"] == "weather/team-a"
+    assert doc["limit"] == {"requestsPerMinute": 3, "burst": 1, "window": 4}
+    assert doc["remaining"] == 0
+    assert doc["requests"]["requests"] == 3
+    assert doc["requests"]["topCities"] == [{"city": "Paris", "requests": 3}]
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["ratelimit-remaining"] == "0"
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert ready.json()["checks"]["keys"]["count"] == 3
+    audit = [r for r in caplog.records if r.name == "weather_proxy.audit"]
+    assert len(audit) == 5  # 3 served + usage + 429; refused keys have no key id
+    assert {getattr(r, "keyId", None) for r in audit} == {"weather/team-a"}
+    assert [getattr(r, "status", None) for r in audit][-1] == 429
+    assert KEY not in caplog.text
+
+
+async def test_usage_needs_a_key(proxy: AppFactory) -> None:
+    async with proxy() as (_app, client):
+        response = await client.get("/v1/usage")
+    assert response.status_code == 401
+
+
+async def test_anonymous_limit_when_auth_is_off(proxy: AppFactory) -> None:
+    async with proxy(rateLimit={"anonymous": {"requestsPerMinute": 1, "burst": 0}}) as (app, client):
+        first = await client.get("/v1/weather", params={"city": "Paris"})
+        second = await client.get("/v1/weather", params={"city": "Paris"})
+        metrics = (await client.get("/metrics")).text
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert "weather_proxy_rate_limited_total 1.0" in metrics
+    assert app.state.runtime.keyring is not None
+
+
+def test_plaintext_is_never_stored() -> None:
+    kr = ring({"id": "a", "sha256": hashlib.sha256(b"plain").hexdigest()})
+    assert "plain" not in repr(vars(kr))
