@@ -42,7 +42,7 @@ lint: $(VENV)/.installed ## ruff (lint + format check), mypy --strict, bandit, h
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/bandit -q -c pyproject.toml -r proxy operator
-	$(VENV)/bin/hadolint Dockerfile.proxy Dockerfile.operator
+	$(VENV)/bin/hadolint Dockerfile.proxy Dockerfile.operator e2e/Dockerfile.emulator
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format and auto-fix

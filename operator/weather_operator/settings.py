@@ -30,25 +30,21 @@ class OperatorSettings:
 
     monitoring_recheck_seconds: float = 60.0
     """How long the answer "are the Prometheus Operator CRDs installed?" is cached; a fleet
-    whose monitoring state differs from the new answer is reconciled at once."""
+    whose monitoring state differs from the new answer is reconciled at once
+    (``WEATHER_OPERATOR_MONITORING_RECHECK_SECONDS``)."""
 
     drift_interval_seconds: float = 60.0
     """Period of the drift repair: every child of every fleet is re-applied (SSA, a no-op
-    when nothing drifted)."""
-
-    drift_idle_seconds: float = 10.0
-    """Drift repair waits until a WeatherProxy has not changed for this long."""
+    when nothing drifted) (``WEATHER_OPERATOR_DRIFT_INTERVAL_SECONDS``). A deleted or edited
+    child is repaired at once from its watch event; this catches anything missed."""
 
     key_recheck_seconds: float = 60.0
     """Period of the ApiKey re-check: user Secrets re-read (a changed key is a rotation),
     expiry reflected in status, missing references retried."""
 
-    retry_delay_seconds: float = 10.0
-    """Delay before a handler retries after a missing reference (WeatherProxy, Secret)."""
-
     namespace: str | None = None
-    """Namespace of the operator's own pod (downward API); reported as the Events' source
-    instance. Unset outside a cluster."""
+    """Namespace of the operator's own pod (``WEATHER_OPERATOR_NAMESPACE``, downward API);
+    reported as the Events' source instance. Unset outside a cluster."""
 
     watch_namespace: str | None = None
     """Watch only this namespace instead of all of them (``--namespace`` instead of ``-A``)."""
@@ -104,7 +100,6 @@ class OperatorSettings:
             "monitoring_recheck_seconds",
             "drift_interval_seconds",
             "key_recheck_seconds",
-            "retry_delay_seconds",
             "watch_server_timeout_seconds",
             "watch_client_timeout_seconds",
             "connect_timeout_seconds",
@@ -113,8 +108,6 @@ class OperatorSettings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be greater than 0")
-        if self.drift_idle_seconds < 0:
-            raise SettingsError(f"{ENV_PREFIX}DRIFT_IDLE_SECONDS: must not be negative")
         if self.log_format not in {"json", "full", "plain"}:
             raise SettingsError(f"{ENV_PREFIX}LOG_FORMAT: must be one of json, full, plain")
         if self.posting_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

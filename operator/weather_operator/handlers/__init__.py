@@ -6,6 +6,6 @@ Run with ``kopf run -m weather_operator.handlers --all-namespaces`` (or the
 
 from __future__ import annotations
 
-from weather_operator.handlers import apikeys, children, fleet, login, startup
+from weather_operator.handlers import apikeys, children, fleet, login, periodic, startup
 
-__all__ = ["apikeys", "children", "fleet", "login", "startup"]
+__all__ = ["apikeys", "children", "fleet", "login", "periodic", "startup"]

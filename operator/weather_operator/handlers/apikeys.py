@@ -1,13 +1,17 @@
 """ApiKey handlers: issue or read the key, record its hash, keep the fleet's keys.yaml in step.
 
-* Generated mode (no ``spec.secretName``): a ``wpk_`` key is created once into a Secret
-  owned by the ApiKey; bumping ``spec.rotation`` replaces it, the old hash stays valid
-  for ``spec.rotationGracePeriodSeconds``.
-* User mode: the user's Secret (key ``apiKey``) is read; a changed content is a rotation.
+* Generated mode: when the Secret (``spec.secretName``, default ``<apikey>-apikey``) does not
+  exist, a ``wpk_`` key is created once into it, owned by the ApiKey; bumping
+  ``spec.rotation`` replaces it, the old hash stays valid for ``spec.rotationGracePeriodSeconds``.
+* User mode: a Secret that exists and is not owned by the ApiKey is the user's; its key
+  ``apiKey`` is read, and a changed content is a rotation (``spec.rotation`` is ignored).
 * The SHA-256 goes into annotations of the ApiKey (see ``weather_operator.keys``); the
   ``apikeys_by_proxy`` index is built from them and every ApiKey event re-syncs the
   fleet's keys Secret at once. A plaintext key is never logged, posted or stored
   anywhere but its own Secret.
+* No timers (Kopf would add a finalizer): ``handlers.periodic`` re-checks every ApiKey
+  (user Secret content, expiry, missing references), and a WeatherProxy appearing or
+  going away re-checks its keys at once.
 """
 
 from __future__ import annotations
@@ -32,14 +36,12 @@ AK = (constants.GROUP, constants.VERSION, constants.APIKEY_PLURAL)
 
 
 @kopf.index(*AK)
-def apikeys_by_proxy(
-    body: kopf.Body, namespace: str | None, **_: Any
-) -> dict[tuple[str, str], keys.KeyRecord]:
-    """(namespace, proxy) -> KeyRecord: hashes, limits and expiry only; never a plaintext."""
+def apikeys_by_proxy(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
+    """(namespace, proxy) -> hashes, limits, expiry and a snapshot of the ApiKey; never a plaintext."""
     record = keys.record_from_body(body)
     if record is None or namespace is None:
         return {}
-    return {(namespace, record.proxy): record}
+    return {(namespace, record.proxy): runtime.IndexedKey(record=record, body=runtime.snapshot(body))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +79,35 @@ def _key_secret(body: Mapping[str, Any], secret_name: str, plaintext: str, rotat
     return obj
 
 
-async def issue_generated(
+def _owned_by(secret: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    uid = body["metadata"].get("uid")
+    return any(ref.get("uid") == uid for ref in secret.get("metadata", {}).get("ownerReferences") or [])
+
+
+async def issue(
     state: runtime.State, body: Mapping[str, Any], secret_name: str, rotation: int
+) -> Issued | None:
+    """The key: generated into a missing Secret, read from the user's, or rotated in the ApiKey's own.
+
+    None when the user's Secret has no usable ``apiKey``.
+    """
+    namespace = body["metadata"]["namespace"]
+    secret = await state.cluster.get(apply.SECRET, namespace, secret_name)
+    if secret is not None and not _owned_by(secret, body):
+        plaintext = _decode(secret)
+        return Issued(plaintext, None, new=False) if plaintext else None
+    return await issue_generated(state, body, secret_name, rotation, secret)
+
+
+async def issue_generated(
+    state: runtime.State,
+    body: Mapping[str, Any],
+    secret_name: str,
+    rotation: int,
+    secret: Mapping[str, Any] | None,
 ) -> Issued:
     """The generated key: created once; replaced when ``rotation`` differs from the Secret's."""
     namespace = body["metadata"]["namespace"]
-    secret = await state.cluster.get(apply.SECRET, namespace, secret_name)
     if secret is None:
         plaintext = keys.generate_key()
         if await state.cluster.create(_key_secret(body, secret_name, plaintext, rotation)) is not None:
@@ -138,18 +163,12 @@ async def reconcile_key(state: runtime.State, body: Mapping[str, Any]) -> KeyRes
     namespace, name = metadata["namespace"], metadata["name"]
     spec = parse_spec(body)
     now = state.clock()
-    previous_status: Mapping[str, Any] = body.get("status") or {}
+    previous_status = state.previous_status(constants.APIKEY_KIND, body)
     annotations: Mapping[str, str] = metadata.get("annotations") or {}
     events: list[tuple[str, str, str]] = []
 
-    generated = spec.secret_name is None
     secret_name = spec.secret_name or names.apikey_secret_name(name)
-    issued: Issued | None
-    if generated:
-        issued = await issue_generated(state, body, secret_name, spec.rotation or 0)
-    else:
-        plaintext = _decode(await state.cluster.get(apply.SECRET, namespace, secret_name))
-        issued = Issued(plaintext, None, new=False) if plaintext else None
+    issued = await issue(state, body, secret_name, spec.rotation or 0)
 
     problem: tuple[str, str] | None = None
     new_annotations: dict[str, str | None] = {}
@@ -158,7 +177,7 @@ async def reconcile_key(state: runtime.State, body: Mapping[str, Any]) -> KeyRes
     rotated_at: datetime.datetime | None = None
     hashes: keys.HashAnnotations | None = None
     if issued is None:
-        problem = ("SecretNotFound", f"Secret {secret_name!r} with key {keys.SECRET_KEY!r} not found")
+        problem = ("SecretNotFound", f"Secret {secret_name!r} has no usable key {keys.SECRET_KEY!r}")
     else:
         grace = datetime.timedelta(seconds=spec.rotation_grace_period_seconds)
         hashes = keys.next_hashes(annotations, keys.sha256_hex(issued.plaintext), grace, now)
@@ -183,7 +202,7 @@ async def reconcile_key(state: runtime.State, body: Mapping[str, Any]) -> KeyRes
         wanted = hashes.to_patch()
         new_annotations = {k: v for k, v in wanted.items() if annotations.get(k) != v}
 
-    proxy = await state.cluster.get(apply.WEATHERPROXY, namespace, spec.proxy_ref.name)
+    proxy = state.fleet(namespace, spec.proxy_ref.name)
     observation = status.KeyObservation(
         generation=metadata.get("generation"),
         secret_name=secret_name,
@@ -192,7 +211,7 @@ async def reconcile_key(state: runtime.State, body: Mapping[str, Any]) -> KeyRes
         disabled=bool(spec.disabled),
         proxy_found=proxy is not None,
         problem=problem,
-        rotation=(issued.rotation if issued else None) if generated else None,
+        rotation=issued.rotation if issued else None,
         rotated_at=rotated_at,
         previous_key_prefix=previous_prefix,
         previous_key_expires_at=hashes.previous_expires_at if hashes else None,
@@ -212,42 +231,64 @@ async def reconcile_key(state: runtime.State, body: Mapping[str, Any]) -> KeyRes
     )
 
 
-async def handle(body: kopf.Body, patch: kopf.Patch, memo: Any) -> None:
-    state = runtime.state_of(memo)
-    result = await reconcile_key(state, body)
-    for annotation, value in result.annotations.items():
-        patch.metadata.annotations[annotation] = value
-    if result.status:
-        patch.status.update(result.status)
-    for type_, reason, message in result.events:
-        events.post(body, type_, reason, message)
-    if result.problem is not None:
-        raise kopf.TemporaryError(result.problem[1], delay=state.settings.retry_delay_seconds)
+async def handle(state: runtime.State, body: Mapping[str, Any]) -> KeyResult:
+    """Reconcile one ApiKey and write what changed: hash annotations, then status; post events."""
+    metadata = body["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    async with state.apikey_locks[namespace, name]:
+        result = await reconcile_key(state, body)
+        if result.annotations:
+            # The hash first: its watch event updates the index, which re-syncs keys.yaml.
+            patch = {"metadata": {"annotations": result.annotations}}
+            await state.cluster.patch(apply.APIKEY, namespace, name, patch)
+        if result.status:
+            await state.cluster.patch_status(apply.APIKEY, namespace, name, result.status)
+            state.remember_status(constants.APIKEY_KIND, body, result.status)
+        for type_, reason, message in result.events:
+            events.post(body, type_, reason, message)
+        return result
+
+
+async def _handle_quietly(state: runtime.State, body: Mapping[str, Any]) -> None:
+    """A re-check: a vanished ApiKey (404) or a bad spec is not an error worth a traceback."""
+    try:
+        await handle(state, body)
+    except apply.ApiError as exc:
+        if exc.status != 404:
+            raise
+    except kopf.PermanentError:
+        pass
+
+
+def recheck_fleet_keys(state: runtime.State, namespace: str, proxy: str) -> None:
+    """Re-check the ApiKeys of a fleet soon (it appeared or went away)."""
+    for item in state.keys_of(namespace, proxy):
+        state.spawn(_handle_quietly(state, item.body), f"re-check of ApiKey {item.record.id}")
+
+
+async def recheck_all(state: runtime.State) -> None:
+    """Re-check every ApiKey: user Secrets re-read (rotation), expiry, missing references."""
+    for item in list(state.all_keys()):
+        await _handle_quietly(state, item.body)
 
 
 @kopf.on.resume(*AK)
 @kopf.on.create(*AK)
 @kopf.on.update(*AK, field="spec")
-async def apikey_changed(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
-    await handle(body, patch, memo)
-
-
-@kopf.timer(
-    *AK, interval=runtime.SETTINGS.key_recheck_seconds, initial_delay=runtime.SETTINGS.key_recheck_seconds
-)
-async def apikey_recheck(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
-    """Re-read user Secrets (rotation), reflect expiry, recover from missing references."""
-    await handle(body, patch, memo)
+async def apikey_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
+    await handle(runtime.state_of(memo), body)
 
 
 @kopf.on.event(*AK)
-async def apikey_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+async def apikey_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     """Every change of an ApiKey (incl. its deletion) re-syncs its fleet's keys Secret."""
     state = runtime.state_of(memo)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     proxy = ((body.get("spec") or {}).get("proxyRef") or {}).get("name")
     earlier = state.key_proxies.pop((namespace, name), None)
-    if proxy and event.get("type") != "DELETED":
+    if event.get("type") == "DELETED":
+        state.written_status.pop((constants.APIKEY_KIND, namespace, name), None)
+    elif proxy:
         state.key_proxies[namespace, name] = proxy
-    for fleet_name in {p for p in (proxy, earlier) if p}:
-        await keysync.sync_keys(state, kwargs["apikeys_by_proxy"], namespace, fleet_name)
+    for fleet_name in sorted({p for p in (proxy, earlier) if p}):
+        await keysync.sync_keys(state, namespace, fleet_name)

@@ -1,9 +1,14 @@
 """WeatherProxy reconciliation: render the fleet, apply it, delete what must not exist, report status.
 
 One ``reconcile`` serves every trigger: create/resume/update of the WeatherProxy, the
-drift timer, the monitoring re-check, and the deletion of a child. Server-side apply
-of an unchanged object is a no-op on the API server (no new resourceVersion, no watch
-event), so periodic re-applies do not feed back into themselves.
+periodic drift repair and monitoring re-check (``handlers.periodic``), and the change or
+deletion of a child (``handlers.children``). Server-side apply of an unchanged object is
+a no-op on the API server (no new resourceVersion, no watch event), so re-applies do not
+feed back into themselves.
+
+No timers or daemons on WeatherProxy: Kopf would put a finalizer on every fleet for
+them, and a finalizer blocks deletion while the operator is down. Nothing here needs
+cleanup beyond owner references, so the WeatherProxy never gets a finalizer.
 """
 
 from __future__ import annotations
@@ -16,14 +21,11 @@ from typing import Any
 import kopf
 import pydantic
 
-from weather_operator import apply, events, status
+from weather_operator import apply, discovery, events, status
 from weather_operator.api import constants, effective, weatherproxy
-from weather_operator.handlers import keysync, runtime
+from weather_operator.handlers import apikeys, keysync, runtime
 from weather_operator.render import fleet as fleet_
 from weather_operator.render import names
-
-# The ApiKey index every fleet handler receives (see handlers.apikeys).
-INDEX = "apikeys_by_proxy"
 
 WP = (constants.GROUP, constants.VERSION, constants.WEATHERPROXY_PLURAL)
 
@@ -52,16 +54,14 @@ def parse_spec(body: Mapping[str, Any]) -> weatherproxy.WeatherProxySpec:
         raise kopf.PermanentError(f"invalid spec: {problems}") from None
 
 
-async def render(
-    state: runtime.State, body: Mapping[str, Any], index: keysync.KeysIndex, available: bool
-) -> fleet_.Fleet:
+def render(state: runtime.State, body: Mapping[str, Any], available: bool) -> fleet_.Fleet:
     namespace, name = _name(body)
     return fleet_.render_fleet(
         fleet_.FleetInputs(
             name=name,
             namespace=namespace,
             spec=parse_spec(body),
-            keys=keysync.keys_file_of(state, index, namespace, name),
+            keys=keysync.keys_file_of(state, namespace, name),
             default_image=state.settings.default_image,
             monitoring_available=available,
         )
@@ -89,12 +89,12 @@ async def ensure_redis_password(state: runtime.State, body: Mapping[str, Any]) -
     return await state.cluster.create(apply.adopt(secret, body)) is not None
 
 
-async def reconcile(state: runtime.State, body: Mapping[str, Any], index: keysync.KeysIndex) -> Outcome:
+async def reconcile(state: runtime.State, body: Mapping[str, Any]) -> Outcome:
     """Bring the fleet of ``body`` to its desired state and write the status if it changed."""
     namespace, name = _name(body)
     async with state.fleet_locks[namespace, name]:
         available = await state.monitoring.available()
-        fleet = await render(state, body, index, available)
+        fleet = render(state, body, available)
         spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
         changed: list[str] = []
         if spec.redis.managed and await ensure_redis_password(state, body):
@@ -105,18 +105,31 @@ async def reconcile(state: runtime.State, body: Mapping[str, Any], index: keysyn
                 continue  # written by keysync, under its lock, from the freshest index
             _track(state, namespace, await state.cluster.apply(apply.adopt(obj, body)), changed)
         state.applied_keys.pop((namespace, name), None)  # always re-apply: repairs hand edits too
-        applied_keys = await keysync.sync_keys(state, index, namespace, name, owner=body)
+        applied_keys = await keysync.sync_keys(state, namespace, name, owner=body)
         if applied_keys is not None:
             _track(state, namespace, applied_keys, changed)
         deleted: list[str] = []
         for ref in fleet.unwanted:
             kind = apply.kind_of(ref.api_version, ref.kind)
+            if kind.api_version == discovery.MONITORING_API_VERSION and not available:
+                continue  # the kind is not served: nothing of it can exist
             existing = await state.cluster.get(kind, namespace, ref.name)
             if existing is not None and _owned_by(existing, body):
                 await state.cluster.delete(kind, namespace, ref.name)
                 deleted.append(f"{ref.kind}/{ref.name}")
-        await write_status(state, body, spec, fleet.config_hash, index, available)
+        await write_status(state, body, spec, fleet.config_hash, available)
         return Outcome(changed=changed, deleted=deleted, monitoring_available=available)
+
+
+async def refresh_status(state: runtime.State, body: Mapping[str, Any]) -> bool:
+    """Re-observe the children and write the status if it changed (no apply)."""
+    async with state.fleet_locks[_name(body)]:
+        available = state.monitoring.last_answer
+        if available is None:
+            available = await state.monitoring.available()
+        fleet = render(state, body, available)
+        spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
+        return await write_status(state, body, spec, fleet.config_hash, available)
 
 
 def _track(state: runtime.State, namespace: str, applied: Mapping[str, Any], changed: list[str]) -> None:
@@ -147,7 +160,6 @@ async def write_status(
     body: Mapping[str, Any],
     spec: effective.EffectiveSpec,
     config_hash: str | None,
-    index: keysync.KeysIndex,
     available: bool,
 ) -> bool:
     """Observe the children, compute the status, and patch it only when it changed."""
@@ -161,16 +173,17 @@ async def write_status(
         deployment=await state.cluster.get(apply.DEPLOYMENT, namespace, names.deployment_name(name)),
         redis=await observe_redis(state, namespace, name, spec),
         monitoring=status.MonitoringObservation(wanted=monitoring_wanted, available=available),
-        api_keys=len(keysync.records_of(index, namespace, name)),
+        api_keys=len(state.keys_of(namespace, name)),
         config_hash=config_hash,
         selector=names.selector_string(name),
     )
-    previous: Mapping[str, Any] = body.get("status") or {}
+    previous = state.previous_status(constants.WEATHERPROXY_KIND, body)
     desired = status.proxy_status(observation, previous, state.clock())
     if not status.changed(previous, desired):
         return False
     _announce_transitions(body, previous, desired)
     await state.cluster.patch_status(apply.WEATHERPROXY, namespace, name, desired)
+    state.remember_status(constants.WEATHERPROXY_KIND, body, desired)
     return True
 
 
@@ -199,39 +212,64 @@ def report(body: Mapping[str, Any], outcome: Outcome, *, trigger: str) -> None:
         events.info(body, reason="Deleted", message=f"{trigger}: deleted {', '.join(outcome.deleted)}")
 
 
+def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
+    """Whether a fleet status's MonitoringConfigured condition contradicts the CRDs' presence now."""
+    condition = status.find(current.get("conditions"), status.MONITORING_CONFIGURED)
+    reason = condition.get("reason") if condition else None
+    return (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured")
+
+
+# --- reconciles requested by watch events of children and by the periodic loop -------------------------
+
+
+def request(state: runtime.State, namespace: str, name: str, trigger: str) -> None:
+    """Reconcile the fleet soon, from its latest indexed body; requests made meanwhile coalesce."""
+    key = (namespace, name)
+    first = key not in state.requested
+    state.requested.add(key)
+    state.requested_triggers.setdefault(key, trigger)
+    if first:
+        state.spawn(_work_off(state, key), f"reconcile of {namespace}/{name}")
+
+
+async def _work_off(state: runtime.State, key: tuple[str, str]) -> None:
+    try:
+        body = state.fleet(*key)
+        trigger = state.requested_triggers.pop(key, "requested")
+        state.requested.discard(key)
+        if body is not None:
+            report(body, await reconcile(state, body), trigger=trigger)
+    finally:
+        state.requested.discard(key)
+
+
+# --- Kopf handlers -------------------------------------------------------------------------------------
+
+
+@kopf.index(*WP)
+def weatherproxies_by_name(body: kopf.Body, namespace: str | None, name: str | None, **_: Any) -> Any:
+    """(namespace, name) -> a snapshot of the WeatherProxy: what the periodic loop and watchers use."""
+    if namespace is None or name is None:
+        return {}
+    return {(namespace, name): runtime.snapshot(body)}
+
+
 @kopf.on.resume(*WP)
 @kopf.on.create(*WP)
 @kopf.on.update(*WP)
-async def weatherproxy_changed(body: kopf.Body, memo: Any, reason: str, **kwargs: Any) -> None:
-    outcome = await reconcile(runtime.state_of(memo), body, kwargs[INDEX])
-    report(body, outcome, trigger=str(reason))
-
-
-@kopf.timer(
-    *WP,
-    interval=runtime.SETTINGS.drift_interval_seconds,
-    idle=runtime.SETTINGS.drift_idle_seconds,
-    initial_delay=runtime.SETTINGS.drift_interval_seconds,
-)
-async def repair_drift(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    outcome = await reconcile(runtime.state_of(memo), body, kwargs[INDEX])
-    report(body, outcome, trigger="drift repair")
-
-
-@kopf.timer(*WP, interval=runtime.SETTINGS.monitoring_recheck_seconds)
-async def recheck_monitoring(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    """Reconcile at once when the Prometheus Operator CRDs appeared or vanished."""
+async def weatherproxy_changed(body: kopf.Body, memo: Any, reason: str, **_: Any) -> None:
     state = runtime.state_of(memo)
-    available = await state.monitoring.available()
-    condition = status.find((body.get("status") or {}).get("conditions"), status.MONITORING_CONFIGURED)
-    reason = condition.get("reason") if condition else None
-    if (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured"):
-        outcome = await reconcile(state, body, kwargs[INDEX])
-        report(body, outcome, trigger="monitoring CRDs " + ("installed" if available else "removed"))
+    outcome = await reconcile(state, body)
+    report(body, outcome, trigger=str(reason))
+    if reason in {"create", "resume"}:
+        namespace, name = _name(body)
+        apikeys.recheck_fleet_keys(state, namespace, name)
 
 
 @kopf.on.event(*WP)
 def weatherproxy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     if event.get("type") == "DELETED":
+        state = runtime.state_of(memo)
         namespace, name = _name(body)
-        runtime.state_of(memo).forget(namespace, name)
+        state.forget(namespace, name)
+        apikeys.recheck_fleet_keys(state, namespace, name)

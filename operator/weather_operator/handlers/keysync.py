@@ -3,7 +3,7 @@
 Called by the WeatherProxy reconcile and directly on every ApiKey event, so a key
 added, changed or deleted reaches the Secret within one watch event. The proxy pods
 hot-reload the file; keys are not part of the config hash, so no pod restarts.
-An expiring key is dropped at its expiry moment by a timer scheduled here.
+An expiring key is dropped at its expiry moment by a loop callback scheduled here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from weather_proxy import config
@@ -20,46 +20,35 @@ from weather_operator import apply, keys
 from weather_operator.handlers import runtime
 from weather_operator.render import keys_secret
 
-# A Kopf index: (namespace, proxy name) -> the KeyRecords of its ApiKeys.
-KeysIndex = Mapping[tuple[str, str], Iterable[keys.KeyRecord]]
+
+def records_of(state: runtime.State, namespace: str, proxy: str) -> list[keys.KeyRecord]:
+    return [item.record for item in state.keys_of(namespace, proxy)]
 
 
-def records_of(index: KeysIndex, namespace: str, proxy: str) -> list[keys.KeyRecord]:
-    key = (namespace, proxy)
-    if key not in index:
-        return []
-    return [record for record in index[key] if record is not None]
-
-
-def keys_file_of(state: runtime.State, index: KeysIndex, namespace: str, proxy: str) -> config.KeysFile:
-    return keys.keys_file(records_of(index, namespace, proxy), state.clock())
+def keys_file_of(state: runtime.State, namespace: str, proxy: str) -> config.KeysFile:
+    return keys.keys_file(records_of(state, namespace, proxy), state.clock())
 
 
 async def sync_keys(
-    state: runtime.State,
-    index: KeysIndex,
-    namespace: str,
-    proxy: str,
-    owner: Mapping[str, Any] | None = None,
+    state: runtime.State, namespace: str, proxy: str, owner: Mapping[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """Apply the fleet's keys Secret if its content changed; the applied object, else None.
 
-    Without an ``owner`` body the WeatherProxy is read; when it does not exist, nothing
-    is written (its reconcile will write the Secret when it appears).
+    Without an ``owner`` body the WeatherProxy comes from the index; when it does not exist,
+    nothing is written (its reconcile writes the Secret when it appears).
     """
     key = (namespace, proxy)
     async with state.keys_locks[key]:
-        records = records_of(index, namespace, proxy)
+        records = records_of(state, namespace, proxy)
         now = state.clock()
         keys_file = keys.keys_file(records, now)
-        _schedule_expiry(state, index, namespace, proxy, records, now)
+        _schedule_expiry(state, namespace, proxy, records, now)
         digest = hashlib.sha256(keys_secret.keys_yaml(keys_file).encode("utf-8")).hexdigest()
         if state.applied_keys.get(key) == digest:
             return None
+        owner = owner if owner is not None else state.fleet(namespace, proxy)
         if owner is None:
-            owner = await state.cluster.get(apply.WEATHERPROXY, namespace, proxy)
-            if owner is None:
-                return None
+            return None
         applied = await state.cluster.apply(
             apply.adopt(keys_secret.render(proxy, namespace, keys_file), owner)
         )
@@ -69,7 +58,6 @@ async def sync_keys(
 
 def _schedule_expiry(
     state: runtime.State,
-    index: KeysIndex,
     namespace: str,
     proxy: str,
     records: list[keys.KeyRecord],
@@ -82,8 +70,9 @@ def _schedule_expiry(
     moment = keys.next_transition(records, now)
     if moment is None:
         return
-    delay = max(0.0, (moment - now).total_seconds())
+    # A little after the moment, so the clock read in the re-sync is surely past it.
+    delay = max(0.0, (moment - now).total_seconds()) + 0.05
     loop = asyncio.get_running_loop()
     state.expiry_timers[key] = loop.call_later(
-        delay, lambda: state.spawn(sync_keys(state, index, namespace, proxy))
+        delay, lambda: state.spawn(sync_keys(state, namespace, proxy), f"keys.yaml of {namespace}/{proxy}")
     )

@@ -1,59 +1,104 @@
 """Operator-wide runtime state, created at startup and shared with every handler via Kopf's memo.
 
 Nothing mutable is module-global: each operator run (and each test run) starts clean.
-The settings are read from the environment once, when the handlers are imported,
-because Kopf needs timer intervals at decoration time.
+The state holds the operator's API client, caches that prevent no-op writes, per-object
+locks, and the two Kopf indexes (live views Kopf keeps up to date from its watches):
+
+* ``weatherproxies_by_name``: (namespace, name) -> a snapshot of each WeatherProxy;
+* ``apikeys_by_proxy``: (namespace, proxy) -> a snapshot + hash record of each ApiKey.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import dataclasses
 import datetime
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 import kopf
 import kubernetes.client
 
-from weather_operator import apply, settings
+from weather_operator import apply, keys, settings
 from weather_operator import discovery as discovery_
 
 MEMO_KEY = "weather"
+FLEETS_INDEX = "weatherproxies_by_name"
+KEYS_INDEX = "apikeys_by_proxy"
 
-SETTINGS = settings.OperatorSettings.from_env()
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]
 
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain, detached copy of what the handlers need of an object (no managedFields)."""
+    metadata = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {
+            field: copy.deepcopy(metadata[field])
+            for field in ("name", "namespace", "uid", "generation", "annotations", "deletionTimestamp")
+            if field in metadata
+        },
+        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+        "status": copy.deepcopy(dict(body.get("status") or {})),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedKey:
+    """An ApiKey as the ``apikeys_by_proxy`` index holds it: hashes, never a plaintext."""
+
+    record: keys.KeyRecord
+    body: dict[str, Any]
+
+
 @dataclasses.dataclass
 class State:
-    """What handlers share: settings, the apply client, caches, per-fleet locks and timers."""
+    """What handlers share: settings, the apply client, indexes, caches, locks and tasks."""
 
     settings: settings.OperatorSettings
     clock: Callable[[], datetime.datetime] = utcnow
+    fleets: Mapping[Key, Any] = dataclasses.field(default_factory=dict)
+    apikeys: Mapping[Key, Any] = dataclasses.field(default_factory=dict)
     _cluster: apply.Cluster | None = None
     _api_client: kubernetes.client.ApiClient | None = None
     discovery: discovery_.MonitoringDiscovery | None = None
     # One reconcile of a fleet at a time, whichever path triggered it.
-    fleet_locks: collections.defaultdict[tuple[str, str], asyncio.Lock] = dataclasses.field(
+    fleet_locks: collections.defaultdict[Key, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     # One write of a fleet's keys Secret at a time (its content is computed inside the lock).
-    keys_locks: collections.defaultdict[tuple[str, str], asyncio.Lock] = dataclasses.field(
+    keys_locks: collections.defaultdict[Key, asyncio.Lock] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(asyncio.Lock)
+    )
+    # One reconcile of an ApiKey at a time (the handler and the periodic re-check).
+    apikey_locks: collections.defaultdict[Key, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     # Hash of the keys.yaml last applied per fleet, to skip no-op writes.
-    applied_keys: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    applied_keys: dict[Key, str] = dataclasses.field(default_factory=dict)
+    # The status last written per object: a later reconcile from a body older than that write
+    # compares with what is really stored, so a status is written once, not once per stale body.
+    written_status: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     # resourceVersion of each applied child last seen, to tell real changes from no-op applies.
-    child_versions: dict[tuple[str, str], str | None] = dataclasses.field(default_factory=dict)
+    child_versions: dict[Key, str | None] = dataclasses.field(default_factory=dict)
     # The fleet each ApiKey belonged to at its last event (a changed proxyRef re-syncs both).
-    key_proxies: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    key_proxies: dict[Key, str] = dataclasses.field(default_factory=dict)
     # Pending re-render of a fleet's keys.yaml at its next key expiry.
-    expiry_timers: dict[tuple[str, str], asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
+    expiry_timers: dict[Key, asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
+    # Fleets with a reconcile requested (by child events) and the task working them off.
+    requested: set[Key] = dataclasses.field(default_factory=set)
+    requested_triggers: dict[Key, str] = dataclasses.field(default_factory=dict)
     background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
 
     def connect(self, api_client: kubernetes.client.ApiClient) -> None:
@@ -72,6 +117,10 @@ class State:
         return await self.cluster.served_kinds(api_version)
 
     @property
+    def connected(self) -> bool:
+        return self._cluster is not None
+
+    @property
     def cluster(self) -> apply.Cluster:
         if self._cluster is None:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
@@ -83,16 +132,57 @@ class State:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         return self.discovery
 
-    def spawn(self, coro: Any) -> None:
-        """Run ``coro`` in the background, keeping a reference until it finishes."""
+    # --- the indexes -------------------------------------------------------------------------------
+
+    def fleet(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The latest snapshot of a WeatherProxy, or None when it does not exist (or is going away)."""
+        for body in _values(self.fleets, (namespace, name)):
+            if isinstance(body, dict) and not body["metadata"].get("deletionTimestamp"):
+                return body
+        return None
+
+    def all_fleets(self) -> list[dict[str, Any]]:
+        return [body for key in list(self.fleets) if (body := self.fleet(*key)) is not None]
+
+    def keys_of(self, namespace: str, proxy: str) -> list[IndexedKey]:
+        """The ApiKeys naming this fleet in their proxyRef."""
+        return [item for item in _values(self.apikeys, (namespace, proxy)) if isinstance(item, IndexedKey)]
+
+    def all_keys(self) -> Iterator[IndexedKey]:
+        for key in list(self.apikeys):
+            yield from self.keys_of(*key)
+
+    # --- status written once -----------------------------------------------------------------------
+
+    def previous_status(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The status as it is stored: the one this process last wrote, else the body's."""
+        metadata = body["metadata"]
+        written = self.written_status.get((kind, metadata["namespace"], metadata["name"]))
+        return dict(written if written is not None else body.get("status") or {})
+
+    def remember_status(self, kind: str, body: Mapping[str, Any], written: Mapping[str, Any]) -> None:
+        metadata = body["metadata"]
+        key = (kind, metadata["namespace"], metadata["name"])
+        self.written_status[key] = {**self.written_status.get(key, body.get("status") or {}), **written}
+
+    # --- background work ---------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str = "background task") -> None:
+        """Run ``coro`` in the background, keeping a reference; failures are logged, not lost."""
         task = asyncio.get_running_loop().create_task(coro)
         self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        task.add_done_callback(lambda done: self._finished(done, what))
+
+    def _finished(self, task: asyncio.Task[Any], what: str) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s failed: %r", what, task.exception())
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is kept for a deleted fleet."""
         key = (namespace, name)
         self.applied_keys.pop(key, None)
+        self.written_status.pop(("WeatherProxy", namespace, name), None)
         timer = self.expiry_timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -109,6 +199,12 @@ class State:
             self._api_client.close()  # type: ignore[no-untyped-call]
             self._api_client = None
             self._cluster = None
+
+
+def _values(index: Mapping[Key, Any], key: Key) -> list[Any]:
+    if key not in index:
+        return []
+    return list(index[key])
 
 
 def state_of(memo: Any) -> State:

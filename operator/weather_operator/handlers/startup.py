@@ -1,4 +1,8 @@
-"""Operator startup and cleanup: production Kopf settings and the shared runtime state."""
+"""Operator startup and cleanup: production Kopf settings, the shared runtime state, the periodic loop.
+
+The operator's own settings are read from the environment here (not at import), so
+importing the handlers has no side effect beyond registering them with Kopf.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import kopf
 
 from weather_operator import settings as own_settings
 from weather_operator.api import constants
-from weather_operator.handlers import runtime
+from weather_operator.handlers import periodic, runtime
 
 
 def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSettings) -> None:
@@ -18,7 +22,8 @@ def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSe
     kopf_settings.posting.reporting_component = constants.FIELD_MANAGER
     if own.namespace:
         kopf_settings.posting.reporting_instance = own.namespace
-    kopf_settings.watching.server_timeout = own.watch_server_timeout_seconds
+    # Sent as the `timeoutSeconds` query parameter, which the API server parses as an integer.
+    kopf_settings.watching.server_timeout = int(own.watch_server_timeout_seconds)
     kopf_settings.watching.client_timeout = own.watch_client_timeout_seconds
     kopf_settings.watching.connect_timeout = own.connect_timeout_seconds
     kopf_settings.watching.inactivity_timeout = own.inactivity_timeout_seconds
@@ -30,20 +35,27 @@ def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSe
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=constants.GROUP, key="last-handled-configuration"
     )
+    # Only used if a handler ever needs one; none does (no timers, no mandatory delete handlers).
     kopf_settings.persistence.finalizer = f"{constants.GROUP}/finalizer"
-    kopf_settings.execution.max_workers = 8
 
 
 @kopf.on.startup()
-def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
-    own = runtime.SETTINGS
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwargs: Any) -> None:
+    own = own_settings.OperatorSettings.from_env()
     configure(settings, own)
-    memo[runtime.MEMO_KEY] = runtime.State(settings=own)
+    # The indexes are live views that Kopf fills from its watches.
+    state = runtime.State(
+        settings=own, fleets=kwargs[runtime.FLEETS_INDEX], apikeys=kwargs[runtime.KEYS_INDEX]
+    )
+    memo[runtime.MEMO_KEY] = state
+    state.spawn(periodic.run(state), "periodic loop")
     logger.info(
-        "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss",
+        "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss, "
+        "ApiKey re-check every %ss",
         own.default_image,
         own.drift_interval_seconds,
         own.monitoring_recheck_seconds,
+        own.key_recheck_seconds,
     )
 
 

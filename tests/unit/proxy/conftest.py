@@ -44,9 +44,7 @@ def build_config(emulator: om.OpenMeteoEmulator, **sections: Any) -> config_mod.
 
 
 @contextlib.asynccontextmanager
-async def running(
-    cfg: config_mod.ProxyConfig, **kwargs: Any
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+async def running(cfg: config_mod.ProxyConfig, **kwargs: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     """The app with its lifespan running, and an httpx client speaking ASGI to it."""
     kwargs.setdefault("environ", {})
     app = app_mod.create_app(cfg, **kwargs)

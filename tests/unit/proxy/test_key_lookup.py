@@ -40,8 +40,18 @@ def test_default_limit_when_the_key_has_none() -> None:
     [
         ({"id": "a", "sha256": keys.hash_key("k")}, "other", 403, "invalid-key"),
         ({"id": "a", "sha256": keys.hash_key("k"), "disabled": True}, "k", 403, "key-disabled"),
-        ({"id": "a", "sha256": keys.hash_key("k"), "expiresAt": "2020-01-01T00:00:00Z"}, "k", 403, "key-expired"),
-        ({"id": "a", "sha256": keys.hash_key("k"), "expiresAt": "2020-01-01T00:00:00"}, "k", 403, "key-expired"),
+        (
+            {"id": "a", "sha256": keys.hash_key("k"), "expiresAt": "2020-01-01T00:00:00Z"},
+            "k",
+            403,
+            "key-expired",
+        ),
+        (
+            {"id": "a", "sha256": keys.hash_key("k"), "expiresAt": "2020-01-01T00:00:00"},
+            "k",
+            403,
+            "key-expired",
+        ),
         ({"id": "a", "sha256": keys.hash_key("k")}, None, 401, "missing-api-key"),
         ({"id": "a", "sha256": keys.hash_key("k")}, "", 401, "missing-api-key"),
     ],
@@ -83,7 +93,8 @@ async def test_http_auth_limits_and_usage(
         disabled = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": "off"})
         expired = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": "old"})
         ok = [
-            await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY}) for _ in range(3)
+            await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
+            for _ in range(3)
         ]
         usage = await client.get("/v1/usage", headers={"X-API-Key": KEY})
         limited = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})

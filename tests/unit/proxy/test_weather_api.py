@@ -9,7 +9,9 @@ from tests.support import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
 
 
-async def test_city_miss_then_hit_body_and_headers(proxy: AppFactory, openmeteo: om.OpenMeteoEmulator) -> None:
+async def test_city_miss_then_hit_body_and_headers(
+    proxy: AppFactory, openmeteo: om.OpenMeteoEmulator
+) -> None:
     async with proxy() as (_app, client):
         first = await client.get("/v1/weather", params={"city": "Paris"})
         second = await client.get("/weather", params={"city": "paris"})
@@ -20,7 +22,13 @@ async def test_city_miss_then_hit_body_and_headers(proxy: AppFactory, openmeteo:
     assert body["location"]["country"] == "FR"
     assert body["location"]["timezone"] == "Europe/Paris"
     assert set(body["current"]) == {
-        "time", "temperatureC", "windSpeedKmh", "windDirectionDeg", "weatherCode", "description", "isDay",
+        "time",
+        "temperatureC",
+        "windSpeedKmh",
+        "windDirectionDeg",
+        "weatherCode",
+        "description",
+        "isDay",
     }
     assert body["cache"] == {"status": "miss", "ageSeconds": 0, "stale": False}
     assert body["source"] == "open-meteo"
@@ -123,7 +131,9 @@ async def test_unknown_route_and_method_are_problems(proxy: AppFactory) -> None:
 async def test_security_headers_and_request_id(proxy: AppFactory) -> None:
     async with proxy() as (_app, client):
         plain = await client.get("/health/live")
-        tls = await client.get("/health/live", headers={"X-Forwarded-Proto": "https", "X-Request-ID": "abc-1"})
+        tls = await client.get(
+            "/health/live", headers={"X-Forwarded-Proto": "https", "X-Request-ID": "abc-1"}
+        )
         bogus = await client.get("/health/live", headers={"X-Request-ID": "x" * 500})
     assert plain.headers["x-content-type-options"] == "nosniff"
     assert plain.headers["x-frame-options"] == "DENY"
@@ -136,7 +146,9 @@ async def test_security_headers_and_request_id(proxy: AppFactory) -> None:
 
 async def test_gzip_above_minimum_size(proxy: AppFactory) -> None:
     async with proxy(http={"gzipMinimumSize": 10}) as (_app, client):
-        response = await client.get("/v1/weather", params={"city": "Paris"}, headers={"Accept-Encoding": "gzip"})
+        response = await client.get(
+            "/v1/weather", params={"city": "Paris"}, headers={"Accept-Encoding": "gzip"}
+        )
     assert response.headers["content-encoding"] == "gzip"
     assert response.json()["location"]["name"] == "Paris"
 
