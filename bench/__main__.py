@@ -15,7 +15,8 @@ from bench import coalescing, throughput, zipf
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", default="1,2,3", help="comma-separated figures to run (1,2,3)")
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server (figure 1)")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per server and round (figure 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating wrk rounds (figure 1)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (figure 1)")
     parser.add_argument("--zipf-requests", type=int, default=10_000)
     parser.add_argument("--zipf-ttl", type=int, default=300, help="fresh TTL for figure 3, seconds")
@@ -23,7 +24,8 @@ def main() -> None:
     only = {part.strip() for part in args.only.split(",")}
     print(
         f"weather-proxy bench {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} (figures are only comparable on an otherwise idle machine)",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="wpf-bench-") as tmp:
@@ -31,7 +33,9 @@ def main() -> None:
         if "1" in only:
             print(
                 "\n".join(
-                    throughput.run(root / "t", seconds=args.seconds, connections=args.connections).lines()
+                    throughput.run(
+                        root / "t", seconds=args.seconds, connections=args.connections, rounds=args.rounds
+                    ).lines()
                 )
             )
         if "2" in only:

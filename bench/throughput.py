@@ -35,7 +35,7 @@ class Throughput:
         to_dict = self.proxy.requests_per_second / self.bare_dict.requests_per_second
         to_bytes = self.proxy.requests_per_second / self.bare_bytes.requests_per_second
         return [
-            "1. Cache-hit throughput (wrk, loopback, 1 uvicorn worker each)",
+            "1. Cache-hit throughput (wrk, loopback, 1 uvicorn worker each; median of alternating rounds)",
             row("proxy /v1/weather (HIT)", self.proxy),
             row("bare FastAPI, dict body", self.bare_dict),
             row("bare FastAPI, bytes body", self.bare_bytes),
@@ -44,7 +44,13 @@ class Throughput:
         ]
 
 
-def run(workdir: pathlib.Path, *, seconds: int, connections: int) -> Throughput:
+def _median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
+    """The round with the median requests/s (its latencies come with it)."""
+    return sorted(results, key=lambda r: r.requests_per_second)[len(results) // 2]
+
+
+def run(workdir: pathlib.Path, *, seconds: int, connections: int, rounds: int = 3) -> Throughput:
+    """Both servers up side by side; rounds alternate proxy / bare so drift hits both alike."""
     with om.OpenMeteoEmulator() as emulator, fleet.redis() as redis:
         proc = proxy_process.ProxyProcess(
             workdir / "proxy", fleet.config(emulator, redis.url), fleet.keys_file()
@@ -53,18 +59,27 @@ def run(workdir: pathlib.Path, *, seconds: int, connections: int) -> Throughput:
         with fleet.served("proxy", proc.port, env, workdir / "proxy.log") as proxy_url:
             url = f"{proxy_url}/v1/weather?city=Paris"
             headers = {"X-API-Key": fleet.KEY}
-            warm = httpx.get(url, headers=headers, timeout=30)
-            warm.raise_for_status()
+            httpx.get(url, headers=headers, timeout=30).raise_for_status()
             hit = httpx.get(url, headers=headers, timeout=30)
             if hit.headers.get("x-cache") != "HIT":
                 raise RuntimeError(f"expected a cache hit, got {hit.headers.get('x-cache')}")
             body_file = workdir / "body.json"
             body_file.write_bytes(hit.content)
-            wrk.run(url, seconds=2, connections=connections, headers=headers)  # warm-up
-            proxy_result = wrk.run(url, seconds=seconds, connections=connections, headers=headers)
-        bare_env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
-        with fleet.served("bare", proxy_process.free_port(), bare_env, workdir / "bare.log") as bare_url:
-            wrk.run(f"{bare_url}/dict?city=Paris", seconds=2, connections=connections)
-            bare_dict = wrk.run(f"{bare_url}/dict?city=Paris", seconds=seconds, connections=connections)
-            bare_bytes = wrk.run(f"{bare_url}/bytes?city=Paris", seconds=seconds, connections=connections)
-    return Throughput(proxy_result, bare_dict, bare_bytes)
+            bare_env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
+            with fleet.served("bare", proxy_process.free_port(), bare_env, workdir / "bare.log") as bare_url:
+                targets = {
+                    "proxy": (url, headers),
+                    "dict": (f"{bare_url}/dict?city=Paris", {}),
+                    "bytes": (f"{bare_url}/bytes?city=Paris", {}),
+                }
+                results: dict[str, list[wrk.WrkResult]] = {name: [] for name in targets}
+                for target_url, target_headers in targets.values():  # warm-up
+                    wrk.run(target_url, seconds=2, connections=connections, headers=target_headers)
+                for _ in range(rounds):
+                    for name, (target_url, target_headers) in targets.items():
+                        results[name].append(
+                            wrk.run(
+                                target_url, seconds=seconds, connections=connections, headers=target_headers
+                            )
+                        )
+    return Throughput(_median(results["proxy"]), _median(results["dict"]), _median(results["bytes"]))

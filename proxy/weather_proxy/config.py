@@ -36,14 +36,17 @@ class ConfigModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-class Environment(str, enum.Enum):
+class Environment(enum.StrEnum):
     DEV = "dev"
     STAGING = "staging"
     PRODUCTION = "production"
 
 
 class Listen(ConfigModel):
-    host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")  # nosec B104
+    host: str = Field(
+        "0.0.0.0",  # noqa: S104  # nosec B104 - a pod serves on all its interfaces
+        description="Address the HTTP server binds to.",
+    )
     port: int = Field(8080, ge=1, le=65535, description="TCP port of the HTTP server.")
 
 

@@ -249,7 +249,7 @@ def _generate_pki(d: Path) -> _Pki:
         raise ControlPlaneError("the 'cryptography' package is required (pip install cryptography)") from exc
 
     d.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before = now - datetime.timedelta(hours=1)
     not_after = now + datetime.timedelta(days=7)
 
@@ -336,7 +336,7 @@ def _generate_pki(d: Path) -> _Pki:
             )
         )
         if server:
-            svc_ip = next(ipaddress.ip_network(SERVICE_CLUSTER_IP_RANGE).hosts())
+            svc_ip = ipaddress.IPv4Network(SERVICE_CLUSTER_IP_RANGE)[1]  # the `kubernetes` Service
             b = b.add_extension(
                 x509.SubjectAlternativeName(
                     [
@@ -484,7 +484,8 @@ class ControlPlane:
     # -- internals -------------------------------------------------------------------
 
     def _spawn(self, comp: str, args: list[str]) -> subprocess.Popen[bytes]:
-        assert self.state_dir is not None and self.bin_dir is not None
+        assert self.state_dir is not None
+        assert self.bin_dir is not None
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(exist_ok=True)
         log_path = log_dir / f"{comp}.log"
@@ -512,7 +513,8 @@ class ControlPlane:
             assert self.state_dir is not None
             log = self.state_dir / "logs" / f"{comp}.log"
             raise ControlPlaneError(
-                f"{comp} exited with code {proc.returncode} during start-up; last lines of {log}:\n{_tail(log)}"
+                f"{comp} exited with code {proc.returncode} during start-up; "
+                f"last lines of {log}:\n{_tail(log)}"
             )
 
     def _wait(self, what: str, comps: tuple[str, ...], probe: Any, deadline: float) -> Any:
@@ -524,14 +526,12 @@ class ControlPlane:
                 result = probe()
                 if result:
                     return result
-            except Exception as exc:  # noqa: BLE001 - retried until deadline
+            except Exception as exc:
                 last = exc
             time.sleep(0.25)
         assert self.state_dir is not None
-        logs = "\n".join(
-            f"--- {c} ({self.state_dir / 'logs' / (c + '.log')}):\n{_tail(self.state_dir / 'logs' / (c + '.log'), 25)}"
-            for c in comps
-        )
+        log_files = [self.state_dir / "logs" / f"{c}.log" for c in comps]
+        logs = "\n".join(f"--- {c} ({f}):\n{_tail(f, 25)}" for c, f in zip(comps, log_files, strict=True))
         raise ControlPlaneError(f"timed out waiting for {what} (last error: {last!r})\n{logs}")
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -578,7 +578,7 @@ class ControlPlane:
 
         def etcd_healthy() -> bool:
             with urllib.request.urlopen(etcd_url + "/health", timeout=2) as r:
-                return json.loads(r.read()).get("health") == "true"
+                return bool(json.loads(r.read()).get("health") == "true")
 
         self._wait("etcd /health", ("etcd",), etcd_healthy, deadline)
 
@@ -679,6 +679,7 @@ class ControlPlane:
 
     def _start_kwok(self, pki: _Pki) -> None:
         assert self.state_dir is not None
+        assert self.bin_dir is not None
         sd = self.state_dir
         sched_kubeconfig = sd / "kube-scheduler.kubeconfig"
         _write_kubeconfig(
@@ -768,8 +769,8 @@ def _readyz(state_dir: Path, state: dict[str, Any]) -> bool:
         ctx = ssl.create_default_context(cafile=state["ca_file"])
         ctx.load_cert_chain(str(state_dir / "pki" / "admin.crt"), str(state_dir / "pki" / "admin.key"))
         with urllib.request.urlopen(state["server"] + "/readyz", context=ctx, timeout=3) as r:
-            return r.status == 200
-    except Exception:  # noqa: BLE001
+            return bool(r.status == 200)
+    except Exception:
         return False
 
 
@@ -780,10 +781,9 @@ def down(state_dir: Path, *, keep: bool = False) -> None:
         if pid is not None and _pid_alive(pid) and _pid_is(pid, comp):
             print(f"stopping {comp} (pid {pid})", file=sys.stderr)
             kill_process_group(pid)
-    if not keep and state_dir.exists():
-        # Only delete what we recognise as a control-plane state dir.
-        if (state_dir / "pids").exists() or (state_dir / "pki").exists():
-            shutil.rmtree(state_dir, ignore_errors=True)
+    # Only delete what we recognise as a control-plane state dir.
+    if not keep and ((state_dir / "pids").exists() or (state_dir / "pki").exists()):
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def up(state_dir: Path, *, build: bool = True, kwok: bool | None = None) -> ControlPlane | None:
@@ -866,6 +866,7 @@ class KubeControlPlane:
     kubeconfig: Path
     server: str
     reused: bool
+    kwok: bool = False  # kube-scheduler + kwok run: pods on fake nodes become Ready
     controlplane: ControlPlane | None = None
 
     @property
@@ -913,7 +914,12 @@ if pytest is not None:
             path = Path(existing).expanduser().resolve()
             if not path.is_file():
                 pytest.fail(f"{ENV_EXISTING_KUBECONFIG}={existing}: no such kubeconfig", pytrace=False)
-            yield KubeControlPlane(kubeconfig=path, server=_server_from_kubeconfig(path), reused=True)
+            # A cluster from `python -m tests.support.controlplane up` has state.json next to it.
+            _, state = _read_state(path.parent)
+            kwok = bool(state.get("kwok")) and Path(state.get("kubeconfig", "")) == path
+            yield KubeControlPlane(
+                kubeconfig=path, server=_server_from_kubeconfig(path), reused=True, kwok=kwok
+            )
             return
         try:
             with _capture_disabled(request):
@@ -930,7 +936,9 @@ if pytest is not None:
         except ControlPlaneError as exc:
             pytest.fail(f"control plane failed to start: {exc}", pytrace=False)
         try:
-            yield KubeControlPlane(kubeconfig=cp.kubeconfig, server=cp.server, reused=False, controlplane=cp)
+            yield KubeControlPlane(
+                kubeconfig=cp.kubeconfig, server=cp.server, reused=False, kwok=bool(cp.kwok), controlplane=cp
+            )
         finally:
             cp.stop()
 

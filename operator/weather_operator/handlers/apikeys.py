@@ -36,8 +36,9 @@ AK = (constants.GROUP, constants.VERSION, constants.APIKEY_PLURAL)
 
 
 @kopf.index(*AK)
-def apikeys_by_proxy(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
+async def apikeys_by_proxy(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> Any:
     """(namespace, proxy) -> hashes, limits, expiry and a snapshot of the ApiKey; never a plaintext."""
+    runtime.started_state(memo)
     record = keys.record_from_body(body)
     if record is None or namespace is None:
         return {}

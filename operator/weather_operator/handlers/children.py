@@ -73,14 +73,14 @@ async def on_workload_event(state: runtime.State, event: Mapping[str, Any], body
     if owner is None:
         return
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
-    ident = (namespace, f"generation:{body.get('kind')}/{body['metadata']['name']}")
+    ident = (namespace, f"{body.get('kind')}/{body['metadata']['name']}")
     generation = body["metadata"].get("generation")
     if event["type"] == "DELETED":
-        state.child_versions.pop(ident, None)
+        state.workload_generations.pop(ident, None)
         fleet.request(state, namespace, name, trigger=f"{_describe(body)} was deleted")
         return
-    seen = state.child_versions.get(ident)
-    state.child_versions[ident] = str(generation)
+    seen = state.workload_generations.get(ident)
+    state.workload_generations[ident] = str(generation)
     if (
         event["type"] == "MODIFIED"
         and seen is not None

@@ -132,14 +132,37 @@ async def refresh_status(state: runtime.State, body: Mapping[str, Any]) -> bool:
         return await write_status(state, body, spec, fleet.config_hash, available)
 
 
+# Kinds whose objects nobody but their writers changes (no status written by a controller):
+# a new resourceVersion after an apply means the apply changed them.
+STATUSLESS_KINDS = frozenset(
+    {"ConfigMap", "Secret", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"}
+)
+
+
 def _track(state: runtime.State, namespace: str, applied: Mapping[str, Any], changed: list[str]) -> None:
-    """Note a child as changed when its resourceVersion moved since the last apply."""
-    ident = f"{applied.get('kind')}/{applied.get('metadata', {}).get('name')}"
-    version = applied.get("metadata", {}).get("resourceVersion")
+    """Note a child as changed when the apply changed it.
+
+    Objects with a controller-written status get new resourceVersions without any apply;
+    for them the API server's stamp on the operator's managedFields entry is used, which
+    moves only when the operator's fields changed (to the second).
+    """
+    metadata = applied.get("metadata", {})
+    ident = f"{applied.get('kind')}/{metadata.get('name')}"
+    if applied.get("kind") in STATUSLESS_KINDS:
+        version = metadata.get("resourceVersion")
+    else:
+        version = _own_fields_time(applied)
     key = (namespace, ident)
     if key not in state.child_versions or state.child_versions[key] != version:
         changed.append(ident)
         state.child_versions[namespace, ident] = version
+
+
+def _own_fields_time(obj: Mapping[str, Any]) -> str | None:
+    for entry in obj.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == constants.FIELD_MANAGER and entry.get("operation") == "Apply":
+            return str(entry.get("time"))
+    return None
 
 
 async def observe_redis(
@@ -247,8 +270,11 @@ async def _work_off(state: runtime.State, key: tuple[str, str]) -> None:
 
 
 @kopf.index(*WP)
-def weatherproxies_by_name(body: kopf.Body, namespace: str | None, name: str | None, **_: Any) -> Any:
+async def weatherproxies_by_name(
+    body: kopf.Body, namespace: str | None, name: str | None, memo: Any, **_: Any
+) -> Any:
     """(namespace, name) -> a snapshot of the WeatherProxy: what the periodic loop and watchers use."""
+    runtime.started_state(memo)
     if namespace is None or name is None:
         return {}
     return {(namespace, name): runtime.snapshot(body)}

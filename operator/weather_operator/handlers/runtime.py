@@ -92,6 +92,8 @@ class State:
     written_status: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     # resourceVersion of each applied child last seen, to tell real changes from no-op applies.
     child_versions: dict[Key, str | None] = dataclasses.field(default_factory=dict)
+    # metadata.generation of each watched Deployment/StatefulSet at its last event.
+    workload_generations: dict[Key, str] = dataclasses.field(default_factory=dict)
     # The fleet each ApiKey belonged to at its last event (a changed proxyRef re-syncs both).
     key_proxies: dict[Key, str] = dataclasses.field(default_factory=dict)
     # Pending re-render of a fleet's keys.yaml at its next key expiry.
@@ -100,6 +102,9 @@ class State:
     requested: set[Key] = dataclasses.field(default_factory=set)
     requested_triggers: dict[Key, str] = dataclasses.field(default_factory=dict)
     background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
+    # The periodic loop's coroutine factory, started by the first object Kopf processes.
+    periodic: Callable[[], Coroutine[Any, Any, Any]] | None = None
+    periodic_started: bool = False
 
     def connect(self, api_client: kubernetes.client.ApiClient) -> None:
         """Use a freshly authenticated client (Kopf re-logs in on 401)."""
@@ -173,6 +178,16 @@ class State:
         self.background.add(task)
         task.add_done_callback(lambda done: self._finished(done, what))
 
+    def start_periodic(self) -> None:
+        """Start the periodic loop (once), from inside Kopf's per-object processing.
+
+        Not from the startup handler: Kopf's event posting (``kopf.event``) works only in
+        tasks whose context Kopf prepared for processing objects; a task inherits it.
+        """
+        if self.periodic is not None and not self.periodic_started:
+            self.periodic_started = True
+            self.spawn(self.periodic(), "periodic loop")
+
     def _finished(self, task: asyncio.Task[Any], what: str) -> None:
         self.background.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -205,6 +220,15 @@ def _values(index: Mapping[Key, Any], key: Key) -> list[Any]:
     if key not in index:
         return []
     return list(index[key])
+
+
+def started_state(memo: Any) -> State | None:
+    """The State if the startup handler made one, with its periodic loop running; else None."""
+    state = memo.get(MEMO_KEY) if hasattr(memo, "get") else getattr(memo, MEMO_KEY, None)
+    if not isinstance(state, State):
+        return None
+    state.start_periodic()
+    return state
 
 
 def state_of(memo: Any) -> State:

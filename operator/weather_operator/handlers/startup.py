@@ -6,6 +6,7 @@ importing the handlers has no side effect beyond registering them with Kopf.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -48,7 +49,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwa
         settings=own, fleets=kwargs[runtime.FLEETS_INDEX], apikeys=kwargs[runtime.KEYS_INDEX]
     )
     memo[runtime.MEMO_KEY] = state
-    state.spawn(periodic.run(state), "periodic loop")
+    state.periodic = functools.partial(periodic.run, state)
     logger.info(
         "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss, "
         "ApiKey re-check every %ss",

@@ -68,13 +68,28 @@ class WeatherService:
         return entry
 
     async def _fetch_geo(self, key: str, name: str, country: str | None) -> entries.GeoEntry:
-        location = await self.client.search(name.strip(), country)
-        ttl = float(self._cache().geocoding_ttl_seconds)
-        if location is None:
-            ttl = min(ttl, NEGATIVE_GEO_TTL_SECONDS)
-        entry = entries.GeoEntry(location, time.time() + ttl)
-        await self.tiers.geo_put(key, entry)
-        return entry
+        lock_key = "geo:" + key
+        lock_ttl = self._lock_ttl()
+        token = await self.lock.acquire(lock_key, lock_ttl)
+        if token is None:
+            shared = await self.lock.wait_for(
+                lambda: self.tiers.geo_get(key),
+                lambda e: e.expires_at > time.time(),
+                wait_seconds=min(lock_ttl, MAX_FLEET_WAIT_SECONDS),
+            )
+            if shared is not None:
+                return shared
+        try:
+            location = await self.client.search(name.strip(), country)
+            ttl = float(self._cache().geocoding_ttl_seconds)
+            if location is None:
+                ttl = min(ttl, NEGATIVE_GEO_TTL_SECONDS)
+            entry = entries.GeoEntry(location, time.time() + ttl)
+            await self.tiers.geo_put(key, entry)
+            return entry
+        finally:
+            if token:
+                await self.lock.release(lock_key, token)
 
     # -- weather -------------------------------------------------------------------
 

@@ -106,12 +106,13 @@ def test_deployment_creates_replicaset_and_pods(api: client.ApiClient, namespace
         what="ReplicaSet",
     )
     assert rs[0].metadata.owner_references[0].kind == "Deployment"
+
+    def two_pods() -> list[Any] | None:
+        items = core.list_namespaced_pod(namespace, label_selector="app=web").items
+        return items if len(items) == 2 else None
+
     pods = eventually(
-        lambda: (
-            [p for p in core.list_namespaced_pod(namespace, label_selector="app=web").items]
-            if len(core.list_namespaced_pod(namespace, label_selector="app=web").items) == 2
-            else None
-        ),
+        two_pods,
         what="2 pods",
     )
     assert all(p.metadata.owner_references[0].kind == "ReplicaSet" for p in pods)
@@ -252,9 +253,8 @@ def test_crd_cel_validation_rejects_bad_object(api: client.ApiClient, namespace:
 def test_kwok_runs_pods_on_fake_node(
     kube_controlplane: KubeControlPlane, api: client.ApiClient, namespace: str
 ) -> None:
-    cp = kube_controlplane.controlplane
-    if cp is None or not cp.kwok:
-        pytest.skip("kwok not running (binaries not built, reused cluster, or WPF_CONTROLPLANE_KWOK=0)")
+    if not kube_controlplane.kwok:
+        pytest.skip("kwok not running (not built, WPF_CONTROLPLANE_KWOK=0, or a reused cluster without it)")
     core = client.CoreV1Api(api)
     apps = client.AppsV1Api(api)
     node_name = f"kwok-{uuid.uuid4().hex[:6]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 
+import pytest
 import redis.asyncio as aioredis
 from weather_proxy import analytics, redis_link, settings
 from weather_proxy import config as config_mod
@@ -182,9 +183,5 @@ def test_env_overrides_redis_url() -> None:
     assert settings.with_env(cfg, {}) is cfg
     assert settings.redis_password({"REDIS_PASSWORD": "pw"}) == "pw"
     assert limiter_mod.storage_uri("unix:///tmp/r.sock") == "async+redis+unix:///tmp/r.sock"
-    try:
+    with pytest.raises(config_mod.ConfigError, match="WEATHER_PROXY_REDIS_URL"):
         settings.with_env(cfg, {"WEATHER_PROXY_REDIS_URL": "http://nope"})
-    except config_mod.ConfigError as exc:
-        assert "WEATHER_PROXY_REDIS_URL" in str(exc)
-    else:
-        raise AssertionError("a bad URL must be refused")

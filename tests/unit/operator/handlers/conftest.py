@@ -1,20 +1,33 @@
-"""A kmock Kubernetes emulator the operator can run against, and a kubeconfig pointing at it.
+"""Fixtures of the handler tests: a kmock emulator, and the real local control plane.
 
-kmock merges patches as plain dicts and 404s a PATCH of a missing object; a real API
-server creates the object on server-side apply. ``ApplyingEmulator`` adds just that.
+* ``cluster_api`` / ``kmock_kubeconfig``: kmock's Kubernetes emulator. kmock merges patches
+  as plain dicts and 404s a PATCH of a missing object; a real API server creates the
+  object on server-side apply. ``ApplyingEmulator`` adds just that.
+* ``kubeconfig`` (session) + ``namespace`` + ``state``: the real kube-apiserver of
+  tests/support/controlplane.py, with the CRDs installed, a fresh namespace per test and
+  the operator's runtime state connected to it (tests marked ``controlplane``).
 """
 
 from __future__ import annotations
 
 import gzip
+import uuid
+from collections.abc import AsyncIterator, Iterator
 import importlib.resources
 import pathlib
 from typing import Any
 
 import kmock
+import kubernetes.client
+import kubernetes.config
 import pytest
 import yaml
+from weather_operator import settings
 from weather_operator.api import constants
+from weather_operator.handlers import runtime
+
+from hack import kubectl as kubectl_
+from tests.support.controlplane import kube_controlplane, kubeconfig  # noqa: F401
 
 CUSTOM = {
     f"{constants.GROUP}/{constants.VERSION}/{constants.WEATHERPROXY_PLURAL}": constants.WEATHERPROXY_KIND,
@@ -65,7 +78,7 @@ def cluster_api(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
 
 
 @pytest.fixture
-def kubeconfig(
+def kmock_kubeconfig(
     cluster_api: kmock.KubernetesEmulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> pathlib.Path:
     """A kubeconfig for the emulator, exported as $KUBECONFIG (the operator's real login path)."""
@@ -86,3 +99,39 @@ def kubeconfig(
     monkeypatch.setenv("KUBECONFIG", str(path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: pathlib.Path) -> kubectl_.Kubectl:  # noqa: F811
+    kubectl = kubectl_.Kubectl(kubeconfig)
+    kubectl.install_crds()
+    return kubectl
+
+
+@pytest.fixture
+def namespace(kubectl: kubectl_.Kubectl) -> Iterator[str]:
+    """A fresh namespace on the real API server, deleted (without waiting) afterwards."""
+    name = f"h-{uuid.uuid4().hex[:10]}"
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def api_client(kubeconfig: pathlib.Path) -> Iterator[kubernetes.client.ApiClient]:  # noqa: F811
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    client = kubernetes.client.ApiClient(configuration)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def state(api_client: kubernetes.client.ApiClient) -> AsyncIterator[runtime.State]:
+    """The operator's runtime state connected to the real API server (indexes are plain dicts)."""
+    own = settings.OperatorSettings(monitoring_recheck_seconds=0.01)
+    state = runtime.State(settings=own, fleets={}, apikeys={})
+    state.connect(api_client)
+    state._api_client = None  # the fixture closes the client
+    yield state
+    await state.close()

@@ -1,0 +1,235 @@
+"""Handler logic driven directly (no Kopf) against a real kube-apiserver.
+
+The Kopf indexes are plain dicts here, filled the way Kopf fills them; everything the
+handlers write goes to the real API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from typing import Any
+
+import pytest
+import yaml
+from weather_operator import apply, keys
+from weather_operator.api import constants
+from weather_operator.handlers import apikeys, children, fleet, keysync, runtime
+from weather_operator.render import names
+
+pytestmark = pytest.mark.controlplane
+
+
+async def _create_proxy(
+    state: runtime.State, namespace: str, name: str = "paris", **spec: Any
+) -> dict[str, Any]:
+    body = {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.WEATHERPROXY_KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"environment": "dev", **spec},
+    }
+    created = await state.cluster.apply(body)
+    _index_proxy(state, created)
+    return created
+
+
+def _index_proxy(state: runtime.State, body: dict[str, Any]) -> None:
+    fleets = dict(state.fleets)
+    fleets[body["metadata"]["namespace"], body["metadata"]["name"]] = [runtime.snapshot(body)]
+    state.fleets = fleets
+
+
+async def _create_key(state: runtime.State, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    body = {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.APIKEY_KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"proxyRef": {"name": "paris"}, **spec},
+    }
+    return await state.cluster.apply(body)
+
+
+async def _reindex_key(state: runtime.State, namespace: str, name: str) -> dict[str, Any]:
+    """Read the ApiKey back and index it, as Kopf does on its watch event."""
+    body = await state.cluster.get(apply.APIKEY, namespace, name)
+    assert body is not None
+    record = keys.record_from_body(body)
+    assert record is not None
+    others = [item for item in state.keys_of(namespace, record.proxy) if item.record.id != record.id]
+    index = dict(state.apikeys)
+    index[namespace, record.proxy] = [*others, runtime.IndexedKey(record=record, body=runtime.snapshot(body))]
+    state.apikeys = index
+    return body
+
+
+async def _keys_yaml(state: runtime.State, namespace: str, proxy: str = "paris") -> dict[str, Any]:
+    secret = await state.cluster.get(apply.SECRET, namespace, names.keys_secret_name(proxy))
+    assert secret is not None
+    parsed: dict[str, Any] = yaml.safe_load(base64.b64decode(secret["data"][names.KEYS_KEY]))
+    return parsed
+
+
+async def test_reconcile_applies_the_fleet_and_writes_the_status_once(
+    state: runtime.State, namespace: str
+) -> None:
+    body = await _create_proxy(state, namespace)
+    outcome = await fleet.reconcile(state, body)
+    assert "Deployment/paris" in outcome.changed
+    assert not outcome.monitoring_available
+    for kind, name in (
+        (apply.DEPLOYMENT, "paris"),
+        (apply.STATEFULSET, names.redis_name("paris")),
+        (apply.SECRET, names.redis_secret_name("paris")),
+        (apply.SECRET, names.keys_secret_name("paris")),
+    ):
+        child = await state.cluster.get(kind, namespace, name)
+        assert child is not None, name
+        assert child["metadata"]["ownerReferences"][0]["uid"] == body["metadata"]["uid"]
+    stored = await state.cluster.get(apply.WEATHERPROXY, namespace, "paris")
+    assert stored is not None
+    assert stored["status"]["observedGeneration"] == 1
+    assert stored["status"]["endpoint"] == names.endpoint("paris", namespace)
+    reasons = {c["type"]: c["reason"] for c in stored["status"]["conditions"]}
+    assert reasons["MonitoringConfigured"] == "CRDsNotInstalled"
+    assert reasons["Ready"] == "ReplicasNotReady"  # no kubelet: pods never become ready
+
+    # Again, from the stale body (status empty): nothing is applied and the status is not rewritten.
+    password = await state.cluster.get(apply.SECRET, namespace, names.redis_secret_name("paris"))
+    second = await fleet.reconcile(state, body)
+    assert second.changed == [] and second.deleted == []
+    again = await state.cluster.get(apply.WEATHERPROXY, namespace, "paris")
+    assert again is not None and again["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+    kept = await state.cluster.get(apply.SECRET, namespace, names.redis_secret_name("paris"))
+    assert kept is not None and password is not None and kept["data"] == password["data"]
+    assert not await fleet.refresh_status(state, body)
+
+
+async def test_a_disabled_option_deletes_its_child_and_a_hand_edit_is_reverted(
+    state: runtime.State, namespace: str
+) -> None:
+    body = await _create_proxy(state, namespace, ingress={"enabled": True, "host": "w.example.com"})
+    await fleet.reconcile(state, body)
+    assert await state.cluster.get(apply.kind_of("networking.k8s.io/v1", "Ingress"), namespace, "paris")
+
+    await state.cluster.patch(
+        apply.kind_of("v1", "ConfigMap"),
+        namespace,
+        names.config_map_name("paris"),
+        {"data": {"config.yaml": "x"}},
+    )
+    body = await _create_proxy(state, namespace, ingress={"enabled": False})
+    outcome = await fleet.reconcile(state, body)
+    assert outcome.deleted == ["Ingress/paris"]
+    assert f"ConfigMap/{names.config_map_name('paris')}" in outcome.changed
+    cm = await state.cluster.get(apply.kind_of("v1", "ConfigMap"), namespace, names.config_map_name("paris"))
+    assert cm is not None and cm["data"]["config.yaml"] != "x"
+
+
+async def test_generated_key_reaches_keys_yaml_and_rotation_keeps_the_old_hash(
+    state: runtime.State, namespace: str
+) -> None:
+    proxy = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, proxy)
+    body = await _create_key(state, namespace, "team-a", rateLimit={"requestsPerMinute": 60, "burst": 6})
+    result = await apikeys.handle(state, body)
+    assert result.problem is None
+    assert [e[1] for e in result.events] == ["KeyIssued"]
+    body = await _reindex_key(state, namespace, "team-a")
+    secret = await state.cluster.get(apply.SECRET, namespace, names.apikey_secret_name("team-a"))
+    assert secret is not None
+    plaintext = base64.b64decode(secret["data"]["apiKey"]).decode()
+    assert body["metadata"]["annotations"][keys.SHA256_ANNOTATION] == keys.sha256_hex(plaintext)
+    assert body["status"]["keyPrefix"] == plaintext[:8]
+    assert body["status"]["conditions"][0]["reason"] == "KeyIssued"
+
+    await keysync.sync_keys(state, namespace, "paris")
+    entries = (await _keys_yaml(state, namespace))["keys"]
+    assert [(e["id"], e["sha256"]) for e in entries] == [(f"{namespace}/team-a", keys.sha256_hex(plaintext))]
+    assert plaintext not in str(entries)
+
+    # Handling it again changes nothing: same key, no write.
+    again = await apikeys.handle(state, body)
+    assert again.annotations == {} and again.status == {} and again.events == []
+
+    body = await _create_key(state, namespace, "team-a", rotation=1, rotationGracePeriodSeconds=600)
+    rotated = await apikeys.handle(state, body)
+    assert [e[1] for e in rotated.events] == ["KeyRotated"]
+    await _reindex_key(state, namespace, "team-a")
+    await keysync.sync_keys(state, namespace, "paris")
+    ids = {e["id"] for e in (await _keys_yaml(state, namespace))["keys"]}
+    assert ids == {f"{namespace}/team-a", f"{namespace}/team-a{keys.PREVIOUS_SUFFIX}"}
+
+
+async def test_user_secret_missing_proxy_and_recovery(state: runtime.State, namespace: str) -> None:
+    await state.cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "mine", "namespace": namespace},
+            "stringData": {"other": "x"},
+        }
+    )
+    body = await _create_key(state, namespace, "k", secretName="mine")
+    result = await apikeys.handle(state, body)
+    assert result.problem is not None and result.problem[0] == "SecretNotFound"
+    assert result.status["conditions"][0]["reason"] == "SecretNotFound"
+
+    await state.cluster.patch(apply.SECRET, namespace, "mine", {"stringData": {"apiKey": "user-chosen-key"}})
+    result = await apikeys.handle(state, body)
+    assert result.problem is not None and result.problem[0] == "ProxyNotFound"
+    assert result.annotations[keys.SHA256_ANNOTATION] == keys.sha256_hex("user-chosen-key")
+
+    await _create_proxy(state, namespace)
+    body = await _reindex_key(state, namespace, "k")
+    await apikeys.recheck_all(state)
+    stored = await state.cluster.get(apply.APIKEY, namespace, "k")
+    assert stored is not None
+    assert stored["status"]["conditions"][0]["reason"] == "KeyIssued"
+    # The user's Secret is read, never replaced, and not owned by the ApiKey.
+    mine = await state.cluster.get(apply.SECRET, namespace, "mine")
+    assert mine is not None and not mine["metadata"].get("ownerReferences")
+
+
+async def test_an_expired_key_leaves_keys_yaml_and_reports_expired(
+    state: runtime.State, namespace: str
+) -> None:
+    proxy = await _create_proxy(state, namespace)
+    past = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    body = await _create_key(state, namespace, "old", expiresAt=past)
+    result = await apikeys.handle(state, body)
+    assert result.status["conditions"][0]["reason"] == "Expired"
+    assert result.status["expired"] is True
+    await _reindex_key(state, namespace, "old")
+    await fleet.reconcile(state, proxy)
+    assert (await _keys_yaml(state, namespace))["keys"] == []
+
+
+async def test_child_events_request_a_reconcile_only_when_someone_else_changed_it(
+    state: runtime.State, namespace: str
+) -> None:
+    body = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, body)
+    _index_proxy(state, body)
+    cm = await state.cluster.get(apply.kind_of("v1", "ConfigMap"), namespace, names.config_map_name("paris"))
+    assert cm is not None
+    assert children.owner_name(cm) == "paris"
+    assert children.changed_by_operator(cm)
+    await children.on_config_event(state, {"type": "MODIFIED"}, cm)
+    assert state.requested == set()
+
+    await state.cluster.delete(apply.kind_of("v1", "ConfigMap"), namespace, names.config_map_name("paris"))
+    await children.on_config_event(state, {"type": "DELETED"}, cm)
+    assert state.requested == {(namespace, "paris")}
+    for task in list(state.background):
+        await task
+    assert await state.cluster.get(
+        apply.kind_of("v1", "ConfigMap"), namespace, names.config_map_name("paris")
+    )
+
+    deployment = await state.cluster.get(apply.DEPLOYMENT, namespace, "paris")
+    assert deployment is not None
+    await children.on_workload_event(state, {"type": "ADDED"}, deployment)
+    assert state.requested == set()
