@@ -87,7 +87,7 @@ e2e: install ## kind end-to-end tests (need a container engine; skip with a reas
 .PHONY: bench
 bench: install ## Benchmarks (wrk on loopback); prints the figures
 	@bash hack/system-packages.sh wrk
-	$(PY) -m bench
+	bench/run.sh
 
 ##@ Control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
 

@@ -31,6 +31,8 @@ Environment:
     Never build; fail if the binaries are missing.
 ``WPF_CONTROLPLANE_KWOK=0``
     Do not start kube-scheduler/kwok even if they are built.
+``WPF_CONTROLPLANE_FAKE_NODES=N``
+    The fixture creates N kwok nodes at start (default 0; ``up`` creates 1).
 ``CI=true``
     Missing binaries that cannot be built are a test failure, never a skip.
 """
@@ -52,6 +54,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -68,6 +71,7 @@ ENV_EXISTING_KUBECONFIG = "WPF_KUBECONFIG"
 ENV_BIN_DIR = "WPF_CONTROLPLANE_BIN_DIR"
 ENV_BUILD = "WPF_CONTROLPLANE_BUILD"
 ENV_KWOK = "WPF_CONTROLPLANE_KWOK"
+ENV_FAKE_NODES = "WPF_CONTROLPLANE_FAKE_NODES"
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 KWOK_BINARIES = ("kube-scheduler", "kwok", "kwok-stages.yaml")
@@ -199,6 +203,30 @@ def _pid_is(pid: int, binary: str) -> bool:
             return os.path.basename(cmd) == binary
         except OSError:
             return _pid_alive(pid)
+
+
+def _parent_death_signal() -> Any:
+    """A preexec_fn that makes the child get SIGKILL when this process dies (Linux).
+
+    Safety net for a SIGKILLed pytest: without it, leaked apiservers are a classic.
+    Only used from the main thread: the kernel fires it when the forking *thread* exits.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG; SIGKILL: no graceful path without etcd
+        if os.getppid() != parent:  # parent already gone
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_pdeathsig
 
 
 def kill_process_group(pid: int, *, timeout: float = 10.0) -> None:
@@ -424,6 +452,7 @@ class ControlPlane:
     kwok: bool | None = None
     start_timeout: float = 120.0
     extra_apiserver_args: tuple[str, ...] = ()
+    fake_nodes: int = 0  # kwok nodes to create at start (only when kwok runs)
 
     kubeconfig: Path = dataclasses.field(init=False)
     server: str = dataclasses.field(init=False, default="")
@@ -497,6 +526,7 @@ class ControlPlane:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killpg tears down all of it
                 cwd=self.state_dir,
+                preexec_fn=None if self.daemon else _parent_death_signal(),
             )
         self._procs[comp] = proc
         self.pids[comp] = proc.pid
@@ -540,11 +570,35 @@ class ControlPlane:
         return ctx
 
     def _get(self, path: str) -> tuple[int, bytes]:
+        return self._request("GET", path)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request(
+            self.server + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         try:
-            with urllib.request.urlopen(self.server + path, context=self._ssl_context(), timeout=5) as r:
+            with urllib.request.urlopen(req, context=self._ssl_context(), timeout=5) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
+
+    def add_fake_node(self, name: str) -> None:
+        """Create a kwok-managed Node (needs ``kwok``) and wait until it is Ready."""
+        if not self.kwok:
+            raise ControlPlaneError("fake nodes need kwok (built by hack/controlplane/build.sh)")
+        status, body = self._request("POST", "/api/v1/nodes", fake_node_manifest(name))
+        if status not in (201, 409):
+            raise ControlPlaneError(f"creating fake node {name}: HTTP {status}: {body[:300]!r}")
+
+        def ready() -> bool:
+            code, raw = self._get(f"/api/v1/nodes/{name}")
+            conds = json.loads(raw).get("status", {}).get("conditions", []) if code == 200 else []
+            return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+        self._wait(f"fake node {name} Ready", ("kwok",), ready, time.monotonic() + 60)
 
     def _start(self) -> None:
         assert self.state_dir is not None
@@ -653,6 +707,8 @@ class ControlPlane:
 
         if self.kwok:
             self._start_kwok(pki)
+            for i in range(self.fake_nodes):
+                self.add_fake_node(f"kwok-node-{i}")
 
         self._wait(
             "the 'default' ServiceAccount (created by kube-controller-manager)",
@@ -786,7 +842,9 @@ def down(state_dir: Path, *, keep: bool = False) -> None:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def up(state_dir: Path, *, build: bool = True, kwok: bool | None = None) -> ControlPlane | None:
+def up(
+    state_dir: Path, *, build: bool = True, kwok: bool | None = None, fake_nodes: int = 1
+) -> ControlPlane | None:
     pids, state = _read_state(state_dir)
     if pids and all(_running(pids).values()) and state and _readyz(state_dir, state):
         print(f"control plane already running ({state['server']})", file=sys.stderr)
@@ -794,7 +852,7 @@ def up(state_dir: Path, *, build: bool = True, kwok: bool | None = None) -> Cont
     if pids or state_dir.exists():
         down(state_dir)  # stale or half-dead: start from scratch
     bin_dir = ensure_binaries(build=build)
-    cp = ControlPlane(state_dir=state_dir, bin_dir=bin_dir, daemon=True, kwok=kwok)
+    cp = ControlPlane(state_dir=state_dir, bin_dir=bin_dir, daemon=True, kwok=kwok, fake_nodes=fake_nodes)
     cp.start()
     print(f"control plane up: {cp.server} (logs in {state_dir / 'logs'})", file=sys.stderr)
     return cp
@@ -817,6 +875,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "up":
             sp.add_argument("--no-build", action="store_true", help="fail instead of building")
             sp.add_argument("--no-kwok", action="store_true", help="do not start kube-scheduler/kwok")
+            sp.add_argument(
+                "--fake-nodes", type=int, default=1, metavar="N", help="kwok nodes to create (default 1)"
+            )
         if name == "down":
             sp.add_argument("--keep", action="store_true", help="keep the state dir (logs)")
     a = p.parse_args(argv)
@@ -826,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
             print(ensure_binaries(build=True))
             return 0
         if a.cmd == "up":
-            up(state_dir, build=not a.no_build, kwok=False if a.no_kwok else None)
+            up(state_dir, build=not a.no_build, kwok=False if a.no_kwok else None, fake_nodes=a.fake_nodes)
             print(f"export KUBECONFIG={state_dir / 'kubeconfig'}")
             return 0
         if a.cmd == "down":
@@ -930,7 +991,7 @@ if pytest is not None:
             pytest.skip(f"control plane unavailable: {exc}")
         except ControlPlaneError as exc:
             pytest.fail(str(exc), pytrace=False)
-        cp = ControlPlane(bin_dir=bin_dir)
+        cp = ControlPlane(bin_dir=bin_dir, fake_nodes=int(os.environ.get(ENV_FAKE_NODES, "0") or 0))
         try:
             cp.start()
         except ControlPlaneError as exc:

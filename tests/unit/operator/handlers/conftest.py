@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import gzip
-import uuid
-from collections.abc import AsyncIterator, Iterator
 import importlib.resources
 import pathlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import kmock

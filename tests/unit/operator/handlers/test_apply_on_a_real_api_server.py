@@ -89,7 +89,8 @@ async def test_create_keeps_what_exists_and_get_delete_report_absence(
     assert await cluster.create(secret) is not None
     assert await cluster.create({**secret, "stringData": {"password": "second"}}) is None
     stored = await cluster.get(apply.SECRET, namespace, "s")
-    assert stored is not None and stored["data"]["password"] == "Zmlyc3Q="  # "first"
+    assert stored is not None
+    assert stored["data"]["password"] == "Zmlyc3Q="
     assert await cluster.delete(apply.SECRET, namespace, "s") is True
     assert await cluster.delete(apply.SECRET, namespace, "s") is False
     assert await cluster.get(apply.SECRET, namespace, "s") is None

@@ -1,0 +1,178 @@
+"""Runtime state bookkeeping, login from a kubeconfig, and which child changes count as foreign."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+from weather_operator import events, keys, settings
+from weather_operator.api import constants
+from weather_operator.handlers import children, login, runtime
+
+
+def _state() -> runtime.State:
+    return runtime.State(settings=settings.OperatorSettings())
+
+
+def _proxy(name: str = "paris", **metadata: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.WEATHERPROXY_KIND,
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"uid-{name}",
+            "managedFields": [{}],
+            **metadata,
+        },
+        "spec": {"environment": "dev"},
+        "status": {"apiKeys": 1},
+    }
+
+
+def test_snapshots_are_detached_and_leave_managed_fields_out() -> None:
+    body = _proxy()
+    copy = runtime.snapshot(body)
+    body["spec"]["environment"] = "production"
+    assert copy["spec"] == {"environment": "dev"}
+    assert "managedFields" not in copy["metadata"]
+    assert copy["status"] == {"apiKeys": 1}
+
+
+def test_the_index_views_skip_fleets_being_deleted() -> None:
+    state = _state()
+    going = _proxy("gone", deletionTimestamp="2026-01-01T00:00:00Z")
+    state.fleets = {("ns", "paris"): [runtime.snapshot(_proxy())], ("ns", "gone"): [runtime.snapshot(going)]}
+    record = keys.KeyRecord(id="ns/k", proxy="paris", sha256="a" * 64)
+    state.apikeys = {("ns", "paris"): [runtime.IndexedKey(record=record, body={})]}
+    assert state.fleet("ns", "paris") is not None
+    assert state.fleet("ns", "gone") is None
+    assert state.fleet("ns", "absent") is None
+    assert [body["metadata"]["name"] for body in state.all_fleets()] == ["paris"]
+    assert [item.record.id for item in state.all_keys()] == ["ns/k"]
+    assert state.keys_of("ns", "other") == []
+
+
+def test_the_status_written_last_wins_over_a_stale_body() -> None:
+    state = _state()
+    body = _proxy()
+    assert state.previous_status("WeatherProxy", body) == {"apiKeys": 1}
+    state.remember_status("WeatherProxy", body, {"apiKeys": 2, "configHash": "h"})
+    assert state.previous_status("WeatherProxy", body) == {"apiKeys": 2, "configHash": "h"}
+    state.forget("ns", "paris")
+    assert state.previous_status("WeatherProxy", body) == {"apiKeys": 1}
+
+
+async def test_background_failures_are_logged_and_close_cancels_everything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = _state()
+
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    with caplog.at_level(logging.ERROR):
+        state.spawn(fail(), "failing task")
+        state.spawn(forever(), "endless task")
+        await started.wait()
+        await asyncio.sleep(0)
+    assert "failing task failed" in caplog.text
+    state.expiry_timers["ns", "p"] = asyncio.get_running_loop().call_later(60, lambda: None)
+    await state.close()
+    assert state.background == set()
+    assert state.expiry_timers == {}
+
+
+async def test_the_periodic_loop_is_started_once_by_the_first_object() -> None:
+    state = _state()
+    runs: list[int] = []
+
+    async def loop() -> None:
+        runs.append(1)
+
+    state.periodic = loop
+    memo = {runtime.MEMO_KEY: state}
+    assert runtime.started_state(memo) is state
+    assert runtime.started_state(memo) is state
+    await asyncio.gather(*state.background)
+    assert runs == [1]
+    assert runtime.started_state({}) is None
+    with pytest.raises(kopf.TemporaryError):
+        runtime.state_of({})
+    with pytest.raises(kopf.TemporaryError):
+        _ = state.cluster
+    with pytest.raises(kopf.TemporaryError):
+        _ = state.monitoring
+
+
+def _fields(*entries: tuple[str, str]) -> dict[str, Any]:
+    return {"metadata": {"managedFields": [{"manager": m, "time": t} for m, t in entries]}}
+
+
+def test_a_change_is_the_operators_only_when_it_wrote_last() -> None:
+    assert children.changed_by_operator(_fields(("kubectl", "T1"), (constants.FIELD_MANAGER, "T2")))
+    assert not children.changed_by_operator(_fields(("kubectl", "T2"), (constants.FIELD_MANAGER, "T1")))
+    assert not children.changed_by_operator(_fields(("kubectl", "T1"), (constants.FIELD_MANAGER, "T1")))
+    assert not children.changed_by_operator({"metadata": {}})
+
+
+def test_only_a_controlling_weatherproxy_owns_a_child() -> None:
+    ref = {"apiVersion": constants.API_VERSION, "kind": "WeatherProxy", "name": "paris", "uid": "u"}
+    assert children.owner_name({"metadata": {"ownerReferences": [{**ref, "controller": True}]}}) == "paris"
+    assert children.owner_name({"metadata": {"ownerReferences": [ref]}}) is None
+    other = {**ref, "apiVersion": "example.com/v1", "controller": True}
+    assert children.owner_name({"metadata": {"ownerReferences": [other]}}) is None
+
+
+async def test_child_events_of_unknown_or_replaced_owners_are_ignored() -> None:
+    state = _state()
+    state.fleets = {("ns", "paris"): [runtime.snapshot(_proxy())]}
+    ref = {"apiVersion": constants.API_VERSION, "kind": "WeatherProxy", "name": "paris", "controller": True}
+    stale = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "ns", "ownerReferences": [{**ref, "uid": "old"}]},
+    }
+    await children.on_config_event(state, {"type": "DELETED"}, stale)
+    await children.on_workload_event(state, {"type": "DELETED"}, stale)
+    await children.on_config_event(state, {"type": "ADDED"}, stale)
+    await children.on_workload_event(state, {"type": "BOOKMARK"}, stale)
+    assert state.requested == set()
+
+
+def test_login_reads_the_kubeconfig_named_by_the_environment(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+                "users": [{"name": "u", "user": {"token": "secret-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    configuration = login.load_configuration({"KUBECONFIG": str(path)})
+    info = login.connection_info(configuration)
+    assert info.server == "https://127.0.0.1:6443"
+    assert (info.scheme, info.token) == ("Bearer", "secret-token")
+    with pytest.raises(kopf.LoginError, match="no usable kubeconfig"):
+        login.load_configuration({"KUBECONFIG": str(tmp_path / "missing")})
+
+
+def test_events_outside_kopf_are_logged_not_lost(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        events.warn(_proxy(), "MonitoringSkipped", "no CRDs")
+    assert "MonitoringSkipped: no CRDs" in caplog.text
