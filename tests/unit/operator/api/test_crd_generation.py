@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from weather_operator.api import constants, crd, schema
+from weather_operator.api import constants, crd, reference, schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 CRDS_DIR = ROOT / "crds"
@@ -50,13 +50,32 @@ def test_committed_crds_equal_what_the_models_generate() -> None:
 
 def test_gen_crds_check_fails_on_a_stale_file_and_write_fixes_it(tmp_path: pathlib.Path) -> None:
     script = str(ROOT / "hack" / "gen_crds.py")
-    check = [sys.executable, script, "--check", "--dir", str(tmp_path)]
+    crds_dir, reference_file = tmp_path / "crds", tmp_path / "docs" / "api-reference.md"
+    paths = ["--dir", str(crds_dir), "--reference", str(reference_file)]
+    check = [sys.executable, script, "--check", *paths]
     stale = subprocess.run(check, capture_output=True, text=True, check=False)
     assert stale.returncode == 1
     assert "weatherproxy.dev_weatherproxies.yaml: stale" in stale.stderr
-    subprocess.run([sys.executable, script, "--dir", str(tmp_path)], check=True, capture_output=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(crd.documents())
+    assert "api-reference.md: stale" in stale.stderr
+    subprocess.run([sys.executable, script, *paths], check=True, capture_output=True)
+    assert sorted(p.name for p in crds_dir.iterdir()) == sorted(crd.documents())
+    assert reference_file.read_text(encoding="utf-8") == reference.document()
     assert subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def test_committed_reference_equals_what_the_models_generate() -> None:
+    committed = (ROOT / "docs" / "api-reference.md").read_text(encoding="utf-8")
+    assert committed == reference.document(), "docs/api-reference.md is stale: run `python hack/gen_crds.py`"
+
+
+def test_reference_lists_every_spec_field_rule_and_preset() -> None:
+    text = reference.document()
+    assert "| `spec.autoscaling.minReplicas` | integer | ≥ 1; ≤ 100; optional |" in text
+    assert "| `spec.upstream.timeoutSeconds` | number | > 0; ≤ 120 |" in text
+    assert "| `spec.proxyRef.name` | string | required;" in text
+    assert "spec.autoscaling.minReplicas must be <= spec.autoscaling.maxReplicas" in text
+    assert "| autoscaling | off | 2–4 | 2–10 |" in text
+    assert "### ApiKey `.status`" in text
 
 
 def test_kustomization_lists_both_crds() -> None:

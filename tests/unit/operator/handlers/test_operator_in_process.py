@@ -107,3 +107,9 @@ def test_fleet_and_keys_end_to_end(
     assert runner.exception is None
     assert runner.exit_code == 0
     assert "Traceback" not in runner.output, runner.output
+
+
+def test_zz_gc() -> None:
+    import gc
+
+    gc.collect()
