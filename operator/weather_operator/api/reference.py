@@ -9,7 +9,7 @@ structural schema the CRDs are built from, and the preset table from
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from weather_operator.api import constants, crd, presets
@@ -117,9 +117,12 @@ def _kind_section(kind: crd.Kind) -> list[str]:
 
 def _preset_section() -> list[str]:
     names = [env.value for env in presets.PRESETS]
-    table = [
+    table: list[tuple[str, Callable[[presets.Preset], object]]] = [
         ("replicas (autoscaling off)", lambda p: p.replicas),
-        ("autoscaling", lambda p: f"{p.min_replicas}–{p.max_replicas}" if p.autoscaling_enabled else "off"),
+        (
+            "autoscaling",
+            lambda p: f"{p.min_replicas} to {p.max_replicas}" if p.autoscaling_enabled else "off",
+        ),
         ("target CPU %", lambda p: p.target_cpu_utilization_percentage),
         (
             "PodDisruptionBudget",
