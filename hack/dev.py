@@ -391,16 +391,18 @@ class DevStack:
 
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C: the ``finally`` blocks tear the stack down."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt: the ``finally`` blocks tear the stack down."""
 
     def handler(signum: int, frame: types.FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    # SIGINT too: a shell that starts us in the background leaves SIGINT ignored.
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,7 +80,7 @@ class Projector:
     """Watch one ConfigMap or Secret and keep a :class:`ProjectedVolume` in step with it.
 
     Runs in a daemon thread with the official client's watch; the watch is re-opened
-    every few seconds (server-side timeout) so :meth:`stop` takes effect promptly.
+    every two seconds (server-side timeout) so :meth:`stop` takes effect promptly.
     A deleted object leaves the last files in place, as the kubelet does.
     """
 
@@ -111,8 +111,9 @@ class Projector:
         return self
 
     def stop(self) -> None:
+        """Stop watching; the thread ends at its watch's next server-side timeout (a daemon)."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=0.5)
 
     def project(self, obj: Mapping[str, Any]) -> bool:
         files = object_files(obj)
@@ -144,7 +145,7 @@ class Projector:
                     self.namespace,
                     field_selector=selector,
                     resource_version=version,
-                    timeout_seconds=5,
+                    timeout_seconds=2,
                 )
                 for event in stream:
                     if self._stop.is_set():
