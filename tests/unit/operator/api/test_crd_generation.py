@@ -75,7 +75,7 @@ def test_reference_lists_every_spec_field_rule_and_preset() -> None:
     assert "| `spec.upstream.timeoutSeconds` | number | > 0; ≤ 120 |" in text
     assert "| `spec.proxyRef.name` | string | required;" in text
     assert "spec.autoscaling.minReplicas must be <= spec.autoscaling.maxReplicas" in text
-    assert "| autoscaling | - | 2 to 4 | 2 to 10 |" in text
+    assert "| autoscaling | off | 2 to 4 | 2 to 10 |" in text
     assert "### ApiKey `.status`" in text
 
 
