@@ -8,10 +8,10 @@ import hashlib
 from typing import Any
 
 import yaml
-from weather_operator.api import constants
-from weather_operator.render import names
 
 from hack import kubectl as kubectl_
+from weather_operator.api import constants
+from weather_operator.render import names
 
 # Bounds of the polls: generous for a loaded 2-core CI machine; a pass usually takes far less.
 CONVERGE_SECONDS = 60.0

@@ -9,10 +9,10 @@ import datetime
 import json
 
 import pytest
-from weather_operator.render import names
 
 from hack import operator_process
 from tests.integration.operator import fleet
+from weather_operator.render import names
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration, pytest.mark.usefixtures("operator")]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from weather_operator.api import constants
 
 from hack import kubectl as kubectl_
 from tests.integration.operator import fleet
 from tests.unit.operator.api import bad_specs
+from weather_operator.api import constants
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration]
 

@@ -7,10 +7,10 @@ are the real thing here; nothing is emulated.
 from __future__ import annotations
 
 import pytest
-from weather_operator.api import constants
-from weather_operator.render import names
 
 from tests.integration.operator import fleet
+from weather_operator.api import constants
+from weather_operator.render import names
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration, pytest.mark.usefixtures("operator")]
 

@@ -8,9 +8,9 @@ fleet is never Ready, and ``kubectl wait`` is proven on the condition that can h
 from __future__ import annotations
 
 import pytest
-from weather_operator.render import names
 
 from tests.integration.operator import fleet
+from weather_operator.render import names
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration, pytest.mark.usefixtures("operator")]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from weather_operator.render import names
 
 from hack import kubectl as kubectl_
 from tests.integration.operator import fleet
+from weather_operator.render import names
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration, pytest.mark.usefixtures("operator")]
 
