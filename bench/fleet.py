@@ -10,11 +10,11 @@ import time
 from collections.abc import Iterator, Mapping
 
 import httpx
-from weather_proxy import config as proxy_config
 
 from tests.support import openmeteo as om
 from tests.support import proxy_process
 from tests.support import redis_server as rs
+from weather_proxy import config as proxy_config
 
 KEY = "wpk_bench_0123456789abcdef0123456789abcdef"
 BIG_LIMIT = proxy_config.Limit(requests_per_minute=1_000_000, burst=100_000)

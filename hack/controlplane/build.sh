@@ -37,45 +37,61 @@ core=(etcd kube-apiserver kube-controller-manager)
 extras=()
 case "${WPF_CONTROLPLANE_KWOK:-1}" in 0|false|no|off) ;; *) extras=(kube-scheduler kwok) ;; esac
 
-stamp="$( { echo "extras=${extras[*]}"; cat go.mod go.sum kwok/go.mod kwok/go.sum;
-            find cmd kwok/cmd -type f -name '*.go' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
-if [[ $force -eq 0 && -f "$bin_dir/.stamp" && "$(cat "$bin_dir/.stamp")" == "$stamp" ]]; then
-  ok=1
-  for b in "${core[@]}" "${extras[@]}"; do [[ -x "$bin_dir/$b" ]] || ok=0; done
-  if [[ $ok -eq 1 ]]; then
-    echo "control plane binaries up to date in $bin_dir" >&2
-    exit 0
-  fi
-fi
-
-command -v go >/dev/null || { echo "build.sh: 'go' not found in PATH (need Go >= $(awk '$1=="go"{print $2}' go.mod))" >&2; exit 1; }
-mkdir -p "$bin_dir"
-rm -f "$bin_dir/.stamp"
-export GOFLAGS="${GOFLAGS:-} -mod=readonly"
-export CGO_ENABLED="${CGO_ENABLED:-0}"
-
 minor="${k8s_version#v1.}"; minor="${minor%%.*}"
 k8s_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X ${pkg}.gitVersion=${k8s_version} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean"
 done
 
+# What the binaries depend on: pins, main packages, build flags (not this script's prose).
+stamp="$( { echo "extras=${extras[*]} ldflags=${k8s_ldflags} cgo=${CGO_ENABLED:-0}"; cat go.mod go.sum kwok/go.mod kwok/go.sum;
+            find cmd kwok/cmd -type f -name '*.go' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
+up_to_date() {
+  [[ -f "$bin_dir/.stamp" && "$(cat "$bin_dir/.stamp")" == "$stamp" ]] || return 1
+  local b
+  for b in "${core[@]}" "${extras[@]}"; do [[ -x "$bin_dir/$b" ]] || return 1; done
+}
+if [[ $force -eq 0 ]] && up_to_date; then
+  echo "control plane binaries up to date in $bin_dir" >&2
+  exit 0
+fi
+
+# One build at a time per version (parallel test sessions call this script).
+mkdir -p "$bin_dir"
+if command -v flock >/dev/null; then
+  exec 9>"$bin_dir/../.build.lock"
+  if ! flock -n 9; then
+    echo "waiting for another build.sh building into $bin_dir..." >&2
+    flock 9
+    if [[ $force -eq 0 ]] && up_to_date; then
+      echo "control plane binaries up to date in $bin_dir" >&2
+      exit 0
+    fi
+  fi
+fi
+
+command -v go >/dev/null || { echo "build.sh: 'go' not found in PATH (need Go >= $(awk '$1=="go"{print $2}' go.mod))" >&2; exit 1; }
+rm -f "$bin_dir/.stamp"
+export GOFLAGS="${GOFLAGS:-} -mod=readonly"
+export CGO_ENABLED="${CGO_ENABLED:-0}"
+
+
 # Measured cold (empty Go build cache) on 2 cores, see README.md.
-declare -A hint=([etcd]="~1 min" [kube-apiserver]="~10 min" [kube-controller-manager]="~3 min more"
-                 [kube-scheduler]="~1 min more" [kwok]="~3 min more")
+declare -A hint=([etcd]="~1-3 min" [kube-apiserver]="~3-7 min" [kube-controller-manager]="~1-2 min more"
+                 [kube-scheduler]="~20 s more" [kwok]="~2-5 min more")
 
 build_one() { # name moduledir
   local b="$1" dir="$2" start=$SECONDS flags="-s -w"
   [[ "$b" == kube-* ]] && flags="$k8s_ldflags"
   echo "building ${b} (cold build takes ${hint[$b]:-a few min} on 2 cores; cached: seconds)..." >&2
-  (cd "$dir" && go build -trimpath -ldflags="$flags" -o "$bin_dir/.${b}.tmp" "./cmd/${b}") || return 1
-  mv -f "$bin_dir/.${b}.tmp" "$bin_dir/${b}"
+  (cd "$dir" && go build -trimpath -ldflags="$flags" -o "$bin_dir/.${b}.tmp.$$" "./cmd/${b}") || return 1
+  mv -f "$bin_dir/.${b}.tmp.$$" "$bin_dir/${b}"
   echo "  built ${b} in $((SECONDS - start))s" >&2
 }
 
 total_start=$SECONDS
 echo "building control plane ${k8s_version} into ${bin_dir}" >&2
-echo "downloading modules (cold module cache: a few min)..." >&2
+echo "downloading modules (cold module cache: ~1 min)..." >&2
 go mod download
 for b in "${core[@]}"; do
   build_one "$b" . || { echo "build.sh: building ${b} failed" >&2; exit 1; }

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -27,7 +28,7 @@ from weather_proxy import analytics, redis_link, reload, settings
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.cache import coalesce, store, swr, warmer
-from weather_proxy.http import middleware, problems
+from weather_proxy.http import fastpath, middleware, problems
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.observability import tracing
@@ -53,11 +54,13 @@ def create_app(
     *,
     config_path: pathlib.Path | str | None = None,
     environ: Mapping[str, str] | None = None,
+    fast_path: bool = True,
 ) -> FastAPI:
     """Build the proxy app for a config (built-in defaults when None).
 
     ``config_path`` is the file the config came from: it is watched and hot-reloaded.
     ``environ`` (default: ``os.environ``) supplies WEATHER_PROXY_REDIS_URL and REDIS_PASSWORD.
+    ``fast_path=False`` leaves the weather routes to FastAPI's routing (for comparisons).
     """
     environ = os.environ if environ is None else environ
     config = settings.with_env(config or config_mod.ProxyConfig(), environ)
@@ -88,6 +91,18 @@ def create_app(
     tracing.instrument_app(app, rt.tracer_provider)
     # add_middleware prepends: the last added is the outermost.
     app.add_middleware(GZipMiddleware, minimum_size=config.http.gzip_minimum_size)
+    if fast_path:
+        weather_routes = {
+            route.path: route
+            for route in weather.router.routes
+            if isinstance(route, APIRoute) and route.path in weather.PATHS
+        }
+        app.add_middleware(
+            fastpath.WeatherFastPath,
+            runtime=rt,
+            routes=weather_routes,
+            gzip_minimum_size=config.http.gzip_minimum_size,
+        )
     if config.http.cors.allow_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -164,7 +179,8 @@ async def _start(
         )
         rt.reloader.add(watched_keys)
         await watched_keys.check()
-    await link.ping()
+    if await link.ping():
+        await link.warm_up()  # the first cold burst then finds connections open
     if link.configured:
         await _ignore_redis_errors(rt.breaker.sync_once())
 

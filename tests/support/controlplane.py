@@ -947,8 +947,8 @@ def _server_from_kubeconfig(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _capture_disabled(request: Any) -> Iterator[None]:
-    capman = request.config.pluginmanager.getplugin("capturemanager")
+def _capture_disabled(config: Any) -> Iterator[None]:
+    capman = config.pluginmanager.getplugin("capturemanager")
     if capman is None:
         yield
         return
@@ -960,6 +960,29 @@ try:
     import pytest
 except ImportError:  # pragma: no cover - the CLI works without pytest
     pytest = None  # type: ignore[assignment]
+
+_prebuild_error: ControlPlaneError | None = None
+_prebuilt_bin_dir: Path | None = None
+
+
+def pytest_collection_finish(session: Any) -> None:
+    """Build the binaries (if needed) once collection is done, before any test runs.
+
+    A cold build takes minutes; done here it is not charged to the first test's
+    pytest-timeout. Only when a collected test uses ``kube_controlplane`` and no
+    existing cluster is given. Errors are reported by the fixture.
+    """
+    global _prebuild_error, _prebuilt_bin_dir
+    if os.environ.get(ENV_EXISTING_KUBECONFIG) or session.config.option.collectonly:
+        return
+    if not any("kube_controlplane" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    try:
+        with _capture_disabled(session.config):
+            _prebuilt_bin_dir = ensure_binaries()
+    except ControlPlaneError as exc:
+        _prebuild_error = exc
+
 
 if pytest is not None:
 
@@ -983,8 +1006,12 @@ if pytest is not None:
             )
             return
         try:
-            with _capture_disabled(request):
-                bin_dir = ensure_binaries()
+            if _prebuild_error is not None:
+                raise _prebuild_error
+            bin_dir = _prebuilt_bin_dir
+            if bin_dir is None:
+                with _capture_disabled(request.config):
+                    bin_dir = ensure_binaries()
         except BinariesUnavailable as exc:
             if _truthy(os.environ.get("CI")):
                 pytest.fail(f"control plane unavailable in CI: {exc}", pytrace=False)

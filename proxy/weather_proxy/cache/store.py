@@ -101,11 +101,13 @@ class TieredStore:
 
     # -- geocoding -----------------------------------------------------------------
 
-    async def geo_get(self, key: str) -> entries.GeoEntry | None:
-        now = time.time()
+    def geo_l1_get(self, key: str) -> entries.GeoEntry | None:
         item = self.geo_l1.get(key)
-        if item is not None:
-            return item[0]
+        return item[0] if item is not None else None
+
+    async def geo_l2_get(self, key: str) -> entries.GeoEntry | None:
+        """An unexpired L2 entry (copied into L1), or None."""
+        now = time.time()
         if not self.link.usable:
             return None
         assert self.link.client is not None

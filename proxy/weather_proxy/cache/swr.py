@@ -59,13 +59,29 @@ class WeatherService:
 
     async def locate(self, name: str, country: str | None) -> entries.GeoEntry:
         """The geocoding entry of a city; raises CityNotFound, UpstreamUnavailable, UpstreamRejected."""
-        key = entries.geo_key(name, country)
-        entry = await self.tiers.geo_get(key)
+        entry = self.cached_location(name, country)
+        if entry is None:
+            key = entries.geo_key(name, country)
+            # One L2 read and at most one upstream call per key in this process, however many wait.
+            entry = await self.coalescer.run("geo:" + key, lambda: self._load_geo(key, name, country))
+            if entry.location is None:
+                raise CityNotFound(name)
+        return entry
+
+    def cached_location(self, name: str, country: str | None) -> entries.GeoEntry | None:
+        """The L1 geocoding entry if unexpired, without I/O (raises CityNotFound for a cached miss)."""
+        entry = self.tiers.geo_l1_get(entries.geo_key(name, country))
         if entry is None or entry.expires_at <= time.time():
-            entry = await self.coalescer.run("geo:" + key, lambda: self._fetch_geo(key, name, country))
+            return None
         if entry.location is None:
             raise CityNotFound(name)
         return entry
+
+    async def _load_geo(self, key: str, name: str, country: str | None) -> entries.GeoEntry:
+        shared = await self.tiers.geo_l2_get(key)
+        if shared is not None:
+            return shared
+        return await self._fetch_geo(key, name, country)
 
     async def _fetch_geo(self, key: str, name: str, country: str | None) -> entries.GeoEntry:
         lock_key = "geo:" + key
@@ -73,13 +89,19 @@ class WeatherService:
         token = await self.lock.acquire(lock_key, lock_ttl)
         if token is None:
             shared = await self.lock.wait_for(
-                lambda: self.tiers.geo_get(key),
+                lambda: self.tiers.geo_l2_get(key),
                 lambda e: e.expires_at > time.time(),
                 wait_seconds=min(lock_ttl, MAX_FLEET_WAIT_SECONDS),
             )
             if shared is not None:
                 return shared
         try:
+            if token:
+                # Double-checked: the previous holder may have written the entry between our
+                # read and our lock (it released the lock after writing).
+                shared = await self.tiers.geo_l2_get(key)
+                if shared is not None:
+                    return shared
             location = await self.client.search(name.strip(), country)
             ttl = float(self._cache().geocoding_ttl_seconds)
             if location is None:
@@ -102,12 +124,34 @@ class WeatherService:
         if entry is not None and now < entry.fresh_until:
             m.l1_hit.inc()
             return entry, HIT
+        return await self._weather_slow(key, latitude, longitude, now, entry)
+
+    def fresh_weather(self, latitude: float, longitude: float) -> entries.WeatherEntry | None:
+        """A fresh L1 entry (counted as an L1 hit), without I/O; None when ``weather`` must be awaited."""
+        entry = self.tiers.weather_l1_get(entries.weather_key(latitude, longitude))
+        if entry is not None and time.time() < entry.fresh_until:
+            self.metrics.l1_hit.inc()
+            return entry
+        return None
+
+    async def _weather_slow(
+        self,
+        key: str,
+        latitude: float,
+        longitude: float,
+        now: float,
+        entry: entries.WeatherEntry | None,
+    ) -> tuple[entries.WeatherEntry, str]:
+        m = self.metrics
         if entry is None:
             m.l1_miss.inc()
         else:
             m.l1_stale.inc()
         if self.tiers.link.configured:
-            shared = await self.tiers.weather_l2_get(key)
+            # Concurrent L1 misses of this process share one L2 read (and one pooled connection).
+            shared = await self.coalescer.run(
+                "wx-l2:" + key, lambda: self.tiers.weather_l2_get(key), counted=False
+            )
             if shared is None:
                 m.l2_miss.inc()
             elif now < shared.fresh_until:
@@ -179,6 +223,11 @@ class WeatherService:
                 self.tiers.weather_l1_put(key, shared)
                 return shared
         try:
+            if token:
+                shared = await self.tiers.weather_l2_get(key)  # double-checked, as for geocoding
+                if shared is not None and shared.fresh_until - time.time() > margin:
+                    self.tiers.weather_l1_put(key, shared)
+                    return shared
             current = await self.client.forecast(entries.rounded(latitude), entries.rounded(longitude))
             cfg = self._cache()
             entry = entries.WeatherEntry.from_current(

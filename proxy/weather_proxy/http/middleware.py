@@ -5,6 +5,11 @@ request id (echoed or generated, set in a contextvar for the logs), security
 headers, HSTS behind TLS, the request counter and latency histogram by route
 template, the audit line of keyed requests, and a last-resort 500 problem
 document (no stack trace, no key) for anything unhandled.
+
+It also keeps the promise that every error is RFC 9457 problem+json: an error
+response produced below it in another shape (Starlette's trusted-host and CORS
+middlewares answer in plain text) is rewritten into a problem document with the
+request id, its text kept as the detail (5xx texts are replaced, never leaked).
 """
 
 from __future__ import annotations
@@ -65,13 +70,24 @@ class RequestContextMiddleware:
             extra.append(HSTS)
         status = 500
         started = False
+        rewrite: _ProblemRewrite | None = None
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, started, rewrite
+            if rewrite is not None:
+                done = rewrite.feed(message)
+                if done is not None:
+                    await send(done[0])
+                    await send(done[1])
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = [*message.get("headers", ()), *extra]
+                if status >= 400 and not _is_problem(headers):
+                    rewrite = _ProblemRewrite(status, headers)
+                    return
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -117,3 +133,47 @@ class RequestContextMiddleware:
                     "route": template,
                 },
             )
+
+
+_DROPPED_ON_REWRITE = frozenset({b"content-type", b"content-length", b"content-encoding"})
+
+
+def _is_problem(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.startswith(problems.MEDIA_TYPE_BYTES)
+    return False
+
+
+class _ProblemRewrite:
+    """Collects a non-problem error response and turns it into a problem document."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.plain = any(
+            name.lower() == b"content-type" and value.startswith(b"text/plain") for name, value in headers
+        ) and not any(name.lower() == b"content-encoding" for name, _ in headers)
+        self.headers = [(name, value) for name, value in headers if name.lower() not in _DROPPED_ON_REWRITE]
+        self.chunks: list[bytes] = []
+
+    def feed(self, message: Message) -> tuple[Message, Message] | None:
+        """Swallow the body; when complete, the start and body messages of the problem document."""
+        if message["type"] != "http.response.body":
+            return None
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return None
+        text = b"".join(self.chunks).decode("utf-8", "replace").strip()[:200]
+        detail = (
+            text if self.plain and text and self.status < 500 else problems.TITLES.get(self.status, "Error")
+        )
+        body = problems.body(self.status, detail)
+        headers = [
+            *self.headers,
+            (b"content-type", problems.MEDIA_TYPE_BYTES),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        return (
+            {"type": "http.response.start", "status": self.status, "headers": headers},
+            {"type": "http.response.body", "body": body},
+        )

@@ -17,6 +17,7 @@ from weather_proxy.observability import logging as logs
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
+MEDIA_TYPE_BYTES = MEDIA_TYPE.encode()
 TYPE_BASE = "https://weatherproxy.dev/problems/"
 
 TITLES = {
@@ -92,6 +93,15 @@ def response(
         media_type=MEDIA_TYPE,
         headers=dict(headers or {}),
     )
+
+
+def raw(exc: ProblemError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """A problem as raw ASGI parts (status, headers, body), for pure ASGI code."""
+    headers = [(b"content-type", MEDIA_TYPE_BYTES)]
+    headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in exc.headers.items()
+    )
+    return exc.status, headers, body(exc.status, exc.detail, title=exc.title, slug=exc.slug)
 
 
 def from_error(exc: ProblemError) -> Response:

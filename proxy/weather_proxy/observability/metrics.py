@@ -59,6 +59,11 @@ class Metrics:
             "weather_proxy_rate_limited_total", "Requests refused with 429.", registry=r
         )
         self.redis_up = prom.Gauge("weather_proxy_redis_up", "1 when Redis answers, 0 otherwise.", registry=r)
+        self.redis_busy = prom.Counter(
+            "weather_proxy_redis_busy_total",
+            "Redis operations that timed out or found no free pooled connection (Redis stays up).",
+            registry=r,
+        )
         self.config_reloads = prom.Counter(
             "weather_proxy_config_reload_total",
             "Reloads of config/keys files by result.",

@@ -12,10 +12,16 @@ numbers of the RateLimit-* headers (``hit`` then ``get_window_stats``). On the
 Redis path the same two Lua scripts of `limits`' Redis storage, on the same
 keys, are sent in one pipeline (one round trip, about half the client CPU);
 the strategy API is the fallback when a script is not loaded yet.
+
+Even one round trip per request is more than the cache-hit budget, so a key
+that is busy in this process takes its tokens in leases (``lease``): one
+acquire of several tokens, spent locally, with bounded and documented
+deviation. Keys with small limits, or quiet ones, still make one call per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -29,6 +35,7 @@ import redis.exceptions
 
 from weather_proxy import config as config_mod
 from weather_proxy import redis_link
+from weather_proxy.ratelimit import lease as lease_mod
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +67,11 @@ def storage_uri(url: str) -> str:
 class Limiter:
     """Sliding-window-counter limits: fleet-wide through Redis, else in this process."""
 
-    def __init__(self, link: redis_link.RedisLink, redis_url: str | None) -> None:
+    def __init__(self, link: redis_link.RedisLink, redis_url: str | None, *, leasing: bool = True) -> None:
         self.link = link
+        self.leasing = leasing
+        self._leases: dict[tuple[str, int], lease_mod.Lease] = {}
+        self._renewing: dict[tuple[str, int], asyncio.Future[None]] = {}
         self._items: dict[tuple[int, int], limits.RateLimitItem] = {}
         self.memory = limits.aio.storage.MemoryStorage()
         self.local = limits.aio.strategies.SlidingWindowCounterRateLimiter(self.memory)
@@ -87,12 +97,73 @@ class Limiter:
         return self.fleet if self.fleet is not None and self.link.usable else self.local
 
     async def hit(self, limiter_id: str, limit: config_mod.Limit) -> Decision:
-        """Count one request and say whether it is allowed."""
+        """Count one request and say whether it is allowed (from a lease when the key holds one)."""
         item = self.item(limit)
+        if not self.leasing or self.fleet is None or not self.link.usable:
+            return await self._hit(item, limiter_id, 1)
+        key = (limiter_id, item.amount)
+        while True:
+            held = self._leases.get(key)
+            if held is not None and held.take(time.monotonic()):
+                return self._leased(item, held)
+            pending = self._renewing.get(key)
+            if pending is None:
+                break
+            # Someone is renewing this key's lease: share it rather than take another.
+            await asyncio.shield(pending)
+        renewal = asyncio.get_running_loop().create_future()
+        self._renewing[key] = renewal
+        try:
+            return await self._renew(key, item, limiter_id, held)
+        finally:
+            del self._renewing[key]
+            renewal.set_result(None)
+
+    async def _renew(
+        self,
+        key: tuple[str, int],
+        item: limits.RateLimitItem,
+        limiter_id: str,
+        previous: lease_mod.Lease | None,
+    ) -> Decision:
+        size = lease_mod.next_size(previous, time.monotonic(), item.amount)
+        decision, size = await self._count(item, limiter_id, size)
+        if not decision.allowed and size > 1:
+            # Near the limit a whole lease no longer fits; one request may.
+            decision, size = await self._count(item, limiter_id, 1)
+        if decision.allowed:
+            self._leases[key] = lease_mod.grant(
+                size, decision.remaining, time.time() + decision.reset_seconds
+            )
+            decision = dataclasses.replace(decision, remaining=decision.remaining + size - 1)
+        else:
+            self._leases.pop(key, None)
+        return decision
+
+    @staticmethod
+    def _leased(item: limits.RateLimitItem, held: lease_mod.Lease) -> Decision:
+        reset = max(0, math.ceil(held.reset_at - time.time()))
+        return Decision(True, item.amount, held.remaining + held.tokens, reset)
+
+    def unspent(self, limiter_id: str, limit: config_mod.Limit) -> int:
+        """Tokens this process holds for a bucket: counted in the fleet window, not yet used."""
+        held = self._leases.get((limiter_id, self.item(limit).amount))
+        return held.tokens if held is not None and time.monotonic() < held.expires_at else 0
+
+    async def _hit(self, item: limits.RateLimitItem, limiter_id: str, cost: int) -> Decision:
+        """Count one request, in the fleet window (or this process's while Redis is down)."""
+        decision, _ = await self._count(item, limiter_id, cost)
+        return decision
+
+    async def _count(self, item: limits.RateLimitItem, limiter_id: str, cost: int) -> tuple[Decision, int]:
+        """Count ``cost`` requests in the fleet window; the decision and the cost actually counted.
+
+        While Redis is down (or fails now) the local window counts 1: leases are fleet-only.
+        """
         strategy = self._strategy()
         if strategy is not self.local:
             try:
-                decision = await self._pipelined_hit(item, limiter_id)
+                decision = await self._pipelined_hit(item, limiter_id, cost)
             except redis.exceptions.NoScriptError:
                 pass  # the strategy call below loads the scripts
             except redis_link.ERRORS as exc:
@@ -100,19 +171,19 @@ class Limiter:
                 strategy = self.local
             else:
                 self.link.ok()
-                return decision
-        try:
-            allowed = await strategy.hit(item, limiter_id)
-            stats = await strategy.get_window_stats(item, limiter_id)
-        except redis_link.ERRORS as exc:
-            self.link.failed(exc)
-            strategy = self.local
-            allowed = await strategy.hit(item, limiter_id)
-            stats = await strategy.get_window_stats(item, limiter_id)
-        else:
-            if strategy is not self.local:
+                return decision, cost
+        if strategy is not self.local:
+            try:
+                allowed = await strategy.hit(item, limiter_id, cost=cost)
+                stats = await strategy.get_window_stats(item, limiter_id)
+            except redis_link.ERRORS as exc:
+                self.link.failed(exc)
+            else:
                 self.link.ok()
-        return self._decision(allowed, item, stats)
+                return self._decision(allowed, item, stats), cost
+        allowed = await self.local.hit(item, limiter_id)
+        stats = await self.local.get_window_stats(item, limiter_id)
+        return self._decision(allowed, item, stats), 1
 
     async def peek(self, limiter_id: str, limit: config_mod.Limit) -> Decision:
         """The current window without counting a request (for /v1/usage)."""
@@ -123,9 +194,11 @@ class Limiter:
         except redis_link.ERRORS as exc:
             self.link.failed(exc)
             stats = await self.local.get_window_stats(item, limiter_id)
-        return self._decision(stats.remaining > 0, item, stats)
+        decision = self._decision(stats.remaining > 0, item, stats)
+        unspent = self.unspent(limiter_id, limit)
+        return dataclasses.replace(decision, remaining=decision.remaining + unspent) if unspent else decision
 
-    async def _pipelined_hit(self, item: limits.RateLimitItem, limiter_id: str) -> Decision:
+    async def _pipelined_hit(self, item: limits.RateLimitItem, limiter_id: str, cost: int) -> Decision:
         """`limits`' acquire + read scripts of the sliding-window counter in one round trip."""
         storage = self.storage
         assert storage is not None
@@ -136,7 +209,7 @@ class Limiter:
         current = bridge.prefixed_key(storage._current_window_key(key))
         expiry = item.get_expiry()
         pipe = self.link.client.pipeline(transaction=False)
-        pipe.evalsha(bridge.lua_acquire_sliding_window.sha, 2, previous, current, item.amount, expiry, 1)
+        pipe.evalsha(bridge.lua_acquire_sliding_window.sha, 2, previous, current, item.amount, expiry, cost)
         pipe.evalsha(bridge.lua_sliding_window.sha, 2, previous, current, expiry)
         acquired, window = await pipe.execute(raise_on_error=True)
         previous_count = int(window[0] or 0)

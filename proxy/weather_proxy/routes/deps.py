@@ -6,6 +6,7 @@ import dataclasses
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.auth import keys
@@ -27,19 +28,20 @@ class Caller:
     decision: limiter.Decision
 
 
-async def authorized_caller(request: Request) -> Caller:
-    """Authenticate X-API-Key and count the request against the caller's limit (401/403/429)."""
-    rt: runtime_mod.Runtime = request.app.state.runtime
+async def authorize(
+    rt: runtime_mod.Runtime, api_key: str | None, client_address: str, state: dict[str, object]
+) -> Caller:
+    """Authenticate X-API-Key and count the request against the caller's limit (401/403/429).
+
+    Framework-free (the weather fast path calls it with raw ASGI data); records the key id
+    in the request ``state`` for the audit line.
+    """
     cfg = rt.config
-    client = request.scope.get("client")
     identity = rt.keyring.authenticate(
-        request.headers.get("x-api-key"),
-        required=cfg.auth.required,
-        limits=cfg.rate_limit,
-        client_address=client[0] if client else "unknown",
+        api_key, required=cfg.auth.required, limits=cfg.rate_limit, client_address=client_address
     )
     if identity.key_id is not None:
-        request.state.key_id = identity.key_id
+        state["key_id"] = identity.key_id
     assert rt.limiter is not None, "the app's lifespan has not run"
     decision = await rt.limiter.hit(identity.limiter_id, identity.limit)
     if not decision.allowed:
@@ -50,6 +52,19 @@ async def authorized_caller(request: Request) -> Caller:
             429, f"Rate limit of {decision.limit} requests per minute exceeded.", headers=headers
         )
     return Caller(identity, decision)
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def authorized_caller(request: Request) -> Caller:
+    """The FastAPI dependency form of ``authorize``."""
+    state: dict[str, object] = request.scope.setdefault("state", {})
+    return await authorize(
+        request.app.state.runtime, request.headers.get("x-api-key"), client_address(request.scope), state
+    )
 
 
 CallerDep = Annotated[Caller, Depends(authorized_caller)]

@@ -16,7 +16,9 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.types import Scope
 
+from weather_proxy import runtime as runtime_mod
 from weather_proxy.cache import entries, swr
 from weather_proxy.http import problems
 from weather_proxy.routes import deps, schemas
@@ -157,6 +159,158 @@ def parse_query(query_string: bytes) -> WeatherQuery:
     return WeatherQuery(lat=lat, lon=lon)
 
 
+RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
+JSON_TYPE = (b"content-type", b"application/json")
+X_CACHE_HEADERS = {status: (b"x-cache", value.encode()) for status, value in X_CACHE.items()}
+STATUS_BYTES = {status: status.encode() for status in X_CACHE}
+
+
+async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
+    """The whole ``GET /v1/weather`` on raw ASGI data: (status, headers, body); raises ProblemError.
+
+    Both the fast path (``http.fastpath``) and the FastAPI route call this. A cache hit
+    makes no I/O and no pydantic or Starlette objects: the limit usually comes from a
+    token lease, the entries from L1.
+    """
+    api_key = if_none_match = None
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            api_key = value.decode("latin-1")
+        elif name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+    state: dict[str, Any] = scope.setdefault("state", {})
+    caller = await deps.authorize(rt, api_key, deps.client_address(scope), state)
+    query = parse_query(scope["query_string"])
+    name = query.city
+    service = rt.service
+    assert service is not None, "the app's lifespan has not run"
+    entry: entries.WeatherEntry | None = None
+    status = swr.HIT
+    try:
+        if name is not None:
+            state["city"] = name
+            geo = service.cached_location(name, query.country)
+            if geo is not None:
+                location_json = geo.location_json
+                lat, lon = geo.location.latitude, geo.location.longitude  # type: ignore[union-attr]
+                entry = service.fresh_weather(lat, lon)
+        else:
+            assert query.lat is not None
+            assert query.lon is not None
+            lat, lon = query.lat, query.lon
+            entry = service.fresh_weather(lat, lon)
+        if entry is None:
+            location_json, entry, status = await _fetch(rt, query)
+        elif name is None:
+            location_json = _coordinates_json(lat, lon, entry)
+    except swr.CityNotFound:
+        raise problems.ProblemError(404, f"No place named {name!r}.", title="City not found") from None
+    state["cache"] = status
+    return _respond(rt, caller, location_json, entry, status, name, if_none_match)
+
+
+def _coordinates_json(lat: float, lon: float, entry: entries.WeatherEntry) -> bytes:
+    return orjson.dumps(
+        {
+            "name": None,
+            "country": None,
+            "latitude": entries.rounded(lat),
+            "longitude": entries.rounded(lon),
+            "timezone": entry.timezone,
+        }
+    )
+
+
+async def _fetch(rt: runtime_mod.Runtime, query: WeatherQuery) -> tuple[bytes, entries.WeatherEntry, str]:
+    """Everything but a fresh L1 hit: L2, stale, upstream, within the request deadline."""
+    service = rt.service
+    assert service is not None
+    deadline = rt.config.http.request_timeout_seconds
+    try:
+        async with asyncio.timeout(deadline):
+            if query.city is not None:
+                geo = await service.locate(query.city, query.country)
+                assert geo.location is not None
+                location_json = geo.location_json
+                lat, lon = geo.location.latitude, geo.location.longitude
+            else:
+                assert query.lat is not None
+                assert query.lon is not None
+                lat, lon = query.lat, query.lon
+            entry, status = await service.weather(lat, lon)
+    except TimeoutError:
+        raise problems.ProblemError(504, f"No answer within {deadline:g} seconds.") from None
+    except upstream.UpstreamUnavailable as exc:
+        raise problems.ProblemError(
+            503,
+            "The weather service is unavailable and nothing cached can stand in.",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    except upstream.UpstreamRejected as exc:
+        raise problems.ProblemError(502, f"The weather service refused the request: {exc.reason}") from None
+    if query.city is None:
+        location_json = _coordinates_json(lat, lon, entry)
+    return location_json, entry, status
+
+
+def _respond(
+    rt: runtime_mod.Runtime,
+    caller: deps.Caller,
+    location_json: bytes,
+    entry: entries.WeatherEntry,
+    status: str,
+    city: str | None,
+    if_none_match: str | None,
+) -> RawResponse:
+    now = time.time()
+    age = max(0, int(now - entry.fetched_at))
+    stale = status == swr.STALE
+    max_age = 0 if stale else max(0, int(entry.fresh_until - now))
+    stale_ttl = rt.config.cache.stale_ttl_seconds
+    etag = (
+        b'W/"'
+        + hashlib.blake2b(location_json + entry.current_json, digest_size=8).hexdigest().encode()
+        + b'"'
+    )
+    decision = caller.decision
+    headers = [
+        X_CACHE_HEADERS[status],
+        (b"age", str(age).encode()),
+        (
+            b"cache-control",
+            b"public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d"
+            % (max_age, stale_ttl, stale_ttl),
+        ),
+        (b"etag", etag),
+        (b"ratelimit-limit", str(decision.limit).encode()),
+        (b"ratelimit-remaining", str(decision.remaining).encode()),
+        (b"ratelimit-reset", str(decision.reset_seconds).encode()),
+    ]
+    key_id = caller.identity.key_id
+    if key_id is not None:
+        assert rt.analytics is not None
+        rt.analytics.record(key_id, city)
+    if if_none_match and _etag_matches(if_none_match, etag.decode()):
+        return 304, headers, b""
+    body = b"".join(
+        (
+            b'{"location":',
+            location_json,
+            b',"current":',
+            entry.current_json,
+            b',"cache":{"status":"',
+            STATUS_BYTES[status],
+            b'","ageSeconds":',
+            str(age).encode(),
+            b',"stale":',
+            b"true" if stale else b"false",
+            b'},"source":"open-meteo"}',
+        )
+    )
+    headers.append(JSON_TYPE)
+    return 200, headers, body
+
+
 @router.get(
     "/v1/weather",
     summary="Current weather for a city or coordinates",
@@ -170,98 +324,13 @@ def parse_query(query_string: bytes) -> WeatherQuery:
     openapi_extra={"parameters": PARAMETERS},
 )
 async def get_weather(request: Request) -> Response:
-    rt = request.app.state.runtime
-    caller = await deps.authorized_caller(request)
-    query = parse_query(request.scope["query_string"])
-    name, lat, lon = query.city, query.lat, query.lon
-    state = request.state
-    if name is not None:
-        state.city = name
-    try:
-        async with asyncio.timeout(rt.config.http.request_timeout_seconds):
-            if name is not None:
-                geo = await rt.service.locate(name, query.country)
-                location_json = geo.location_json
-                lat, lon = geo.location.latitude, geo.location.longitude
-            assert lat is not None
-            assert lon is not None
-            entry, status = await rt.service.weather(lat, lon)
-    except TimeoutError:
-        raise problems.ProblemError(
-            504, f"No answer within {rt.config.http.request_timeout_seconds:g} seconds."
-        ) from None
-    except swr.CityNotFound:
-        raise problems.ProblemError(404, f"No place named {name!r}.", title="City not found") from None
-    except upstream.UpstreamUnavailable as exc:
-        raise problems.ProblemError(
-            503,
-            "The weather service is unavailable and nothing cached can stand in.",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    except upstream.UpstreamRejected as exc:
-        raise problems.ProblemError(502, f"The weather service refused the request: {exc.reason}") from None
-    state.cache = status
-    if name is None:
-        location_json = orjson.dumps(
-            {
-                "name": None,
-                "country": None,
-                "latitude": entries.rounded(lat),
-                "longitude": entries.rounded(lon),
-                "timezone": entry.timezone,
-            }
-        )
-    return _respond(request, rt, caller, location_json, entry, status, name)
-
-
-def _respond(
-    request: Request,
-    rt: Any,
-    caller: deps.Caller,
-    location_json: bytes,
-    entry: entries.WeatherEntry,
-    status: str,
-    city: str | None,
-) -> Response:
-    now = time.time()
-    age = max(0, int(now - entry.fetched_at))
-    stale = status == swr.STALE
-    max_age = 0 if stale else max(0, int(entry.fresh_until - now))
-    stale_ttl = rt.config.cache.stale_ttl_seconds
-    etag = 'W/"' + hashlib.blake2b(location_json + entry.current_json, digest_size=8).hexdigest() + '"'
-    headers = {
-        "X-Cache": X_CACHE[status],
-        "Age": str(age),
-        "Cache-Control": (
-            f"public, max-age={max_age}, stale-while-revalidate={stale_ttl}, stale-if-error={stale_ttl}"
-        ),
-        "ETag": etag,
-        "RateLimit-Limit": str(caller.decision.limit),
-        "RateLimit-Remaining": str(caller.decision.remaining),
-        "RateLimit-Reset": str(caller.decision.reset_seconds),
-    }
-    key_id = caller.identity.key_id
-    if key_id is not None:
-        rt.analytics.record(key_id, city)
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and _etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    body = b"".join(
-        (
-            b'{"location":',
-            location_json,
-            b',"current":',
-            entry.current_json,
-            b',"cache":{"status":"',
-            status.encode(),
-            b'","ageSeconds":',
-            str(age).encode(),
-            b',"stale":',
-            b"true" if stale else b"false",
-            b'},"source":"open-meteo"}',
-        )
-    )
-    return Response(body, media_type="application/json", headers=headers)
+    """The routed form of ``answer`` (requests normally take the fast path before routing)."""
+    status, headers, body = await answer(request.app.state.runtime, request.scope)
+    response = Response(body, status_code=status)
+    if status == 304:
+        response.raw_headers = [h for h in response.raw_headers if h[0] != b"content-length"]
+    response.raw_headers.extend(headers)
+    return response
 
 
 router.add_api_route(
@@ -274,3 +343,5 @@ router.add_api_route(
     responses=RESPONSES,
     openapi_extra={"parameters": PARAMETERS},
 )
+
+PATHS = frozenset({"/v1/weather", "/weather"})

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from weather_proxy import app as app_mod
-from weather_proxy import config as config_mod
 
 from tests.support import openmeteo as om
 from tests.support.openmeteo import openmeteo  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+from weather_proxy import app as app_mod
+from weather_proxy import config as config_mod
 
 KEY = "wpk_unit_test_key"
 KEY_SHA = hashlib.sha256(KEY.encode()).hexdigest()

@@ -7,12 +7,12 @@ import asyncio
 import pybreaker
 import pytest
 import redis.asyncio as aioredis
-from weather_proxy import config as config_mod
-from weather_proxy.observability import metrics as metrics_mod
-from weather_proxy.upstream import breaker as breaker_mod
 
 from tests.support import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
+from weather_proxy import config as config_mod
+from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.upstream import breaker as breaker_mod
 
 
 async def failing() -> None:

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from weather_proxy import reload
-from weather_proxy.observability import metrics as metrics_mod
 
 from tests.support import openmeteo as om
 from tests.unit.proxy.conftest import KEY, KEY_SHA, build_config, running
+from weather_proxy import reload
+from weather_proxy.observability import metrics as metrics_mod
 
 
 def k8s_mount(root: pathlib.Path, name: str, text: str, version: int) -> pathlib.Path:

@@ -8,11 +8,11 @@ import logging
 import pathlib
 
 import pytest
+
+from tests.unit.proxy.conftest import KEY, AppFactory
 from weather_proxy import config as config_mod
 from weather_proxy.auth import keys
 from weather_proxy.http import problems
-
-from tests.unit.proxy.conftest import KEY, AppFactory
 
 LIMITS = config_mod.RateLimit()
 

@@ -9,15 +9,15 @@ import logging
 import pathlib
 
 import pytest
+
+from tests.support import openmeteo as om
+from tests.unit.proxy.conftest import AppFactory, build_config, running
 from weather_proxy import __main__ as cli
 from weather_proxy import config as config_mod
 from weather_proxy.cache import warmer
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import tracing
 from weather_proxy.upstream import wmo
-
-from tests.support import openmeteo as om
-from tests.unit.proxy.conftest import AppFactory, build_config, running
 
 
 async def test_metrics_use_route_templates_and_agreed_names(proxy: AppFactory) -> None:

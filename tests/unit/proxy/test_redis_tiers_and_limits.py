@@ -7,15 +7,15 @@ import pathlib
 
 import pytest
 import redis.asyncio as aioredis
+
+from tests.support import openmeteo as om
+from tests.support.redis_server import RedisServer
+from tests.unit.proxy.conftest import KEY, build_config, running
 from weather_proxy import analytics, redis_link, settings
 from weather_proxy import config as config_mod
 from weather_proxy.cache import coalesce
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.ratelimit import limiter as limiter_mod
-
-from tests.support import openmeteo as om
-from tests.support.redis_server import RedisServer
-from tests.unit.proxy.conftest import KEY, build_config, running
 
 
 async def test_two_apps_share_l2_and_limits(

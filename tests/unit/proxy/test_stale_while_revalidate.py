@@ -6,10 +6,9 @@ import asyncio
 import dataclasses
 import time
 
-from weather_proxy.cache import entries
-
 from tests.support import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
+from weather_proxy.cache import entries
 
 PARIS = "48.85,2.35"
 

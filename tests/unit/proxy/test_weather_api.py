@@ -157,9 +157,26 @@ async def test_cors_and_trusted_hosts(proxy: AppFactory) -> None:
     sections = {"http": {"cors": {"allowOrigins": ["https://app.example"]}, "trustedHosts": ["proxy.test"]}}
     async with proxy(**sections) as (_app, client):
         ok = await client.get("/health/live", headers={"Origin": "https://app.example"})
-        bad_host = await client.get("/health/live", headers={"Host": "evil.example"})
+        bad_host = await client.get(
+            "/v1/weather", params={"city": "Paris"}, headers={"Host": "evil.example", "X-Request-ID": "rq-1"}
+        )
+        bad_preflight = await client.options(
+            "/v1/weather",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
     assert ok.headers["access-control-allow-origin"] == "https://app.example"
+    # Starlette's middlewares answer these in plain text: they still reach the client as problems.
     assert bad_host.status_code == 400
+    assert bad_host.headers["content-type"] == "application/problem+json"
+    problem = bad_host.json()
+    assert problem["instance"] == "rq-1"
+    assert problem["detail"] == "Invalid host header"
+    assert problem["status"] == 400
+    assert int(bad_host.headers["content-length"]) == len(bad_host.content)
+    assert bad_host.headers["x-request-id"] == "rq-1"
+    assert bad_preflight.status_code == 400
+    assert bad_preflight.headers["content-type"] == "application/problem+json"
+    assert "CORS" in bad_preflight.json()["detail"]
 
 
 async def test_openapi_documents_parameters_and_errors(proxy: AppFactory) -> None:
