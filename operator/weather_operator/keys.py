@@ -22,13 +22,13 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from weather_proxy import config
-
 from weather_operator.api import apikey, constants
+from weather_proxy import config
 
 KEY_PREFIX = "wpk_"
 PREFIX_LENGTH = 8
-SECRET_KEY = "apiKey"  # noqa: S105  # the data key name, not a secret
+# The data key name in the Secret, not a secret.
+SECRET_KEY = "apiKey"  # noqa: S105  # nosec B105
 
 SHA256_ANNOTATION = f"{constants.GROUP}/key-sha256"
 PREVIOUS_SHA256_ANNOTATION = f"{constants.GROUP}/previous-key-sha256"

@@ -42,6 +42,9 @@ class OperatorSettings:
     """Period of the ApiKey re-check: user Secrets re-read (a changed key is a rotation),
     expiry reflected in status, missing references retried."""
 
+    retry_delay_seconds: float = 10.0
+    """Delay before a failed WeatherProxy reconcile is retried (``WEATHER_OPERATOR_RETRY_DELAY_SECONDS``)."""
+
     namespace: str | None = None
     """Namespace of the operator's own pod (``WEATHER_OPERATOR_NAMESPACE``, downward API);
     reported as the Events' source instance. Unset outside a cluster."""
@@ -100,6 +103,7 @@ class OperatorSettings:
             "monitoring_recheck_seconds",
             "drift_interval_seconds",
             "key_recheck_seconds",
+            "retry_delay_seconds",
             "watch_server_timeout_seconds",
             "watch_client_timeout_seconds",
             "connect_timeout_seconds",

@@ -103,7 +103,7 @@ async def reconcile(state: runtime.State, body: Mapping[str, Any]) -> Outcome:
         for obj in fleet.objects:
             if obj["kind"] == "Secret" and obj["metadata"]["name"] == keys_name:
                 continue  # written by keysync, under its lock, from the freshest index
-            _track(state, namespace, await state.cluster.apply(apply.adopt(obj, body)), changed)
+            _track(state, namespace, await _apply_or_recreate(state, apply.adopt(obj, body), body), changed)
         state.applied_keys.pop((namespace, name), None)  # always re-apply: repairs hand edits too
         applied_keys = await keysync.sync_keys(state, namespace, name, owner=body)
         if applied_keys is not None:
@@ -119,6 +119,24 @@ async def reconcile(state: runtime.State, body: Mapping[str, Any]) -> Outcome:
                 deleted.append(f"{ref.kind}/{ref.name}")
         await write_status(state, body, spec, fleet.config_hash, available)
         return Outcome(changed=changed, deleted=deleted, monitoring_available=available)
+
+
+async def _apply_or_recreate(
+    state: runtime.State, obj: Mapping[str, Any], owner: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Apply; a StatefulSet whose immutable fields changed (e.g. Redis persistence switched on
+    by a new environment) is deleted and created anew. Redis is a cache: losing it is safe."""
+    try:
+        return await state.cluster.apply(obj)
+    except apply.ApiError as exc:
+        if not (exc.status == 422 and obj["kind"] == "StatefulSet" and "Forbidden" in str(exc)):
+            raise
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    await state.cluster.delete(apply.STATEFULSET, namespace, name)
+    events.warn(
+        owner, reason="Recreated", message=f"StatefulSet {name}: an immutable field changed; re-created"
+    )
+    return await state.cluster.apply(obj)
 
 
 async def refresh_status(state: runtime.State, body: Mapping[str, Any]) -> bool:
@@ -242,6 +260,13 @@ def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
     return (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured")
 
 
+def keys_changed(state: runtime.State, namespace: str, name: str) -> None:
+    """The fleet's keys Secret was rewritten from an ApiKey event: refresh ``status.apiKeys``."""
+    body = state.fleet(namespace, name)
+    if body is not None:
+        state.spawn(refresh_status(state, body), f"status of {namespace}/{name}")
+
+
 # --- reconciles requested by watch events of children and by the periodic loop -------------------------
 
 
@@ -285,7 +310,12 @@ async def weatherproxies_by_name(
 @kopf.on.update(*WP)
 async def weatherproxy_changed(body: kopf.Body, memo: Any, reason: str, **_: Any) -> None:
     state = runtime.state_of(memo)
-    outcome = await reconcile(state, body)
+    try:
+        outcome = await reconcile(state, body)
+    except apply.ApiError as exc:
+        # Kopf's default retry is a minute away; most refusals (conflicts, a namespace being set up,
+        # an overloaded API server) pass sooner.
+        raise kopf.TemporaryError(str(exc), delay=state.settings.retry_delay_seconds) from exc
     report(body, outcome, trigger=str(reason))
     if reason in {"create", "resume"}:
         namespace, name = _name(body)

@@ -14,11 +14,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from weather_proxy import config
-
 from weather_operator import apply, keys
 from weather_operator.handlers import runtime
 from weather_operator.render import keys_secret
+from weather_proxy import config
 
 
 def records_of(state: runtime.State, namespace: str, proxy: str) -> list[keys.KeyRecord]:
@@ -46,6 +45,7 @@ async def sync_keys(
         digest = hashlib.sha256(keys_secret.keys_yaml(keys_file).encode("utf-8")).hexdigest()
         if state.applied_keys.get(key) == digest:
             return None
+        in_reconcile = owner is not None
         owner = owner if owner is not None else state.fleet(namespace, proxy)
         if owner is None:
             return None
@@ -53,7 +53,9 @@ async def sync_keys(
             apply.adopt(keys_secret.render(proxy, namespace, keys_file), owner)
         )
         state.applied_keys[key] = digest
-        return applied
+    if not in_reconcile and state.on_keys_changed is not None:
+        state.on_keys_changed(state, namespace, proxy)
+    return applied
 
 
 def _schedule_expiry(
@@ -73,6 +75,11 @@ def _schedule_expiry(
     # A little after the moment, so the clock read in the re-sync is surely past it.
     delay = max(0.0, (moment - now).total_seconds()) + 0.05
     loop = asyncio.get_running_loop()
-    state.expiry_timers[key] = loop.call_later(
-        delay, lambda: state.spawn(sync_keys(state, namespace, proxy), f"keys.yaml of {namespace}/{proxy}")
-    )
+    state.expiry_timers[key] = loop.call_later(delay, _transition, state, namespace, proxy)
+
+
+def _transition(state: runtime.State, namespace: str, proxy: str) -> None:
+    """A key of the fleet expired or left its rotation grace: re-render keys.yaml, re-check statuses."""
+    state.spawn(sync_keys(state, namespace, proxy), f"keys.yaml of {namespace}/{proxy}")
+    if state.on_key_transition is not None:
+        state.on_key_transition(state, namespace, proxy)

@@ -102,6 +102,10 @@ class State:
     requested: set[Key] = dataclasses.field(default_factory=set)
     requested_triggers: dict[Key, str] = dataclasses.field(default_factory=dict)
     background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
+    # Called when a fleet's keys change by themselves (an expiry): re-checks its ApiKeys' status.
+    on_key_transition: Callable[[State, str, str], None] | None = None
+    # Called when keysync rewrote a fleet's keys Secret outside a reconcile (status.apiKeys moves).
+    on_keys_changed: Callable[[State, str, str], None] | None = None
     # The periodic loop's coroutine factory, started by the first object Kopf processes.
     periodic: Callable[[], Coroutine[Any, Any, Any]] | None = None
     periodic_started: bool = False

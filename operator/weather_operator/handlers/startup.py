@@ -14,7 +14,7 @@ import kopf
 
 from weather_operator import settings as own_settings
 from weather_operator.api import constants
-from weather_operator.handlers import periodic, runtime
+from weather_operator.handlers import apikeys, fleet, periodic, runtime
 
 
 def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSettings) -> None:
@@ -50,6 +50,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwa
     )
     memo[runtime.MEMO_KEY] = state
     state.periodic = functools.partial(periodic.run, state)
+    state.on_key_transition = apikeys.recheck_fleet_keys
+    state.on_keys_changed = fleet.keys_changed
     logger.info(
         "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss, "
         "ApiKey re-check every %ss",

@@ -7,9 +7,10 @@ template, the audit line of keyed requests, and a last-resort 500 problem
 document (no stack trace, no key) for anything unhandled.
 
 It also keeps the promise that every error is RFC 9457 problem+json: an error
-response produced below it in another shape (Starlette's trusted-host and CORS
+response produced below it as text (Starlette's trusted-host and CORS
 middlewares answer in plain text) is rewritten into a problem document with the
 request id, its text kept as the detail (5xx texts are replaced, never leaked).
+JSON error documents (problems, the readiness 503) pass unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
 
 log = logging.getLogger(__name__)
-audit_log = logging.getLogger("weather_proxy.audit")
 
 MAX_REQUEST_ID = 128
 SECURITY_HEADERS = [
@@ -84,7 +84,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 started = True
                 headers = [*message.get("headers", ()), *extra]
-                if status >= 400 and not _is_problem(headers):
+                if status >= 400 and _is_text(headers):
                     rewrite = _ProblemRewrite(status, headers)
                     return
                 message["headers"] = headers
@@ -123,26 +123,26 @@ class RequestContextMiddleware:
         histogram.observe(elapsed)
         state = scope.get("state")
         if state and "key_id" in state:
-            audit_log.info(
-                "request",
-                extra={
+            logs.audit(
+                {
                     "keyId": state["key_id"],
                     "city": state.get("city"),
                     "status": status,
                     "cache": state.get("cache"),
                     "route": template,
-                },
+                }
             )
 
 
 _DROPPED_ON_REWRITE = frozenset({b"content-type", b"content-length", b"content-encoding"})
 
 
-def _is_problem(headers: list[tuple[bytes, bytes]]) -> bool:
+def _is_text(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Plain text, HTML or nothing: not a document (problem or JSON, like readiness) to keep."""
     for name, value in headers:
         if name.lower() == b"content-type":
-            return value.startswith(problems.MEDIA_TYPE_BYTES)
-    return False
+            return value.startswith(b"text/")
+    return True
 
 
 class _ProblemRewrite:

@@ -1,7 +1,9 @@
 """``GET /v1/weather`` (and its alias ``/weather``): current weather by city or coordinates.
 
 The hit path assembles the body from cached pre-serialized fragments and never
-touches pydantic: the models in ``schemas`` only document the API.
+touches pydantic: the models in ``schemas`` only document the API. ``answer``
+works on raw ASGI data; ``http.fastpath`` calls it before FastAPI's routing,
+and the FastAPI routes (which the OpenAPI document describes) wrap the same call.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import Any
 
 import kubernetes.client
 import pytest
+
 from weather_operator import apply
 from weather_operator.api import constants
 

@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
+
 from weather_operator import status
 from weather_operator.api import weatherproxy
 

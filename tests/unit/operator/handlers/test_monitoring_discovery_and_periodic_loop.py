@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from weather_operator import discovery, settings
 from weather_operator.handlers import periodic, runtime
 

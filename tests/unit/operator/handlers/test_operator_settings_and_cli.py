@@ -6,6 +6,7 @@ import logging
 
 import kopf
 import pytest
+
 from weather_operator import __main__ as cli
 from weather_operator import settings
 from weather_operator.handlers import startup

@@ -11,11 +11,13 @@ import base64
 import datetime
 from typing import Any
 
+import kopf
 import pytest
 import yaml
+
 from weather_operator import apply, keys
 from weather_operator.api import constants
-from weather_operator.handlers import apikeys, children, fleet, keysync, runtime
+from weather_operator.handlers import apikeys, children, fleet, keysync, periodic, runtime
 from weather_operator.render import names
 
 pytestmark = pytest.mark.controlplane
@@ -265,3 +267,158 @@ async def test_child_events_request_a_reconcile_only_when_someone_else_changed_i
     assert deployment is not None
     await children.on_workload_event(state, {"type": "ADDED"}, deployment)
     assert state.requested == set()
+
+
+async def test_switching_to_external_redis_removes_the_managed_one_and_watches_its_secret(
+    state: runtime.State, namespace: str
+) -> None:
+    body = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, body)
+    external = {"mode": "External", "external": {"urlSecretRef": {"name": "redis-url", "key": "url"}}}
+    body = await _create_proxy(state, namespace, redis=external)
+    outcome = await fleet.reconcile(state, body)
+    assert {f"StatefulSet/{names.redis_name('paris')}", f"Secret/{names.redis_secret_name('paris')}"} <= set(
+        outcome.deleted
+    )
+    stored = await state.cluster.get(apply.WEATHERPROXY, namespace, "paris")
+    assert stored is not None
+    redis = next(c for c in stored["status"]["conditions"] if c["type"] == "RedisReady")
+    assert (redis["status"], redis["reason"]) == ("False", "ExternalSecretNotFound")
+
+    await state.cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "redis-url", "namespace": namespace},
+            "stringData": {"url": "redis://r:6379/0"},
+        }
+    )
+    assert await fleet.refresh_status(state, body)
+    stored = await state.cluster.get(apply.WEATHERPROXY, namespace, "paris")
+    assert stored is not None
+    redis = next(c for c in stored["status"]["conditions"] if c["type"] == "RedisReady")
+    assert (redis["status"], redis["reason"]) == ("True", "ExternalSecretFound")
+
+
+async def test_invalid_specs_are_permanent_errors(state: runtime.State, namespace: str) -> None:
+    with pytest.raises(kopf.PermanentError, match=r"spec\.replicas"):
+        await fleet.reconcile(
+            state, {"metadata": {"name": "p", "namespace": namespace}, "spec": {"replicas": -1}}
+        )
+    bad_key = {"metadata": {"name": "k", "namespace": namespace}, "spec": {"proxyRef": {}}}
+    with pytest.raises(kopf.PermanentError, match=r"spec\.proxyRef"):
+        await apikeys.handle(state, bad_key)
+    # A re-check of a vanished or invalid ApiKey is quiet.
+    await apikeys._handle_quietly(state, bad_key)
+    gone = {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.APIKEY_KIND,
+        "metadata": {"name": "gone", "namespace": namespace, "uid": "u"},
+        "spec": {"proxyRef": {"name": "p"}},
+    }
+    await apikeys._handle_quietly(state, gone)
+
+
+async def test_a_request_coalesces_and_reconciles_the_latest_indexed_body(
+    state: runtime.State, namespace: str
+) -> None:
+    await _create_proxy(state, namespace)
+    fleet.request(state, namespace, "paris", trigger="first")
+    fleet.request(state, namespace, "paris", trigger="second")
+    assert len(state.background) == 1
+    await asyncio.gather(*state.background)
+    assert state.requested == set()
+    assert await state.cluster.get(apply.DEPLOYMENT, namespace, "paris") is not None
+    fleet.request(state, namespace, "absent", trigger="nothing to do")
+    await asyncio.gather(*state.background)
+
+
+async def test_an_immutable_statefulset_change_recreates_redis(state: runtime.State, namespace: str) -> None:
+    body = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, body)
+    before = await state.cluster.get(apply.STATEFULSET, namespace, names.redis_name("paris"))
+    assert before is not None
+    assert not before["spec"].get("volumeClaimTemplates")
+    body = await _create_proxy(state, namespace, environment="staging")  # persistent Redis
+    await fleet.reconcile(state, body)
+    after = await state.cluster.get(apply.STATEFULSET, namespace, names.redis_name("paris"))
+    assert after is not None
+    assert after["metadata"]["uid"] != before["metadata"]["uid"]
+    assert after["spec"]["volumeClaimTemplates"]
+
+
+async def test_a_key_expiring_later_is_dropped_at_its_expiry_and_its_fleet_rechecked(
+    state: runtime.State, namespace: str
+) -> None:
+    proxy = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, proxy)
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1.5)
+    body = await _create_key(state, namespace, "brief", expiresAt=soon.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    await apikeys.handle(state, body)
+    await _reindex_key(state, namespace, "brief")
+    transitions: list[tuple[str, str]] = []
+    changes: list[tuple[str, str]] = []
+    state.on_key_transition = lambda state, ns, proxy: transitions.append((ns, proxy))
+    state.on_keys_changed = lambda state, ns, proxy: changes.append((ns, proxy))
+    state.applied_keys.clear()
+    await keysync.sync_keys(state, namespace, "paris")
+    assert [e["id"] for e in (await _keys_yaml(state, namespace))["keys"]] == [f"{namespace}/brief"]
+    assert changes == [(namespace, "paris")]
+    for _ in range(100):
+        if transitions:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*state.background)
+    assert transitions == [(namespace, "paris")]
+    assert (await _keys_yaml(state, namespace))["keys"] == []
+
+
+async def test_periodic_jobs_repair_drift_and_follow_the_monitoring_crds(
+    state: runtime.State, namespace: str
+) -> None:
+    body = await _create_proxy(state, namespace, environment="staging")  # wants monitoring
+    await periodic.repair_drift(state)
+    assert await state.cluster.get(apply.DEPLOYMENT, namespace, "paris") is not None
+    await state.cluster.delete(apply.DEPLOYMENT, namespace, "paris")
+    await periodic.repair_drift(state)
+    assert await state.cluster.get(apply.DEPLOYMENT, namespace, "paris") is not None
+    # The status says CRDsNotInstalled; pretend the last answer was "installed": a reconcile follows.
+    stored = state.previous_status(constants.WEATHERPROXY_KIND, body)
+    assert fleet.monitoring_outdated(stored, True)
+    assert not fleet.monitoring_outdated(stored, False)
+    await periodic.recheck_monitoring(state)  # the CRDs are really absent: nothing to do
+
+
+async def test_the_kopf_handlers_retry_soon_and_forget_deleted_fleets(
+    state: runtime.State, namespace: str
+) -> None:
+    memo = {runtime.MEMO_KEY: state}
+    body = await _create_proxy(state, namespace)
+    await fleet.weatherproxy_changed(body=body, memo=memo, reason="create")
+    assert (constants.WEATHERPROXY_KIND, namespace, "paris") in state.written_status
+    fleet.weatherproxy_event(event={"type": "DELETED"}, body=body, memo=memo)
+    assert (constants.WEATHERPROXY_KIND, namespace, "paris") not in state.written_status
+    broken = {**body, "metadata": {**body["metadata"], "name": "Invalid_Name"}}
+    with pytest.raises(kopf.TemporaryError):
+        await fleet.weatherproxy_changed(body=broken, memo=memo, reason="update")
+
+
+async def test_a_hand_scaled_deployment_is_reconciled_and_a_deleted_one_restored(
+    state: runtime.State, namespace: str
+) -> None:
+    body = await _create_proxy(state, namespace, replicas=1)
+    await fleet.reconcile(state, body)
+    deployment = await state.cluster.get(apply.DEPLOYMENT, namespace, "paris")
+    assert deployment is not None
+    await children.on_workload_event(state, {"type": "ADDED"}, deployment)
+    scaled = await state.cluster.patch(apply.DEPLOYMENT, namespace, "paris", {"spec": {"replicas": 5}})
+    scaled["metadata"]["managedFields"] = [{"manager": "kubectl", "time": "9999-01-01T00:00:00Z"}]
+    await children.on_workload_event(state, {"type": "MODIFIED"}, scaled)
+    assert state.requested == {(namespace, "paris")}
+    await asyncio.gather(*state.background)
+    restored = await state.cluster.get(apply.DEPLOYMENT, namespace, "paris")
+    assert restored is not None
+    assert restored["spec"]["replicas"] == 1
+    await children.on_workload_event(state, {"type": "DELETED"}, restored)
+    assert state.requested == {(namespace, "paris")}
+    await asyncio.gather(*state.background)

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 import pytest
 import yaml
+
 from weather_operator import events, keys, settings
 from weather_operator.api import constants
 from weather_operator.handlers import children, login, runtime
