@@ -74,7 +74,7 @@ test: install controlplane-build ## Unit + integration tests (no e2e), with the 
 
 .PHONY: test-unit
 test-unit: $(VENV)/.installed ## Unit tests only (fast, no services)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit -m "not controlplane" $(PYTEST_ARGS)
 
 .PHONY: test-integration
 test-integration: install controlplane-build ## Integration tests (real redis-server, kube-apiserver)

@@ -1,8 +1,20 @@
-"""Suite-wide pytest options: e2e tests are opt-in and run last."""
+"""Suite-wide pytest options and fixtures.
+
+e2e tests are opt-in and run last. The control-plane fixtures are session-wide so one
+pytest run starts one local kube-apiserver, whichever test directories need it;
+``pytest_collection_finish`` builds its binaries (when a collected test needs them)
+before the first test starts, outside any per-test timeout.
+"""
 
 from __future__ import annotations
 
 import pytest
+
+from tests.support.controlplane import (  # noqa: F401
+    kube_controlplane,
+    kubeconfig,
+    pytest_collection_finish,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

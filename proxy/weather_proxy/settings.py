@@ -13,7 +13,7 @@ from weather_proxy import config as config_mod
 
 ENV_CONFIG = "WEATHER_PROXY_CONFIG"
 ENV_REDIS_URL = "WEATHER_PROXY_REDIS_URL"
-ENV_REDIS_PASSWORD = "REDIS_PASSWORD"  # noqa: S105 - the variable's name, not a password
+ENV_REDIS_PASSWORD = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - the variable's name, not a password
 
 
 def with_env(cfg: config_mod.ProxyConfig, environ: Mapping[str, str]) -> config_mod.ProxyConfig:

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from weather_proxy import config as proxy_config
 
 CONFIG_FILE = "config.yaml"
@@ -229,6 +230,7 @@ class InProcessProxy:
 
     def __init__(self, config: proxy_config.ProxyConfig, *, port: int | None = None) -> None:
         import uvicorn
+
         from weather_proxy import app as proxy_app
 
         self.port = port or free_port()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 
 from pydantic import Field
-from weather_proxy import config
 
 from weather_operator.api import base
 from weather_operator.api import conditions as conditions_
+from weather_proxy import config
 
 DEFAULT_ROTATION_GRACE_PERIOD_SECONDS = 3600
 

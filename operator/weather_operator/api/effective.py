@@ -7,6 +7,7 @@ preset never knows about a renderer.
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+
 from weather_proxy import config
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 
 from pydantic import Field, model_validator
-from weather_proxy import config
 
 from weather_operator.api import base, cel, constants, effective, presets
 from weather_operator.api import conditions as conditions_
+from weather_proxy import config
 
 IMAGE_PATTERN = (
     r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"

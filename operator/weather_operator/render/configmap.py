@@ -6,10 +6,10 @@ import hashlib
 from typing import Any
 
 import yaml
-from weather_proxy import config
 
 from weather_operator.api import effective
 from weather_operator.render import meta, names
+from weather_proxy import config
 
 # Where an External Redis URL really comes from: env WEATHER_PROXY_REDIS_URL (a secretKeyRef)
 # overrides this placeholder, so no credentials ever land in the ConfigMap. `.invalid` never resolves.

@@ -13,7 +13,7 @@ TERMINATION_GRACE_PERIOD_SECONDS = 30
 PRE_STOP_SLEEP_SECONDS = 5
 CONTAINER_NAME = "proxy"
 REDIS_URL_ENV = "WEATHER_PROXY_REDIS_URL"
-REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105 - an env var name
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - an env var name
 
 
 def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:

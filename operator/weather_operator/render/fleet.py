@@ -6,8 +6,6 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from weather_proxy import config
-
 from weather_operator import api
 from weather_operator.render import (
     configmap,
@@ -23,6 +21,7 @@ from weather_operator.render import (
     service,
     servicemonitor,
 )
+from weather_proxy import config
 
 
 @dataclasses.dataclass(frozen=True)

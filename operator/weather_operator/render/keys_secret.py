@@ -6,9 +6,9 @@ import base64
 from typing import Any
 
 import yaml
-from weather_proxy import config
 
 from weather_operator.render import meta, names
+from weather_proxy import config
 
 
 def keys_yaml(keys: config.KeysFile) -> str:

@@ -18,8 +18,8 @@ REDIS_PORT_NAME = "redis"
 
 CONFIG_KEY = "config.yaml"
 KEYS_KEY = "keys.yaml"
-REDIS_PASSWORD_KEY = "password"  # noqa: S105 - a Secret key name
-APIKEY_SECRET_KEY = "apiKey"  # noqa: S105 - a Secret key name
+REDIS_PASSWORD_KEY = "password"  # noqa: S105  # nosec B105 - a Secret key name
+APIKEY_SECRET_KEY = "apiKey"  # noqa: S105  # nosec B105 - a Secret key name
 
 CONFIG_DIR = "/etc/weather-proxy"
 CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"

@@ -7,6 +7,7 @@ installed first so custom resources in the overlays and samples can be validated
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +38,16 @@ def _kustomizations() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def cluster_with_crds(kubeconfig: Path) -> kubectl_.Kubectl:
+def cluster_with_crds(kubeconfig: Path) -> Iterator[kubectl_.Kubectl]:
     kubectl = kubectl_.Kubectl(kubeconfig)
     kubectl.install_crds()
-    if TEST_CRDS.is_dir():
-        kubectl.install_crds(TEST_CRDS)
+    kubectl.install_crds(TEST_CRDS)
     # Kopf's peering CRDs come from base; install them for real so the peering object validates.
     for crd in sorted((MANIFESTS / "base").glob("kopf.dev_*kopfpeerings.yaml")):
         kubectl.install_crds(crd)
-    return kubectl
+    yield kubectl
+    # The control plane is shared by the session: other modules expect no Prometheus Operator CRDs.
+    kubectl.uninstall_crds(TEST_CRDS)
 
 
 def test_every_overlay_base_and_sample_has_a_kustomization() -> None:

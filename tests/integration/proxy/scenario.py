@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from weather_proxy import config as proxy_config
 
 from tests.support import openmeteo as om
 from tests.support import proxy_process
+from weather_proxy import config as proxy_config
 
 # Plaintext keys exist only in tests; the proxy sees their hashes (keys.yaml).
 KEY_ALPHA = "wpk_alpha_7f3c9e2a1b4d4c8e9f00112233445566"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from weather_proxy import config as proxy_config
 
 from tests.integration.proxy import scenario
 from tests.support import proxy_process
+from weather_proxy import config as proxy_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

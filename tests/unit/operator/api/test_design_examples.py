@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import yaml
+
 from weather_operator.api import apikey, conditions, weatherproxy
 from weather_proxy import config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from weather_operator.api import constants, presets, weatherproxy
 from weather_proxy import config
 

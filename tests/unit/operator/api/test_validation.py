@@ -6,9 +6,9 @@ from typing import Any
 
 import pydantic
 import pytest
-from weather_operator.api import apikey, crd, weatherproxy
 
 from tests.unit.operator.api import bad_specs, cel_eval
+from weather_operator.api import apikey, crd, weatherproxy
 
 MODELS: dict[str, type[pydantic.BaseModel]] = {
     bad_specs.WEATHERPROXY: weatherproxy.WeatherProxySpec,

@@ -17,13 +17,12 @@ import kubernetes.config
 import pytest
 
 from hack import kubectl as kubectl_
-from tests.support.controlplane import kube_controlplane, kubeconfig  # noqa: F401
 from weather_operator import settings
 from weather_operator.handlers import runtime
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig: pathlib.Path) -> kubectl_.Kubectl:  # noqa: F811
+def kubectl(kubeconfig: pathlib.Path) -> kubectl_.Kubectl:
     kubectl = kubectl_.Kubectl(kubeconfig)
     kubectl.install_crds()
     return kubectl
@@ -39,7 +38,7 @@ def namespace(kubectl: kubectl_.Kubectl) -> Iterator[str]:
 
 
 @pytest.fixture
-def api_client(kubeconfig: pathlib.Path) -> Iterator[kubernetes.client.ApiClient]:  # noqa: F811
+def api_client(kubeconfig: pathlib.Path) -> Iterator[kubernetes.client.ApiClient]:
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     client = kubernetes.client.ApiClient(configuration)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from weather_operator.render import fleet, prometheusrule
 
 from tests.unit.operator.render import cases
+from weather_operator.render import fleet, prometheusrule
 
 
 def _rule(**spec: Any) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.unit.operator.render import cases
 from weather_operator.api import constants
 from weather_operator.render import configmap, deployment, fleet, names
 from weather_proxy import config
-
-from tests.unit.operator.render import cases
 
 ALL = cases.all_cases()
 

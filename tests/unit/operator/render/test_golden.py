@@ -7,9 +7,9 @@ Refresh: ``UPDATE_GOLDEN=1 pytest tests/unit/operator/render``.
 from __future__ import annotations
 
 import pytest
-from weather_operator.render import apikey, fleet
 
 from tests.unit.operator.render import cases, golden
+from weather_operator.render import apikey, fleet
 
 
 def _files(result: fleet.Fleet) -> dict[str, str]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from weather_operator.render import fleet
 
 from tests.unit.operator.render import cases
+from weather_operator.render import fleet
 
 TEST_CRDS = pathlib.Path(__file__).resolve().parents[4] / "manifests" / "test-crds"
 
