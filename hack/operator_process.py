@@ -36,6 +36,9 @@ class OperatorProcess:
     settings: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Extra environment, e.g. ``WEATHER_OPERATOR_DRIFT_INTERVAL_SECONDS``."""
 
+    command: list[str] = dataclasses.field(default_factory=operator_command)
+    """The command line; default ``kopf run -A --standalone -m weather_operator.handlers``."""
+
     proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, init=False)
     starts: int = dataclasses.field(default=0, init=False)
 
@@ -55,7 +58,7 @@ class OperatorProcess:
             log.write(f"---- operator start #{self.starts} ----\n".encode())
             log.flush()
             self.proc = subprocess.Popen(  # noqa: S603 - fixed argument list
-                operator_command(),
+                self.command,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

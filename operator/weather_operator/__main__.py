@@ -7,16 +7,30 @@ unless ``--standalone`` is given. Any other argument is passed through to ``kopf
 
 from __future__ import annotations
 
+import socket
 import sys
+import zlib
 from collections.abc import Sequence
 
 from weather_operator import settings
 
 HANDLERS_MODULE = "weather_operator.handlers"
+PRIORITY_RANGE = 1_000_000
 
 
-def kopf_arguments(extra: Sequence[str], own: settings.OperatorSettings) -> list[str]:
-    """The ``kopf`` command line for ``extra`` user arguments."""
+def pod_priority(pod_name: str) -> int:
+    """A stable peering priority in 1..PRIORITY_RANGE derived from the pod's name.
+
+    Pods of one Deployment have distinct names, so they get distinct priorities: one is
+    active and the others stand by, taking over when its peering record goes stale.
+    """
+    return 1 + zlib.crc32(pod_name.encode()) % PRIORITY_RANGE
+
+
+def kopf_arguments(
+    extra: Sequence[str], own: settings.OperatorSettings, pod_name: str | None = None
+) -> list[str]:
+    """The ``kopf`` command line for ``extra`` user arguments (``pod_name``: default the host name)."""
     extra = list(extra)
     args = ["run", "-m", HANDLERS_MODULE]
     if own.watch_namespace:
@@ -28,7 +42,8 @@ def kopf_arguments(extra: Sequence[str], own: settings.OperatorSettings) -> list
     if not any(a.startswith("--liveness") for a in extra):
         args.append(f"--liveness={own.liveness_endpoint}")
     if "--standalone" not in extra and not any(a.startswith("--peering") for a in extra):
-        args += [f"--peering={own.peering_name}", f"--priority={own.peering_priority}"]
+        priority = own.peering_priority or pod_priority(pod_name or socket.gethostname())
+        args += [f"--peering={own.peering_name}", f"--priority={priority}"]
     return args + extra
 
 

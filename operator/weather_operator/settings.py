@@ -56,7 +56,13 @@ class OperatorSettings:
     """Name of the (Cluster)KopfPeering object used for active/passive HA."""
 
     peering_priority: int = 0
-    """Peering priority of this replica; the highest priority replica is the active one."""
+    """Peering priority of this replica; the highest priority replica is the active one, the
+    others stand by. ``0`` (the default) derives it from the pod's name, so the replicas of
+    one Deployment get distinct priorities: Kopf freezes replicas of EQUAL priority."""
+
+    peering_lifetime_seconds: int = 60
+    """How long this replica's peering record stays valid without a refresh: a standby
+    takes over this long after the active replica dies (``WEATHER_OPERATOR_PEERING_LIFETIME_SECONDS``)."""
 
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     """Kopf's liveness endpoint, probed by the kubelet."""
@@ -100,6 +106,7 @@ class OperatorSettings:
     def validate(self) -> None:
         """Reject values that cannot work, naming the variable."""
         for name in (
+            "peering_lifetime_seconds",
             "monitoring_recheck_seconds",
             "drift_interval_seconds",
             "key_recheck_seconds",

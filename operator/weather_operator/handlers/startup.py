@@ -31,6 +31,7 @@ def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSe
     kopf_settings.networking.connect_timeout = own.connect_timeout_seconds
     kopf_settings.networking.request_timeout = own.request_timeout_seconds
     kopf_settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30, 60]
+    kopf_settings.peering.lifetime = own.peering_lifetime_seconds
     # Kopf's bookkeeping goes to annotations: the status schema is the CRD's, and it would prune it.
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

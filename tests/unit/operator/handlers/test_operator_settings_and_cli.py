@@ -65,6 +65,17 @@ def test_cli_adds_production_flags_and_passes_the_rest_through() -> None:
     assert args[-1] == "--verbose"
 
 
+def test_replicas_of_one_deployment_get_distinct_stable_priorities_by_default() -> None:
+    own = settings.OperatorSettings()
+    first = cli.kopf_arguments([], own, pod_name="weather-operator-7d9f8b6c5-abcde")
+    again = cli.kopf_arguments([], own, pod_name="weather-operator-7d9f8b6c5-abcde")
+    other = cli.kopf_arguments([], own, pod_name="weather-operator-7d9f8b6c5-fghij")
+    priority = [a for a in first if a.startswith("--priority=")]
+    assert priority == [a for a in again if a.startswith("--priority=")]
+    assert priority != [a for a in other if a.startswith("--priority=")]
+    assert 1 <= int(priority[0].split("=")[1]) <= cli.PRIORITY_RANGE
+
+
 def test_cli_respects_explicit_choices() -> None:
     own = settings.OperatorSettings()
     args = cli.kopf_arguments(
