@@ -111,6 +111,8 @@ class ProxyObservation:
     api_keys: int
     config_hash: str | None
     selector: str
+    reconcile_error: str | None = None
+    """Why the last reconcile could not apply the children (the API server's refusal), if it failed."""
 
 
 def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any] | None) -> int:
@@ -158,7 +160,9 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
         out.append(Observed(PROGRESSING, FALSE, "RolloutComplete", f"{updated}/{want} replicas updated"))
 
     failure = _deployment_condition(deployment or {}, "ReplicaFailure")
-    if failure is not None and failure.get("status") == TRUE:
+    if obs.reconcile_error is not None:
+        out.append(Observed(DEGRADED, TRUE, "ReconcileFailed", obs.reconcile_error))
+    elif failure is not None and failure.get("status") == TRUE:
         out.append(Observed(DEGRADED, TRUE, "ReplicaFailure", str(failure.get("message", ""))))
     elif progress is not None and progress.get("reason") == "ProgressDeadlineExceeded":
         out.append(Observed(DEGRADED, TRUE, "ProgressDeadlineExceeded", str(progress.get("message", ""))))

@@ -13,6 +13,8 @@ cleanup beyond owner references, so the WeatherProxy never gets a finalizer.
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import secrets
 from collections.abc import Mapping
@@ -139,15 +141,21 @@ async def _apply_or_recreate(
     return await state.cluster.apply(obj)
 
 
-async def refresh_status(state: runtime.State, body: Mapping[str, Any]) -> bool:
-    """Re-observe the children and write the status if it changed (no apply)."""
+async def refresh_status(
+    state: runtime.State, body: Mapping[str, Any], reconcile_error: str | None = None
+) -> bool:
+    """Re-observe the children and write the status if it changed (no apply).
+
+    ``reconcile_error``: the last reconcile failed with it; the status says so (Degraded,
+    ReconcileFailed) until a reconcile succeeds.
+    """
     async with state.fleet_locks[_name(body)]:
         available = state.monitoring.last_answer
         if available is None:
             available = await state.monitoring.available()
         fleet = render(state, body, available)
         spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
-        return await write_status(state, body, spec, fleet.config_hash, available)
+        return await write_status(state, body, spec, fleet.config_hash, available, reconcile_error)
 
 
 # Kinds whose objects nobody but their writers changes (no status written by a controller):
@@ -202,6 +210,7 @@ async def write_status(
     spec: effective.EffectiveSpec,
     config_hash: str | None,
     available: bool,
+    reconcile_error: str | None = None,
 ) -> bool:
     """Observe the children, compute the status, and patch it only when it changed."""
     namespace, name = _name(body)
@@ -217,6 +226,7 @@ async def write_status(
         api_keys=len(state.keys_of(namespace, name)),
         config_hash=config_hash,
         selector=names.selector_string(name),
+        reconcile_error=reconcile_error,
     )
     previous = state.previous_status(constants.WEATHERPROXY_KIND, body)
     desired = status.proxy_status(observation, previous, state.clock())
@@ -313,6 +323,8 @@ async def weatherproxy_changed(body: kopf.Body, memo: Any, reason: str, **_: Any
     try:
         outcome = await reconcile(state, body)
     except apply.ApiError as exc:
+        with contextlib.suppress(apply.ApiError):  # the API server may refuse the status too
+            await refresh_status(state, body, reconcile_error=str(exc)[:1024])
         # Kopf's default retry is a minute away; most refusals (conflicts, a namespace being set up,
         # an overloaded API server) pass sooner.
         raise kopf.TemporaryError(str(exc), delay=state.settings.retry_delay_seconds) from exc

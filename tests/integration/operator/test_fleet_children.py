@@ -183,3 +183,34 @@ def test_deleting_the_weatherproxy_garbage_collects_its_children(cluster: fleet.
     cluster.delete("wp", PROXY, wait=True)
     for kind, name in DEV_CHILDREN:
         cluster.wait_gone(kind, name)
+
+
+def test_a_refused_apply_is_reported_as_degraded_and_recovers_by_itself(cluster: fleet.Cluster) -> None:
+    # A ResourceQuota that allows no Services: the API server refuses the fleet's Service.
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-services", "namespace": cluster.namespace},
+        "spec": {"hard": {"services": "0"}},
+    }
+    cluster.apply(quota)
+    cluster.wait(
+        lambda: (cluster.get("resourcequota", "no-services").get("status") or {}).get("hard"),
+        "the quota controller to count the namespace",
+    )
+    cluster.apply(fleet.weather_proxy(PROXY, cluster.namespace))
+
+    def degraded(reason: str, status: str) -> dict | None:
+        cond = cluster.condition("wp", PROXY, "Degraded")
+        return cond if cond and (cond["status"], cond["reason"]) == (status, reason) else None
+
+    refused = cluster.wait(lambda: degraded("ReconcileFailed", "True"), "Degraded=True ReconcileFailed")
+    assert "quota" in refused["message"].lower()
+    assert not cluster.exists("service", names.service_name(PROXY))
+
+    cluster.kubectl.run("delete", "resourcequota", "no-services", "-n", cluster.namespace)
+    cluster.wait_for("service", names.service_name(PROXY))
+    cluster.wait(
+        lambda: (cond := cluster.condition("wp", PROXY, "Degraded")) and cond["reason"] != "ReconcileFailed",
+        "the ReconcileFailed condition to clear after the retry",
+    )

@@ -45,6 +45,7 @@ def _conditions(
     deployment: dict[str, Any] | None,
     redis: status.RedisObservation = READY_REDIS,
     monitoring: status.MonitoringObservation | None = None,
+    reconcile_error: str | None = None,
     **spec: Any,
 ) -> dict[str, tuple[str, str]]:
     obs = status.ProxyObservation(
@@ -58,6 +59,7 @@ def _conditions(
         api_keys=0,
         config_hash="h",
         selector="s",
+        reconcile_error=reconcile_error,
     )
     return {c.type: (c.status, c.reason) for c in status.proxy_conditions(obs)}
 
@@ -91,6 +93,13 @@ def test_a_stuck_rollout_and_a_replica_failure() -> None:
     failing = _deployment(ReplicaFailure={"status": "True", "message": "quota"})
     assert _conditions(failing)["Degraded"] == ("True", "ReplicaFailure")
     assert _conditions(_deployment(generation=2, observed=1))["Progressing"] == ("True", "RollingOut")
+
+
+def test_a_refused_apply_degrades_the_fleet_until_a_reconcile_succeeds() -> None:
+    refused = _conditions(_deployment(), reconcile_error="403 Forbidden: exceeded quota")
+    assert refused["Degraded"] == ("True", "ReconcileFailed")
+    assert refused["Ready"] == ("True", "AllReplicasReady"), "the running replicas still serve"
+    assert _conditions(_deployment())["Degraded"] == ("False", "AsExpected")
 
 
 def test_redis_and_monitoring_conditions() -> None:
