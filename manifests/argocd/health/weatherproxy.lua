@@ -5,12 +5,14 @@
 --                Ready Unknown/False for a reason the operator is still working on
 --                (DeploymentNotFound, ReplicasNotReady), or Degraded=True during a rollout;
 --   Degraded:    Degraded=True when not rolling out (RedisUnavailable, ReplicasUnavailable)
---                or for a hard failure (ReplicaFailure, ProgressDeadlineExceeded), or
+--                or for a hard failure (ReplicaFailure, ProgressDeadlineExceeded,
+--                ReconcileFailed: the API server refuses a child), or
 --                Ready=False for a reason that needs a person (InvalidSpec, ReconcileFailed);
 --   Healthy:     Ready=True for the current generation and not Degraded.
 local hard_failures = {
   ReplicaFailure = true,
   ProgressDeadlineExceeded = true,
+  ReconcileFailed = true,
 }
 local terminal_ready_reasons = {
   InvalidSpec = true,

@@ -192,6 +192,20 @@ WEATHERPROXY_CASES = [
         "PodSecurity",
     ),
     (
+        "the API server refuses a child, even while rolling",
+        {
+            "observedGeneration": 3,
+            "conditions": [
+                ready("True", "AllReplicasReady"),
+                ROLLING,
+                condition("Degraded", "True", "ReconcileFailed", "403 Forbidden: exceeded quota"),
+            ],
+        },
+        3,
+        "Degraded",
+        "exceeded quota",
+    ),
+    (
         "invalid spec",
         {
             "observedGeneration": 3,
