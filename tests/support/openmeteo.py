@@ -285,6 +285,10 @@ class OpenMeteoEmulator:
         self._faults: dict[str, Fault] = {e: Fault() for e in ENDPOINTS}
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self._totals: collections.Counter[str] = collections.Counter()
+        # The headers of the latest calls per endpoint (bounded), e.g. to see trace propagation.
+        self._headers: dict[str, collections.deque[dict[str, str]]] = {
+            e: collections.deque(maxlen=100) for e in ENDPOINTS
+        }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -429,8 +433,18 @@ class OpenMeteoEmulator:
         """Fresh state: no faults, no counts."""
         self.clear_faults()
         with self._lock:
-            self._counts.clear()
-            self._totals.clear()
+            self._clear_counts_locked()
+
+    def _clear_counts_locked(self) -> None:
+        self._counts.clear()
+        self._totals.clear()
+        for seen in self._headers.values():
+            seen.clear()
+
+    def request_headers(self, endpoint: str) -> list[dict[str, str]]:
+        """The headers of the latest calls (up to 100) that reached ``endpoint``, oldest first."""
+        with self._lock:
+            return list(self._headers[endpoint])
 
     def calls(self, endpoint: str | None = None, key: str | None = None) -> int:
         """Calls that reached ``endpoint`` (all endpoints when None), optionally for one key.
@@ -510,10 +524,11 @@ class OpenMeteoEmulator:
             request.transport.abort()
         return True
 
-    def _count(self, endpoint: str, key: str) -> None:
+    def _count(self, endpoint: str, key: str, request: web.Request) -> None:
         with self._lock:
             self._totals[endpoint] += 1
             self._counts[(endpoint, key)] += 1
+            self._headers[endpoint].append({k.lower(): v for k, v in request.headers.items()})
 
     async def _apply_fault(self, request: web.Request, endpoint: str) -> web.StreamResponse | None:
         """The response a fault dictates, or None to answer normally (after any delay)."""
@@ -542,7 +557,7 @@ class OpenMeteoEmulator:
         name = query.get("name", "")
         if self._dropped(request, "search"):
             return web.Response(status=503)
-        self._count("search", search_key(name))
+        self._count("search", search_key(name), request)
         faulted = await self._apply_fault(request, "search")
         if faulted is not None:
             return faulted
@@ -563,7 +578,7 @@ class OpenMeteoEmulator:
         query = request.query
         if self._dropped(request, "forecast"):
             return web.Response(status=503)
-        self._count("forecast", forecast_key(query.get("latitude", ""), query.get("longitude", "")))
+        self._count("forecast", forecast_key(query.get("latitude", ""), query.get("longitude", "")), request)
         faulted = await self._apply_fault(request, "forecast")
         if faulted is not None:
             return faulted
@@ -629,8 +644,7 @@ class OpenMeteoEmulator:
     async def _reset_view(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
             self._faults = {e: Fault() for e in ENDPOINTS}
-            self._counts.clear()
-            self._totals.clear()
+            self._clear_counts_locked()
         self._release_hangs()
         await self._sync_ports()
         return web.json_response(self.snapshot())

@@ -131,6 +131,30 @@ async def test_tracing_enabled_builds_a_provider(openmeteo: om.OpenMeteoEmulator
     assert response.status_code == 200
 
 
+async def test_traces_continue_the_caller_and_reach_the_upstream(openmeteo: om.OpenMeteoEmulator) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    cfg = build_config(openmeteo, observability={"tracing": {"enabled": True, "sampleRatio": 1.0}})
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    exporter = InMemorySpanExporter()
+    async with running(cfg) as (app, client):
+        app.state.runtime.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        response = await client.get(
+            "/v1/weather",
+            params={"city": "Paris"},
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        )
+    assert response.status_code == 200
+    spans = exporter.get_finished_spans()
+    assert spans, "no span recorded"
+    assert {format(span.context.trace_id, "032x") for span in spans} == {trace_id}
+    assert any(span.name.startswith("GET /v1/weather") for span in spans)
+    upstream = openmeteo.request_headers("search") + openmeteo.request_headers("forecast")
+    assert len(upstream) == 2
+    assert all(h.get("traceparent", "").startswith(f"00-{trace_id}-") for h in upstream)
+
+
 def test_wmo_table() -> None:
     assert wmo.describe(3) == "Overcast"
     assert wmo.describe(99) == "Thunderstorm with heavy hail"
