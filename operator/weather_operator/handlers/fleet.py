@@ -14,7 +14,6 @@ cleanup beyond owner references, so the WeatherProxy never gets a finalizer.
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import secrets
 from collections.abc import Mapping
