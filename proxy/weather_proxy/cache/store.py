@@ -61,20 +61,39 @@ class TieredStore:
         item = self.weather_l1.get(key)
         return item[0] if item is not None else None
 
-    async def weather_l2_get(self, key: str) -> entries.WeatherEntry | None:
+    async def _l2_get(self, redis_key: str) -> bytes | None:
+        """The L2 value, or None when absent or Redis is unusable (a failure is reported to the link)."""
         if not self.link.usable:
             return None
         assert self.link.client is not None
         try:
-            raw = await self.link.client.get(WEATHER_PREFIX + key)
+            raw = await self.link.client.get(redis_key)
         except redis_link.ERRORS as exc:
             self.link.failed(exc)
             return None
         self.link.ok()
         if raw is None:
             return None
+        return raw.encode() if isinstance(raw, str) else bytes(raw)
+
+    async def _l2_set(self, redis_key: str, value: bytes, ttl_ms: int) -> None:
+        """Write L2 with a TTL; skipped while Redis is unusable (a failure is reported to the link)."""
+        if ttl_ms <= 0 or not self.link.usable:
+            return
+        assert self.link.client is not None
         try:
-            return entries.WeatherEntry.decode(raw.encode() if isinstance(raw, str) else raw)
+            await self.link.client.set(redis_key, value, px=ttl_ms)
+        except redis_link.ERRORS as exc:
+            self.link.failed(exc)
+            return
+        self.link.ok()
+
+    async def weather_l2_get(self, key: str) -> entries.WeatherEntry | None:
+        raw = await self._l2_get(WEATHER_PREFIX + key)
+        if raw is None:
+            return None
+        try:
+            return entries.WeatherEntry.decode(raw)
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed L2 weather entry for %s", key)
             return None
@@ -88,16 +107,7 @@ class TieredStore:
         """Write both tiers (L2 with a TTL of the entry's stale deadline)."""
         now = time.time()
         self.weather_l1_put(key, entry, now)
-        ttl_ms = int((entry.stale_until - now) * 1000)
-        if ttl_ms <= 0 or not self.link.usable:
-            return
-        assert self.link.client is not None
-        try:
-            await self.link.client.set(WEATHER_PREFIX + key, entry.encode(), px=ttl_ms)
-        except redis_link.ERRORS as exc:
-            self.link.failed(exc)
-            return
-        self.link.ok()
+        await self._l2_set(WEATHER_PREFIX + key, entry.encode(), int((entry.stale_until - now) * 1000))
 
     # -- geocoding -----------------------------------------------------------------
 
@@ -108,19 +118,11 @@ class TieredStore:
     async def geo_l2_get(self, key: str) -> entries.GeoEntry | None:
         """An unexpired L2 entry (copied into L1), or None."""
         now = time.time()
-        if not self.link.usable:
-            return None
-        assert self.link.client is not None
-        try:
-            raw = await self.link.client.get(GEO_PREFIX + key)
-        except redis_link.ERRORS as exc:
-            self.link.failed(exc)
-            return None
-        self.link.ok()
+        raw = await self._l2_get(GEO_PREFIX + key)
         if raw is None:
             return None
         try:
-            entry = entries.GeoEntry.decode(raw.encode() if isinstance(raw, str) else raw)
+            entry = entries.GeoEntry.decode(raw)
         except (ValueError, KeyError, TypeError):
             return None
         if entry.expires_at > now:
@@ -133,14 +135,4 @@ class TieredStore:
         if entry.expires_at <= now:
             return
         self.geo_l1[key] = (entry, self._l1_expiry(now, entry.expires_at))
-        if not self.link.usable:
-            return
-        assert self.link.client is not None
-        try:
-            await self.link.client.set(
-                GEO_PREFIX + key, entry.encode(), px=int((entry.expires_at - now) * 1000)
-            )
-        except redis_link.ERRORS as exc:
-            self.link.failed(exc)
-            return
-        self.link.ok()
+        await self._l2_set(GEO_PREFIX + key, entry.encode(), int((entry.expires_at - now) * 1000))
