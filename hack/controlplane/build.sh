@@ -70,6 +70,8 @@ if command -v flock >/dev/null; then
   fi
 fi
 
+# The Go toolchain of this machine kind lives in /usr/local/go; a login-less shell may lack it on PATH.
+command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && export PATH="$PATH:/usr/local/go/bin"; }
 command -v go >/dev/null || { echo "build.sh: 'go' not found in PATH (need Go >= $(awk '$1=="go"{print $2}' go.mod))" >&2; exit 1; }
 rm -f "$bin_dir/.stamp"
 export GOFLAGS="${GOFLAGS:-} -mod=readonly"
