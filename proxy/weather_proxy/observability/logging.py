@@ -31,11 +31,13 @@ LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-# LogRecord attributes that are not user-supplied `extra` fields.
+# LogRecord attributes that are not user-supplied `extra` fields; uvicorn's `color_message`
+# repeats `message` with terminal escape codes.
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",
 }
 
 

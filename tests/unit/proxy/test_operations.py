@@ -81,7 +81,7 @@ def test_json_log_lines_carry_request_id_and_extras() -> None:
     logger.setLevel(logging.INFO)
     token = logs.request_id_var.set("rid-1")
     try:
-        logger.info("hello %s", "world", extra={"keyId": "ns/a"})
+        logger.info("hello %s", "world", extra={"keyId": "ns/a", "color_message": "\x1b[36mhello\x1b[0m"})
         try:
             raise ValueError("x")
         except ValueError:
@@ -94,6 +94,7 @@ def test_json_log_lines_carry_request_id_and_extras() -> None:
     assert first["requestId"] == "rid-1"
     assert first["keyId"] == "ns/a"
     assert first["level"] == "info"
+    assert "color_message" not in first, "uvicorn's terminal-coloured copy of the message is dropped"
     assert "ValueError" in second["exception"]
 
 
