@@ -83,24 +83,29 @@ def test_service_account_token_request(api: client.ApiClient, namespace: str) ->
     assert tr.status.token.count(".") == 2  # a signed JWT
 
 
-def test_deployment_creates_replicaset_and_pods(api: client.ApiClient, namespace: str) -> None:
-    apps = client.AppsV1Api(api)
-    core = client.CoreV1Api(api)
-    labels = {"app": "web"}
-    apps.create_namespaced_deployment(
-        namespace,
-        client.V1Deployment(
-            metadata=client.V1ObjectMeta(name="web"),
-            spec=client.V1DeploymentSpec(
-                replicas=2,
-                selector=client.V1LabelSelector(match_labels=labels),
-                template=client.V1PodTemplateSpec(
-                    metadata=client.V1ObjectMeta(labels=labels),
-                    spec=client.V1PodSpec(containers=[client.V1Container(name="web", image="nginx:1.27")]),
+def _deployment(name: str, node_selector: dict[str, str] | None = None) -> client.V1Deployment:
+    """Two replicas of a web server, labelled ``app=<name>``."""
+    labels = {"app": name}
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1DeploymentSpec(
+            replicas=2,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    node_selector=node_selector,
+                    containers=[client.V1Container(name="web", image="nginx:1.27")],
                 ),
             ),
         ),
     )
+
+
+def test_deployment_creates_replicaset_and_pods(api: client.ApiClient, namespace: str) -> None:
+    apps = client.AppsV1Api(api)
+    core = client.CoreV1Api(api)
+    apps.create_namespaced_deployment(namespace, _deployment("web"))
     rs = eventually(
         lambda: apps.list_namespaced_replica_set(namespace, label_selector="app=web").items,
         what="ReplicaSet",
@@ -267,24 +272,7 @@ def test_kwok_runs_pods_on_fake_node(
             ),
             what="fake node Ready",
         )
-        labels = {"app": "kwok-web"}
-        apps.create_namespaced_deployment(
-            namespace,
-            client.V1Deployment(
-                metadata=client.V1ObjectMeta(name="kwok-web"),
-                spec=client.V1DeploymentSpec(
-                    replicas=2,
-                    selector=client.V1LabelSelector(match_labels=labels),
-                    template=client.V1PodTemplateSpec(
-                        metadata=client.V1ObjectMeta(labels=labels),
-                        spec=client.V1PodSpec(
-                            node_selector={"type": "kwok"},
-                            containers=[client.V1Container(name="web", image="nginx:1.27")],
-                        ),
-                    ),
-                ),
-            ),
-        )
+        apps.create_namespaced_deployment(namespace, _deployment("kwok-web", node_selector={"type": "kwok"}))
 
         def available() -> bool:
             d = apps.read_namespaced_deployment("kwok-web", namespace)
