@@ -24,11 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import pydantic
 
 from weather_operator import apply, events, keys, status
 from weather_operator.api import apikey, constants
-from weather_operator.handlers import keysync, runtime
+from weather_operator.handlers import keysync, runtime, specs
 from weather_operator.render import apikey as apikey_render
 from weather_operator.render import names
 
@@ -139,13 +138,7 @@ async def issue_generated(
 
 
 def parse_spec(body: Mapping[str, Any]) -> apikey.ApiKeySpec:
-    try:
-        return apikey.ApiKeySpec.model_validate(dict(body.get("spec") or {}))
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise kopf.PermanentError(f"invalid spec: {problems}") from None
+    return specs.parse(apikey.ApiKeySpec, body)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import pydantic
 
 from weather_operator import apply, discovery, events, status
 from weather_operator.api import constants, effective, weatherproxy
-from weather_operator.handlers import apikeys, keysync, runtime
+from weather_operator.handlers import apikeys, keysync, runtime, specs
 from weather_operator.render import fleet as fleet_
 from weather_operator.render import names
 
@@ -46,13 +45,7 @@ def _name(body: Mapping[str, Any]) -> tuple[str, str]:
 
 def parse_spec(body: Mapping[str, Any]) -> weatherproxy.WeatherProxySpec:
     """The spec model; an invalid spec is a permanent error (the user must fix it)."""
-    try:
-        return weatherproxy.WeatherProxySpec.model_validate(dict(body.get("spec") or {}))
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise kopf.PermanentError(f"invalid spec: {problems}") from None
+    return specs.parse(weatherproxy.WeatherProxySpec, body)
 
 
 def render(state: runtime.State, body: Mapping[str, Any], available: bool) -> fleet_.Fleet:
