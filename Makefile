@@ -97,11 +97,11 @@ controlplane-build: ## Build (or reuse cached) control-plane binaries
 
 .PHONY: controlplane
 controlplane: install controlplane-build ## Start a local control plane in .controlplane/ (prints KUBECONFIG)
-	$(PY) -m tests.support.controlplane up
+	$(PY) -m devcluster.controlplane up
 
 .PHONY: controlplane-down
 controlplane-down: ## Stop the local control plane
-	$(PY) -m tests.support.controlplane down
+	$(PY) -m devcluster.controlplane down
 
 ##@ Images
 

@@ -14,7 +14,7 @@ import pathlib
 import httpx
 
 from bench import fleet
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 
 
 @dataclasses.dataclass(frozen=True)

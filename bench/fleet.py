@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 
 import httpx
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.support import proxy_process
 from tests.support import redis_server as rs
 from weather_proxy import config as proxy_config

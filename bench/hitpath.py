@@ -23,7 +23,7 @@ from typing import Any
 import uvloop
 
 from bench import fleet
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.support import proxy_process
 from weather_proxy import app as proxy_app
 from weather_proxy.observability import logging as proxy_logging

@@ -15,7 +15,7 @@ import pathlib
 import httpx
 
 from bench import fleet, wrk
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.support import proxy_process
 
 

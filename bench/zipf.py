@@ -18,7 +18,7 @@ import time
 import httpx
 
 from bench import fleet
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 
 
 @dataclasses.dataclass(frozen=True)

@@ -154,7 +154,7 @@ class DevStack:
     # -- up --------------------------------------------------------------------------
 
     def up(self) -> None:
-        from tests.support import controlplane
+        from devcluster import controlplane
 
         shutil.rmtree(self.state_dir / "controlplane", ignore_errors=True)
         shutil.rmtree(self.etc, ignore_errors=True)
@@ -207,9 +207,7 @@ class DevStack:
 
     def _start_emulator(self) -> dict[str, str]:
         port = free_port()
-        child = self._spawn(
-            "openmeteo", [sys.executable, "-m", "tests.support.openmeteo", "--port", str(port)]
-        )
+        child = self._spawn("openmeteo", [sys.executable, "-m", "devcluster.openmeteo", "--port", str(port)])
 
         def urls() -> dict[str, str] | None:
             if not child.alive():
@@ -431,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dev stack failed: {exc}", file=sys.stderr, flush=True)
             return 1
         except Exception as exc:
-            from tests.support import controlplane
+            from devcluster import controlplane
 
             if isinstance(exc, controlplane.ControlPlaneError):
                 print(f"dev stack failed: {exc}", file=sys.stderr, flush=True)

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.kubeconfig:
             kubeconfig = args.kubeconfig.resolve()
         else:
-            from tests.support import controlplane
+            from devcluster import controlplane
 
             bin_dir = controlplane.ensure_binaries(build=not args.no_build)
             cp = controlplane.ControlPlane(bin_dir=bin_dir, kwok=False).start()

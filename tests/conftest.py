@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.controlplane import (  # noqa: F401
+from devcluster.fixtures import (  # noqa: F401
     kube_controlplane,
     kubeconfig,
     pytest_collection_finish,

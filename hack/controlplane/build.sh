@@ -5,10 +5,12 @@
 #   ${WPF_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/weather-proxy-fleet/controlplane}/<k8s-version>/bin/
 #     etcd kube-apiserver kube-controller-manager   (core; a failure is fatal)
 #     kube-scheduler kwok kwok-stages.yaml          (extras for fake nodes; a failure only warns)
+#     kubelet kube-proxy                            (the real node, hack/node; a failure is fatal)
 #
 # Re-running is a fast no-op (no Go needed) when the binaries exist and the stamp
 # (hash of go.mod, go.sum and the main packages) matches. Needs only `go` and the
-# Go module proxy. Set WPF_CONTROLPLANE_KWOK=0 to skip the extras.
+# Go module proxy. Set WPF_CONTROLPLANE_KWOK=0 to skip the extras and
+# WPF_CONTROLPLANE_NODE=0 to skip kubelet and kube-proxy.
 #
 # Usage: hack/controlplane/build.sh [--force] [--print-bin-dir]
 set -euo pipefail
@@ -34,6 +36,7 @@ bin_dir="${cache_root}/${k8s_version}/bin"
 if [[ $print_only -eq 1 ]]; then echo "$bin_dir"; exit 0; fi
 
 core=(etcd kube-apiserver kube-controller-manager)
+case "${WPF_CONTROLPLANE_NODE:-1}" in 0|false|no|off) ;; *) core+=(kubelet kube-proxy) ;; esac
 extras=()
 case "${WPF_CONTROLPLANE_KWOK:-1}" in 0|false|no|off) ;; *) extras=(kube-scheduler kwok) ;; esac
 
@@ -44,7 +47,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 # What the binaries depend on: pins, main packages, build flags (not this script's prose).
-stamp="$( { echo "extras=${extras[*]} ldflags=${k8s_ldflags} cgo=${CGO_ENABLED:-0}"; cat go.mod go.sum kwok/go.mod kwok/go.sum;
+stamp="$( { echo "core=${core[*]} extras=${extras[*]} ldflags=${k8s_ldflags} cgo=${CGO_ENABLED:-0}"; cat go.mod go.sum kwok/go.mod kwok/go.sum;
             find cmd kwok/cmd -type f -name '*.go' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
 up_to_date() {
   [[ -f "$bin_dir/.stamp" && "$(cat "$bin_dir/.stamp")" == "$stamp" ]] || return 1
@@ -80,7 +83,7 @@ export CGO_ENABLED="${CGO_ENABLED:-0}"
 
 # Measured cold (empty Go build cache) on 2 cores, see README.md.
 declare -A hint=([etcd]="~1-3 min" [kube-apiserver]="~3-7 min" [kube-controller-manager]="~1-2 min more"
-                 [kube-scheduler]="~20 s more" [kwok]="~2-5 min more")
+                 [kube-scheduler]="~20 s more" [kubelet]="~2-4 min more" [kube-proxy]="~30 s more" [kwok]="~2-5 min more")
 
 build_one() { # name moduledir
   local b="$1" dir="$2" start=$SECONDS flags="-s -w"

@@ -13,7 +13,8 @@ kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client, config  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-from tests.support.controlplane import KubeControlPlane, fake_node_manifest  # noqa: E402
+from devcluster.controlplane import fake_node_manifest  # noqa: E402
+from devcluster.fixtures import KubeControlPlane  # noqa: E402
 
 pytestmark = pytest.mark.controlplane
 

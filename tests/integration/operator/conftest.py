@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from devcluster import controlplane
 from hack import kubectl as kubectl_
 from hack import operator_process
 from tests.integration.operator import fleet
-from tests.support import controlplane
 
 # Short intervals so drift repair and monitoring re-checks happen within a test's poll bound.
 OPERATOR_SETTINGS = {

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from devcluster import openmeteo as om
+from devcluster.fixtures import openmeteo  # noqa: F401
 from tests.integration.proxy import scenario
-from tests.support import openmeteo as om
-from tests.support.openmeteo import openmeteo  # noqa: F401
 from tests.support.proxy_process import proxy_factory  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from weather_proxy import config as proxy_config

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.support import proxy_process
 from weather_proxy import config as proxy_config
 

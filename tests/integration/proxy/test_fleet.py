@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from devcluster import openmeteo as om
 from tests.integration.proxy import scenario
-from tests.support import openmeteo as om
 from tests.support import proxy_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

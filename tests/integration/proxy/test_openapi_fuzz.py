@@ -14,8 +14,8 @@ import pytest
 import schemathesis
 from schemathesis import checks
 
+from devcluster import openmeteo as om
 from tests.integration.proxy import scenario
-from tests.support import openmeteo as om
 from tests.support import proxy_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from devcluster import openmeteo as om
 from tests.integration.proxy import scenario
-from tests.support import openmeteo as om
 from tests.support import proxy_process
 from tests.support import redis_server as rs
 

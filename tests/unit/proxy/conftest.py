@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import openmeteo as om
-from tests.support.openmeteo import openmeteo  # noqa: F401
+from devcluster import openmeteo as om
+from devcluster.fixtures import openmeteo  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from weather_proxy import app as app_mod
 from weather_proxy import config as config_mod

@@ -8,7 +8,7 @@ import pybreaker
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
 from weather_proxy import config as config_mod
 from weather_proxy.observability import metrics as metrics_mod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory, build_config, running
 
 PER_REQUEST = {"x-request-id", "age", "cache-control", "ratelimit-remaining", "ratelimit-reset"}

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import build_config, running
 from weather_proxy import redis_link
 from weather_proxy.cache import coalesce, entries

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import KEY, KEY_SHA, build_config, running
 from weather_proxy import reload
 from weather_proxy.observability import metrics as metrics_mod

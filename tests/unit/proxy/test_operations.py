@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory, build_config, running
 from weather_proxy import __main__ as cli
 from weather_proxy import config as config_mod

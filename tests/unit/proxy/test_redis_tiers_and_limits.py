@@ -8,7 +8,7 @@ import pathlib
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.support.redis_server import RedisServer
 from tests.unit.proxy.conftest import KEY, build_config, running
 from weather_proxy import analytics, redis_link, settings

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import time
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
 from weather_proxy.cache import entries
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
 
 

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.support import openmeteo as om
+from devcluster import openmeteo as om
 
 CURRENT = "temperature_2m,wind_speed_10m,wind_direction_10m,weather_code,is_day"
 
@@ -215,7 +215,7 @@ def test_standalone_single_port_with_control_port() -> None:
         [
             sys.executable,
             "-m",
-            "tests.support.openmeteo",
+            "devcluster.openmeteo",
             "--port",
             str(port),
             "--control-port",

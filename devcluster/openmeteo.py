@@ -26,7 +26,7 @@ decimals) for ``forecast``. ``GET /__calls`` returns the counts as JSON;
 The two endpoints listen on two ports (as the real API lives on two hosts), so one
 can be refused while the other answers. Standalone (dev stack, kind e2e image)::
 
-    python -m tests.support.openmeteo --port 8099 [--forecast-port 8100] [--control-port 8101]
+    python -m devcluster.openmeteo --port 8099 [--forecast-port 8100] [--control-port 8101]
         [--synthetic-cities]
 
 Pytest: the ``openmeteo`` fixture (function scope) yields a fresh, started emulator.
@@ -46,10 +46,8 @@ import math
 import socket
 import threading
 import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 ENDPOINTS = ("search", "forecast")
@@ -674,19 +672,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-@pytest.fixture
-def openmeteo() -> Iterator[OpenMeteoEmulator]:
-    """A fresh, running Open-Meteo emulator (geocoding and forecast on two loopback ports)."""
-    emulator = OpenMeteoEmulator().start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.support.openmeteo", description=__doc__.split("\n")[0]
+        prog="python -m devcluster.openmeteo", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099, help="search port (and forecast, unless split)")

@@ -9,10 +9,10 @@ binary folder, in which case kube-scheduler + kwok run fake nodes too.
 
 Command line (state lives in ``.controlplane/`` at the repo root by default)::
 
-    python -m tests.support.controlplane up [--state-dir DIR] [--no-build]
-    python -m tests.support.controlplane status [--state-dir DIR]
-    python -m tests.support.controlplane down [--state-dir DIR]
-    python -m tests.support.controlplane env [--state-dir DIR]   # prints export KUBECONFIG=...
+    python -m devcluster.controlplane up [--state-dir DIR] [--no-build]
+    python -m devcluster.controlplane status [--state-dir DIR]
+    python -m devcluster.controlplane down [--state-dir DIR]
+    python -m devcluster.controlplane env [--state-dir DIR]   # prints export KUBECONFIG=...
 
 Pytest (session scope)::
 
@@ -43,26 +43,23 @@ import argparse
 import atexit
 import contextlib
 import dataclasses
-import datetime
-import ipaddress
 import json
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from devcluster import pki
+from devcluster.processes import free_port, kill_process_group, parent_death_signal, pid_alive, pid_is, tail
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 HACK_DIR = REPO_ROOT / "hack" / "controlplane"
 BUILD_SCRIPT = HACK_DIR / "build.sh"
 DEFAULT_STATE_DIR = REPO_ROOT / ".controlplane"
@@ -160,99 +157,12 @@ def ensure_binaries(*, build: bool | None = None, stream: Any = None) -> Path:
     return bin_dir
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        data = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(data[-lines:])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie counts as dead.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _pid_is(pid: int, binary: str) -> bool:
-    """Guard against pid reuse: is ``pid`` still running ``binary``?"""
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-        return os.path.basename(exe.removesuffix(" (deleted)")) == binary
-    except OSError:
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-            return os.path.basename(cmd) == binary
-        except OSError:
-            return _pid_alive(pid)
-
-
-def _parent_death_signal() -> Any:
-    """A preexec_fn that makes the child get SIGKILL when this process dies (Linux).
-
-    Safety net for a SIGKILLed pytest: without it, leaked apiservers are a classic.
-    Only used from the main thread: the kernel fires it when the forking *thread* exits.
-    """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_pdeathsig() -> None:
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG; SIGKILL: no graceful path without etcd
-        if os.getppid() != parent:  # parent already gone
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return set_pdeathsig
-
-
-def kill_process_group(pid: int, *, timeout: float = 10.0) -> None:
-    """SIGTERM the process group led by ``pid``, then SIGKILL after ``timeout``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5.0)
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _pid_alive(pid):
-                return
-            time.sleep(0.1)
-
-
 # --------------------------------------------------------------------------- PKI
 
 
 @dataclasses.dataclass
 class _Pki:
+    ca: pki.CertificateAuthority
     ca_cert: Path
     ca_key: Path
     serving_cert: Path
@@ -267,154 +177,31 @@ class _Pki:
     sa_pub: Path
 
 
-def _generate_pki(d: Path) -> _Pki:
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    except ImportError as exc:  # pragma: no cover - dependency hint
-        raise ControlPlaneError("the 'cryptography' package is required (pip install cryptography)") from exc
-
-    d.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    not_before = now - datetime.timedelta(hours=1)
-    not_after = now + datetime.timedelta(days=7)
-
-    def write_key(path: Path, key: Any) -> None:
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        path.chmod(0o600)
-
-    def write_cert(path: Path, cert: Any) -> None:
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-    def name(cn: str, orgs: tuple[str, ...] = ()) -> Any:
-        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-        return x509.Name(attrs)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("weather-proxy-fleet-test-ca")
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+def _generate_pki(
+    d: Path, *, service_cidr: str = SERVICE_CLUSTER_IP_RANGE, ips: tuple[str, ...] = ()
+) -> _Pki:
+    ca = pki.CertificateAuthority.create(d)
+    dns, all_ips = pki.apiserver_names(service_cidr, ips)
+    serving = ca.issue("apiserver", "kube-apiserver", server=True, dns_names=dns, ips=all_ips)
+    admin = ca.issue("admin", "admin", ("system:masters",), client=True)
+    kcm = ca.issue("kube-controller-manager", "system:kube-controller-manager", client=True)
+    sched = ca.issue("kube-scheduler", "system:kube-scheduler", client=True)
+    sa = pki.service_account_keys(d)
+    return _Pki(
+        ca=ca,
+        ca_cert=ca.cert_path,
+        ca_key=ca.key_path,
+        serving_cert=serving.cert,
+        serving_key=serving.key,
+        admin_cert=admin.cert,
+        admin_key=admin.key,
+        kcm_cert=kcm.cert,
+        kcm_key=kcm.key,
+        scheduler_cert=sched.cert,
+        scheduler_key=sched.key,
+        sa_key=sa.key,
+        sa_pub=sa.cert,
     )
-
-    def leaf(cn: str, orgs: tuple[str, ...], *, server: bool) -> tuple[Any, Any]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn, orgs))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
-        )
-        if server:
-            svc_ip = ipaddress.IPv4Network(SERVICE_CLUSTER_IP_RANGE)[1]  # the `kubernetes` Service
-            b = b.add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName("localhost"),
-                        x509.DNSName("kubernetes"),
-                        x509.DNSName("kubernetes.default"),
-                        x509.DNSName("kubernetes.default.svc"),
-                        x509.DNSName("kubernetes.default.svc.cluster.local"),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                        x509.IPAddress(svc_ip),
-                    ]
-                ),
-                critical=False,
-            )
-        return key, b.sign(ca_key, hashes.SHA256())
-
-    pki = _Pki(
-        ca_cert=d / "ca.crt",
-        ca_key=d / "ca.key",
-        serving_cert=d / "apiserver.crt",
-        serving_key=d / "apiserver.key",
-        admin_cert=d / "admin.crt",
-        admin_key=d / "admin.key",
-        kcm_cert=d / "kube-controller-manager.crt",
-        kcm_key=d / "kube-controller-manager.key",
-        scheduler_cert=d / "kube-scheduler.crt",
-        scheduler_key=d / "kube-scheduler.key",
-        sa_key=d / "sa.key",
-        sa_pub=d / "sa.pub",
-    )
-    write_key(pki.ca_key, ca_key)
-    write_cert(pki.ca_cert, ca)
-    for (cert_path, key_path), (cn, orgs, server) in {
-        (pki.serving_cert, pki.serving_key): ("kube-apiserver", (), True),
-        (pki.admin_cert, pki.admin_key): ("admin", ("system:masters",), False),
-        (pki.kcm_cert, pki.kcm_key): ("system:kube-controller-manager", (), False),
-        (pki.scheduler_cert, pki.scheduler_key): ("system:kube-scheduler", (), False),
-    }.items():
-        key, cert = leaf(cn, orgs, server=server)
-        write_key(key_path, key)
-        write_cert(cert_path, cert)
-
-    sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    write_key(pki.sa_key, sa)
-    pki.sa_pub.write_bytes(
-        sa.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return pki
 
 
 def _write_kubeconfig(path: Path, *, server: str, ca: Path, cert: Path, key: Path, user: str) -> None:
@@ -490,7 +277,7 @@ class ControlPlane:
             if pid is None:
                 continue
             proc = self._procs.pop(comp, None)
-            if proc is not None or _pid_is(pid, comp):
+            if proc is not None or pid_is(pid, comp):
                 kill_process_group(pid)
             if proc is not None:
                 with contextlib.suppress(Exception):
@@ -526,7 +313,7 @@ class ControlPlane:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killpg tears down all of it
                 cwd=self.state_dir,
-                preexec_fn=None if self.daemon else _parent_death_signal(),
+                preexec_fn=None if self.daemon else parent_death_signal(),
             )
         self._procs[comp] = proc
         self.pids[comp] = proc.pid
@@ -544,7 +331,7 @@ class ControlPlane:
             log = self.state_dir / "logs" / f"{comp}.log"
             raise ControlPlaneError(
                 f"{comp} exited with code {proc.returncode} during start-up; "
-                f"last lines of {log}:\n{_tail(log)}"
+                f"last lines of {log}:\n{tail(log)}"
             )
 
     def _wait(self, what: str, comps: tuple[str, ...], probe: Any, deadline: float) -> Any:
@@ -561,7 +348,7 @@ class ControlPlane:
             time.sleep(0.25)
         assert self.state_dir is not None
         log_files = [self.state_dir / "logs" / f"{c}.log" for c in comps]
-        logs = "\n".join(f"--- {c} ({f}):\n{_tail(f, 25)}" for c, f in zip(comps, log_files, strict=True))
+        logs = "\n".join(f"--- {c} ({f}):\n{tail(f, 25)}" for c, f in zip(comps, log_files, strict=True))
         raise ControlPlaneError(f"timed out waiting for {what} (last error: {last!r})\n{logs}")
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -817,7 +604,7 @@ def _read_state(state_dir: Path) -> tuple[dict[str, int], dict[str, Any]]:
 
 
 def _running(pids: dict[str, int]) -> dict[str, bool]:
-    return {c: _pid_alive(p) and _pid_is(p, c) for c, p in pids.items()}
+    return {c: pid_alive(p) and pid_is(p, c) for c, p in pids.items()}
 
 
 def _readyz(state_dir: Path, state: dict[str, Any]) -> bool:
@@ -834,7 +621,7 @@ def down(state_dir: Path, *, keep: bool = False) -> None:
     pids, _ = _read_state(state_dir)
     for comp in reversed(COMPONENTS):
         pid = pids.get(comp)
-        if pid is not None and _pid_alive(pid) and _pid_is(pid, comp):
+        if pid is not None and pid_alive(pid) and pid_is(pid, comp):
             print(f"stopping {comp} (pid {pid})", file=sys.stderr)
             kill_process_group(pid)
     # Only delete what we recognise as a control-plane state dir.
@@ -859,9 +646,7 @@ def up(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m tests.support.controlplane", description=__doc__.split("\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m devcluster.controlplane", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, help_ in (
         ("up", "build if needed and start in the background"),
@@ -915,125 +700,6 @@ def main(argv: list[str] | None = None) -> int:
     except ControlPlaneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-# --------------------------------------------------------------------------- pytest fixtures
-
-
-@dataclasses.dataclass(frozen=True)
-class KubeControlPlane:
-    """What the ``kube_controlplane`` fixture yields."""
-
-    kubeconfig: Path
-    server: str
-    reused: bool
-    kwok: bool = False  # kube-scheduler + kwok run: pods on fake nodes become Ready
-    controlplane: ControlPlane | None = None
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"KUBECONFIG": str(self.kubeconfig)}
-
-
-def _server_from_kubeconfig(path: Path) -> str:
-    import yaml  # project dependency
-
-    cfg = yaml.safe_load(path.read_text())
-    ctx_name = cfg.get("current-context")
-    ctx = next((c["context"] for c in cfg.get("contexts", []) if c["name"] == ctx_name), None)
-    cluster_name = ctx["cluster"] if ctx else cfg["clusters"][0]["name"]
-    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == cluster_name)
-    return str(cluster["server"])
-
-
-@contextlib.contextmanager
-def _capture_disabled(config: Any) -> Iterator[None]:
-    capman = config.pluginmanager.getplugin("capturemanager")
-    if capman is None:
-        yield
-        return
-    with capman.global_and_fixture_disabled():
-        yield
-
-
-try:
-    import pytest
-except ImportError:  # pragma: no cover - the CLI works without pytest
-    pytest = None  # type: ignore[assignment]
-
-_prebuild_error: ControlPlaneError | None = None
-_prebuilt_bin_dir: Path | None = None
-
-
-def pytest_collection_finish(session: Any) -> None:
-    """Build the binaries (if needed) once collection is done, before any test runs.
-
-    A cold build takes minutes; done here it is not charged to the first test's
-    pytest-timeout. Only when a collected test uses ``kube_controlplane`` and no
-    existing cluster is given. Errors are reported by the fixture.
-    """
-    global _prebuild_error, _prebuilt_bin_dir
-    if os.environ.get(ENV_EXISTING_KUBECONFIG) or session.config.option.collectonly:
-        return
-    if not any("kube_controlplane" in getattr(item, "fixturenames", ()) for item in session.items):
-        return
-    try:
-        with _capture_disabled(session.config):
-            _prebuilt_bin_dir = ensure_binaries()
-    except ControlPlaneError as exc:
-        _prebuild_error = exc
-
-
-if pytest is not None:
-
-    @pytest.fixture(scope="session")
-    def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPlane]:
-        """A running control plane for the whole session.
-
-        Reuses the cluster of ``$WPF_KUBECONFIG`` if set; otherwise builds (if
-        needed) and starts a private one in a temp dir, stopped at session end.
-        """
-        existing = os.environ.get(ENV_EXISTING_KUBECONFIG)
-        if existing:
-            path = Path(existing).expanduser().resolve()
-            if not path.is_file():
-                pytest.fail(f"{ENV_EXISTING_KUBECONFIG}={existing}: no such kubeconfig", pytrace=False)
-            # A cluster from `python -m tests.support.controlplane up` has state.json next to it.
-            _, state = _read_state(path.parent)
-            kwok = bool(state.get("kwok")) and Path(state.get("kubeconfig", "")) == path
-            yield KubeControlPlane(
-                kubeconfig=path, server=_server_from_kubeconfig(path), reused=True, kwok=kwok
-            )
-            return
-        try:
-            if _prebuild_error is not None:
-                raise _prebuild_error
-            bin_dir = _prebuilt_bin_dir
-            if bin_dir is None:
-                with _capture_disabled(request.config):
-                    bin_dir = ensure_binaries()
-        except BinariesUnavailable as exc:
-            if _truthy(os.environ.get("CI")):
-                pytest.fail(f"control plane unavailable in CI: {exc}", pytrace=False)
-            pytest.skip(f"control plane unavailable: {exc}")
-        except ControlPlaneError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        cp = ControlPlane(bin_dir=bin_dir, fake_nodes=int(os.environ.get(ENV_FAKE_NODES, "0") or 0))
-        try:
-            cp.start()
-        except ControlPlaneError as exc:
-            pytest.fail(f"control plane failed to start: {exc}", pytrace=False)
-        try:
-            yield KubeControlPlane(
-                kubeconfig=cp.kubeconfig, server=cp.server, reused=False, kwok=bool(cp.kwok), controlplane=cp
-            )
-        finally:
-            cp.stop()
-
-    @pytest.fixture(scope="session")
-    def kubeconfig(kube_controlplane: KubeControlPlane) -> Path:
-        """Path of an admin kubeconfig for the session's control plane."""
-        return kube_controlplane.kubeconfig
 
 
 if __name__ == "__main__":
