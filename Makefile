@@ -97,11 +97,11 @@ controlplane-build: ## Build (or reuse cached) control-plane binaries
 
 .PHONY: controlplane
 controlplane: install controlplane-build ## Start a local control plane in .controlplane/ (prints KUBECONFIG)
-	$(PY) -m devcluster.controlplane up
+	$(PY) -m devcluster up
 
 .PHONY: controlplane-down
 controlplane-down: ## Stop the local control plane
-	$(PY) -m devcluster.controlplane down
+	$(PY) -m devcluster down
 
 ##@ Images
 

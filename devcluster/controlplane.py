@@ -9,10 +9,10 @@ binary folder, in which case kube-scheduler + kwok run fake nodes too.
 
 Command line (state lives in ``.controlplane/`` at the repo root by default)::
 
-    python -m devcluster.controlplane up [--state-dir DIR] [--no-build]
-    python -m devcluster.controlplane status [--state-dir DIR]
-    python -m devcluster.controlplane down [--state-dir DIR]
-    python -m devcluster.controlplane env [--state-dir DIR]   # prints export KUBECONFIG=...
+    python -m devcluster up [--state-dir DIR] [--no-build]
+    python -m devcluster status [--state-dir DIR]
+    python -m devcluster down [--state-dir DIR]
+    python -m devcluster env [--state-dir DIR]   # prints export KUBECONFIG=...
 
 Pytest (session scope)::
 
@@ -39,7 +39,6 @@ Environment:
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import dataclasses
@@ -240,6 +239,8 @@ class ControlPlane:
     start_timeout: float = 120.0
     extra_apiserver_args: tuple[str, ...] = ()
     fake_nodes: int = 0  # kwok nodes to create at start (only when kwok runs)
+    bind_address: str = "127.0.0.1"  # where kube-apiserver listens (and advertises, when not loopback)
+    service_cidr: str = SERVICE_CLUSTER_IP_RANGE
 
     kubeconfig: Path = dataclasses.field(init=False)
     server: str = dataclasses.field(init=False, default="")
@@ -272,7 +273,14 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop every component (reverse order), by process group. Idempotent."""
-        for comp in reversed(COMPONENTS):
+        self._stop_components(COMPONENTS)
+        if self._owns_state_dir and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+
+    def _stop_components(self, components: tuple[str, ...]) -> None:
+        for comp in reversed(components):
             pid = self.pids.pop(comp, None)
             if pid is None:
                 continue
@@ -282,10 +290,6 @@ class ControlPlane:
             if proc is not None:
                 with contextlib.suppress(Exception):
                     proc.wait(timeout=1)
-        if self._owns_state_dir and self.state_dir is not None:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
 
     def __enter__(self) -> ControlPlane:
         return self.start()
@@ -299,7 +303,7 @@ class ControlPlane:
 
     # -- internals -------------------------------------------------------------------
 
-    def _spawn(self, comp: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, comp: str, args: list[str], exe: str | None = None) -> subprocess.Popen[bytes]:
         assert self.state_dir is not None
         assert self.bin_dir is not None
         log_dir = self.state_dir / "logs"
@@ -307,7 +311,7 @@ class ControlPlane:
         log_path = log_dir / f"{comp}.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [str(self.bin_dir / comp), *args],
+                [exe or str(self.bin_dir / comp), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -391,7 +395,7 @@ class ControlPlane:
         assert self.state_dir is not None
         sd = self.state_dir
         deadline = time.monotonic() + self.start_timeout
-        self._pki = pki = _generate_pki(sd / "pki")
+        self._pki = pki = self._make_pki(sd / "pki")
         self.ca_file = pki.ca_cert
         self.token = os.urandom(16).hex()
         token_file = sd / "pki" / "tokens.csv"
@@ -425,12 +429,12 @@ class ControlPlane:
 
         # kube-apiserver
         port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
+        self.server = f"https://{self.bind_address}:{port}"
         self._spawn(
             "kube-apiserver",
             [
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
+                f"--bind-address={self.bind_address}",
                 f"--secure-port={port}",
                 f"--cert-dir={sd / 'apiserver-certs'}",
                 f"--tls-cert-file={pki.serving_cert}",
@@ -438,13 +442,14 @@ class ControlPlane:
                 f"--client-ca-file={pki.ca_cert}",
                 f"--token-auth-file={token_file}",
                 "--authorization-mode=Node,RBAC",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--enable-priority-and-fairness=false",
+                *self._apiserver_args(pki),
                 *self.extra_apiserver_args,
             ],
         )
@@ -487,13 +492,14 @@ class ControlPlane:
                 f"--root-ca-file={pki.ca_cert}",
                 f"--cluster-signing-cert-file={pki.ca_cert}",
                 f"--cluster-signing-key-file={pki.ca_key}",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--concurrent-gc-syncs=5",
             ],
         )
 
         if self.kwok:
-            self._start_kwok(pki)
+            self._start_scheduler(pki)
+            self._start_kwok()
             for i in range(self.fake_nodes):
                 self.add_fake_node(f"kwok-node-{i}")
 
@@ -513,6 +519,7 @@ class ControlPlane:
                     "etcd": etcd_url,
                     "bin_dir": str(self.bin_dir),
                     "kwok": bool(self.kwok),
+                    **self._state_extra(),
                 },
                 indent=2,
             )
@@ -520,9 +527,19 @@ class ControlPlane:
         )
         (sd / "state.json").chmod(0o600)
 
-    def _start_kwok(self, pki: _Pki) -> None:
+    # -- hooks for a cluster with a real node (devcluster.node.Cluster) --------------
+
+    def _make_pki(self, directory: Path) -> _Pki:
+        return _generate_pki(directory, service_cidr=self.service_cidr)
+
+    def _apiserver_args(self, pki: _Pki) -> list[str]:
+        return []
+
+    def _state_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _start_scheduler(self, pki: _Pki) -> None:
         assert self.state_dir is not None
-        assert self.bin_dir is not None
         sd = self.state_dir
         sched_kubeconfig = sd / "kube-scheduler.kubeconfig"
         _write_kubeconfig(
@@ -544,6 +561,9 @@ class ControlPlane:
                 f"--secure-port={free_port()}",
             ],
         )
+
+    def _start_kwok(self) -> None:
+        assert self.bin_dir is not None
         # kwok: manage every node annotated kwok.x-k8s.io/node=fake; runs pods on them.
         self._spawn(
             "kwok",
@@ -617,90 +637,7 @@ def _readyz(state_dir: Path, state: dict[str, Any]) -> bool:
         return False
 
 
-def down(state_dir: Path, *, keep: bool = False) -> None:
-    pids, _ = _read_state(state_dir)
-    for comp in reversed(COMPONENTS):
-        pid = pids.get(comp)
-        if pid is not None and pid_alive(pid) and pid_is(pid, comp):
-            print(f"stopping {comp} (pid {pid})", file=sys.stderr)
-            kill_process_group(pid)
-    # Only delete what we recognise as a control-plane state dir.
-    if not keep and ((state_dir / "pids").exists() or (state_dir / "pki").exists()):
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def up(
-    state_dir: Path, *, build: bool = True, kwok: bool | None = None, fake_nodes: int = 1
-) -> ControlPlane | None:
-    pids, state = _read_state(state_dir)
-    if pids and all(_running(pids).values()) and state and _readyz(state_dir, state):
-        print(f"control plane already running ({state['server']})", file=sys.stderr)
-        return None
-    if pids or state_dir.exists():
-        down(state_dir)  # stale or half-dead: start from scratch
-    bin_dir = ensure_binaries(build=build)
-    cp = ControlPlane(state_dir=state_dir, bin_dir=bin_dir, daemon=True, kwok=kwok, fake_nodes=fake_nodes)
-    cp.start()
-    print(f"control plane up: {cp.server} (logs in {state_dir / 'logs'})", file=sys.stderr)
-    return cp
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m devcluster.controlplane", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    for name, help_ in (
-        ("up", "build if needed and start in the background"),
-        ("down", "stop and delete the state dir"),
-        ("status", "show process / readiness state"),
-        ("env", "print `export KUBECONFIG=...`"),
-        ("build", "only build the binaries"),
-    ):
-        sp = sub.add_parser(name, help=help_)
-        sp.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-        if name == "up":
-            sp.add_argument("--no-build", action="store_true", help="fail instead of building")
-            sp.add_argument("--no-kwok", action="store_true", help="do not start kube-scheduler/kwok")
-            sp.add_argument(
-                "--fake-nodes", type=int, default=1, metavar="N", help="kwok nodes to create (default 1)"
-            )
-        if name == "down":
-            sp.add_argument("--keep", action="store_true", help="keep the state dir (logs)")
-    a = p.parse_args(argv)
-    state_dir: Path = a.state_dir.resolve()
-    try:
-        if a.cmd == "build":
-            print(ensure_binaries(build=True))
-            return 0
-        if a.cmd == "up":
-            up(state_dir, build=not a.no_build, kwok=False if a.no_kwok else None, fake_nodes=a.fake_nodes)
-            print(f"export KUBECONFIG={state_dir / 'kubeconfig'}")
-            return 0
-        if a.cmd == "down":
-            down(state_dir, keep=a.keep)
-            return 0
-        pids, state = _read_state(state_dir)
-        if a.cmd == "env":
-            if not state:
-                print(f"no control plane in {state_dir}", file=sys.stderr)
-                return 1
-            print(f"export KUBECONFIG={state['kubeconfig']}")
-            return 0
-        # status
-        if not pids:
-            print(f"not running (no state in {state_dir})")
-            return 1
-        running = _running(pids)
-        for comp, pid in pids.items():
-            print(f"{comp:<24} pid {pid:<8} {'running' if running[comp] else 'DEAD'}")
-        ready = bool(state) and _readyz(state_dir, state)
-        print(f"{'kube-apiserver /readyz':<24} {'ok' if ready else 'NOT READY'}  {state.get('server', '')}")
-        if ready:
-            print(f"export KUBECONFIG={state['kubeconfig']}")
-        return 0 if ready and all(running.values()) else 1
-    except ControlPlaneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
 if __name__ == "__main__":
+    from devcluster.cli import main
+
     sys.exit(main())

@@ -98,7 +98,7 @@ def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPla
         path = Path(existing).expanduser().resolve()
         if not path.is_file():
             pytest.fail(f"{ENV_EXISTING_KUBECONFIG}={existing}: no such kubeconfig", pytrace=False)
-        # A cluster from `python -m devcluster.controlplane up` has state.json next to it.
+        # A cluster from `python -m devcluster up` has state.json next to it.
         _, state = _read_state(path.parent)
         kwok = bool(state.get("kwok")) and Path(state.get("kubeconfig", "")) == path
         yield KubeControlPlane(kubeconfig=path, server=_server_from_kubeconfig(path), reused=True, kwok=kwok)

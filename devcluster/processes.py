@@ -47,16 +47,18 @@ def pid_alive(pid: int) -> bool:
 
 
 def pid_is(pid: int, binary: str) -> bool:
-    """Guard against pid reuse: is ``pid`` still running ``binary``?"""
+    """Guard against pid reuse: is ``pid`` still running ``binary`` (or ``python -m devcluster.<binary>``)?"""
+    try:
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        return pid_alive(pid)
+    if f"devcluster.{binary}" in argv:
+        return True
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
         return os.path.basename(exe.removesuffix(" (deleted)")) == binary
     except OSError:
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-            return os.path.basename(cmd) == binary
-        except OSError:
-            return pid_alive(pid)
+        return bool(argv) and os.path.basename(argv[0]) == binary
 
 
 def parent_death_signal() -> Any:

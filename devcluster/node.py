@@ -1,0 +1,508 @@
+"""A real single-node cluster: the control plane plus containerd, kubelet, kube-proxy and add-ons.
+
+Pods really run here: containerd + runc (Debian) start the images built by
+:mod:`devcluster.images`, the CNI bridge plugin wires them to the node's bridge, kube-proxy
+programs Services with iptables, CoreDNS answers cluster DNS, metrics-server feeds the HPA,
+and :mod:`devcluster.provisioner` binds PVCs to host folders. Pod Security Admission
+enforces ``restricted`` in every namespace but ``kube-system``.
+
+Addresses (none overlap this machine's own network; pod traffic never leaves the node):
+
+* the node, its bridge ``wpf0`` and kube-apiserver: ``10.244.0.1``
+* pods: ``10.244.0.0/24``; Services: ``10.96.0.0/16``; cluster DNS: ``10.96.0.10``
+
+Root only (network namespaces, iptables, mounts, cgroups). One such cluster per machine: the
+bridge name and addresses are fixed so that pods, kubeconfigs and docs stay predictable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ipaddress
+import json
+import os
+import shutil
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from devcluster import images
+from devcluster.controlplane import (
+    COMPONENTS,
+    ControlPlane,
+    ControlPlaneError,
+    _Pki,
+    _write_kubeconfig,
+)
+from devcluster.processes import free_port, kill_process_group, pid_alive, tail
+
+NODE_NAME = "wpf-node"
+BRIDGE = "wpf0"
+NODE_IP = "10.244.0.1"
+POD_CIDR = "10.244.0.0/24"
+SERVICE_CIDR = "10.96.0.0/16"
+CLUSTER_DNS = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
+CNI_BIN_DIR = Path("/usr/lib/cni")
+EGRESS_CHAIN = "WPF-EGRESS"
+ADDONS_DIR = Path(__file__).resolve().parent / "addons"
+# Which cluster owns the bridge: a second one would fight over the addresses.
+OWNER_FILE = Path("/run/weather-proxy-fleet-node.json")
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "provisioner")
+# Images every node runs (the add-ons); the fleet's own images are imported by the caller's choice.
+SYSTEM_IMAGES = (images.PAUSE, images.COREDNS, images.METRICS_SERVER)
+FLEET_IMAGES = (images.PROXY, images.OPERATOR, images.EMULATOR, images.REDIS)
+
+
+class NodeError(ControlPlaneError):
+    """The node could not be prepared, started or torn down."""
+
+
+def _run(*argv: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, input=input)
+    if check and proc.returncode != 0:
+        raise NodeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")
+    return proc
+
+
+def _sysctl(key: str, value: str) -> None:
+    Path("/proc/sys", *key.split(".")).write_text(value)
+
+
+def preflight() -> list[str]:
+    """What this machine lacks for a real node (empty when it can run one)."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("a real node needs root (network namespaces, iptables, mounts, cgroups)")
+    for tool in ("containerd", "runc", "ctr", "iptables", "ip", "conntrack", "buildah", "mmdebstrap"):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} not found (bash hack/system-packages.sh installs the node's packages)")
+    for plugin in ("bridge", "host-local", "loopback", "portmap"):
+        if not (CNI_BIN_DIR / plugin).exists():
+            problems.append(f"CNI plugin {CNI_BIN_DIR / plugin} missing (Debian containernetworking-plugins)")
+    return problems
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root).rstrip("/") + "/"
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point.startswith(prefix) or point == str(root):
+                found.append(point)
+    return found
+
+
+def unmount_under(root: Path) -> None:
+    """Lazily unmount everything mounted below ``root`` (pod volumes, container rootfs, shm)."""
+    for point in sorted(_mounts_under(root), key=len, reverse=True):
+        _run("umount", "-l", point, check=False)
+
+
+@dataclasses.dataclass
+class Cluster(ControlPlane):
+    """:class:`ControlPlane` on the node's address, plus one real node and the add-ons.
+
+    ``Cluster(state_dir).start()`` ... ``.stop()``; ``stop`` kills every container, removes
+    the pods' network namespaces, the bridge and the iptables rules, and unmounts what the
+    kubelet and containerd mounted.
+    """
+
+    fleet_images: bool = True  # also import the proxy, operator, emulator and Redis images
+    bind_address: str = NODE_IP
+    service_cidr: str = SERVICE_CIDR
+    kwok: bool | None = False
+
+    @property
+    def containerd_address(self) -> str:
+        assert self.state_dir is not None
+        return str(self.state_dir / "containerd" / "containerd.sock")
+
+    # -- ControlPlane hooks ------------------------------------------------------------
+
+    def _make_pki(self, directory: Path) -> _Pki:
+        from devcluster import controlplane
+
+        pki = controlplane._generate_pki(directory, service_cidr=self.service_cidr, ips=(NODE_IP,))
+        ca = pki.ca
+        self._front_proxy_ca = front = type(ca).create(directory, "front-proxy-ca", "wpf-front-proxy-ca")
+        self._certs = {
+            "front-proxy-client": front.issue("front-proxy-client", "front-proxy-client", client=True),
+            "apiserver-kubelet-client": ca.issue(
+                "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",), client=True
+            ),
+            "kubelet": ca.issue("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",), client=True),
+            "kubelet-serving": ca.issue(
+                "kubelet-serving", NODE_NAME, server=True, dns_names=(NODE_NAME,), ips=(NODE_IP,)
+            ),
+            "kube-proxy": ca.issue("kube-proxy", "system:kube-proxy", client=True),
+            "provisioner": ca.issue(
+                "provisioner", "wpf:hostpath-provisioner", ("system:masters",), client=True
+            ),
+        }
+        return pki
+
+    def _apiserver_args(self, pki: _Pki) -> list[str]:
+        assert self.state_dir is not None
+        admission = self.state_dir / "admission.yaml"
+        admission.write_text((ADDONS_DIR / "admission.yaml").read_text())
+        c = self._certs
+        return [
+            f"--advertise-address={NODE_IP}",
+            f"--admission-control-config-file={admission}",
+            f"--kubelet-client-certificate={c['apiserver-kubelet-client'].cert}",
+            f"--kubelet-client-key={c['apiserver-kubelet-client'].key}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP",
+            # The aggregation layer, for metrics-server's metrics.k8s.io.
+            f"--requestheader-client-ca-file={self._front_proxy_ca.cert_path}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={c['front-proxy-client'].cert}",
+            f"--proxy-client-key-file={c['front-proxy-client'].key}",
+            "--enable-aggregator-routing=true",
+        ]
+
+    def _state_extra(self) -> dict[str, Any]:
+        return {"node": NODE_NAME, "containerd": self.containerd_address}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Cluster:
+        problems = preflight()
+        if problems:
+            raise NodeError("this machine cannot run a real node:\n  " + "\n  ".join(problems))
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="wpf-cluster-"))
+            self._owns_state_dir = True
+        self.state_dir = Path(self.state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        owns = self._owns_state_dir
+        _claim_node(self)
+        super().start()
+        self._owns_state_dir = owns
+        return self
+
+    def _start(self) -> None:
+        progress = _Progress()
+        progress("network: bridge, forwarding, egress guard")
+        _prepare_network()
+        progress("building images (cached by content)")
+        wanted = SYSTEM_IMAGES + (FLEET_IMAGES if self.fleet_images else ())
+        built = images.build_images(list(wanted))
+        progress("control plane")
+        super()._start()
+        assert self.state_dir is not None
+        assert self._pki is not None
+        # The scheduler: kwok is off, but real pods need placing.
+        self._start_scheduler(self._pki)
+        progress("containerd")
+        self._start_containerd()
+        progress(f"importing {len(built)} images into containerd")
+        images.import_images([b.archive for b in built], address=self.containerd_address)
+        progress("kubelet and kube-proxy")
+        self._start_kubelet()
+        self._start_kube_proxy()
+        self._start_provisioner()
+        self._wait("node Ready", ("kubelet", "containerd"), self._node_ready, time.monotonic() + 120)
+        progress("add-ons: CoreDNS, metrics-server, storage class")
+        self._apply_addons()
+        self._wait(
+            "CoreDNS and metrics-server available",
+            ("kubelet", "containerd", "kube-proxy"),
+            self._addons_available,
+            time.monotonic() + 180,
+        )
+        progress("ready")
+
+    def stop(self) -> None:
+        """Stop the node, then the control plane. Idempotent."""
+        self._stop_components(NODE_COMPONENTS[1:])  # kubelet, kube-proxy, provisioner first
+        if self.state_dir is not None:
+            teardown_node(self.state_dir, containerd_pid=self.pids.get("containerd"), bin_dir=self.bin_dir)
+            self.pids.pop("containerd", None)
+            self._procs.pop("containerd", None)
+        state_dir = self.state_dir
+        super().stop()
+        release(state_dir)
+
+    # -- components ----------------------------------------------------------------------
+
+    def _start_containerd(self) -> None:
+        assert self.state_dir is not None
+        root = self.state_dir / "containerd"
+        for sub in ("root", "state", "opt"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        net_d = self.state_dir / "cni" / "net.d"
+        net_d.mkdir(parents=True, exist_ok=True)
+        cni = json.loads((ADDONS_DIR / "cni.conflist").read_text())
+        cni["plugins"][0]["ipam"]["dataDir"] = str(self.state_dir / "cni" / "ipam")
+        (net_d / "10-wpf.conflist").write_text(json.dumps(cni, indent=2) + "\n")
+        config = root / "config.toml"
+        config.write_text(
+            _template(
+                "containerd.toml",
+                ROOT=root / "root",
+                STATE=root / "state",
+                OPT=root / "opt",
+                ADDRESS=self.containerd_address,
+                PAUSE=images.PAUSE,
+                CNI_BIN_DIR=CNI_BIN_DIR,
+                CNI_CONF_DIR=net_d,
+            )
+        )
+        self._spawn("containerd", [f"--config={config}"], exe=shutil.which("containerd"))
+        self._wait(
+            "containerd",
+            ("containerd",),
+            lambda: _run("ctr", "--address", self.containerd_address, "version", check=False).returncode == 0,
+            time.monotonic() + 30,
+        )
+
+    def _kubeconfig_for(self, name: str, user: str) -> Path:
+        assert self.state_dir is not None
+        pair = self._certs[name]
+        path = self.state_dir / f"{name}.kubeconfig"
+        _write_kubeconfig(path, server=self.server, ca=self.ca_file, cert=pair.cert, key=pair.key, user=user)
+        return path
+
+    def _start_kubelet(self) -> None:
+        assert self.state_dir is not None
+        sd = self.state_dir
+        config = sd / "kubelet-config.yaml"
+        config.write_text(
+            _template(
+                "kubelet-config.yaml",
+                CA=self.ca_file,
+                CERT=self._certs["kubelet-serving"].cert,
+                KEY=self._certs["kubelet-serving"].key,
+                CONTAINERD=f"unix://{self.containerd_address}",
+                NODE_IP=NODE_IP,
+                CLUSTER_DNS=CLUSTER_DNS,
+                CLUSTER_DOMAIN=CLUSTER_DOMAIN,
+                POD_CIDR=POD_CIDR,
+                HEALTHZ_PORT=free_port(),
+            )
+        )
+        self._spawn(
+            "kubelet",
+            [
+                f"--config={config}",
+                f"--kubeconfig={self._kubeconfig_for('kubelet', f'system:node:{NODE_NAME}')}",
+                f"--root-dir={sd / 'kubelet'}",
+                f"--node-ip={NODE_IP}",
+                f"--hostname-override={NODE_NAME}",
+                "--v=1",
+            ],
+        )
+
+    def _start_kube_proxy(self) -> None:
+        assert self.state_dir is not None
+        config = self.state_dir / "kube-proxy-config.yaml"
+        config.write_text(
+            _template(
+                "kube-proxy-config.yaml",
+                KUBECONFIG=self._kubeconfig_for("kube-proxy", "system:kube-proxy"),
+                POD_CIDR=POD_CIDR,
+                NODE_NAME=NODE_NAME,
+                NODE_IP=NODE_IP,
+                HEALTHZ_PORT=free_port(),
+                METRICS_PORT=free_port(),
+            )
+        )
+        self._spawn("kube-proxy", [f"--config={config}", "--v=1"])
+
+    def _start_provisioner(self) -> None:
+        assert self.state_dir is not None
+        self._spawn(
+            "provisioner",
+            [
+                "-m",
+                "devcluster.provisioner",
+                f"--kubeconfig={self._kubeconfig_for('provisioner', 'wpf:hostpath-provisioner')}",
+                f"--root={self.state_dir / 'volumes'}",
+                f"--node={NODE_NAME}",
+            ],
+            exe=sys.executable,
+        )
+
+    def _node_ready(self) -> bool:
+        code, raw = self._get(f"/api/v1/nodes/{NODE_NAME}")
+        conds = json.loads(raw).get("status", {}).get("conditions", []) if code == 200 else []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+    def _apply_addons(self) -> None:
+        assert self.state_dir is not None
+        manifest = self.state_dir / "addons.yaml"
+        manifest.write_text(
+            _template(
+                "addons.yaml",
+                COREDNS_IMAGE=images.COREDNS,
+                METRICS_SERVER_IMAGE=images.METRICS_SERVER,
+                CLUSTER_DNS=CLUSTER_DNS,
+                CLUSTER_DOMAIN=CLUSTER_DOMAIN,
+            )
+        )
+        proc = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), "apply", "--server-side", "-f", str(manifest)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise NodeError(f"applying the add-ons failed: {proc.stderr.strip()}")
+
+    def _addons_available(self) -> bool:
+        for name in ("coredns", "metrics-server"):
+            code, raw = self._get(f"/apis/apps/v1/namespaces/kube-system/deployments/{name}")
+            if code != 200 or not json.loads(raw).get("status", {}).get("availableReplicas"):
+                return False
+        code, raw = self._get("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io")
+        conds = json.loads(raw).get("status", {}).get("conditions", []) if code == 200 else []
+        return any(c.get("type") == "Available" and c.get("status") == "True" for c in conds)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        print(f"[node {time.monotonic() - self._start:5.1f}s] {what}", file=sys.stderr, flush=True)
+
+
+def _template(name: str, **values: object) -> str:
+    return string.Template((ADDONS_DIR / name).read_text()).substitute({k: str(v) for k, v in values.items()})
+
+
+# --------------------------------------------------------------------------- host network
+
+
+def _prepare_network() -> None:
+    """The node's bridge with its address, forwarding, and a guard that keeps pod traffic local."""
+    _run("modprobe", "br_netfilter", check=False)
+    _sysctl("net.ipv4.ip_forward", "1")
+    with contextlib.suppress(OSError):
+        _sysctl("net.bridge.bridge-nf-call-iptables", "1")
+    if _run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
+        _run("ip", "link", "add", BRIDGE, "type", "bridge")
+    gateway = f"{NODE_IP}/{ipaddress.ip_network(POD_CIDR).prefixlen}"
+    if NODE_IP not in _run("ip", "-4", "addr", "show", BRIDGE).stdout:
+        _run("ip", "addr", "add", gateway, "dev", BRIDGE)
+    _run("ip", "link", "set", BRIDGE, "up")
+    # Pods may talk to pods, Services (DNAT'd to pods before FORWARD) and the node itself
+    # (INPUT); anything they send elsewhere is dropped here, before any other rule.
+    if _run("iptables", "-w", "-L", EGRESS_CHAIN, "-n", check=False).returncode != 0:
+        _run("iptables", "-w", "-N", EGRESS_CHAIN)
+    _run("iptables", "-w", "-F", EGRESS_CHAIN)
+    _run("iptables", "-w", "-A", EGRESS_CHAIN, "-s", POD_CIDR, "-d", POD_CIDR, "-j", "RETURN")
+    _run("iptables", "-w", "-A", EGRESS_CHAIN, "-s", POD_CIDR, "-j", "DROP")
+    if _run("iptables", "-w", "-C", "FORWARD", "-j", EGRESS_CHAIN, check=False).returncode != 0:
+        _run("iptables", "-w", "-I", "FORWARD", "1", "-j", EGRESS_CHAIN)
+
+
+def _remove_network() -> None:
+    while _run("iptables", "-w", "-D", "FORWARD", "-j", EGRESS_CHAIN, check=False).returncode == 0:
+        pass
+    _run("iptables", "-w", "-F", EGRESS_CHAIN, check=False)
+    _run("iptables", "-w", "-X", EGRESS_CHAIN, check=False)
+    _run("ip", "link", "delete", BRIDGE, check=False)
+
+
+def _netns_of_containerd(state_dir: Path) -> set[str]:
+    """Network namespaces the CRI plugin made for this cluster's pods (recorded at start)."""
+    with contextlib.suppress(OSError, ValueError):
+        return set(json.loads((state_dir / "netns.json").read_text()))
+    return set()
+
+
+def teardown_node(state_dir: Path, *, containerd_pid: int | None, bin_dir: Path | None) -> None:
+    """Kill every container, stop containerd, and undo what the node did to this machine."""
+    address = str(state_dir / "containerd" / "containerd.sock")
+    if Path(address).exists():
+        listed = _run("ctr", "--address", address, "-n", "k8s.io", "tasks", "ls", "-q", check=False)
+        for task in listed.stdout.split():
+            _run(
+                "ctr",
+                "--address",
+                address,
+                "-n",
+                "k8s.io",
+                "tasks",
+                "kill",
+                "-a",
+                "-s",
+                "SIGKILL",
+                task,
+                check=False,
+            )
+    if containerd_pid is not None and pid_alive(containerd_pid):
+        kill_process_group(containerd_pid)
+    _kill_shims(address)
+    before = _netns_of_containerd(state_dir)
+    for ns in sorted(_pod_netns() - before):
+        _run("ip", "netns", "delete", ns, check=False)
+    unmount_under(state_dir)
+    if bin_dir is not None and (bin_dir / "kube-proxy").exists():
+        _run(str(bin_dir / "kube-proxy"), "--cleanup", check=False)
+    _remove_network()
+
+
+def _pod_netns() -> set[str]:
+    with contextlib.suppress(OSError):
+        return {p.name for p in Path("/run/netns").iterdir() if p.name.startswith("cni-")}
+    return set()
+
+
+def _kill_shims(address: str) -> None:
+    """containerd-shim-runc-v2 processes of this containerd (they outlive it on purpose)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv and argv[0].endswith(b"containerd-shim-runc-v2") and address.encode() in argv:
+                kill_process_group(int(proc.name), timeout=3)
+
+
+def _claim_node(cluster: Cluster) -> None:
+    """Own the bridge and addresses; clean up after a previous cluster that died without stopping."""
+    assert cluster.state_dir is not None
+    if OWNER_FILE.exists():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            stale = Path(json.loads(OWNER_FILE.read_text())["state_dir"])
+            pids: dict[str, int] = {}
+            with contextlib.suppress(OSError, ValueError):
+                pids = json.loads((stale / "pids").read_text())
+            if stale != cluster.state_dir and any(pid_alive(int(p)) for p in pids.values()):
+                raise NodeError(
+                    f"another real-node cluster runs here ({stale}); stop it first "
+                    f"(python -m devcluster down --state-dir {stale})"
+                )
+            print(f"cleaning up a real-node cluster that was not stopped ({stale})", file=sys.stderr)
+            teardown_node(stale, containerd_pid=pids.get("containerd"), bin_dir=None)
+    OWNER_FILE.write_text(json.dumps({"state_dir": str(cluster.state_dir)}) + "\n")
+    # Network namespaces that exist before this cluster are not its to delete.
+    (cluster.state_dir / "netns.json").write_text(json.dumps(sorted(_pod_netns())) + "\n")
+
+
+def release(state_dir: Path | None) -> None:
+    """Give up the node's bridge and addresses (after :func:`teardown_node`)."""
+    with contextlib.suppress(OSError, ValueError):
+        owner = json.loads(OWNER_FILE.read_text())
+        if owner.get("state_dir") == str(state_dir):
+            OWNER_FILE.unlink()
+
+
+def logs_tail(state_dir: Path, component: str, lines: int = 60) -> str:
+    return tail(state_dir / "logs" / f"{component}.log", lines)
+
+
+ALL_COMPONENTS = COMPONENTS + NODE_COMPONENTS
