@@ -106,6 +106,10 @@ controlplane-down: ## Stop the local control plane
 ##@ Images
 
 .PHONY: images
-images: ## Build the proxy and operator images (needs a Docker engine)
+images: $(VENV)/.installed ## Every image the local cluster runs, as OCI archives (buildah + mmdebstrap + Go, no registry; root)
+	$(PY) -m devcluster.images build
+
+.PHONY: images-docker
+images-docker: ## Build the proxy and operator images with a Docker engine
 	docker build -f Dockerfile.proxy -t $(REGISTRY)/proxy:$(VERSION) --build-arg VERSION=$(VERSION) .
 	docker build -f Dockerfile.operator -t $(REGISTRY)/operator:$(VERSION) --build-arg VERSION=$(VERSION) .

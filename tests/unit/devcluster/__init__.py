@@ -1,0 +1,1 @@
+"""Tests of the development tooling (devcluster/) that need no services."""
