@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 VERSION ?= 0.1.0
 REGISTRY ?= ghcr.io/weather-proxy
+# What a real node and the local image builds need from Debian (see devcluster/node.py, devcluster/images.py).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack buildah mmdebstrap gcc libc6-dev
 
 ##@ General
 
@@ -102,6 +104,20 @@ controlplane: install controlplane-build ## Start a local control plane in .cont
 .PHONY: controlplane-down
 controlplane-down: ## Stop the local control plane
 	$(PY) -m devcluster down
+
+##@ Real-node cluster (control plane + containerd, kubelet, kube-proxy, CoreDNS, metrics-server; root)
+
+.PHONY: cluster
+cluster: install controlplane-build node-packages ## Start a single-node cluster whose pods really run, in .cluster/ (prints KUBECONFIG)
+	$(PY) -m devcluster up --real-node
+
+.PHONY: cluster-down
+cluster-down: ## Stop the real-node cluster: containers, network, mounts, processes
+	$(PY) -m devcluster down --state-dir .cluster
+
+.PHONY: node-packages
+node-packages: ## Install the Debian packages a real node and the image builds need
+	@bash hack/system-packages.sh $(NODE_PACKAGES)
 
 ##@ Images
 

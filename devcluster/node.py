@@ -387,7 +387,8 @@ def _template(name: str, **values: object) -> str:
 
 def _prepare_network() -> None:
     """The node's bridge with its address, forwarding, and a guard that keeps pod traffic local."""
-    _run("modprobe", "br_netfilter", check=False)
+    if shutil.which("modprobe") and not Path("/proc/sys/net/bridge").exists():
+        _run("modprobe", "br_netfilter", check=False)
     _sysctl("net.ipv4.ip_forward", "1")
     with contextlib.suppress(OSError):
         _sysctl("net.bridge.bridge-nf-call-iptables", "1")
@@ -413,6 +414,8 @@ def _remove_network() -> None:
         pass
     _run("iptables", "-w", "-F", EGRESS_CHAIN, check=False)
     _run("iptables", "-w", "-X", EGRESS_CHAIN, check=False)
+    for table in ("filter", "nat", "mangle"):  # the kubelet's canary chains (kube-proxy cleans its own)
+        _run("iptables", "-w", "-t", table, "-X", "KUBE-KUBELET-CANARY", check=False)
     _run("ip", "link", "delete", BRIDGE, check=False)
 
 

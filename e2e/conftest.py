@@ -1,46 +1,60 @@
-"""Fixtures of the kind e2e suite: images, a kind cluster, the operator, the emulator, a fleet.
+"""Fixtures of the e2e suite: a cluster whose pods really run, the install, a fleet.
 
-Run with ``pytest e2e --with-e2e`` (``make e2e``). Without ``--with-e2e`` every test is
-skipped; without a reachable container engine every test is skipped with one line
-saying so. When a test fails, the operator's logs, the Events and the custom
-resources are printed (pytest shows them under the failing test).
+``pytest e2e --with-e2e`` (``make e2e``). The cluster is kind where a container engine
+runs, and otherwise the real single-node cluster of :mod:`devcluster.node` (containerd,
+kubelet, kube-proxy, CoreDNS, metrics-server; images built on this machine by
+:mod:`devcluster.images`). On a machine of this project's kind the suite never skips:
+under ``CI=true`` a cluster that cannot start fails the run.
+
+The install is the README's: the CRDs, then ``kubectl apply --server-side -k`` of an
+overlay (``e2e/overlay``: the dev overlay with the local images, the in-cluster Open-Meteo
+emulator as upstream, Redis persistence on). After a failed test the operator's and the
+proxies' logs, the Events and ``kubectl describe`` of the fleet are printed.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import pathlib
-import shutil
 import subprocess
 from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
-import yaml
-from pytest_kind import KindCluster  # type: ignore[import-untyped]
 
-from e2e import cluster as kube
+from e2e import cluster as k
 from tests import conftest as suite_conftest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-OPERATOR_IMAGE = "ghcr.io/weather-proxy/operator:0.1.0"
-PROXY_IMAGE = "ghcr.io/weather-proxy/proxy:0.1.0"
-EMULATOR_IMAGE = "weather-proxy/openmeteo-emulator:e2e"
 NAMESPACE = "weather"
+OPERATOR_NAMESPACE = "weather-system"
+FLEET = "paris"
 READY_TIMEOUT = 300.0
 FAILED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     # `pytest e2e` does not load tests/conftest.py: define its --with-e2e here too.
-    # With `pytest tests e2e`, tests/conftest.py has already added it: argparse raises ValueError.
     with contextlib.suppress(ValueError):
         suite_conftest.pytest_addoption(parser)
+    with contextlib.suppress(ValueError):
+        parser.addoption("--keep-cluster", action="store_true", help="leave the e2e cluster running")
+
+
+# The session's one fleet goes through these in turn: serve, then keys, then disruptions.
+MODULE_ORDER = ("test_fleet", "test_keys", "test_disruption")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     suite_conftest.pytest_collection_modifyitems(config, items)
+
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+
+    items.sort(key=rank)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -54,118 +68,162 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture(scope="session")
-def kind(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
-    """A kind cluster with the three images loaded; skipped where no container engine runs."""
-    problem = kube.container_engine_problem()
-    if problem:
-        pytest.skip(problem)
-    kind_bin = request.config.getoption("kind_bin") or shutil.which("kind")
-    kubectl_bin = request.config.getoption("kind_kubectl_bin") or shutil.which("kubectl")
-    cluster = KindCluster(
-        request.config.getoption("cluster_name"),
-        image=request.config.getoption("kind_image"),
-        kind_path=pathlib.Path(kind_bin) if kind_bin else None,
-        kubectl_path=pathlib.Path(kubectl_bin) if kubectl_bin else None,
-    )
+def _real_node(request: pytest.FixtureRequest) -> Iterator[k.Kube]:
+    from devcluster import node
+
+    problems = node.preflight()
+    if problems:
+        reason = "e2e: this machine can run neither kind (no container engine) nor a real node: " + "; ".join(
+            problems
+        )
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    state_dir = REPO / ".e2e-cluster"
+    if state_dir.exists():
+        from devcluster.cli import down
+
+        down(state_dir)
+    cluster = node.Cluster(state_dir=state_dir)
+    try:
+        cluster.start()
+    except Exception:
+        cluster.stop()
+        raise
+    try:
+        yield k.Kube(cluster.kubeconfig, host_reaches_services=True, name="real node")
+    finally:
+        if not request.config.getoption("--keep-cluster", default=False):
+            cluster.stop()
+        else:
+            print(f"\nkept the e2e cluster: export KUBECONFIG={cluster.kubeconfig}")
+
+
+def _kind(request: pytest.FixtureRequest) -> Iterator[k.Kube]:
+    from pytest_kind import KindCluster  # type: ignore[import-untyped]
+
+    from devcluster import images
+
+    cluster = KindCluster("weather-proxy-e2e")
     cluster.create()
-    kube.docker_build(str(REPO / "Dockerfile.operator"), OPERATOR_IMAGE, str(REPO))
-    kube.docker_build(str(REPO / "Dockerfile.proxy"), PROXY_IMAGE, str(REPO))
-    kube.docker_build(str(REPO / "e2e" / "Dockerfile.emulator"), EMULATOR_IMAGE, str(REPO))
-    for image in (OPERATOR_IMAGE, PROXY_IMAGE, EMULATOR_IMAGE):
-        cluster.load_docker_image(image)
-    yield cluster
-    if not request.config.getoption("keep_cluster"):
-        cluster.delete()
+    try:
+        for built in images.build_images(list(images.CLUSTER_IMAGES)):
+            subprocess.run(
+                ["kind", "load", "image-archive", str(built.archive), "--name", cluster.name], check=True
+            )
+        yield k.Kube(cluster.kubeconfig_path, host_reaches_services=False, name="kind")
+    finally:
+        if not request.config.getoption("--keep-cluster", default=False):
+            cluster.delete()
 
 
 @pytest.fixture(scope="session")
-def operator(kind: KindCluster) -> KindCluster:
-    """manifests/base installed and the operator rolled out."""
-    # CRDs first: the base also holds objects of these kinds (the ClusterKopfPeering).
-    kind.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
-    for crd in ("kopf.dev_clusterkopfpeerings.yaml", "kopf.dev_kopfpeerings.yaml"):
-        kind.kubectl("apply", "--server-side", "-f", str(REPO / "manifests" / "base" / crd))
-    kind.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    kind.kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "base"))
-    kind.kubectl("-n", "weather-system", "rollout", "status", "deployment/weather-operator", "--timeout=300s")
-    kind.kubectl("apply", "-k", str(REPO / "manifests" / "samples" / "namespace"))
-    return kind
+def kube(request: pytest.FixtureRequest) -> Iterator[k.Kube]:
+    """A cluster whose pods run: kind with a container engine, the real node otherwise."""
+    if k.container_engine_problem() is None:
+        yield from _kind(request)
+    else:
+        yield from _real_node(request)
 
 
 @pytest.fixture(scope="session")
-def emulator(operator: KindCluster) -> dict[str, str]:
-    """The Open-Meteo emulator in the cluster; returns the upstream URLs to configure."""
-    manifest = yaml.safe_load_all((REPO / "e2e" / "manifests" / "openmeteo-emulator.yaml").read_text())
-    kube.apply(operator, [doc for doc in manifest if doc])
-    operator.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/openmeteo", "--timeout=180s")
-    base = f"http://openmeteo.{NAMESPACE}.svc:8080"
-    return {"geocodingUrl": f"{base}/v1/search", "forecastUrl": f"{base}/v1/forecast"}
-
-
-def dev_fleet(name: str, upstream: dict[str, str]) -> dict[str, Any]:
-    """The dev overlay's WeatherProxy, renamed and pointed at the in-cluster emulator."""
-    path = REPO / "manifests" / "samples" / "dev" / "weatherproxy.dev_v1alpha1_weatherproxy-dev.yaml"
-    proxy: dict[str, Any] = yaml.safe_load(path.read_text())
-    proxy["metadata"] = {"name": name, "namespace": NAMESPACE}
-    proxy["spec"]["image"] = PROXY_IMAGE
-    proxy["spec"]["upstream"] = {**proxy["spec"].get("upstream", {}), **upstream}
-    return proxy
-
-
-def wait_ready(cluster: KindCluster, resource: str, timeout: float = READY_TIMEOUT) -> None:
-    cluster.kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", resource, f"--timeout={int(timeout)}s")
-
-
-@pytest.fixture(scope="session")
-def fleet(operator: KindCluster, emulator: dict[str, str]) -> str:
-    """A Ready dev WeatherProxy named ``paris``; returns its name."""
-    kube.apply(operator, dev_fleet("paris", emulator))
-    wait_ready(operator, "weatherproxy/paris")
-    return "paris"
-
-
-def create_key(cluster: KindCluster, proxy: str, name: str) -> str:
-    """Apply an ApiKey for ``proxy``, wait for Ready, return its plaintext from its Secret."""
-    kube.apply(
-        cluster,
-        {
-            "apiVersion": "weatherproxy.dev/v1alpha1",
-            "kind": "ApiKey",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"proxyRef": {"name": proxy}, "description": "e2e"},
-        },
+def installed(kube: k.Kube) -> k.Kube:
+    """The CRDs, then the overlay, as the README installs them; operator and emulator rolled out."""
+    kube.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
+    base = REPO / "manifests" / "base"
+    kube.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        str(base / "kopf.dev_clusterkopfpeerings.yaml"),
+        "-f",
+        str(base / "kopf.dev_kopfpeerings.yaml"),
     )
-    wait_ready(cluster, f"apikey/{name}")
-    secret_name = kube.kubectl_json(cluster, "-n", NAMESPACE, "get", f"apikey/{name}")["status"]["secretName"]
-    secret = kube.kubectl_json(cluster, "-n", NAMESPACE, "get", f"secret/{secret_name}")
+    kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    kube.kubectl("apply", "--server-side", "-k", str(REPO / "e2e" / "overlay"))
+    kube.kubectl(
+        "-n", OPERATOR_NAMESPACE, "rollout", "status", "deployment/weather-operator", "--timeout=300s"
+    )
+    kube.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/openmeteo", "--timeout=180s")
+    return kube
+
+
+def wait_ready(kube: k.Kube, resource: str, timeout: float = READY_TIMEOUT) -> None:
+    kube.kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", resource, f"--timeout={int(timeout)}s")
+
+
+@pytest.fixture(scope="session")
+def fleet(installed: k.Kube) -> str:
+    """The overlay's WeatherProxy ``paris``, Ready from its pods' real readiness probes."""
+    wait_ready(installed, f"weatherproxy/{FLEET}")
+    return FLEET
+
+
+def key_of(kube: k.Kube, apikey: str) -> str:
+    """The plaintext of an ApiKey, from its own Secret (its name in status.secretName)."""
+    secret_name = kube.json("-n", NAMESPACE, "get", f"apikey/{apikey}")["status"]["secretName"]
+    secret = kube.json("-n", NAMESPACE, "get", f"secret/{secret_name}")
     return base64.b64decode(secret["data"]["apiKey"]).decode()
 
 
+def apikey(name: str, proxy: str = FLEET, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "weatherproxy.dev/v1alpha1",
+        "kind": "ApiKey",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"proxyRef": {"name": proxy}, "description": "e2e", **spec},
+    }
+
+
+def create_key(kube: k.Kube, name: str, proxy: str = FLEET) -> str:
+    """Apply an ApiKey, wait for Ready, return its plaintext."""
+    kube.apply(apikey(name, proxy))
+    wait_ready(kube, f"apikey/{name}")
+    return key_of(kube, name)
+
+
 @pytest.fixture(scope="session")
-def proxy_port(fleet: str, operator: KindCluster) -> Iterator[int]:
-    """A local port forwarded to the fleet's Service (its name from status.endpoint)."""
-    status = kube.kubectl_json(operator, "-n", NAMESPACE, "get", f"weatherproxy/{fleet}")["status"]
+def proxy_url(fleet: str, installed: k.Kube) -> Iterator[str]:
+    """Base URL of the fleet's Service as the host reaches it (ClusterIP, or a port-forward on kind)."""
+    status = installed.json("-n", NAMESPACE, "get", f"weatherproxy/{fleet}")["status"]
     service = status["endpoint"].split("//", 1)[1].split(".", 1)[0]
-    with operator.port_forward(f"service/{service}", 8080, "-n", NAMESPACE) as port:
-        yield port
+    if installed.host_reaches_services:
+        yield installed.service_url(NAMESPACE, service)
+    else:
+        with installed.port_forward(f"service/{service}", 8080, NAMESPACE) as port:
+            yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(autouse=True)
 def dump_cluster_state_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a failed e2e test: operator logs, Events and the custom resources, on stdout."""
+    """After a failed e2e test: operator and proxy logs, Events, describe, on stdout."""
     yield
-    if not request.node.stash.get(FAILED_KEY, False) or "kind" not in request.fixturenames:
+    if not request.node.stash.get(FAILED_KEY, False) or "kube" not in request.fixturenames:
         return
-    cluster: KindCluster = request.getfixturevalue("kind")
+    kube: k.Kube = request.getfixturevalue("kube")
     for title, args in (
-        ("operator logs", ("-n", "weather-system", "logs", "deployment/weather-operator", "--tail=400")),
+        ("operator logs", ("-n", OPERATOR_NAMESPACE, "logs", "deployment/weather-operator", "--tail=300")),
+        (
+            "proxy logs",
+            (
+                "-n",
+                NAMESPACE,
+                "logs",
+                "-l",
+                "app.kubernetes.io/name=weather-proxy",
+                "--tail=100",
+                "--prefix",
+                "--all-containers",
+            ),
+        ),
         ("events", ("get", "events", "-A", "--sort-by=.lastTimestamp")),
         ("custom resources", ("get", "weatherproxies,apikeys", "-A", "-o", "yaml")),
-        ("fleet objects", ("-n", NAMESPACE, "get", "all,configmaps,secrets", "-o", "wide")),
+        ("describe fleet pods", ("-n", NAMESPACE, "describe", "pods")),
+        ("fleet objects", ("-n", NAMESPACE, "get", "all,configmaps,secrets,pvc,pdb,hpa", "-o", "wide")),
+        ("nodes", ("describe", "nodes")),
     ):
         try:
-            output = cluster.kubectl(*args)
+            output = kube.kubectl(*args, timeout=60)
         except subprocess.CalledProcessError as exc:
-            output = f"(kubectl failed: {exc})"
+            output = f"(kubectl failed: {exc}: {exc.stderr})"
         print(f"\n===== {title} =====\n{output}")

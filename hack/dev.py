@@ -111,12 +111,12 @@ def weather_proxy_manifest(upstream: dict[str, str] | None) -> dict[str, Any]:
     }
 
 
-def api_key_manifest(name: str) -> dict[str, Any]:
+def api_key_manifest(name: str, proxy: str = PROXY) -> dict[str, Any]:
     return {
         "apiVersion": "weatherproxy.dev/v1alpha1",
         "kind": "ApiKey",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"proxyRef": {"name": PROXY}, "description": "local development key"},
+        "spec": {"proxyRef": {"name": proxy}, "description": "local development key"},
     }
 
 
@@ -131,6 +131,9 @@ def local_config(text: bytes, *, port: int, redis_url: str, keys_file: Path) -> 
 
 class DevStack:
     """Everything ``make dev`` runs; :meth:`down` stops what :meth:`up` started, in reverse."""
+
+    proxy_name = PROXY
+    key_name = API_KEY
 
     def __init__(self, state_dir: Path, *, offline: bool, build: bool) -> None:
         self.state_dir = state_dir
@@ -162,8 +165,12 @@ class DevStack:
 
         self.say("building (or reusing) the control-plane binaries")
         bin_dir = controlplane.ensure_binaries(build=self.build)
-        self.say("starting etcd, kube-apiserver, kube-controller-manager")
-        cp = controlplane.ControlPlane(state_dir=self.state_dir / "controlplane", bin_dir=bin_dir, kwok=False)
+        # kube-scheduler and a kwok node when kwok is built: the fleet's pods are scheduled and
+        # report Ready (no process runs in them; the proxy runs below as a local process).
+        self.say("starting etcd, kube-apiserver, kube-controller-manager (and kube-scheduler + a kwok node)")
+        cp = controlplane.ControlPlane(
+            state_dir=self.state_dir / "controlplane", bin_dir=bin_dir, fake_nodes=1
+        )
         cp.start()
         self._teardown.callback(cp.stop)
         self.kubectl = kubectl_.Kubectl(cp.kubeconfig)
@@ -207,12 +214,18 @@ class DevStack:
 
     def _start_emulator(self) -> dict[str, str]:
         port = free_port()
+        log_path = self.logs / "openmeteo.log"
+        # The log is appended across runs: only what this run's emulator printed counts.
+        offset = log_path.stat().st_size if log_path.exists() else 0
         child = self._spawn("openmeteo", [sys.executable, "-m", "devcluster.openmeteo", "--port", str(port)])
 
         def urls() -> dict[str, str] | None:
             if not child.alive():
                 raise StackError(f"the Open-Meteo emulator exited:\n{child.log_tail()}")
-            for line in child.log_path.read_text().splitlines():
+            with open(log_path, "rb") as log:
+                log.seek(offset)
+                lines = log.read().decode(errors="replace").splitlines()
+            for line in lines:
                 if line.startswith("{"):
                     parsed: dict[str, str] = json.loads(line)
                     return parsed
@@ -327,15 +340,22 @@ class DevStack:
                 "",
                 "Weather Proxy Fleet dev stack is up.",
                 f"  endpoint   {self.endpoint}",
-                f"  api key    {key}   (ApiKey {NAMESPACE}/{API_KEY})",
+                f"  api key    {key}   (ApiKey {NAMESPACE}/{self.key_name})",
                 f"  try        curl -s -H 'X-API-Key: {key}' '{self.endpoint}/v1/weather?city=Paris'",
-                f"  kubectl    export KUBECONFIG={self.state_dir / 'controlplane' / 'kubeconfig'}",
-                f"  files      {self.config_file}  {self.keys_file}",
+                f"  kubectl    export KUBECONFIG={self.kubeconfig_path}",
+                *self.banner_extra(),
                 f"  logs       {self.logs}/",
                 "Ctrl-C stops everything.",
                 "",
             ]
         )
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.state_dir / "controlplane" / "kubeconfig"
+
+    def banner_extra(self) -> list[str]:
+        return [f"  files      {self.config_file}  {self.keys_file}"]
 
     def watch(self) -> None:
         """Block until a signal; stop early (with its log) when a child dies."""
@@ -350,7 +370,7 @@ class DevStack:
     def check(self) -> int:
         """Measure ApiKey propagation end to end; 0 when both directions work within the bound."""
         assert self.kubectl is not None
-        key = self.api_key(API_KEY)
+        key = self.api_key(self.key_name)
         self.say("waiting until the proxy accepts the generated key")
         kubectl_.wait_until(
             lambda: self.status_for(key) == 200, timeout=STEP_TIMEOUT, what="200 with the key"
@@ -359,14 +379,14 @@ class DevStack:
 
         # The clock starts before kubectl runs: its own start-up counts, so the figures are upper bounds.
         t0 = time.monotonic()
-        self.kubectl.run("delete", "apikey", API_KEY, "-n", NAMESPACE, "--wait=false")
+        self.kubectl.run("delete", "apikey", self.key_name, "-n", NAMESPACE, "--wait=false")
         kubectl_.wait_until(
             lambda: self.status_for(key) == 403, timeout=PROPAGATION_BOUND, interval=0.05, what="403"
         )
         rejected = time.monotonic() - t0
 
         t0 = time.monotonic()
-        self.kubectl.apply(api_key_manifest(SECOND_API_KEY))
+        self.kubectl.apply(api_key_manifest(SECOND_API_KEY, self.proxy_name))
         second = self.api_key(SECOND_API_KEY, timeout=PROPAGATION_BOUND)
         kubectl_.wait_until(
             lambda: self.status_for(second) == 200, timeout=PROPAGATION_BOUND, interval=0.05, what="200"
@@ -385,6 +405,87 @@ class DevStack:
         self.say("tearing down")
         self._teardown.close()
         self.say("stopped")
+
+
+class RealNodeStack(DevStack):
+    """``make dev ARGS=--real-node``: the operator, the fleet and Redis run as real pods.
+
+    The real single-node cluster of :mod:`devcluster.node` (images built here), installed
+    as the README says (the CRDs, then ``kubectl apply -k``) with the local overlay
+    ``e2e/overlay``: the dev overlay, the local images, the in-cluster Open-Meteo emulator
+    as upstream (pods reach nothing outside this machine). The endpoint is the fleet
+    Service's ClusterIP, which this host reaches through kube-proxy. Root only.
+    """
+
+    proxy_name = "paris"
+    key_name = "developers"
+
+    def __init__(self, state_dir: Path, *, build: bool) -> None:
+        super().__init__(state_dir, offline=True, build=build)
+        self.cluster: Any = None
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.state_dir / "cluster" / "kubeconfig"
+
+    def banner_extra(self) -> list[str]:
+        return [
+            f"  pods       kubectl get pods -A -o wide   (fleet in {NAMESPACE}, operator in weather-system)",
+            f"  logs       kubectl -n {NAMESPACE} logs deployment/{self.proxy_name}",
+        ]
+
+    def up(self) -> None:
+        from devcluster import controlplane, node
+
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.say("building (or reusing) the control-plane and node binaries")
+        bin_dir = controlplane.ensure_binaries(build=self.build)
+        self.say(
+            "starting the cluster: control plane, containerd, kubelet, kube-proxy, CoreDNS, metrics-server"
+        )
+        cluster_dir = self.state_dir / "cluster"
+        if (cluster_dir / "pids").exists():
+            from devcluster.cli import down
+
+            down(cluster_dir)
+        self.cluster = node.Cluster(state_dir=cluster_dir, bin_dir=bin_dir)
+        self._teardown.callback(self.cluster.stop)
+        self.cluster.start()
+        self.kubectl = kubectl_.Kubectl(self.cluster.kubeconfig)
+        self.say(f"cluster up at {self.cluster.server}  (export KUBECONFIG={self.cluster.kubeconfig})")
+        self.say("installing: the CRDs, then kubectl apply -k e2e/overlay (dev overlay, local images)")
+        self.kubectl.install_crds()
+        base = kubectl_.REPO_ROOT / "manifests" / "base"
+        for peering_crd in ("kopf.dev_clusterkopfpeerings.yaml", "kopf.dev_kopfpeerings.yaml"):
+            self.kubectl.install_crds(base / peering_crd)
+        overlay = kubectl_.REPO_ROOT / "e2e" / "overlay"
+        self.kubectl.run("apply", "--server-side", "-k", str(overlay), timeout=STEP_TIMEOUT)
+        for namespace, deployment in (("weather-system", "weather-operator"), (NAMESPACE, "openmeteo")):
+            self.kubectl.run(
+                "-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=300s"
+            )
+        self.say(
+            f"waiting for WeatherProxy {NAMESPACE}/{self.proxy_name} to be Ready (real readiness probes)"
+        )
+        self.kubectl.run(
+            "-n",
+            NAMESPACE,
+            "wait",
+            "--for=condition=Ready",
+            f"weatherproxy/{self.proxy_name}",
+            "--timeout=300s",
+        )
+        service = self.kubectl.get("service", self.proxy_name, namespace=NAMESPACE)
+        self.endpoint = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+
+    def watch(self) -> None:
+        while True:
+            for comp, proc in self.cluster._procs.items():
+                if proc.poll() is not None:
+                    raise StackError(
+                        f"{comp} exited ({proc.returncode}); its log: {self.cluster.state_dir}/logs/"
+                    )
+            time.sleep(1.0)
 
 
 @contextlib.contextmanager
@@ -411,13 +512,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="run non-interactively, measure, exit 0/1")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .dev/")
     parser.add_argument("--no-build", action="store_true", help="never build the control-plane binaries")
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        help="real pods: a node with containerd and kubelet, images built here (root; implies --offline)",
+    )
     args = parser.parse_args(argv)
 
-    stack = DevStack(args.state_dir.resolve(), offline=args.offline, build=not args.no_build)
+    stack: DevStack
+    if args.real_node:
+        stack = RealNodeStack(args.state_dir.resolve(), build=not args.no_build)
+    else:
+        stack = DevStack(args.state_dir.resolve(), offline=args.offline, build=not args.no_build)
     with signals_raise():
         try:
             stack.up()
-            key = stack.api_key(API_KEY)
+            key = stack.api_key(stack.key_name)
             if args.check:
                 return stack.check()
             print(stack.banner(key), flush=True)

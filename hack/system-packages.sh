@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the dev stack need, when missing.
+# Installs the Debian packages the tests, the dev stack and the real node need, when missing.
 #   redis-server: L2 cache / limits for integration tests and `make dev`
 #   lua5.4:       runs the Argo CD health-check scripts in tests
 #   wrk:          load generator for bench/ (only needed by `make bench`)
+#   containerd runc containernetworking-plugins iptables conntrack:  the real node (make cluster, make e2e)
+#   buildah mmdebstrap gcc libc6-dev:  the local image builds (make images)
+# Arguments are package names (or commands named like their package); installed ones are skipped.
 set -euo pipefail
 
 declare -A package_of=([redis-server]=redis-server [lua5.4]=lua5.4 [wrk]=wrk)
 missing=()
-for cmd in "$@"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${package_of[$cmd]:-$cmd}")
+for name in "$@"; do
+  pkg="${package_of[$name]:-$name}"
+  command -v "$name" >/dev/null 2>&1 && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && continue
+  missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -87,7 +87,7 @@ declare -A hint=([etcd]="~1-3 min" [kube-apiserver]="~3-7 min" [kube-controller-
 
 build_one() { # name moduledir
   local b="$1" dir="$2" start=$SECONDS flags="-s -w"
-  [[ "$b" == kube-* ]] && flags="$k8s_ldflags"
+  [[ "$b" == kube* ]] && flags="$k8s_ldflags"
   echo "building ${b} (cold build takes ${hint[$b]:-a few min} on 2 cores; cached: seconds)..." >&2
   (cd "$dir" && go build -trimpath -ldflags="$flags" -o "$bin_dir/.${b}.tmp.$$" "./cmd/${b}") || return 1
   mv -f "$bin_dir/.${b}.tmp.$$" "$bin_dir/${b}"
