@@ -229,7 +229,10 @@ class Cluster(ControlPlane):
         if self.state_dir is not None:
             teardown_node(self.state_dir, containerd_pid=self.pids.get("containerd"), bin_dir=self.bin_dir)
             self.pids.pop("containerd", None)
-            self._procs.pop("containerd", None)
+            containerd = self._procs.pop("containerd", None)
+            if containerd is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    containerd.wait(timeout=5)
         state_dir = self.state_dir
         super().stop()
         release(state_dir)
@@ -414,9 +417,18 @@ def _remove_network() -> None:
         pass
     _run("iptables", "-w", "-F", EGRESS_CHAIN, check=False)
     _run("iptables", "-w", "-X", EGRESS_CHAIN, check=False)
-    for table in ("filter", "nat", "mangle"):  # the kubelet's canary chains (kube-proxy cleans its own)
-        _run("iptables", "-w", "-t", table, "-X", "KUBE-KUBELET-CANARY", check=False)
+    _remove_kube_chains()
     _run("ip", "link", "delete", BRIDGE, check=False)
+
+
+def _remove_kube_chains() -> None:
+    """Drop the KUBE-* chains and the rules that jump to them (kubelet's and kube-proxy's leftovers)."""
+    for table in ("filter", "nat", "mangle"):
+        saved = _run("iptables-save", "-t", table, check=False).stdout
+        if "KUBE-" not in saved:
+            continue
+        kept = "\n".join(line for line in saved.splitlines() if "KUBE-" not in line) + "\n"
+        _run("iptables-restore", "-w", "-T", table, input=kept, check=False)
 
 
 def _netns_of_containerd(state_dir: Path) -> set[str]:

@@ -55,16 +55,24 @@ def parse_instructions(text: str) -> list[Instruction]:
 
 
 def parse_stages(text: str) -> list[Stage]:
+    """The stages; a FROM's ``${ARG}`` is the default of the global ARG (no --build-arg given)."""
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}
     for ins in parse_instructions(text):
         if ins.keyword == "FROM":
             words = ins.arguments.split()
             words = [w for w in words if not w.startswith("--platform")]
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base=words[0], name=name, instructions=[]))
+            base = words[0]
+            for arg, default in global_args.items():
+                base = base.replace(f"${{{arg}}}", default).replace(f"${arg}", default)
+            stages.append(Stage(base=base, name=name, instructions=[]))
         elif stages:
             stages[-1].instructions.append(ins)
-        elif ins.keyword != "ARG":
+        elif ins.keyword == "ARG":
+            arg, _, default = ins.arguments.partition("=")
+            global_args[arg.strip()] = default.strip()
+        else:
             raise ValueError(f"line {ins.line}: {ins.keyword} before the first FROM")
     return stages
 

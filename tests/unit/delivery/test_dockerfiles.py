@@ -57,7 +57,11 @@ def test_builder_installs_the_package_with_its_extra_into_a_venv(name: str) -> N
 def test_final_stage_copies_only_the_venv_and_has_no_build_tools(name: str) -> None:
     final = stages(name)[-1]
     copies = [dockerfile.parse_copy(ins) for ins in final.all("COPY") + final.all("ADD")]
-    assert copies == [dockerfile.Copy(sources=["/opt/venv"], destination="/opt/venv", from_stage="builder")]
+    assert copies == [
+        dockerfile.Copy(sources=["/opt/venv"], destination="/opt/venv", from_stage="builder"),
+        # The builder's passwd and group, with the entry of UID 10001.
+        dockerfile.Copy(sources=["/etc/passwd", "/etc/group"], destination="/etc/", from_stage="builder"),
+    ]
     for ins in final.instructions:
         assert not BUILD_TOOLS.search(ins.arguments), f"line {ins.line}: build tooling in the final stage"
     assert not final.all("RUN"), "the final stage needs no RUN: everything is built in the builder"
@@ -177,3 +181,13 @@ class TestParser:
         assert not ignore.excluded("src/secret.txt")
         assert ignore.excluded("src/deep/x.tmp")
         assert ignore.excluded("other/file")
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_uid_10001_has_a_passwd_entry(name: str) -> None:
+    """Kopf's getpass.getuser() raises KeyError for a UID without one (found on a real node)."""
+    builder = stages(name)[0]
+    runs = " ".join(ins.arguments for ins in builder.all("RUN"))
+    assert 'echo "weather:x:10001:10001:' in runs
+    assert ">> /etc/passwd" in runs
+    assert 'echo "weather:x:10001:" >> /etc/group' in runs

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import http.server
 import pathlib
+import shutil
+import subprocess
 import threading
+from typing import Any
 
 import pytest
+import yaml
 
+from devcluster import images
+from devcluster.images import normalize_ref
 from e2e import cluster as kube
-from e2e import conftest as e2e_fixtures
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
 def executable(tmp_path: pathlib.Path, exit_code: int) -> str:
@@ -33,18 +40,49 @@ def test_missing_engine_binary(tmp_path: pathlib.Path) -> None:
     assert kube.container_engine_problem(str(tmp_path / "absent")) == kube.NO_ENGINE
 
 
-def test_the_e2e_fleet_is_the_dev_sample_pointed_at_the_emulator() -> None:
-    upstream = {
-        "geocodingUrl": "http://openmeteo.weather.svc:8080/v1/search",
-        "forecastUrl": "http://openmeteo.weather.svc:8080/v1/forecast",
-    }
-    proxy = e2e_fixtures.dev_fleet("doomed", upstream)
-    assert proxy["metadata"] == {"name": "doomed", "namespace": "weather"}
-    assert proxy["spec"]["environment"] == "dev"
-    assert proxy["spec"]["image"] == e2e_fixtures.PROXY_IMAGE
-    assert proxy["spec"]["upstream"]["forecastUrl"].startswith("http://openmeteo.")
+def overlay_objects() -> list[dict[str, Any]]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not installed")
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(REPO / "e2e" / "overlay")], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def test_the_e2e_overlay_is_the_dev_overlay_with_local_images_and_the_emulator() -> None:
+    objects = overlay_objects()
+    dev = subprocess.run(
+        ["kubectl", "kustomize", str(REPO / "manifests" / "overlays" / "dev")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    dev_kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(dev) if d}
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in objects}
+    assert dev_kinds < kinds
+    assert kinds - dev_kinds == {("Deployment", "openmeteo"), ("Service", "openmeteo")}
+    proxy = next(d for d in objects if d["kind"] == "WeatherProxy")
+    spec = proxy["spec"]
+    assert spec["environment"] == "dev"
+    assert normalize_ref(spec["image"]) == images.PROXY
+    assert normalize_ref(spec["redis"]["managed"]["image"]) == images.REDIS
+    assert spec["redis"]["managed"]["persistence"]["enabled"] is True
+    assert spec["upstream"]["forecastUrl"].startswith("http://openmeteo.weather.svc:8080/")
+    emulator = next(d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"] == "openmeteo")
+    assert normalize_ref(emulator["spec"]["template"]["spec"]["containers"][0]["image"]) == images.EMULATOR
+    operator = next(
+        d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"] == "weather-operator"
+    )
+    assert normalize_ref(operator["spec"]["template"]["spec"]["containers"][0]["image"]) == images.OPERATOR
     weatherproxy = pytest.importorskip("weather_operator.api.weatherproxy")
-    weatherproxy.WeatherProxySpec.model_validate(proxy["spec"])
+    weatherproxy.WeatherProxySpec.model_validate(spec)
+
+
+def test_percentiles_by_nearest_rank() -> None:
+    samples = [float(i) for i in range(1, 101)]
+    p = kube.percentiles(samples)
+    assert (p["n"], p["p50"], p["p99"], p["max"]) == (100, 50.5, 99.0, 100.0)
+    assert kube.percentiles([3.0, 1.0, 2.0])["p99"] == 3.0
 
 
 class Forbidden(http.server.BaseHTTPRequestHandler):
