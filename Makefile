@@ -83,7 +83,7 @@ test-integration: install controlplane-build ## Integration tests (real redis-se
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: e2e
-e2e: install ## kind end-to-end tests (need a container engine; skip with a reason otherwise)
+e2e: install controlplane-build node-packages images ## e2e on kind (with a container engine) or on a real local node (root); never skips in CI
 	$(PY) -m pytest e2e --with-e2e $(PYTEST_ARGS)
 
 .PHONY: bench
@@ -122,7 +122,7 @@ node-packages: ## Install the Debian packages a real node and the image builds n
 ##@ Images
 
 .PHONY: images
-images: $(VENV)/.installed ## Every image the local cluster runs, as OCI archives (buildah + mmdebstrap + Go, no registry; root)
+images: $(VENV)/.installed node-packages ## Every image the local cluster runs, as OCI archives (buildah + mmdebstrap + Go, no registry; root)
 	$(PY) -m devcluster.images build
 
 .PHONY: images-docker

@@ -303,7 +303,9 @@ class ControlPlane:
 
     # -- internals -------------------------------------------------------------------
 
-    def _spawn(self, comp: str, args: list[str], exe: str | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, comp: str, args: list[str], exe: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         assert self.state_dir is not None
         assert self.bin_dir is not None
         log_dir = self.state_dir / "logs"
@@ -317,6 +319,7 @@ class ControlPlane:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killpg tears down all of it
                 cwd=self.state_dir,
+                env=None if env is None else {**os.environ, **env},
                 preexec_fn=None if self.daemon else parent_death_signal(),
             )
         self._procs[comp] = proc

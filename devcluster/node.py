@@ -34,6 +34,7 @@ from typing import Any
 from devcluster import images
 from devcluster.controlplane import (
     COMPONENTS,
+    REPO_ROOT,
     ControlPlane,
     ControlPlaneError,
     _Pki,
@@ -212,12 +213,17 @@ class Cluster(ControlPlane):
         self._start_kubelet()
         self._start_kube_proxy()
         self._start_provisioner()
-        self._wait("node Ready", ("kubelet", "containerd"), self._node_ready, time.monotonic() + 120)
+        self._wait(
+            "node Ready",
+            ("kubelet", "containerd", "kube-proxy", "provisioner"),
+            self._node_ready,
+            time.monotonic() + 120,
+        )
         progress("add-ons: CoreDNS, metrics-server, storage class")
         self._apply_addons()
         self._wait(
             "CoreDNS and metrics-server available",
-            ("kubelet", "containerd", "kube-proxy"),
+            ("kubelet", "containerd", "kube-proxy", "provisioner"),
             self._addons_available,
             time.monotonic() + 180,
         )
@@ -335,6 +341,7 @@ class Cluster(ControlPlane):
                 f"--node={NODE_NAME}",
             ],
             exe=sys.executable,
+            env={"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))},
         )
 
     def _node_ready(self) -> bool:

@@ -113,6 +113,8 @@ class Kube:
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def eventually(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
@@ -135,14 +137,17 @@ def eventually(check: Callable[[], T | None], timeout: float, what: str, interva
 
 def http_get(
     url: str, headers: dict[str, str] | None = None, timeout: float = 10
-) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) of a GET; HTTP errors are answers, not exceptions."""
+) -> tuple[int, Message, bytes]:
+    """(status, headers, body) of a GET; HTTP errors are answers, not exceptions.
+
+    The headers are looked up case-insensitively (``headers["X-Cache"]`` finds ``x-cache``).
+    """
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 @dataclasses.dataclass

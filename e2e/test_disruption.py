@@ -7,10 +7,12 @@ limit well above the load, so that every non-200 is a real failure.
 
 from __future__ import annotations
 
+import collections
 import json
 import secrets
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -24,20 +26,33 @@ WORKERS = 3
 
 @pytest.fixture(scope="module")
 def load_key(installed: k.Kube, fleet: str, proxy_url: str) -> str:
+    """A key with a limit far above the load, accepted by every proxy pod (so a 403 is a real failure)."""
     installed.apply(fx.apikey(LOAD_KEY, fleet, rateLimit={"requestsPerMinute": 100_000, "burst": 10_000}))
     fx.wait_ready(installed, f"apikey/{LOAD_KEY}")
     key = fx.key_of(installed, LOAD_KEY)
-    k.eventually(
-        lambda: k.http_get(f"{proxy_url}/v1/weather?city=Paris", {"X-API-Key": key})[0] == 200,
-        150,
-        "the load key accepted",
-    )
+    k.eventually(lambda: accepted_everywhere(installed, fleet, proxy_url, key), 150, "the load key accepted")
     return key
 
 
-def proxy_pods(kube: k.Kube, fleet: str) -> list[dict[str, object]]:
+def accepted_everywhere(kube: k.Kube, fleet: str, proxy_url: str, key: str) -> bool:
+    """Every proxy pod answers 200 with ``key`` (pods that existed before a key learn it at the
+    kubelet's next sync; pods started later mount it)."""
+    if not kube.host_reaches_services:  # kind: through the Service only, many times in a row
+        return all(
+            k.http_get(f"{proxy_url}/v1/weather?city=Paris", {"X-API-Key": key})[0] == 200 for _ in range(20)
+        )
+    return all(
+        k.http_get(f"http://{pod['status']['podIP']}:8080/v1/weather?city=Paris", {"X-API-Key": key})[0]
+        == 200
+        for pod in proxy_pods(kube, fleet)
+    )
+
+
+def proxy_pods(kube: k.Kube, fleet: str) -> list[dict[str, Any]]:
+    """The fleet's proxy pods that are not terminating."""
     selector = f"app.kubernetes.io/instance={fleet},app.kubernetes.io/component=proxy"
-    return list(kube.json("-n", fx.NAMESPACE, "get", "pods", "-l", selector)["items"])
+    pods = kube.json("-n", fx.NAMESPACE, "get", "pods", "-l", selector)["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
 def ready_proxies(kube: k.Kube, fleet: str) -> int:
@@ -56,7 +71,7 @@ def test_rolling_update_under_load_fails_no_request(
     installed: k.Kube, fleet: str, proxy_url: str, load_key: str
 ) -> None:
     ensure_replicas(installed, fleet, 2)
-    before = {p["metadata"]["name"] for p in proxy_pods(installed, fleet)}  # type: ignore[index]
+    before = {p["metadata"]["name"] for p in proxy_pods(installed, fleet)}
     deployment = installed.json("-n", fx.NAMESPACE, "get", f"deployment/{fleet}")
     generation = deployment["metadata"]["generation"]
     ttl = installed.json("-n", fx.NAMESPACE, "get", f"weatherproxy/{fleet}")["spec"]["cache"]["ttlSeconds"]
@@ -82,11 +97,11 @@ def test_rolling_update_under_load_fails_no_request(
         )
         installed.kubectl("-n", fx.NAMESPACE, "rollout", "status", f"deployment/{fleet}", "--timeout=300s")
         time.sleep(3)
-    after = {p["metadata"]["name"] for p in proxy_pods(installed, fleet)}  # type: ignore[index]
+    after = {p["metadata"]["name"] for p in proxy_pods(installed, fleet)}
     print(f"\n[e2e] rolling update: {load.result.sent} requests, {len(load.result.failures)} failed")
-    assert not before & after, "every pod was replaced"
     assert load.result.sent > 50
-    assert load.result.failures == [], load.result.failures[:10]
+    assert load.result.failures == [], collections.Counter(load.result.failures).most_common(5)
+    assert not before & after, "every pod was replaced"
 
 
 def test_drain_respects_the_pdb(installed: k.Kube, fleet: str) -> None:
@@ -119,9 +134,9 @@ def test_drain_respects_the_pdb(installed: k.Kube, fleet: str) -> None:
         running = [
             p
             for p in proxy_pods(installed, fleet)
-            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")  # type: ignore[attr-defined]
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
         ]
-        assert len(running) == 1, [p["metadata"]["name"] for p in running]  # type: ignore[index]
+        assert len(running) == 1, [p["metadata"]["name"] for p in running]
     finally:
         installed.kubectl("uncordon", node)
     k.eventually(
@@ -154,7 +169,7 @@ def test_redis_restart_keeps_serving_and_its_data(
         f"\n[e2e] Redis restart: {load.result.sent} requests for a cached city, "
         f"{len(load.result.failures)} failed"
     )
-    assert load.result.failures == [], load.result.failures[:10]
+    assert load.result.failures == [], collections.Counter(load.result.failures).most_common(5)
     assert _redis_cli(installed, fleet, "GET", "e2e:marker") == marker, "Redis came back without its data"
     assert (
         installed.json("-n", fx.NAMESPACE, "get", f"pvc/data-{fleet}-redis-0")["metadata"]["uid"]
@@ -170,7 +185,7 @@ def test_redis_restart_keeps_serving_and_its_data(
                 pod["metadata"]["name"],
                 "--",
                 "python",
-                "-c",  # type: ignore[index]
+                "-c",
                 "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/health/ready').read().decode())",
             )
             if not json.loads(ready)["checks"]["redis"]["up"]:
@@ -186,7 +201,7 @@ def test_proxy_pod_deleted_fails_no_request_beyond_those_in_flight(
     installed: k.Kube, fleet: str, proxy_url: str, load_key: str
 ) -> None:
     ensure_replicas(installed, fleet, 2)
-    victim = proxy_pods(installed, fleet)[0]["metadata"]["name"]  # type: ignore[index]
+    victim = proxy_pods(installed, fleet)[0]["metadata"]["name"]
     with k.SteadyLoad(f"{proxy_url}/v1/weather?city=Paris", {"X-API-Key": load_key}, workers=WORKERS) as load:
         time.sleep(3)
         installed.kubectl("-n", fx.NAMESPACE, "delete", "pod", str(victim), "--wait=true")
@@ -207,7 +222,7 @@ def test_operator_standby_takes_over(installed: k.Kube, fleet: str, proxy_url: s
         peers: dict[str, dict[str, object]] = {}
         for peering in installed.json("get", "clusterkopfpeerings")["items"]:
             peers.update(peering.get("status") or {})
-        live = [(int(v.get("priority", 0)), pid) for pid, v in peers.items() if any(p in pid for p in pods)]  # type: ignore[call-overload]
+        live = [(int(v.get("priority", 0)), pid) for pid, v in peers.items() if any(p in pid for p in pods)]
         if len(live) < 2:
             return None
         top = max(live)[1]
