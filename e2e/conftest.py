@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import pathlib
 import subprocess
@@ -157,6 +158,26 @@ def fleet(installed: k.Kube) -> str:
     """The overlay's WeatherProxy ``paris``, Ready from its pods' real readiness probes."""
     wait_ready(installed, f"weatherproxy/{FLEET}")
     return FLEET
+
+
+def patch_fleet(kube: k.Kube, fleet: str, spec: dict[str, Any]) -> None:
+    """A JSON merge patch of the WeatherProxy's spec, as ``kubectl patch --type=merge``."""
+    kube.kubectl(
+        "-n", NAMESPACE, "patch", f"weatherproxy/{fleet}", "--type=merge", "-p", json.dumps({"spec": spec})
+    )
+
+
+READINESS = (
+    "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/health/ready').read().decode())"
+)
+
+
+def readiness(kube: k.Kube, pod: str) -> dict[str, Any]:
+    """The proxy's own readiness document, read inside the pod (DESIGN §3)."""
+    doc: dict[str, Any] = json.loads(
+        kube.kubectl("-n", NAMESPACE, "exec", pod, "--", "python", "-c", READINESS)
+    )
+    return doc
 
 
 def key_of(kube: k.Kube, apikey: str) -> str:

@@ -8,7 +8,6 @@ limit well above the load, so that every non-200 is a real failure.
 from __future__ import annotations
 
 import collections
-import json
 import secrets
 import subprocess
 import time
@@ -78,15 +77,7 @@ def test_rolling_update_under_load_fails_no_request(
     with k.SteadyLoad(f"{proxy_url}/v1/weather?city=Paris", {"X-API-Key": load_key}, workers=WORKERS) as load:
         time.sleep(3)
         # A config field: the operator re-renders the ConfigMap and the pod template's config hash.
-        installed.kubectl(
-            "-n",
-            fx.NAMESPACE,
-            "patch",
-            f"weatherproxy/{fleet}",
-            "--type=merge",
-            "-p",
-            json.dumps({"spec": {"cache": {"ttlSeconds": ttl + 1}}}),
-        )
+        fx.patch_fleet(installed, fleet, {"cache": {"ttlSeconds": ttl + 1}})
         k.eventually(
             lambda: (
                 installed.json("-n", fx.NAMESPACE, "get", f"deployment/{fleet}")["metadata"]["generation"]
@@ -178,17 +169,7 @@ def test_redis_restart_keeps_serving_and_its_data(
 
     def reconnected() -> bool:
         for pod in proxy_pods(installed, fleet):
-            ready = installed.kubectl(
-                "-n",
-                fx.NAMESPACE,
-                "exec",
-                pod["metadata"]["name"],
-                "--",
-                "python",
-                "-c",
-                "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/health/ready').read().decode())",
-            )
-            if not json.loads(ready)["checks"]["redis"]["up"]:
+            if not fx.readiness(installed, pod["metadata"]["name"])["checks"]["redis"]["up"]:
                 return False
         return True
 

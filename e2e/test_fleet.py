@@ -87,17 +87,7 @@ def test_redis_reached_by_its_service_dns_name(installed: k.Kube, fleet: str) ->
     pod = installed.json("-n", fx.NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=proxy")[
         "items"
     ][0]
-    ready = installed.kubectl(
-        "-n",
-        fx.NAMESPACE,
-        "exec",
-        pod["metadata"]["name"],
-        "--",
-        "python",
-        "-c",
-        "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/health/ready').read().decode())",
-    )
-    checks = json.loads(ready)["checks"]
+    checks = fx.readiness(installed, pod["metadata"]["name"])["checks"]
     assert checks["redis"] == {"configured": True, "up": True, "error": None}, checks
 
 
@@ -112,15 +102,7 @@ def test_scale_and_the_hpa_reads_cpu(installed: k.Kube, fleet: str) -> None:
     k.eventually(scaled, fx.READY_TIMEOUT, "2 ready replicas")
     fx.wait_ready(installed, f"weatherproxy/{fleet}")
     # metrics-server serves the pods' CPU; an HPA of an autoscaled fleet reads it.
-    installed.kubectl(
-        "-n",
-        fx.NAMESPACE,
-        "patch",
-        f"weatherproxy/{fleet}",
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 3}}}),
-    )
+    fx.patch_fleet(installed, fleet, {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 3}})
 
     def cpu_read() -> bool:
         hpa = installed.json("-n", fx.NAMESPACE, "get", f"hpa/{fleet}")
@@ -130,15 +112,7 @@ def test_scale_and_the_hpa_reads_cpu(installed: k.Kube, fleet: str) -> None:
         )
 
     k.eventually(cpu_read, 180, "the HPA to read CPU from metrics-server", interval=5)
-    installed.kubectl(
-        "-n",
-        fx.NAMESPACE,
-        "patch",
-        f"weatherproxy/{fleet}",
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"autoscaling": {"enabled": False}, "replicas": 2}}),
-    )
+    fx.patch_fleet(installed, fleet, {"autoscaling": {"enabled": False}, "replicas": 2})
     k.eventually(lambda: not installed.json("-n", fx.NAMESPACE, "get", "hpa")["items"], 60, "the HPA removed")
 
 

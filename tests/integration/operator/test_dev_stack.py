@@ -19,8 +19,18 @@ from hack import kubectl as kubectl_
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.usefixtures("kube_controlplane")  # builds the binaries or skips, like the rest of the suite
 def test_dev_stack_check_mode_passes_offline(tmp_path: Path) -> None:
+    output = _check_run(tmp_path)
+    # kube-scheduler + a kwok node run the fleet's pods: the WeatherProxy reads Ready.
+    assert "WeatherProxy weather/dev Ready: True" in output
+    # A second run in the same state dir: its logs are appended to, and the stack must read
+    # the emulator's address of this run, not the first line of the log (answered 503).
+    _check_run(tmp_path)
+
+
+def _check_run(tmp_path: Path) -> str:
     proc = subprocess.run(
         [
             sys.executable,
@@ -49,6 +59,7 @@ def test_dev_stack_check_mode_passes_offline(tmp_path: Path) -> None:
     # Everything was torn down: no projected files are being refreshed, the control plane is gone.
     assert "stopped" in output
     assert not (tmp_path / "controlplane" / "pids").exists() or _all_dead(tmp_path / "controlplane" / "pids")
+    return output
 
 
 def _all_dead(pids_file: Path) -> bool:
