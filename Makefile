@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VERSION ?= 0.1.0
 REGISTRY ?= ghcr.io/weather-proxy
 # What a real node and the local image builds need from Debian (see devcluster/node.py, devcluster/images.py).
-NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack buildah mmdebstrap gcc libc6-dev
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack socat buildah mmdebstrap gcc libc6-dev
 
 ##@ General
 

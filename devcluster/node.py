@@ -80,7 +80,17 @@ def preflight() -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("a real node needs root (network namespaces, iptables, mounts, cgroups)")
-    for tool in ("containerd", "runc", "ctr", "iptables", "ip", "conntrack", "buildah", "mmdebstrap"):
+    for tool in (
+        "containerd",
+        "runc",
+        "ctr",
+        "iptables",
+        "ip",
+        "conntrack",
+        "socat",
+        "buildah",
+        "mmdebstrap",
+    ):
         if shutil.which(tool) is None:
             problems.append(f"{tool} not found (bash hack/system-packages.sh installs the node's packages)")
     for plugin in ("bridge", "host-local", "loopback", "portmap"):

@@ -3,7 +3,7 @@
 #   redis-server: L2 cache / limits for integration tests and `make dev`
 #   lua5.4:       runs the Argo CD health-check scripts in tests
 #   wrk:          load generator for bench/ (only needed by `make bench`)
-#   containerd runc containernetworking-plugins iptables conntrack:  the real node (make cluster, make e2e)
+#   containerd runc containernetworking-plugins iptables conntrack socat:  the real node (make cluster, make e2e)
 #   buildah mmdebstrap gcc libc6-dev:  the local image builds (make images)
 # Arguments are package names (or commands named like their package); installed ones are skipped.
 set -euo pipefail
@@ -22,5 +22,5 @@ echo ">> installing Debian packages: ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 echo ">> installed: ${missing[*]}"
