@@ -207,9 +207,14 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": statistics.median(ordered), "p99": ordered[rank], "max": ordered[-1]}
 
 
+# What the run measured: printed again at the end of the run (pytest_terminal_summary).
+MEASURED: list[str] = []
+
+
 def report(title: str, samples: list[float]) -> str:
     p = percentiles(samples)
     line = f"{title}: n={p['n']:.0f} p50={p['p50']:.2f}s p99={p['p99']:.2f}s max={p['max']:.2f}s"
+    MEASURED.append(line)
     print(f"\n[e2e timing] {line}", flush=True)
     path = os.environ.get("WPF_E2E_TIMINGS")
     if path:

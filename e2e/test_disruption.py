@@ -89,7 +89,9 @@ def test_rolling_update_under_load_fails_no_request(
         installed.kubectl("-n", fx.NAMESPACE, "rollout", "status", f"deployment/{fleet}", "--timeout=300s")
         time.sleep(3)
     after = {p["metadata"]["name"] for p in proxy_pods(installed, fleet)}
-    print(f"\n[e2e] rolling update: {load.result.sent} requests, {len(load.result.failures)} failed")
+    k.MEASURED.append(
+        f"rolling update under load: {load.result.sent} requests, {len(load.result.failures)} failed"
+    )
     assert load.result.sent > 50
     assert load.result.failures == [], collections.Counter(load.result.failures).most_common(5)
     assert not before & after, "every pod was replaced"
@@ -156,8 +158,8 @@ def test_redis_restart_keeps_serving_and_its_data(
             "-n", fx.NAMESPACE, "wait", "--for=condition=Ready", f"pod/{fleet}-redis-0", "--timeout=180s"
         )
         time.sleep(2)
-    print(
-        f"\n[e2e] Redis restart: {load.result.sent} requests for a cached city, "
+    k.MEASURED.append(
+        f"Redis pod deleted: {load.result.sent} requests for a cached city, "
         f"{len(load.result.failures)} failed"
     )
     assert load.result.failures == [], collections.Counter(load.result.failures).most_common(5)
@@ -188,7 +190,9 @@ def test_proxy_pod_deleted_fails_no_request_beyond_those_in_flight(
         installed.kubectl("-n", fx.NAMESPACE, "delete", "pod", str(victim), "--wait=true")
         k.eventually(lambda: ready_proxies(installed, fleet) == 2, fx.READY_TIMEOUT, "the replacement ready")
         time.sleep(3)
-    print(f"\n[e2e] proxy pod deleted: {load.result.sent} requests, {len(load.result.failures)} failed")
+    k.MEASURED.append(
+        f"proxy pod deleted under load: {load.result.sent} requests, {len(load.result.failures)} failed"
+    )
     assert len(load.result.failures) <= WORKERS, load.result.failures
 
 
