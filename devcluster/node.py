@@ -33,14 +33,13 @@ from typing import Any
 
 from devcluster import images
 from devcluster.controlplane import (
-    COMPONENTS,
     REPO_ROOT,
     ControlPlane,
     ControlPlaneError,
     _Pki,
     _write_kubeconfig,
 )
-from devcluster.processes import free_port, kill_process_group, pid_alive, tail
+from devcluster.processes import free_port, kill_process_group, pid_alive
 
 NODE_NAME = "wpf-node"
 BRIDGE = "wpf0"
@@ -196,10 +195,8 @@ class Cluster(ControlPlane):
             self._owns_state_dir = True
         self.state_dir = Path(self.state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        owns = self._owns_state_dir
         _claim_node(self)
         super().start()
-        self._owns_state_dir = owns
         return self
 
     def _start(self) -> None:
@@ -448,8 +445,8 @@ def _remove_kube_chains() -> None:
         _run("iptables-restore", "-w", "-T", table, input=kept, check=False)
 
 
-def _netns_of_containerd(state_dir: Path) -> set[str]:
-    """Network namespaces the CRI plugin made for this cluster's pods (recorded at start)."""
+def _netns_before(state_dir: Path) -> set[str]:
+    """The pod network namespaces that existed before this cluster started (recorded at start)."""
     with contextlib.suppress(OSError, ValueError):
         return set(json.loads((state_dir / "netns.json").read_text()))
     return set()
@@ -478,7 +475,7 @@ def teardown_node(state_dir: Path, *, containerd_pid: int | None, bin_dir: Path 
     if containerd_pid is not None and pid_alive(containerd_pid):
         kill_process_group(containerd_pid)
     _kill_shims(address)
-    before = _netns_of_containerd(state_dir)
+    before = _netns_before(state_dir)
     for ns in sorted(_pod_netns() - before):
         _run("ip", "netns", "delete", ns, check=False)
     unmount_under(state_dir)
@@ -531,10 +528,3 @@ def release(state_dir: Path | None) -> None:
         owner = json.loads(OWNER_FILE.read_text())
         if owner.get("state_dir") == str(state_dir):
             OWNER_FILE.unlink()
-
-
-def logs_tail(state_dir: Path, component: str, lines: int = 60) -> str:
-    return tail(state_dir / "logs" / f"{component}.log", lines)
-
-
-ALL_COMPONENTS = COMPONENTS + NODE_COMPONENTS
