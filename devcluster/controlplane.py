@@ -472,14 +472,8 @@ class ControlPlane:
             key=pki.admin_key,
             user="admin",
         )
-        kcm_kubeconfig = sd / "kube-controller-manager.kubeconfig"
-        _write_kubeconfig(
-            kcm_kubeconfig,
-            server=self.server,
-            ca=pki.ca_cert,
-            cert=pki.kcm_cert,
-            key=pki.kcm_key,
-            user="system:kube-controller-manager",
+        kcm_kubeconfig = self._client_kubeconfig(
+            "kube-controller-manager", pki.kcm_cert, pki.kcm_key, "system:kube-controller-manager"
         )
 
         # kube-controller-manager
@@ -541,17 +535,16 @@ class ControlPlane:
     def _state_extra(self) -> dict[str, Any]:
         return {}
 
-    def _start_scheduler(self, pki: _Pki) -> None:
+    def _client_kubeconfig(self, name: str, cert: Path, key: Path, user: str) -> Path:
+        """``<state dir>/<name>.kubeconfig``: this cluster, authenticated by a client certificate."""
         assert self.state_dir is not None
-        sd = self.state_dir
-        sched_kubeconfig = sd / "kube-scheduler.kubeconfig"
-        _write_kubeconfig(
-            sched_kubeconfig,
-            server=self.server,
-            ca=pki.ca_cert,
-            cert=pki.scheduler_cert,
-            key=pki.scheduler_key,
-            user="system:kube-scheduler",
+        path = self.state_dir / f"{name}.kubeconfig"
+        _write_kubeconfig(path, server=self.server, ca=self.ca_file, cert=cert, key=key, user=user)
+        return path
+
+    def _start_scheduler(self, pki: _Pki) -> None:
+        sched_kubeconfig = self._client_kubeconfig(
+            "kube-scheduler", pki.scheduler_cert, pki.scheduler_key, "system:kube-scheduler"
         )
         self._spawn(
             "kube-scheduler",

@@ -37,7 +37,6 @@ from devcluster.controlplane import (
     ControlPlane,
     ControlPlaneError,
     _Pki,
-    _write_kubeconfig,
 )
 from devcluster.processes import free_port, kill_process_group, pid_alive
 
@@ -284,11 +283,8 @@ class Cluster(ControlPlane):
         )
 
     def _kubeconfig_for(self, name: str, user: str) -> Path:
-        assert self.state_dir is not None
         pair = self._certs[name]
-        path = self.state_dir / f"{name}.kubeconfig"
-        _write_kubeconfig(path, server=self.server, ca=self.ca_file, cert=pair.cert, key=pair.key, user=user)
-        return path
+        return self._client_kubeconfig(name, pair.cert, pair.key, user)
 
     def _start_kubelet(self) -> None:
         assert self.state_dir is not None
