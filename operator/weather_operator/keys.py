@@ -76,7 +76,7 @@ def parse_time(text: str | None) -> datetime.datetime | None:
 
 @dataclasses.dataclass(frozen=True)
 class KeyRecord:
-    """What the index holds for one ApiKey: hashes, limits, expiry; never a plaintext."""
+    """What the index holds for one ApiKey: hashes, limits, expiry, scopes; never a plaintext."""
 
     id: str
     proxy: str
@@ -86,6 +86,7 @@ class KeyRecord:
     disabled: bool = False
     previous_sha256: str | None = None
     previous_expires_at: datetime.datetime | None = None
+    scopes: tuple[config.Scope, ...] = config.DEFAULT_SCOPES
 
     def is_expired(self, now: datetime.datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -101,6 +102,7 @@ class KeyRecord:
                     rate_limit=self.rate_limit,
                     expires_at=self.expires_at,
                     disabled=self.disabled,
+                    scopes=list(self.scopes),
                 )
             )
         if (
@@ -120,6 +122,7 @@ class KeyRecord:
                         rate_limit=self.rate_limit,
                         expires_at=previous_expiry,
                         disabled=self.disabled,
+                        scopes=list(self.scopes),
                     )
                 )
         return out
@@ -146,7 +149,19 @@ def record_from_body(body: Mapping[str, Any]) -> KeyRecord | None:
         disabled=bool(spec.disabled),
         previous_sha256=annotations.get(PREVIOUS_SHA256_ANNOTATION) or None,
         previous_expires_at=parse_time(annotations.get(PREVIOUS_EXPIRES_ANNOTATION)),
+        scopes=canonical_scopes(spec.scopes),
     )
+
+
+def canonical_scopes(scopes: Iterable[config.Scope] | None) -> tuple[config.Scope, ...]:
+    """A key's scopes in the enum's order, the defaults when unset.
+
+    Reordering the list in a spec then leaves keys.yaml, and the Secret's content, unchanged.
+    """
+    if scopes is None:
+        return config.DEFAULT_SCOPES
+    chosen = set(scopes)
+    return tuple(scope for scope in config.Scope if scope in chosen)
 
 
 def keys_file(records: Iterable[KeyRecord], now: datetime.datetime) -> config.KeysFile:

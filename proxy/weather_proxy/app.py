@@ -29,7 +29,7 @@ from weather_proxy import analytics, redis_link, reload, settings
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.cache import coalesce, store, swr, warmer
-from weather_proxy.http import fastpath, middleware, problems
+from weather_proxy.http import fastpath, middleware, openapi, problems
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.observability import tracing
@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 A caching, rate-limited proxy in front of the [Open-Meteo](https://open-meteo.com/) APIs.
 
-Authenticate with `X-API-Key`. Errors are RFC 9457 `application/problem+json` documents
-whose `instance` is the request id (`X-Request-ID`).
+Authenticate with `X-API-Key`. Each operation names the scope its key needs (`weather:read`,
+`usage:read`, `analytics:read`; a key without `scopes` has the first two). Errors are RFC 9457
+`application/problem+json` documents whose `instance` is the request id (`X-Request-ID`).
 
 Weather data by Open-Meteo.com, licensed CC BY 4.0 (non-commercial use of the free API).
 """
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(weather.router)
     app.include_router(usage.router)
     app.include_router(health.router)
+    openapi.install(app)
     rt.tracer_provider = tracing.make_provider(config.observability.tracing)
     tracing.instrument_app(app, rt.tracer_provider)
     # add_middleware prepends: the last added is the outermost.

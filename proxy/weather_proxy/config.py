@@ -14,7 +14,15 @@ import pathlib
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 DEFAULT_CONFIG_PATH = pathlib.Path("/etc/weather-proxy/config.yaml")
@@ -165,6 +173,29 @@ class ProxyConfig(ConfigModel):
     observability: Observability = Field(default_factory=Observability)
 
 
+class Scope(enum.StrEnum):
+    """A permission of an API key: each route of the proxy needs one."""
+
+    WEATHER_READ = "weather:read"  # GET /v1/weather and its alias /weather
+    USAGE_READ = "usage:read"  # GET /v1/usage
+    ANALYTICS_READ = "analytics:read"  # GET /v1/analytics/*
+
+
+# What a key without a scopes field, and an anonymous caller, may do.
+DEFAULT_SCOPES: tuple[Scope, ...] = (Scope.WEATHER_READ, Scope.USAGE_READ)
+
+
+def _each_scope_once(scopes: list[Scope]) -> list[Scope]:
+    repeated = sorted({scope.value for scope in scopes if scopes.count(scope) > 1})
+    if repeated:
+        raise ValueError(f"each scope may be listed once, repeated: {', '.join(repeated)}")
+    return scopes
+
+
+# A set of scopes, written as a list: at least one, none twice, each one of Scope's values.
+Scopes = Annotated[list[Scope], AfterValidator(_each_scope_once), Field(min_length=1)]
+
+
 class KeyEntry(ConfigModel):
     """One API key, by hash; the plaintext never leaves the ApiKey's own Secret."""
 
@@ -173,6 +204,10 @@ class KeyEntry(ConfigModel):
     rate_limit: Limit | None = None
     expires_at: datetime.datetime | None = None
     disabled: bool = False
+    scopes: Scopes = Field(
+        default_factory=lambda: list(DEFAULT_SCOPES),
+        description="What the key may call; weather:read and usage:read when absent.",
+    )
 
 
 class KeysFile(ConfigModel):

@@ -35,6 +35,15 @@ class ApiKeySpec(base.CrdModel):
         None, description="RFC 3339 time after which the key is rejected (403)."
     )
     disabled: bool | None = Field(None, description="Reject this key (403) without deleting it.")
+    scopes: config.Scopes | None = Field(
+        None,
+        description=(
+            "What the key may call: weather:read (/v1/weather, /weather), usage:read (/v1/usage), "
+            "analytics:read (/v1/analytics/*); each at most once. Unset: weather:read and usage:read. "
+            "A route the key lacks the scope of answers 403 insufficient-scope."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     secret_name: str | None = Field(
         None,
         min_length=1,

@@ -47,6 +47,10 @@ def _rules(node: dict[str, Any]) -> str:
             rules[rules.index(dict(_RULE_KEYS)[key].format(node[key]))] = strict.format(node[key])
     if "enum" in node:
         rules.append("one of " + ", ".join(f"`{value}`" for value in node["enum"]))
+    if "enum" in node.get("items", {}):
+        rules.append("each one of " + ", ".join(f"`{value}`" for value in node["items"]["enum"]))
+    if node.get("x-kubernetes-list-type") == "set":
+        rules.append("no duplicates")
     if "default" in node:
         rules.append(f"default `{node['default']}`")
     if node.get("nullable"):

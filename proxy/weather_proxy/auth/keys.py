@@ -4,6 +4,8 @@ The plaintext is hashed once per request and never stored or logged; the
 matching entry is confirmed with ``hmac.compare_digest``. Missing key (when
 required): 401; unknown, expired or disabled: 403. A key presented while auth
 is optional is still checked: a wrong key is refused, not silently anonymous.
+Each route needs one scope (DESIGN §3a); a caller without it gets 403
+``insufficient-scope`` from ``require_scope``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,32 @@ import time
 from weather_proxy import config as config_mod
 from weather_proxy.http import problems
 
+# What an anonymous caller (auth not required, no key) may do: what a key may by default.
+ANONYMOUS_SCOPES = frozenset(config_mod.DEFAULT_SCOPES)
+# The problem type of a caller lacking a route's scope: TYPE_BASE + this (DESIGN §3a).
+INSUFFICIENT_SCOPE = "insufficient-scope"
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is calling: a key (by id) or an anonymous client (by address)."""
+    """Who is calling: a key (by id) or an anonymous client (by address), and what it may call."""
 
     key_id: str | None
     limit: config_mod.Limit
     limiter_id: str  # the rate-limit bucket: "key:<id>" or "anon:<ip>"
+    scopes: frozenset[config_mod.Scope] = ANONYMOUS_SCOPES
+
+
+def require_scope(identity: Identity, scope: config_mod.Scope) -> None:
+    """Refuse (403 ``insufficient-scope``) a caller whose key lacks the route's ``scope``."""
+    if scope in identity.scopes:
+        return
+    if identity.key_id is None:
+        detail = f"This route needs the scope {scope}; send an X-API-Key whose key has it."
+    else:
+        held = ", ".join(sorted(identity.scopes)) or "none"
+        detail = f"The API key lacks the scope {scope}, which this route needs (it has: {held})."
+    raise problems.ProblemError(403, detail, title="Insufficient scope", slug=INSUFFICIENT_SCOPE)
 
 
 def _epoch(moment: datetime.datetime | None) -> float:
@@ -46,6 +66,10 @@ class KeyRing:
     def __init__(self, keys: config_mod.KeysFile) -> None:
         self._by_hash: dict[str, tuple[config_mod.KeyEntry, float]] = {
             entry.sha256: (entry, _epoch(entry.expires_at)) for entry in keys.keys
+        }
+        # Built once per keys file, so a request only looks its key's set up.
+        self._scopes: dict[str, frozenset[config_mod.Scope]] = {
+            entry.sha256: frozenset(entry.scopes) for entry in keys.keys
         }
 
     def __len__(self) -> int:
@@ -86,4 +110,6 @@ class KeyRing:
             raise problems.ProblemError(
                 403, "The API key has expired.", title="API key expired", slug="key-expired"
             )
-        return Identity(entry.id, entry.rate_limit or limits.default, "key:" + entry.id)
+        return Identity(
+            entry.id, entry.rate_limit or limits.default, "key:" + entry.id, self._scopes[entry.sha256]
+        )

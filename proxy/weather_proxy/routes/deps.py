@@ -1,13 +1,15 @@
-"""Typed dependencies: the runtime, and the authenticated, rate-limited caller."""
+"""Typed dependencies: the runtime, and the authenticated, scope-checked, rate-limited caller."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from starlette.types import Scope
 
+from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.auth import keys
 from weather_proxy.http import problems
@@ -29,10 +31,16 @@ class Caller:
 
 
 async def authorize(
-    rt: runtime_mod.Runtime, api_key: str | None, client_address: str, state: dict[str, object]
+    rt: runtime_mod.Runtime,
+    api_key: str | None,
+    client_address: str,
+    state: dict[str, object],
+    *,
+    scope: config_mod.Scope,
 ) -> Caller:
-    """Authenticate X-API-Key and count the request against the caller's limit (401/403/429).
+    """Authenticate X-API-Key, check the route's ``scope``, count the request against the limit.
 
+    401 missing key; 403 bad key or ``insufficient-scope``; 429 over the limit or quota.
     Framework-free (the weather fast path calls it with raw ASGI data); records the key id
     in the request ``state`` for the audit line.
     """
@@ -42,6 +50,7 @@ async def authorize(
     )
     if identity.key_id is not None:
         state["key_id"] = identity.key_id
+    keys.require_scope(identity, scope)  # before the limit: a request refused here spends no token
     assert rt.limiter is not None, "the app's lifespan has not run"
     decision = await rt.limiter.hit(identity.limiter_id, identity.limit)
     if not decision.allowed:
@@ -59,12 +68,37 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-async def authorized_caller(request: Request) -> Caller:
-    """The FastAPI dependency form of ``authorize``."""
-    state: dict[str, object] = request.scope.setdefault("state", {})
-    return await authorize(
-        request.app.state.runtime, request.headers.get("x-api-key"), client_address(request.scope), state
-    )
+# X-API-Key as an OpenAPI security scheme; each operation's requirement lists the scope it needs.
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="APIKeyHeader",
+    description="An API key; each operation names the scope its key needs (`weather:read`, ...).",
+    auto_error=False,  # authorize answers a missing key, as a problem document
+)
 
 
-CallerDep = Annotated[Caller, Depends(authorized_caller)]
+def require(scope: config_mod.Scope) -> Any:
+    """The FastAPI dependency form of ``authorize``: ``Annotated[Caller, require(scope)]``.
+
+    Declared as a ``Security`` of ``API_KEY_HEADER``, so the OpenAPI document lists the scope.
+    """
+
+    async def authorized_caller(
+        request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)]
+    ) -> Caller:
+        state: dict[str, object] = request.scope.setdefault("state", {})
+        return await authorize(
+            request.app.state.runtime, api_key, client_address(request.scope), state, scope=scope
+        )
+
+    return Security(authorized_caller, scopes=[scope.value])
+
+
+def declare_scope(scope: config_mod.Scope) -> Any:
+    """Only the OpenAPI requirement of ``scope``, for a route that calls ``authorize`` itself."""
+    return Security(API_KEY_HEADER, scopes=[scope.value])
+
+
+# The caller of a FastAPI route, by the scope the route needs.
+UsageCallerDep = Annotated[Caller, require(config_mod.Scope.USAGE_READ)]
+AnalyticsCallerDep = Annotated[Caller, require(config_mod.Scope.ANALYTICS_READ)]

@@ -20,11 +20,13 @@ router = APIRouter(tags=["usage"])
     responses={
         200: {"model": schemas.UsageOut, "description": "Usage of the calling key."},
         401: schemas.problem("X-API-Key missing.", 401, "Missing API key"),
-        403: schemas.problem("X-API-Key unknown, expired or disabled.", 403, "Invalid API key"),
+        403: schemas.problem(
+            "X-API-Key unknown, expired or disabled, or its key lacks usage:read.", 403, "Invalid API key"
+        ),
         429: schemas.problem("Rate limit exceeded; see Retry-After.", 429, "Too many requests"),
     },
 )
-async def get_usage(caller: deps.CallerDep, rt: deps.RuntimeDep) -> Response:
+async def get_usage(caller: deps.UsageCallerDep, rt: deps.RuntimeDep) -> Response:
     identity = caller.identity
     if identity.key_id is None:
         raise problems.ProblemError(401, "Usage is per API key: send an X-API-Key header.")

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.types import Scope
 
+from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.cache import entries, swr
 from weather_proxy.http import problems
@@ -29,6 +30,7 @@ from weather_proxy.upstream import client as upstream
 router = APIRouter(tags=["weather"])
 
 MAX_CITY = 100
+SCOPE = config_mod.Scope.WEATHER_READ  # what a key needs to call these routes
 X_CACHE = {swr.HIT: "HIT", swr.MISS: "MISS", swr.STALE: "STALE"}
 
 PARAMETERS: list[dict[str, Any]] = [
@@ -90,7 +92,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "Bad input: empty or over-long city, coordinates out of range, or both.", 400, "Bad request"
     ),
     401: schemas.problem("X-API-Key missing and the API requires one.", 401, "Missing API key"),
-    403: schemas.problem("X-API-Key unknown, expired or disabled.", 403, "Invalid API key"),
+    403: schemas.problem(
+        "X-API-Key unknown, expired or disabled, or its key lacks weather:read.", 403, "Invalid API key"
+    ),
     404: schemas.problem("No place by that name.", 404, "City not found"),
     429: schemas.problem("Rate limit exceeded; see Retry-After.", 429, "Too many requests"),
     500: schemas.problem("Unexpected error (no details are leaked).", 500, "Internal server error"),
@@ -181,7 +185,7 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
         elif name == b"if-none-match":
             if_none_match = value.decode("latin-1")
     state: dict[str, Any] = scope.setdefault("state", {})
-    caller = await deps.authorize(rt, api_key, deps.client_address(scope), state)
+    caller = await deps.authorize(rt, api_key, deps.client_address(scope), state, scope=SCOPE)
     query = parse_query(scope["query_string"])
     name = query.city
     service = rt.service
@@ -323,6 +327,7 @@ def _respond(
     ),
     response_class=Response,
     responses=RESPONSES,
+    dependencies=[deps.declare_scope(SCOPE)],  # answer() checks it; this documents it
     openapi_extra={"parameters": PARAMETERS},
 )
 async def get_weather(request: Request) -> Response:
@@ -343,6 +348,7 @@ router.add_api_route(
     description="Same handler as `/v1/weather`, kept for older clients.",
     response_class=Response,
     responses=RESPONSES,
+    dependencies=[deps.declare_scope(SCOPE)],
     openapi_extra={"parameters": PARAMETERS},
 )
 

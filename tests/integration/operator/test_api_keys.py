@@ -51,6 +51,7 @@ def test_generated_key_lands_in_its_secret_and_only_its_hash_in_keys_yaml(cluste
     assert entries[key_id]["rateLimit"] == {"requestsPerMinute": 600, "burst": 60}
     assert entries[key_id]["expiresAt"].startswith(expires[:19])
     assert entries[key_id].get("disabled") in (False, None)
+    assert entries[key_id]["scopes"] == ["weather:read", "usage:read"]  # the defaults, spec.scopes unset
 
     status = cluster.wait(
         lambda: (
@@ -78,15 +79,36 @@ def test_disabled_key_is_listed_as_disabled(cluster: fleet.Cluster) -> None:
     cluster.wait(lambda: _entries(cluster)[key_id].get("disabled") is True, "the key to be disabled")
 
 
+def test_scopes_reach_keys_yaml_and_follow_a_change(cluster: fleet.Cluster) -> None:
+    cluster.apply(
+        fleet.weather_proxy(PROXY, cluster.namespace),
+        fleet.api_key("dashboard", cluster.namespace, PROXY, scopes=["analytics:read", "usage:read"]),
+    )
+    key_id = f"{cluster.namespace}/dashboard"
+    entries = cluster.wait(lambda: (e := _entries(cluster)) and key_id in e and e, "the key in keys.yaml")
+    assert entries[key_id]["scopes"] == ["usage:read", "analytics:read"]  # in the enum's order
+    cluster.apply(fleet.api_key("dashboard", cluster.namespace, PROXY, scopes=["weather:read"]))
+    cluster.wait(
+        lambda: _entries(cluster)[key_id]["scopes"] == ["weather:read"], "the new scopes in keys.yaml"
+    )
+
+
 def test_rotation_issues_a_new_key_and_keeps_the_old_hash_for_the_grace_period(
     cluster: fleet.Cluster,
 ) -> None:
-    cluster.apply(fleet.weather_proxy(PROXY, cluster.namespace), fleet.api_key("k", cluster.namespace, PROXY))
+    cluster.apply(
+        fleet.weather_proxy(PROXY, cluster.namespace),
+        fleet.api_key("k", cluster.namespace, PROXY, scopes=["weather:read"]),
+    )
     old = cluster.api_key_plaintext("k")
     key_id = f"{cluster.namespace}/k"
     cluster.wait(lambda: key_id in _entries(cluster), "the key in keys.yaml")
 
-    cluster.apply(fleet.api_key("k", cluster.namespace, PROXY, rotation=1, rotationGracePeriodSeconds=600))
+    cluster.apply(
+        fleet.api_key(
+            "k", cluster.namespace, PROXY, rotation=1, rotationGracePeriodSeconds=600, scopes=["weather:read"]
+        )
+    )
 
     def rotated() -> str | None:
         new = cluster.api_key_plaintext("k")
@@ -106,6 +128,7 @@ def test_rotation_issues_a_new_key_and_keeps_the_old_hash_for_the_grace_period(
     remaining = grace_end - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(minutes=5) < remaining <= datetime.timedelta(minutes=11)
     assert by_hash[fleet.sha256(new)]["id"] == key_id
+    assert previous["scopes"] == by_hash[fleet.sha256(new)]["scopes"] == ["weather:read"]
 
 
 def test_expired_key_is_dropped_and_reported(cluster: fleet.Cluster) -> None:

@@ -211,4 +211,19 @@ BAD_SPECS: list[BadSpec] = [
         "spec.rotationGracePeriodSeconds",
     ),
     BadSpec("apikey-secret-name-invalid", APIKEY, {"secretName": "Team A"}, "spec.secretName"),
+    # The enum's values are listed in the API server's message.
+    BadSpec(
+        "apikey-scope-unknown",
+        APIKEY,
+        {"scopes": ["weather:read", "weather:write"]},
+        'spec.scopes[1]: Unsupported value: "weather:write": supported values: "weather:read", '
+        '"usage:read", "analytics:read"',
+    ),
+    BadSpec(
+        "apikey-scope-repeated",
+        APIKEY,
+        {"scopes": ["usage:read", "usage:read"]},
+        'spec.scopes[1]: Duplicate value: "usage:read"',
+    ),
+    BadSpec("apikey-scopes-empty", APIKEY, {"scopes": []}, "spec.scopes"),
 ]

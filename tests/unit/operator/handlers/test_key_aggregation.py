@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import pathlib
 
 from weather_operator import keys
+from weather_operator.render import keys_secret
+from weather_proxy import config
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 A = "a" * 64
@@ -64,3 +67,52 @@ def test_unchanged_key_does_not_extend_the_grace_and_forgets_it_when_over() -> N
 
 def test_invalid_spec_gives_no_record() -> None:
     assert keys.record_from_body({"metadata": {"namespace": "ns", "name": "k"}, "spec": {}}) is None
+
+
+def _body(spec: dict[str, object], annotations: dict[str, str] | None = None) -> dict[str, object]:
+    metadata = {"namespace": "ns", "name": "k", "annotations": annotations or {keys.SHA256_ANNOTATION: A}}
+    return {"metadata": metadata, "spec": {"proxyRef": {"name": "p"}, **spec}}
+
+
+def test_scopes_reach_keys_yaml_and_the_proxy_reads_them_back(tmp_path: pathlib.Path) -> None:
+    record = keys.record_from_body(_body({"scopes": ["analytics:read", "weather:read"]}))
+    assert record is not None
+    assert record.scopes == (config.Scope.WEATHER_READ, config.Scope.ANALYTICS_READ)  # the enum's order
+    text = keys_secret.keys_yaml(keys.keys_file([record], NOW))
+    path = tmp_path / "keys.yaml"
+    path.write_text(text)
+    (entry,) = config.load_keys(path).keys  # what a proxy pod reads
+    assert entry.scopes == [config.Scope.WEATHER_READ, config.Scope.ANALYTICS_READ]
+    assert "scopes:\n  - weather:read\n  - analytics:read\n" in text
+
+
+def test_a_key_without_scopes_gets_the_defaults_in_keys_yaml() -> None:
+    record = keys.record_from_body(_body({}))
+    assert record is not None
+    (entry,) = keys.keys_file([record], NOW).keys
+    assert entry.to_camel_dict()["scopes"] == ["weather:read", "usage:read"]
+
+
+def test_reordering_the_scopes_leaves_keys_yaml_unchanged() -> None:
+    first = keys.record_from_body(_body({"scopes": ["usage:read", "analytics:read"]}))
+    second = keys.record_from_body(_body({"scopes": ["analytics:read", "usage:read"]}))
+    assert first is not None
+    assert second is not None
+    assert keys_secret.keys_yaml(keys.keys_file([first], NOW)) == keys_secret.keys_yaml(
+        keys.keys_file([second], NOW)
+    )
+
+
+def test_the_previous_key_of_a_rotation_keeps_the_scopes() -> None:
+    hashes = keys.next_hashes({keys.SHA256_ANNOTATION: A}, B, datetime.timedelta(hours=1), NOW)
+    annotations = {k: v for k, v in hashes.to_patch().items() if v}
+    record = keys.record_from_body(_body({"scopes": ["usage:read"]}, annotations))
+    assert record is not None
+    entries = {entry.id: entry.scopes for entry in keys.keys_file([record], NOW).keys}
+    assert entries == {"ns/k": [config.Scope.USAGE_READ], "ns/k#previous": [config.Scope.USAGE_READ]}
+
+
+def test_unknown_or_repeated_scopes_make_the_spec_unusable() -> None:
+    assert keys.record_from_body(_body({"scopes": ["weather:write"]})) is None
+    assert keys.record_from_body(_body({"scopes": ["usage:read", "usage:read"]})) is None
+    assert keys.record_from_body(_body({"scopes": []})) is None
