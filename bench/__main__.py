@@ -1,4 +1,4 @@
-"""``python -m bench [--only 1,2,3] [--seconds N]``: run the benchmarks and print their figures."""
+"""``python -m bench [--only 1,2,3,4] [--seconds N]``: run the benchmarks and print their figures."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ import pathlib
 import platform
 import tempfile
 
-from bench import coalescing, throughput, zipf
+from bench import admission, coalescing, throughput, zipf
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="1,2,3", help="comma-separated figures to run (1,2,3)")
+    parser.add_argument("--only", default="1,2,3,4", help="comma-separated figures to run (1,2,3,4)")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per server and round (figure 1)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating wrk rounds (figure 1)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (figure 1)")
     parser.add_argument("--zipf-requests", type=int, default=10_000)
     parser.add_argument("--zipf-ttl", type=int, default=300, help="fresh TTL for figure 3, seconds")
+    parser.add_argument("--admission-seconds", type=float, default=75.0, help="load duration of figure 4")
     args = parser.parse_args()
     only = {part.strip() for part in args.only.split(",")}
     print(
@@ -45,6 +46,8 @@ def main() -> None:
                 "\n".join(zipf.run(root / "z", requests=args.zipf_requests, ttl=args.zipf_ttl).lines()),
                 flush=True,
             )
+        if "4" in only:
+            print("\n".join(admission.run(root / "a", seconds=args.admission_seconds).lines()), flush=True)
 
 
 if __name__ == "__main__":

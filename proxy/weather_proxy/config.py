@@ -13,6 +13,7 @@ import enum
 import pathlib
 from typing import Annotated, Any
 
+import orjson
 import yaml
 from pydantic import (
     AfterValidator,
@@ -120,14 +121,104 @@ class Redis(ConfigModel):
         return self
 
 
+# A ServiceAccount's credentials in a pod (token, ca.crt, namespace): the operator mounts them here.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# The data key of a keys Secret that holds keys.yaml.
+KEYS_SECRET_KEY = "keys.yaml"  # noqa: S105  # nosec B105 - a data key name
+# A Secret's name: a DNS subdomain.
+SecretName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+class KubernetesKeys(ConfigModel):
+    """``auth.kubernetes``: watch the keys Secrets through the API server, not only their mounted file.
+
+    A change then reaches the process with the watch event (well under a second) instead of
+    the kubelet's re-projection of the volume (up to a minute or more). The mounted
+    ``auth.keysFile`` is the copy of the first Secret: what the process starts from, and what
+    it falls back to while the API server cannot be reached. Needs only ``get``, ``list`` and
+    ``watch`` on these Secrets by name.
+    """
+
+    namespace: str | None = Field(
+        None,
+        min_length=1,
+        max_length=63,
+        description="Namespace of the Secrets; default: the pod's own (the ServiceAccount's namespace file).",
+    )
+    secret_names: list[SecretName] = Field(
+        ...,
+        min_length=1,
+        max_length=64,
+        description="Secrets whose keys are merged, in this order; auth.keysFile mounts the first.",
+    )
+    key: str = Field(
+        KEYS_SECRET_KEY,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="The data key of each Secret holding keys.yaml.",
+    )
+    api_server: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+$",
+        description="URL of the API server (scheme, host, port); default: in-cluster, from env "
+        "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.",
+    )
+    token_file: str = Field(
+        f"{SERVICE_ACCOUNT_DIR}/token",
+        min_length=1,
+        description="Bearer token file, re-read on every (re)connect: projected tokens rotate.",
+    )
+    ca_file: str | None = Field(
+        f"{SERVICE_ACCOUNT_DIR}/ca.crt",
+        description="CA bundle that signed the API server's certificate; null: the system's trust store.",
+    )
+    watch_timeout_seconds: int = Field(
+        300, ge=1, le=3600, description="Server-side timeout of one watch request; then it is re-opened."
+    )
+
+
 class Auth(ConfigModel):
     required: bool = Field(False, description="Reject requests without a valid X-API-Key.")
     keys_file: str | None = Field(None, description="Path of keys.yaml; no keys when absent.")
+    kubernetes: KubernetesKeys | None = Field(
+        None, description="Also watch the keys Secrets through the API server (revocation in seconds)."
+    )
+
+
+class QuotaPeriod(enum.StrEnum):
+    DAY = "Day"
+    MONTH = "Month"
+
+
+class Quota(ConfigModel):
+    """Requests per UTC calendar day or month, counted fleet-wide."""
+
+    requests: int = Field(..., ge=1, le=1_000_000_000, description="Requests allowed per period.")
+    period: QuotaPeriod = Field(..., description="Day or Month: a UTC calendar day or month.")
 
 
 class Limit(ConfigModel):
-    requests_per_minute: int = Field(..., ge=1, le=1_000_000, description="Sustained requests per minute.")
-    burst: int = Field(0, ge=0, le=1_000_000, description="Extra requests allowed above the per-minute rate.")
+    """A token bucket: burst tokens (at least 1), refilled at requestsPerMinute tokens per minute."""
+
+    requests_per_minute: int = Field(
+        ..., ge=1, le=1_000_000, description="Sustained rate: the bucket refills this many tokens per minute."
+    )
+    burst: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Capacity of the bucket: requests admitted at once after a quiet spell (0 counts as 1).",
+    )
+    quota: Quota | None = Field(
+        None,
+        description="Requests per UTC day or month; a key whose rateLimit has none gets the fleet default's.",
+    )
+
+    @property
+    def capacity(self) -> int:
+        """Tokens the bucket holds: ``burst``, at least one."""
+        return max(1, self.burst)
 
 
 class RateLimit(ConfigModel):
@@ -213,6 +304,12 @@ class KeyEntry(ConfigModel):
 class KeysFile(ConfigModel):
     """``keys.yaml``: the hashes of a fleet's API keys."""
 
+    revision: int = Field(
+        0,
+        ge=0,
+        description="Grows with every change the operator writes (0: unversioned). A mounted file never "
+        "replaces a watched Secret's content of a higher revision: a lagging file cannot undo a revocation.",
+    )
     keys: list[KeyEntry] = Field(default_factory=list)
 
 
@@ -234,14 +331,29 @@ def _load_yaml(path: pathlib.Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return _parse_yaml(text, str(path))
+
+
+# libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    """YAML; a document in JSON form (a YAML subset, as the operator writes large keys files) fast."""
     try:
-        data = yaml.safe_load(text)
+        if text.lstrip().startswith("{"):
+            try:
+                data = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  # nosec B506 - a safe loader
+        else:
+            data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  # nosec B506 - a safe loader
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: (root): must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{source}: (root): must be a mapping, got {type(data).__name__}")
     return data
 
 
@@ -263,3 +375,12 @@ def load_keys(path: pathlib.Path | str) -> KeysFile:
         return KeysFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from exc
+
+
+def parse_keys(text: str, source: str) -> KeysFile:
+    """Validate ``keys.yaml`` text (e.g. a watched Secret's); ConfigError names ``source`` and the field."""
+    data = _parse_yaml(text, source)
+    try:
+        return KeysFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from exc

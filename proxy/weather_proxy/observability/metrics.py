@@ -56,7 +56,12 @@ class Metrics:
             registry=r,
         )
         self.rate_limited = prom.Counter(
-            "weather_proxy_rate_limited_total", "Requests refused with 429.", registry=r
+            "weather_proxy_rate_limited_total", "Requests refused with 429 (rate limit or quota).", registry=r
+        )
+        self.quota_exceeded = prom.Counter(
+            "weather_proxy_quota_exceeded_total",
+            "Requests refused with 429 because a quota was used up.",
+            registry=r,
         )
         self.redis_up = prom.Gauge("weather_proxy_redis_up", "1 when Redis answers, 0 otherwise.", registry=r)
         self.redis_busy = prom.Counter(
@@ -74,6 +79,29 @@ class Metrics:
             "weather_proxy_config_reload_success",
             "1 when the last load of the file succeeded.",
             ["file"],
+            registry=r,
+        )
+        self.keys_watch_connected = prom.Gauge(
+            "weather_proxy_keys_watch_connected",
+            "1 while every keys Secret is watched through the API server (0: falling back to the file).",
+            registry=r,
+        )
+        self.keys_watch_events = prom.Counter(
+            "weather_proxy_keys_watch_events_total",
+            "Keys Secret states received from the API server, by type (listed|added|modified|deleted).",
+            ["type"],
+            registry=r,
+        )
+        self.keys_watch_errors = prom.Counter(
+            "weather_proxy_keys_watch_errors_total",
+            "Failed lists or watches of the keys Secrets, retried after a backoff, by reason "
+            "(expired|unauthorized|forbidden|http|network|protocol).",
+            ["reason"],
+            registry=r,
+        )
+        self.keys_watch_last_event = prom.Gauge(
+            "weather_proxy_keys_watch_last_event_timestamp_seconds",
+            "Unix time of the last keys Secret state received from the API server (list or event).",
             registry=r,
         )
         self.coalesced = prom.Counter(

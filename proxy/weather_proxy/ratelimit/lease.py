@@ -1,23 +1,26 @@
-"""Token leases: a process takes several requests' worth of a key's fleet limit in one round trip.
+"""Token leases: a process takes several of a key's tokens from the fleet's bucket in one round trip.
 
 Why: on the cache-hit path one Redis round trip per request costs about as much
-as the whole budget (bench/README.md: ~120 us of client CPU per pipelined limit
-check against ~200 us per request at the throughput target). A key that is busy
-in this process therefore takes ``size`` tokens at once from the fleet-wide
-window (one ``limits`` acquire with ``cost=size``) and spends them locally.
+as the whole budget (bench/README.md: ~120 us of client CPU per limit check
+against ~200 us per request at the throughput target). A key that is busy in
+this process therefore takes ``size`` tokens at once (one script call with
+``cost=size``; the bucket grants what it holds) and spends them locally.
 
 Sizing adapts to the key's request rate in this process: a lease should last
 about ``TARGET_SECONDS``; it starts at 1 (exactly one round trip per request,
-as without leases) and is capped at ``MAX_SIZE`` and at ``MAX_FRACTION`` of the
-limit, so small limits are always counted request by request.
+as without leases) and is capped at ``MAX_SIZE``, at ``MAX_FRACTION`` of the
+per-minute rate and at the bucket's capacity, so small limits are always
+counted request by request.
 
-Accuracy, bounded and documented: tokens are counted in Redis when granted, so
-the fleet never admits more than the limit's count; a lease's unspent tokens
-expire after ``TTL_SECONDS`` (counted, not served: under-admission of at most
-``size`` per process), and a request may be served up to ``TTL_SECONDS`` after
-its token was counted (the sliding window sees it that much earlier). With R
-replicas the deviation from an exact per-request count is at most
-R x min(MAX_SIZE, MAX_FRACTION x limit) requests per window.
+Accuracy, bounded and documented: a token is taken from the fleet's bucket when
+its lease is granted and spent at most ``TTL_SECONDS`` later, or never.
+* Over-admission: the requests served in any 60 s window had their tokens taken
+  in a window of 60 s + TTL, which the bucket bounds by ``capacity + rate x
+  (60 + TTL) / 60``; so at most ``rate x TTL / 60`` = 1% of the per-minute rate
+  above the exact bound, whatever the number of replicas.
+* Under-admission: a lease's unspent tokens expire (taken, not served): at most
+  one lease, ``cap`` tokens, per replica each time a busy key goes quiet.
+``bench/`` measures both with three processes sharing one Redis.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import Any
 
 TARGET_SECONDS = 0.05
-TTL_SECONDS = 1.0
+TTL_SECONDS = 0.6
 MAX_SIZE = 64
 MAX_FRACTION = 0.01
 
@@ -38,10 +42,11 @@ class Lease:
 
     size: int  # tokens granted
     tokens: int  # not yet spent
-    remaining: int  # fleet remaining right after the grant (our unspent tokens excluded)
-    reset_at: float  # epoch seconds: when the window has room again
-    granted_at: float  # monotonic
-    expires_at: float  # monotonic
+    remaining: int  # tokens left in the fleet's bucket right after the grant (ours excluded)
+    full_at: float  # epoch seconds: when the fleet's bucket is full again
+    quota: Any  # the key's limiter.QuotaState right after the grant, or None
+    granted_at: float  # on the limiter's clock (epoch seconds)
+    expires_at: float  # on the limiter's clock
 
     def take(self, now: float) -> bool:
         """Spend one token if the lease is still valid."""
@@ -51,14 +56,13 @@ class Lease:
         return True
 
 
-def cap(limit: int) -> int:
+def cap(requests_per_minute: int, capacity: int) -> int:
     """The largest lease for a limit: small limits are counted one request at a time."""
-    return max(1, min(MAX_SIZE, math.floor(limit * MAX_FRACTION)))
+    return max(1, min(MAX_SIZE, math.floor(requests_per_minute * MAX_FRACTION), capacity))
 
 
-def next_size(previous: Lease | None, now: float, limit: int) -> int:
-    """Size of the next lease from how fast the previous one was spent."""
-    upper = cap(limit)
+def next_size(previous: Lease | None, now: float, upper: int) -> int:
+    """Size of the next lease (at most ``upper``) from how fast the previous one was spent."""
     if previous is None or upper == 1:
         return 1
     used = previous.size - previous.tokens
@@ -69,14 +73,15 @@ def next_size(previous: Lease | None, now: float, limit: int) -> int:
     return max(1, min(upper, math.ceil(rate * TARGET_SECONDS)))
 
 
-def grant(size: int, remaining: int, reset_at: float, now: float | None = None) -> Lease:
+def grant(size: int, remaining: int, full_at: float, quota: Any = None, now: float | None = None) -> Lease:
     """A lease of ``size`` tokens of which the caller spends the first at once."""
-    now = time.monotonic() if now is None else now
+    now = time.time() if now is None else now
     return Lease(
         size=size,
         tokens=size - 1,
         remaining=remaining,
-        reset_at=reset_at,
+        full_at=full_at,
+        quota=quota,
         granted_at=now,
         expires_at=now + TTL_SECONDS,
     )

@@ -1,22 +1,20 @@
-"""Rate limits per key with the `limits` library: sliding-window counter, Redis or memory.
+"""Rate limits and quotas per key: token buckets (GCRA), fleet-wide in Redis, else in this process.
 
-Burst is expressed as headroom in the minute window: one item
-``RateLimitItemPerMinute(requestsPerMinute + burst)``. The sliding-window
-counter smooths the window edge (no double burst at minute boundaries) and
-costs one Lua call per hit. The limit is fleet-wide in Redis; while Redis is
-down every process enforces it alone (MemoryStorage), so a fleet of N
-replicas then admits up to N times the limit.
+``requestsPerMinute`` is the sustained rate and ``burst`` the bucket's capacity
+(DESIGN §3a; the arithmetic is in ``bucket``). In Redis one script per check
+takes the token and counts the quota atomically, so the limit holds across every
+replica of the fleet. While Redis is down (or a call fails) each process keeps
+its own buckets and counters, so a fleet of N replicas then admits up to N times
+the limit, as before.
 
-Hot path: `limits`' strategy API needs two round trips for a hit plus the
-numbers of the RateLimit-* headers (``hit`` then ``get_window_stats``). On the
-Redis path the same two Lua scripts of `limits`' Redis storage, on the same
-keys, are sent in one pipeline (one round trip, about half the client CPU);
-the strategy API is the fallback when a script is not loaded yet.
+The clock is a parameter (epoch seconds): tests move it instead of sleeping, and
+every replica uses its own (NTP-synced) clock for the bucket's arithmetic.
 
 Even one round trip per request is more than the cache-hit budget, so a key
-that is busy in this process takes its tokens in leases (``lease``): one
-acquire of several tokens, spent locally, with bounded and documented
-deviation. Keys with small limits, or quiet ones, still make one call per request.
+that is busy in this process takes its tokens in leases (``lease``): one script
+call grants several tokens, spent here within ``lease.TTL_SECONDS``. The bound
+is in ``lease``: at most ``requestsPerMinute x TTL / 60`` (1%) more than the
+bucket's admissions in any 60 s, whatever the number of replicas.
 """
 
 from __future__ import annotations
@@ -26,86 +24,174 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
-
-import limits
-import limits.aio.storage
-import limits.aio.strategies
-import redis.exceptions
 
 from weather_proxy import config as config_mod
 from weather_proxy import redis_link
+from weather_proxy.http import problems
+from weather_proxy.ratelimit import bucket as bucket_mod
 from weather_proxy.ratelimit import lease as lease_mod
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "weather-proxy:limits"
+KEY_PREFIX = "weather-proxy:bucket"
+QUOTA_PREFIX = "weather-proxy:quota"
+# Local buckets kept while Redis is down, before full ones (no state) are swept.
+LOCAL_SWEEP_AT = 100_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QuotaState:
+    """A key's quota in the current period."""
+
+    limit: int
+    used: int
+    resets_at: float  # epoch seconds: the period's end
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
+    """Whether one request is admitted, and the numbers of its RateLimit-* headers."""
+
     allowed: bool
-    limit: int
-    remaining: int
-    reset_seconds: int
+    limit: int  # the bucket's capacity
+    remaining: int  # whole tokens left
+    reset_seconds: int  # until the bucket is full
+    retry_after: int = 0  # when refused: seconds until it may be retried (at least 1)
+    quota: QuotaState | None = None
+    quota_exceeded: bool = False
 
     def headers(self) -> dict[str, str]:
-        return {
+        out = {
             "RateLimit-Limit": str(self.limit),
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset_seconds),
         }
+        if not self.allowed:
+            out["Retry-After"] = str(self.retry_after)
+        return out
+
+    def problem(self) -> problems.ProblemError:
+        """The 429 of a refused request: rate-limited, or quota-exceeded."""
+        if self.quota_exceeded:
+            assert self.quota is not None
+            return problems.ProblemError(
+                429,
+                f"Quota of {self.quota.limit} requests per period used up; it resets at the period's end.",
+                title="Quota exceeded",
+                slug="quota-exceeded",
+                headers=self.headers(),
+            )
+        return problems.ProblemError(
+            429,
+            f"Rate limit exceeded: a bucket of {self.limit} requests; retry after {self.retry_after} s.",
+            headers=self.headers(),
+        )
 
 
-def storage_uri(url: str) -> str:
-    """Our redis URL as a `limits` async storage URI."""
-    if url.startswith("unix://"):
-        return "async+redis+unix://" + url.removeprefix("unix://")
-    return "async+" + url
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Taken:
+    """What one take returned: tokens granted and the state after it."""
+
+    granted: int
+    ahead: int  # microseconds until the bucket is full
+    used: int  # quota used in the period
+    quota_refused: bool
+
+
+class LocalBuckets:
+    """The buckets and quota counters of this process (while Redis is down)."""
+
+    def __init__(self) -> None:
+        self.tats: dict[str, int] = {}
+        self.quotas: dict[tuple[str, str], tuple[int, float]] = {}  # (bucket, period) -> (used, end)
+
+    def take(
+        self,
+        limiter_id: str,
+        bucket: bucket_mod.Bucket,
+        now: int,
+        cost: int,
+        quota: int,
+        period: bucket_mod.Period | None,
+    ) -> _Taken:
+        tat = max(self.tats.get(limiter_id, 0), now)
+        used = 0
+        counter = (limiter_id, period.label) if period is not None else None
+        if counter is not None:
+            used = self.quotas.get(counter, (0, 0.0))[0]
+            if used >= quota:
+                return _Taken(0, tat - now, used, True)
+            cost = min(cost, quota - used)
+        granted, tat = bucket.take(tat, now, cost)
+        if granted:
+            if len(self.tats) >= LOCAL_SWEEP_AT:
+                self._sweep(now)
+            self.tats[limiter_id] = tat
+            if counter is not None and period is not None:
+                used += granted
+                self.quotas[counter] = (used, period.end)
+        return _Taken(granted, tat - now, used, False)
+
+    def _sweep(self, now: int) -> None:
+        """Forget full buckets and ended periods: their absence means the same."""
+        self.tats = {key: tat for key, tat in self.tats.items() if tat > now}
+        seconds = now / bucket_mod.MICROS
+        self.quotas = {key: value for key, value in self.quotas.items() if value[1] > seconds}
 
 
 class Limiter:
-    """Sliding-window-counter limits: fleet-wide through Redis, else in this process."""
+    """Token buckets and quotas: fleet-wide through Redis, else in this process."""
 
-    def __init__(self, link: redis_link.RedisLink, redis_url: str | None, *, leasing: bool = True) -> None:
+    def __init__(
+        self,
+        link: redis_link.RedisLink,
+        *,
+        leasing: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.link = link
         self.leasing = leasing
-        self._leases: dict[tuple[str, int], lease_mod.Lease] = {}
-        self._renewing: dict[tuple[str, int], asyncio.Future[None]] = {}
-        self._items: dict[tuple[int, int], limits.RateLimitItem] = {}
-        self.memory = limits.aio.storage.MemoryStorage()
-        self.local = limits.aio.strategies.SlidingWindowCounterRateLimiter(self.memory)
-        self.fleet: limits.aio.strategies.SlidingWindowCounterRateLimiter | None = None
-        self.storage: limits.aio.storage.RedisStorage | None = None
-        if link.client is not None and redis_url is not None:
-            self.storage = storage = limits.aio.storage.RedisStorage(
-                storage_uri(redis_url),
-                implementation="redispy",
-                key_prefix=KEY_PREFIX,
-                connection_pool=link.client.connection_pool,  # type: ignore[arg-type]
-            )
-            self.fleet = limits.aio.strategies.SlidingWindowCounterRateLimiter(storage)
+        self.clock = clock
+        self.local = LocalBuckets()
+        self._script: Any = (
+            link.client.register_script(bucket_mod.TAKE_LUA) if link.client is not None else None
+        )
+        self._buckets: dict[tuple[int, int], bucket_mod.Bucket] = {}
+        self._leases: dict[tuple[str, bucket_mod.Bucket], lease_mod.Lease] = {}
+        self._renewing: dict[tuple[str, bucket_mod.Bucket], asyncio.Future[None]] = {}
 
-    def item(self, limit: config_mod.Limit) -> limits.RateLimitItem:
-        spec = (limit.requests_per_minute, limit.burst)
-        item = self._items.get(spec)
-        if item is None:
-            item = self._items[spec] = limits.RateLimitItemPerMinute(spec[0] + spec[1])
-        return item
+    def bucket(self, limit: config_mod.Limit) -> bucket_mod.Bucket:
+        spec = (limit.requests_per_minute, limit.capacity)
+        found = self._buckets.get(spec)
+        if found is None:
+            found = self._buckets[spec] = bucket_mod.Bucket.of(limit)
+        return found
 
-    def _strategy(self) -> limits.aio.strategies.SlidingWindowCounterRateLimiter:
-        return self.fleet if self.fleet is not None and self.link.usable else self.local
+    @property
+    def fleet_wide(self) -> bool:
+        """Whether checks go to Redis now (else to this process's buckets)."""
+        return self._script is not None and self.link.usable
 
-    async def hit(self, limiter_id: str, limit: config_mod.Limit) -> Decision:
-        """Count one request and say whether it is allowed (from a lease when the key holds one)."""
-        item = self.item(limit)
-        if not self.leasing or self.fleet is None or not self.link.usable:
-            return await self._hit(item, limiter_id, 1)
-        key = (limiter_id, item.amount)
+    async def hit(
+        self, limiter_id: str, limit: config_mod.Limit, quota: config_mod.Quota | None = None
+    ) -> Decision:
+        """Take one token (and one request of the quota); from a lease when this process holds one."""
+        bucket = self.bucket(limit)
+        cap = lease_mod.cap(limit.requests_per_minute, bucket.capacity)
+        if not self.leasing or cap == 1 or not self.fleet_wide:
+            decision, _ = await self._take(limiter_id, bucket, quota, 1)
+            return decision
+        key = (limiter_id, bucket)
         while True:
             held = self._leases.get(key)
-            if held is not None and held.take(time.monotonic()):
-                return self._leased(item, held)
+            if held is not None and held.take(self.clock()):
+                return self._leased(bucket, quota, held)
             pending = self._renewing.get(key)
             if pending is None:
                 break
@@ -114,122 +200,96 @@ class Limiter:
         renewal = asyncio.get_running_loop().create_future()
         self._renewing[key] = renewal
         try:
-            return await self._renew(key, item, limiter_id, held)
+            size = lease_mod.next_size(held, self.clock(), cap)
+            decision, granted = await self._take(limiter_id, bucket, quota, size)
+            if granted:  # a lease of one token still records the pace, sizing the next
+                self._leases[key] = lease_mod.grant(
+                    granted,
+                    decision.remaining,
+                    self.clock() + decision.reset_seconds,
+                    decision.quota,
+                    self.clock(),
+                )
+                decision = dataclasses.replace(decision, remaining=decision.remaining + granted - 1)
+            else:
+                self._leases.pop(key, None)
+            return decision
         finally:
             del self._renewing[key]
             renewal.set_result(None)
 
-    async def _renew(
-        self,
-        key: tuple[str, int],
-        item: limits.RateLimitItem,
-        limiter_id: str,
-        previous: lease_mod.Lease | None,
-    ) -> Decision:
-        size = lease_mod.next_size(previous, time.monotonic(), item.amount)
-        decision, size = await self._count(item, limiter_id, size)
-        if not decision.allowed and size > 1:
-            # Near the limit a whole lease no longer fits; one request may.
-            decision, size = await self._count(item, limiter_id, 1)
-        if decision.allowed:
-            self._leases[key] = lease_mod.grant(
-                size, decision.remaining, time.time() + decision.reset_seconds
-            )
-            decision = dataclasses.replace(decision, remaining=decision.remaining + size - 1)
-        else:
-            self._leases.pop(key, None)
-        return decision
-
-    @staticmethod
-    def _leased(item: limits.RateLimitItem, held: lease_mod.Lease) -> Decision:
-        reset = max(0, math.ceil(held.reset_at - time.time()))
-        return Decision(True, item.amount, held.remaining + held.tokens, reset)
-
     def unspent(self, limiter_id: str, limit: config_mod.Limit) -> int:
-        """Tokens this process holds for a bucket: counted in the fleet window, not yet used."""
-        held = self._leases.get((limiter_id, self.item(limit).amount))
-        return held.tokens if held is not None and time.monotonic() < held.expires_at else 0
-
-    async def _hit(self, item: limits.RateLimitItem, limiter_id: str, cost: int) -> Decision:
-        """Count one request, in the fleet window (or this process's while Redis is down)."""
-        decision, _ = await self._count(item, limiter_id, cost)
-        return decision
-
-    async def _count(self, item: limits.RateLimitItem, limiter_id: str, cost: int) -> tuple[Decision, int]:
-        """Count ``cost`` requests in the fleet window; the decision and the cost actually counted.
-
-        While Redis is down (or fails now) the local window counts 1: leases are fleet-only.
-        """
-        strategy = self._strategy()
-        if strategy is not self.local:
-            try:
-                decision = await self._pipelined_hit(item, limiter_id, cost)
-            except redis.exceptions.NoScriptError:
-                pass  # the strategy call below loads the scripts
-            except redis_link.ERRORS as exc:
-                self.link.failed(exc)
-                strategy = self.local
-            else:
-                self.link.ok()
-                return decision, cost
-        if strategy is not self.local:
-            try:
-                allowed = await strategy.hit(item, limiter_id, cost=cost)
-                stats = await strategy.get_window_stats(item, limiter_id)
-            except redis_link.ERRORS as exc:
-                self.link.failed(exc)
-            else:
-                self.link.ok()
-                return self._decision(allowed, item, stats), cost
-        allowed = await self.local.hit(item, limiter_id)
-        stats = await self.local.get_window_stats(item, limiter_id)
-        return self._decision(allowed, item, stats), 1
+        """Tokens this process holds for a bucket: taken from the fleet's bucket, not yet used."""
+        held = self._leases.get((limiter_id, self.bucket(limit)))
+        return held.tokens if held is not None and self.clock() < held.expires_at else 0
 
     async def peek(self, limiter_id: str, limit: config_mod.Limit) -> Decision:
-        """The current window without counting a request (for /v1/usage)."""
-        item = self.item(limit)
-        strategy = self._strategy()
-        try:
-            stats = await strategy.get_window_stats(item, limiter_id)
-        except redis_link.ERRORS as exc:
-            self.link.failed(exc)
-            stats = await self.local.get_window_stats(item, limiter_id)
-        decision = self._decision(stats.remaining > 0, item, stats)
-        unspent = self.unspent(limiter_id, limit)
-        return dataclasses.replace(decision, remaining=decision.remaining + unspent) if unspent else decision
+        """The bucket now, without taking a token; this process's unspent lease counts as left."""
+        bucket = self.bucket(limit)
+        now = int(self.clock() * bucket_mod.MICROS)
+        tat = self.local.tats.get(limiter_id, 0)
+        if self.fleet_wide:
+            assert self.link.client is not None
+            try:
+                raw = await self.link.client.get(f"{KEY_PREFIX}:{{{limiter_id}}}")
+            except redis_link.ERRORS as exc:
+                self.link.failed(exc)
+            else:
+                self.link.ok()
+                tat = int(raw or 0)
+        ahead = max(0, tat - now)
+        remaining = bucket.tokens(ahead) + self.unspent(limiter_id, limit)
+        return Decision(remaining > 0, bucket.capacity, remaining, math.ceil(ahead / bucket_mod.MICROS))
 
-    async def _pipelined_hit(self, item: limits.RateLimitItem, limiter_id: str, cost: int) -> Decision:
-        """`limits`' acquire + read scripts of the sliding-window counter in one round trip."""
-        storage = self.storage
-        assert storage is not None
-        assert self.link.client is not None
-        bridge: Any = storage.bridge
-        key = item.key_for(limiter_id)
-        previous = bridge.prefixed_key(storage._previous_window_key(key))
-        current = bridge.prefixed_key(storage._current_window_key(key))
-        expiry = item.get_expiry()
-        pipe = self.link.client.pipeline(transaction=False)
-        pipe.evalsha(bridge.lua_acquire_sliding_window.sha, 2, previous, current, item.amount, expiry, cost)
-        pipe.evalsha(bridge.lua_sliding_window.sha, 2, previous, current, expiry)
-        acquired, window = await pipe.execute(raise_on_error=True)
-        previous_count = int(window[0] or 0)
-        previous_ttl = max(0.0, float(window[1] or 0)) / 1000
-        current_count = int(window[2] or 0)
-        current_ttl = max(0.0, float(window[3] or 0)) / 1000
-        # The arithmetic of SlidingWindowCounterRateLimiter.get_window_stats, on the piped read.
-        weighted = previous_count * previous_ttl / expiry + current_count
-        remaining = max(0, item.amount - math.floor(weighted))
-        now = time.time()
-        reset_at = now
-        if previous_count or current_count:
-            previous_reset = previous_ttl % (expiry / previous_count) if previous_count else math.inf
-            current_reset = current_ttl % expiry if current_count else math.inf
-            reset_at = now + min(previous_reset, current_reset)
-        return self._decision(bool(acquired), item, limits.WindowStats(reset_at, remaining))
+    def _leased(
+        self, bucket: bucket_mod.Bucket, quota: config_mod.Quota | None, held: lease_mod.Lease
+    ) -> Decision:
+        reset = max(0, math.ceil(held.full_at - self.clock()))
+        state = held.quota
+        if state is not None and quota is not None:
+            state = dataclasses.replace(state, used=state.used - held.tokens)
+        return Decision(True, bucket.capacity, held.remaining + held.tokens, reset, quota=state)
+
+    async def _take(
+        self, limiter_id: str, bucket: bucket_mod.Bucket, quota: config_mod.Quota | None, cost: int
+    ) -> tuple[Decision, int]:
+        """Take up to ``cost`` tokens: in Redis, or here while it is down; the decision and tokens granted."""
+        now_s = self.clock()
+        now = int(now_s * bucket_mod.MICROS)
+        period = bucket_mod.period_of(quota.period, now_s) if quota is not None else None
+        requests = quota.requests if quota is not None else 0
+        taken: _Taken | None = None
+        if self.fleet_wide:
+            keys = [f"{KEY_PREFIX}:{{{limiter_id}}}"]
+            ttl = 0
+            if period is not None:
+                keys.append(f"{QUOTA_PREFIX}:{{{limiter_id}}}:{period.label}")
+                ttl = bucket_mod.quota_ttl_ms(period, now_s)
+            try:
+                reply = await self._script(
+                    keys=keys, args=[now, bucket.interval, bucket.capacity, cost, requests, ttl]
+                )
+            except redis_link.ERRORS as exc:
+                self.link.failed(exc)
+            else:
+                self.link.ok()
+                taken = _Taken(int(reply[0]), int(reply[1]), int(reply[2]), bool(int(reply[3])))
+        if taken is None:
+            taken = self.local.take(limiter_id, bucket, now, 1, requests, period)
+        return self._decision(bucket, taken, requests, period, now_s), taken.granted
 
     @staticmethod
-    def _decision(allowed: bool, item: limits.RateLimitItem, stats: limits.WindowStats) -> Decision:
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        if not allowed:
-            reset = max(1, reset)
-        return Decision(allowed, item.amount, max(0, stats.remaining), reset)
+    def _decision(
+        bucket: bucket_mod.Bucket, taken: _Taken, requests: int, period: bucket_mod.Period | None, now: float
+    ) -> Decision:
+        state = QuotaState(requests, taken.used, period.end) if period is not None else None
+        reset = math.ceil(max(0, taken.ahead) / bucket_mod.MICROS)
+        remaining = bucket.tokens(taken.ahead)
+        if taken.granted:
+            return Decision(True, bucket.capacity, remaining, reset, quota=state)
+        if taken.quota_refused:
+            assert period is not None
+            retry = max(1, math.ceil(period.end - now))  # the period's end
+            return Decision(False, bucket.capacity, remaining, reset, retry, state, quota_exceeded=True)
+        retry = max(1, math.ceil(bucket.wait(taken.ahead) / bucket_mod.MICROS))
+        return Decision(False, bucket.capacity, remaining, reset, retry, state)

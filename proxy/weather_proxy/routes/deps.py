@@ -12,7 +12,6 @@ from starlette.types import Scope
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.auth import keys
-from weather_proxy.http import problems
 from weather_proxy.ratelimit import limiter
 
 
@@ -52,14 +51,15 @@ async def authorize(
         state["key_id"] = identity.key_id
     keys.require_scope(identity, scope)  # before the limit: a request refused here spends no token
     assert rt.limiter is not None, "the app's lifespan has not run"
-    decision = await rt.limiter.hit(identity.limiter_id, identity.limit)
+    quota = identity.limit.quota
+    if quota is None and identity.key_id is not None:
+        quota = cfg.rate_limit.default.quota  # a key's own rateLimit without a quota keeps the fleet's
+    decision = await rt.limiter.hit(identity.limiter_id, identity.limit, quota)
     if not decision.allowed:
         rt.metrics.rate_limited.inc()
-        headers = decision.headers()
-        headers["Retry-After"] = str(decision.reset_seconds)
-        raise problems.ProblemError(
-            429, f"Rate limit of {decision.limit} requests per minute exceeded.", headers=headers
-        )
+        if decision.quota_exceeded:
+            rt.metrics.quota_exceeded.inc()
+        raise decision.problem()
     return Caller(identity, decision)
 
 

@@ -54,16 +54,27 @@ class Problem(BaseModel):
 
 
 class LimitOut(BaseModel):
-    requestsPerMinute: int
-    burst: int
-    window: int = Field(description="Requests allowed per sliding minute (rate + burst).")
+    requestsPerMinute: int = Field(description="Sustained rate: tokens refilled per minute.")
+    burst: int = Field(description="The bucket's capacity as configured (0 counts as 1).")
+    capacity: int = Field(description="Tokens the bucket holds (RateLimit-Limit).")
+    window: int = Field(description="The most requests any 60 s may admit (rate + capacity).")
+
+
+class QuotaOut(BaseModel):
+    limit: int = Field(description="Requests allowed in the period.")
+    used: int = Field(description="Requests counted in the period, fleet-wide when Redis answers.")
+    remaining: int
+    resetsAt: str = Field(
+        description="End of the UTC day or month (RFC 3339).", examples=["2026-12-02T00:00:00Z"]
+    )
 
 
 class UsageOut(BaseModel):
     keyId: str = Field(examples=["weather/team-a"])
     limit: LimitOut
-    remaining: int
-    resetSeconds: int
+    remaining: int = Field(description="Whole tokens left in the bucket.")
+    resetSeconds: int = Field(description="Seconds until the bucket is full.")
+    quota: QuotaOut | None = Field(description="The key's quota, when it has one.")
     requests: dict[str, Any] = Field(
         description="Today's requests and top cities (fleet-wide when Redis answers).",
         examples=[{"day": "2026-11-26", "requests": 120, "topCities": [{"city": "Paris", "requests": 80}]}],

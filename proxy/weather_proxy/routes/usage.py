@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
 import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from weather_proxy.http import problems
+from weather_proxy.ratelimit import limiter
 from weather_proxy.routes import deps, schemas
 
 router = APIRouter(tags=["usage"])
@@ -23,7 +27,11 @@ router = APIRouter(tags=["usage"])
         403: schemas.problem(
             "X-API-Key unknown, expired or disabled, or its key lacks usage:read.", 403, "Invalid API key"
         ),
-        429: schemas.problem("Rate limit exceeded; see Retry-After.", 429, "Too many requests"),
+        429: schemas.problem(
+            "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
+            429,
+            "Too many requests",
+        ),
     },
 )
 async def get_usage(caller: deps.UsageCallerDep, rt: deps.RuntimeDep) -> Response:
@@ -37,10 +45,25 @@ async def get_usage(caller: deps.UsageCallerDep, rt: deps.RuntimeDep) -> Respons
         "limit": {
             "requestsPerMinute": identity.limit.requests_per_minute,
             "burst": identity.limit.burst,
-            "window": decision.limit,
+            "capacity": decision.limit,
+            # The most requests any 60 s may admit: a full bucket plus a minute's refill.
+            "window": identity.limit.requests_per_minute + decision.limit,
         },
         "remaining": decision.remaining,
         "resetSeconds": decision.reset_seconds,
+        "quota": _quota(decision.quota),
         "requests": await rt.analytics.usage(identity.key_id),
     }
     return Response(orjson.dumps(body), media_type="application/json", headers=decision.headers())
+
+
+def _quota(state: limiter.QuotaState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    resets = datetime.datetime.fromtimestamp(state.resets_at, datetime.UTC)
+    return {
+        "limit": state.limit,
+        "used": state.used,
+        "remaining": state.remaining,
+        "resetsAt": resets.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }

@@ -96,7 +96,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "X-API-Key unknown, expired or disabled, or its key lacks weather:read.", 403, "Invalid API key"
     ),
     404: schemas.problem("No place by that name.", 404, "City not found"),
-    429: schemas.problem("Rate limit exceeded; see Retry-After.", 429, "Too many requests"),
+    429: schemas.problem(
+        "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
+        429,
+        "Too many requests",
+    ),
     500: schemas.problem("Unexpected error (no details are leaked).", 500, "Internal server error"),
     502: schemas.problem("The upstream refused or garbled the request.", 502, "Bad gateway"),
     503: schemas.problem(

@@ -73,7 +73,7 @@ def keys_file(tmp_path: Any) -> Any:
     path = tmp_path / "keys.yaml"
     path.write_text(
         "keys:\n"
-        f"  - id: weather/team-a\n    sha256: {KEY_SHA}\n    rateLimit: {{requestsPerMinute: 3, burst: 1}}\n"
+        f"  - id: weather/team-a\n    sha256: {KEY_SHA}\n    rateLimit: {{requestsPerMinute: 3, burst: 4}}\n"
         f"  - id: weather/off\n    sha256: {hashlib.sha256(b'off').hexdigest()}\n    disabled: true\n"
         f"  - id: weather/old\n    sha256: {hashlib.sha256(b'old').hexdigest()}\n"
         "    expiresAt: 2020-01-01T00:00:00Z\n"

@@ -102,17 +102,19 @@ async def test_http_auth_limits_and_usage(
     assert missing.status_code == 401
     assert unknown.status_code == disabled.status_code == expired.status_code == 403
     assert [r.status_code for r in ok] == [200, 200, 200]
-    assert ok[0].headers["ratelimit-limit"] == "4"  # 3/min + burst 1
+    assert ok[0].headers["ratelimit-limit"] == "4"  # a bucket of 4, refilled at 3/min
     assert [int(r.headers["ratelimit-remaining"]) for r in ok] == [3, 2, 1]
     assert usage.status_code == 200
     doc = usage.json()
     assert doc["keyId"] == "weather/team-a"
-    assert doc["limit"] == {"requestsPerMinute": 3, "burst": 1, "window": 4}
+    assert doc["limit"] == {"requestsPerMinute": 3, "burst": 4, "capacity": 4, "window": 7}
+    assert doc["quota"] is None
     assert doc["remaining"] == 0
     assert doc["requests"]["requests"] == 3
     assert doc["requests"]["topCities"] == [{"city": "Paris", "requests": 3}]
     assert limited.status_code == 429
-    assert int(limited.headers["retry-after"]) >= 1
+    assert 19 <= int(limited.headers["retry-after"]) <= 20  # one token every 20 s
+    assert limited.json()["type"] == "https://weatherproxy.dev/problems/rate-limited"
     assert limited.headers["ratelimit-remaining"] == "0"
     assert limited.headers["content-type"] == "application/problem+json"
     assert ready.json()["checks"]["keys"]["count"] == 3
@@ -143,3 +145,46 @@ async def test_anonymous_limit_when_auth_is_off(proxy: AppFactory) -> None:
 def test_plaintext_is_never_stored() -> None:
     kr = ring({"id": "a", "sha256": hashlib.sha256(b"plain").hexdigest()})
     assert "plain" not in repr(vars(kr))
+
+
+async def test_fleet_quota_applies_to_keys_and_usage_shows_it(
+    proxy: AppFactory, keys_file: pathlib.Path
+) -> None:
+    """The fleet default's quota holds for a key whose own rateLimit sets none."""
+    quota = {"requests": 2, "period": "Day"}
+    rate_limit = {"default": {"requestsPerMinute": 600, "burst": 100, "quota": quota}}
+    headers = {"X-API-Key": KEY}
+    async with proxy(auth={"required": True, "keysFile": str(keys_file)}, rateLimit=rate_limit) as (
+        app,
+        client,
+    ):
+        first = await client.get("/v1/weather", params={"city": "Paris"}, headers=headers)
+        usage = await client.get("/v1/usage", headers=headers)
+        over = await client.get("/v1/weather", params={"city": "Paris"}, headers=headers)
+        metrics = (await client.get("/metrics")).text
+        now = app.state.runtime.limiter.clock()
+    assert first.status_code == usage.status_code == 200
+    midnight = datetime.datetime.fromtimestamp(now, datetime.UTC).date() + datetime.timedelta(days=1)
+    assert usage.json()["quota"] == {
+        "limit": 2,
+        "used": 2,
+        "remaining": 0,
+        "resetsAt": f"{midnight.isoformat()}T00:00:00Z",
+    }
+    assert over.status_code == 429
+    body = over.json()
+    assert body["type"] == "https://weatherproxy.dev/problems/quota-exceeded"
+    assert body["title"] == "Quota exceeded"
+    seconds_left = datetime.datetime.combine(midnight, datetime.time(), datetime.UTC).timestamp() - now
+    assert abs(int(over.headers["retry-after"]) - seconds_left) <= 2
+    assert "weather_proxy_quota_exceeded_total 1.0" in metrics
+
+
+def test_quota_periods_and_limits_are_validated(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("rateLimit: {default: {requestsPerMinute: 5, quota: {requests: 5, period: Week}}}\n")
+    with pytest.raises(config_mod.ConfigError, match=r"rateLimit\.default\.quota\.period"):
+        config_mod.load_config(path)
+    path.write_text("rateLimit: {default: {requestsPerMinute: 5, quota: {requests: 0, period: Day}}}\n")
+    with pytest.raises(config_mod.ConfigError, match=r"rateLimit\.default\.quota\.requests"):
+        config_mod.load_config(path)

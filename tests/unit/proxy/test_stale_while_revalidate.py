@@ -120,7 +120,8 @@ async def test_concurrent_misses_make_one_upstream_call(
     proxy: AppFactory, openmeteo: om.OpenMeteoEmulator
 ) -> None:
     openmeteo.set_fault("forecast", "slow", seconds=0.2)
-    async with proxy() as (_app, client):
+    anonymous = {"requestsPerMinute": 60, "burst": 10}  # the default bucket holds 5
+    async with proxy(rateLimit={"anonymous": anonymous}) as (_app, client):
         responses = await asyncio.gather(
             *(client.get("/v1/weather", params={"lat": "10", "lon": "20"}) for _ in range(8))
         )
