@@ -1,0 +1,88 @@
+"""A fleet's keys over several Secrets, so no object nears the API server's 1 MiB limit.
+
+Pure functions. Shard ``i`` of ``n`` holds the keys whose id hashes to ``i`` modulo
+``n``; ``n`` is a power of two, so when it doubles a key of shard ``i`` stays there or
+moves to shard ``i + n``, and when it halves the reverse. The operator writes the shards
+that gain keys before those that lose them (``apply_order``), so while a resharding is
+applied a key is in one shard or in two, never in none.
+
+``n`` follows the size of the rendered entries with hysteresis (``shard_count``):
+it doubles as soon as the shards would average over ``GROW_AT`` bytes and halves only
+when they would still average under ``SHRINK_TO`` after halving, so a fleet whose keys
+come and go around a boundary does not reshard (each resharding rolls the proxy pods
+once: the shards are mounted files and part of the config).
+
+Each shard's ``keys.yaml`` is written in JSON form, one entry per line: still YAML (JSON
+is a subset), diffable, and parsed by the proxy with orjson (50,000 keys in 0.3 s, against
+40 s for PyYAML). Fields at their defaults are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import orjson
+
+from weather_proxy import config
+
+# Average shard size (UTF-8 bytes of keys.yaml) that makes the count double; a Secret's data
+# may hold 1 MiB, and hashing spreads keys within a few percent of the average.
+GROW_AT = 512 * 1024
+# After halving, shards must still average under this: halving happens well below GROW_AT.
+SHRINK_TO = 192 * 1024
+MAX_SHARDS = 1024
+
+
+def shard_of(key_id: str, shards: int) -> int:
+    """The shard of a key: a stable hash of its id (the base id for a rotation's ``#previous``)."""
+    if shards == 1:
+        return 0
+    base = key_id.split("#", 1)[0]  # a rotation's two entries stay together
+    return int.from_bytes(hashlib.sha256(base.encode("utf-8")).digest()[:8], "big") % shards
+
+
+def entry_json(entry: config.KeyEntry) -> bytes:
+    """One entry as compact JSON, fields at their defaults left out."""
+    return orjson.dumps(entry.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+
+
+def render(keys: config.KeysFile) -> str:
+    """``keys.yaml`` text of one shard: JSON, one entry per line, deterministic."""
+    lines = ",\n".join(entry_json(entry).decode("utf-8") for entry in keys.keys)
+    return f'{{"revision": {keys.revision}, "keys": [\n{lines}\n]}}\n'
+
+
+def size(keys: config.KeysFile) -> int:
+    """Bytes the entries take in rendered shards (the per-shard envelope aside)."""
+    return sum(len(entry_json(entry)) + 2 for entry in keys.keys)
+
+
+def shard_count(total_bytes: int, current: int) -> int:
+    """How many shards for ``total_bytes`` of entries, given ``current`` (a power of two)."""
+    shards = max(1, current)
+    while shards < MAX_SHARDS and total_bytes / shards > GROW_AT:
+        shards *= 2
+    while shards > 1 and total_bytes / (shards // 2) < SHRINK_TO:
+        shards //= 2
+    return shards
+
+
+def split(keys: config.KeysFile, shards: int) -> list[config.KeysFile]:
+    """The fleet's keys file as ``shards`` files, entries in their original order."""
+    parts: list[list[config.KeyEntry]] = [[] for _ in range(shards)]
+    for entry in keys.keys:
+        parts[shard_of(entry.id, shards)].append(entry)
+    return [config.KeysFile(revision=keys.revision, keys=part) for part in parts]
+
+
+def apply_order(before: int, after: int) -> Sequence[int]:
+    """Indexes of the ``after`` shards in the order to write them when the count goes ``before`` -> ``after``.
+
+    Growing, the new shards (which only gain keys) come first; shrinking, the shards that stay
+    (which gain the keys of the ones going away) are all that is written, and the others are
+    deleted afterwards.
+    """
+    if after > before:
+        return [*range(before, after), *range(before)]
+    return list(range(after))
