@@ -60,25 +60,52 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Key:
+    """What the ring keeps of one keys.yaml entry: slotted, its limit and scopes shared with equal ones."""
+
+    id: str
+    sha256: str
+    limit: config_mod.Limit | None
+    expires: float  # epoch seconds; inf when never
+    disabled: bool
+    scopes: frozenset[config_mod.Scope]
+    limiter_id: str
+
+
 class KeyRing:
-    """An immutable index of a keys file; swapped whole on reload."""
+    """An immutable index of a keys file by SHA-256; swapped whole on reload.
+
+    Lookup is one hash and one dict probe whatever the number of keys. Entries are kept as
+    slotted records whose limits and scope sets are shared between keys that have equal ones
+    (most keys have the fleet default and the default scopes): 50,000 keys cost a few tens of
+    MiB (bench/keys.py), not the hundreds their parsed models would.
+    """
 
     def __init__(self, keys: config_mod.KeysFile) -> None:
-        self._by_hash: dict[str, tuple[config_mod.KeyEntry, float]] = {
-            entry.sha256: (entry, _epoch(entry.expires_at)) for entry in keys.keys
-        }
-        # Built once per keys file, so a request only looks its key's set up.
-        self._scopes: dict[str, frozenset[config_mod.Scope]] = {
-            entry.sha256: frozenset(entry.scopes) for entry in keys.keys
-        }
+        limits: dict[config_mod.Limit, config_mod.Limit] = {}
+        scopes: dict[frozenset[config_mod.Scope], frozenset[config_mod.Scope]] = {}
+        self._by_hash: dict[str, _Key] = {}
+        for entry in keys.keys:
+            limit = limits.setdefault(entry.rate_limit, entry.rate_limit) if entry.rate_limit else None
+            granted = frozenset(entry.scopes)
+            self._by_hash[entry.sha256] = _Key(
+                entry.id,
+                entry.sha256,
+                limit,
+                _epoch(entry.expires_at),
+                entry.disabled,
+                scopes.setdefault(granted, granted),
+                "key:" + entry.id,
+            )
 
     def __len__(self) -> int:
         return len(self._by_hash)
 
-    def lookup(self, plaintext: str) -> tuple[config_mod.KeyEntry, float] | None:
+    def lookup(self, plaintext: str) -> _Key | None:
         digest = hash_key(plaintext)
         found = self._by_hash.get(digest)
-        if found is None or not hmac.compare_digest(found[0].sha256, digest):
+        if found is None or not hmac.compare_digest(found.sha256, digest):
             return None
         return found
 
@@ -101,15 +128,12 @@ class KeyRing:
             raise problems.ProblemError(
                 403, "The API key is not valid.", title="Invalid API key", slug="invalid-key"
             )
-        entry, expires = found
-        if entry.disabled:
+        if found.disabled:
             raise problems.ProblemError(
                 403, "The API key is disabled.", title="API key disabled", slug="key-disabled"
             )
-        if (time.time() if now is None else now) >= expires:
+        if (time.time() if now is None else now) >= found.expires:
             raise problems.ProblemError(
                 403, "The API key has expired.", title="API key expired", slug="key-expired"
             )
-        return Identity(
-            entry.id, entry.rate_limit or limits.default, "key:" + entry.id, self._scopes[entry.sha256]
-        )
+        return Identity(found.id, found.limit or limits.default, found.limiter_id, found.scopes)
