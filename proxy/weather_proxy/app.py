@@ -3,7 +3,7 @@
 Nothing here reads files or opens connections at import or in the factory
 beyond the environment overrides; the lifespan builds the clients, loads the
 keys file, starts the background tasks (Redis health, breaker fleet sync,
-analytics flush, file reload, cache warming) and tears them down on shutdown
+analytics flush, file reload, keys Secret watch, cache warming) and tears them down on shutdown
 after uvicorn let in-flight requests finish.
 """
 
@@ -28,6 +28,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from weather_proxy import analytics, redis_link, reload, settings
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
+from weather_proxy.auth import keysources, keywatch
 from weather_proxy.cache import coalesce, store, swr, warmer
 from weather_proxy.http import fastpath, middleware, openapi, problems
 from weather_proxy.observability import logging as logs
@@ -69,10 +70,12 @@ def create_app(
     metrics = metrics_mod.Metrics()
     rt = runtime_mod.Runtime(config=config, metrics=metrics, redis_password=settings.redis_password(environ))
     path = pathlib.Path(config_path) if config_path is not None else None
+    watched = config.auth.kubernetes
+    api_server = keywatch.api_server_url(watched, environ) if watched is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = await _start(rt, path, environ)
+        tasks = await _start(rt, path, environ, api_server)
         try:
             yield
         finally:
@@ -133,7 +136,10 @@ def create_app(
 
 
 async def _start(
-    rt: runtime_mod.Runtime, config_path: pathlib.Path | None, environ: Mapping[str, str]
+    rt: runtime_mod.Runtime,
+    config_path: pathlib.Path | None,
+    environ: Mapping[str, str],
+    api_server: str | None = None,
 ) -> list[asyncio.Task[None]]:
     cfg = rt.config
     metrics = rt.metrics
@@ -179,9 +185,19 @@ async def _start(
         )
         watched_config.mark_loaded()
         rt.reloader.add(watched_config)
+    apply_keys_file = rt.apply_keys
+    if cfg.auth.kubernetes is not None and api_server is not None:
+        # The mounted file and the watch feed one merge, which decides whose version is in force.
+        sources = rt.key_sources = keysources.KeySources(
+            cfg.auth.kubernetes.secret_names,
+            rt.apply_keys,
+            lambda: rt.key_watch is not None and rt.key_watch.connected,
+        )
+        rt.key_watch = keywatch.KeyWatch(cfg.auth.kubernetes, api_server, sources.offer_watch, metrics)
+        apply_keys_file = sources.offer_file
     if cfg.auth.keys_file:
         watched_keys = reload.WatchedFile(
-            "keys", pathlib.Path(cfg.auth.keys_file), config_mod.load_keys, rt.apply_keys, metrics
+            "keys", pathlib.Path(cfg.auth.keys_file), config_mod.load_keys, apply_keys_file, metrics
         )
         rt.reloader.add(watched_keys)
         await watched_keys.check()
@@ -196,6 +212,8 @@ async def _start(
         tasks.append(asyncio.get_running_loop().create_task(coro, name=f"weather-proxy:{name}"))
 
     spawn("reload", rt.reloader.run())
+    if rt.key_watch is not None:
+        spawn("keys-watch", rt.key_watch.run())
     spawn("analytics", rt.analytics.run())
     if link.configured:
         spawn("redis-health", link.run_health())

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from weather_proxy import analytics, redis_link, reload
+    from weather_proxy.auth import keysources, keywatch
     from weather_proxy.cache import swr, warmer
     from weather_proxy.ratelimit import limiter
     from weather_proxy.upstream import breaker
@@ -35,6 +36,7 @@ RESTART_FIELDS = (
     ("upstream", "pool"),
     ("cache", "memory", "max_entries"),
     ("auth", "keys_file"),
+    ("auth", "kubernetes"),
     ("http", "cors"),
     ("http", "trusted_hosts"),
     ("http", "gzip_minimum_size"),
@@ -69,6 +71,8 @@ class Runtime:
     analytics: analytics.UsageAnalytics | None = None
     warmer: warmer.Warmer | None = None
     reloader: reload.Reloader | None = None
+    key_sources: keysources.KeySources | None = None  # with auth.kubernetes: file and watch merged
+    key_watch: keywatch.KeyWatch | None = None
     tracer_provider: TracerProvider | None = None
 
     def apply_config(self, new: config_mod.ProxyConfig) -> None:

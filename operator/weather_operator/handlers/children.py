@@ -8,8 +8,8 @@ object is a no-op on the API server and produces no event.
 * Deployment/StatefulSet: a new ``metadata.generation`` means its spec was changed (by a
   person, or by the operator's own apply): the fleet is reconciled, which is a no-op when
   it was the operator. A status-only change refreshes the owner's status.
-* ConfigMap/Secret/Service: they have no status, every change is a content change: the
-  fleet is reconciled.
+* ConfigMap/Secret/Service, and the proxy pods' ServiceAccount, Role and RoleBinding: they
+  have no status, every change is a content change: the fleet is reconciled.
 """
 
 from __future__ import annotations
@@ -118,5 +118,8 @@ async def workload_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: 
 @kopf.on.event("v1", "services", labels=MANAGED)
 @kopf.on.event("v1", "configmaps", labels=MANAGED)
 @kopf.on.event("v1", "secrets", labels=MANAGED)
+@kopf.on.event("v1", "serviceaccounts", labels=MANAGED)
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
 async def config_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     await on_config_event(runtime.state_of(memo), event, body)

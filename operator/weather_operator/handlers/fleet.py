@@ -153,7 +153,17 @@ async def refresh_status(
 # Kinds whose objects nobody but their writers changes (no status written by a controller):
 # a new resourceVersion after an apply means the apply changed them.
 STATUSLESS_KINDS = frozenset(
-    {"ConfigMap", "Secret", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"}
+    {
+        "ConfigMap",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
 )
 
 

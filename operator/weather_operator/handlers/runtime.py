@@ -87,6 +87,9 @@ class State:
     )
     # Hash of the keys.yaml last applied per fleet, to skip no-op writes.
     applied_keys: dict[Key, str] = dataclasses.field(default_factory=dict)
+    # (hash, revision) of the keys.yaml content last written per fleet: a re-apply of the same
+    # content keeps its revision; new content gets a higher one.
+    key_revisions: dict[Key, tuple[str, int]] = dataclasses.field(default_factory=dict)
     # The status last written per object: a later reconcile from a body older than that write
     # compares with what is really stored, so a status is written once, not once per stale body.
     written_status: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -201,6 +204,7 @@ class State:
         """Drop what is kept for a deleted fleet."""
         key = (namespace, name)
         self.applied_keys.pop(key, None)
+        self.key_revisions.pop(key, None)
         self.written_status.pop(("WeatherProxy", namespace, name), None)
         timer = self.expiry_timers.pop(key, None)
         if timer is not None:

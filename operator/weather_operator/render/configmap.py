@@ -25,7 +25,13 @@ def proxy_config(proxy: str, spec: effective.EffectiveSpec) -> config.ProxyConfi
         upstream=spec.upstream,
         cache=spec.cache,
         redis=config.Redis(url=redis_url),
-        auth=config.Auth(required=spec.auth_required, keys_file=names.KEYS_PATH),
+        # The mounted keys file is the fallback; the watch of the Secrets is what revokes within seconds.
+        # No namespace: each pod reads its own from its ServiceAccount mount.
+        auth=config.Auth(
+            required=spec.auth_required,
+            keys_file=names.KEYS_PATH,
+            kubernetes=config.KubernetesKeys(secret_names=names.keys_secret_names(proxy), key=names.KEYS_KEY),
+        ),
         rate_limit=spec.rate_limit,
         http=spec.http,
         observability=config.Observability(log_level=spec.log_level, tracing=spec.tracing),

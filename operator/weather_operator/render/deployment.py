@@ -1,4 +1,9 @@
-"""The proxy Deployment: restricted pods, probes, config and keys mounted as directories."""
+"""The proxy Deployment: restricted pods, probes, config and keys mounted as directories.
+
+The pods run as the fleet's ServiceAccount (``render.rbac``), whose token is mounted by an
+explicit projected volume where in-cluster clients look for it; the automatic mount stays
+off, so nothing else in the pod gets a token.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from weather_operator.api import constants, effective
 from weather_operator.render import meta, names
+from weather_proxy import config
 
 PROXY_USER = 10001
 TERMINATION_GRACE_PERIOD_SECONDS = 30
@@ -14,6 +20,9 @@ PRE_STOP_SLEEP_SECONDS = 5
 CONTAINER_NAME = "proxy"
 REDIS_URL_ENV = "WEATHER_PROXY_REDIS_URL"
 REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - an env var name
+# The kubelet rotates the projected token well before it expires (at 80% of its lifetime).
+TOKEN_EXPIRATION_SECONDS = 3600
+API_ACCESS_VOLUME = "kube-api-access"
 
 
 def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
@@ -58,7 +67,31 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
             {"name": "keys", "mountPath": names.KEYS_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  # nosec B108 - an emptyDir, private to the pod
+            {"name": API_ACCESS_VOLUME, "mountPath": config.SERVICE_ACCOUNT_DIR, "readOnly": True},
         ],
+    }
+
+
+def _api_access_volume() -> dict[str, Any]:
+    """What the automatic token mount would give, explicitly: token, cluster CA, namespace."""
+    return {
+        "name": API_ACCESS_VOLUME,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": TOKEN_EXPIRATION_SECONDS}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {
+                    "downwardAPI": {
+                        "items": [
+                            {
+                                "path": "namespace",
+                                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                            }
+                        ]
+                    }
+                },
+            ]
+        },
     }
 
 
@@ -77,6 +110,7 @@ def render(proxy: str, namespace: str, spec: effective.EffectiveSpec, config_has
                 "annotations": {constants.CONFIG_HASH_ANNOTATION: config_hash},
             },
             "spec": {
+                "serviceAccountName": names.service_account_name(proxy),
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
                 "securityContext": meta.restricted_pod_security_context(PROXY_USER),
@@ -94,6 +128,7 @@ def render(proxy: str, namespace: str, spec: effective.EffectiveSpec, config_has
                     {"name": "config", "configMap": {"name": names.config_map_name(proxy)}},
                     {"name": "keys", "secret": {"secretName": names.keys_secret_name(proxy)}},
                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    _api_access_volume(),
                 ],
             },
         },

@@ -17,6 +17,7 @@ from weather_operator.render import (
     networkpolicy,
     pdb,
     prometheusrule,
+    rbac,
     redis,
     service,
     servicemonitor,
@@ -60,6 +61,10 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     objects: list[dict[str, Any]] = [
         configmap.render(name, namespace, text),
         keys_secret.render(name, namespace, inputs.keys),
+        # The pods' identity before the Deployment that names it (admission checks it exists).
+        rbac.render_service_account(name, namespace),
+        rbac.render_role(name, namespace),
+        rbac.render_role_binding(name, namespace),
     ]
     unwanted: list[ObjectRef] = []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from weather_proxy import config
+
 PART_OF = "weather-proxy-fleet"
 MANAGED_BY = "weather-operator"
 APP_NAME = "weather-proxy"
@@ -17,7 +19,7 @@ REDIS_PORT = 6379
 REDIS_PORT_NAME = "redis"
 
 CONFIG_KEY = "config.yaml"
-KEYS_KEY = "keys.yaml"
+KEYS_KEY = config.KEYS_SECRET_KEY
 REDIS_PASSWORD_KEY = "password"  # noqa: S105  # nosec B105 - a Secret key name
 APIKEY_SECRET_KEY = "apiKey"  # noqa: S105  # nosec B105 - a Secret key name
 
@@ -63,6 +65,21 @@ def config_map_name(proxy: str) -> str:
 def keys_secret_name(proxy: str) -> str:
     """Secret holding ``keys.yaml`` (hashes only)."""
     return f"{proxy}-keys"
+
+
+def keys_secret_names(proxy: str) -> list[str]:
+    """Every Secret holding the fleet's keys, merged by the proxy in this order (one today)."""
+    return [keys_secret_name(proxy)]
+
+
+def service_account_name(proxy: str) -> str:
+    """The proxy pods' ServiceAccount: it may read the fleet's keys Secrets and nothing else."""
+    return f"{proxy}-proxy"
+
+
+def keys_reader_name(proxy: str) -> str:
+    """Role and RoleBinding letting the proxy pods get, list and watch their keys Secrets."""
+    return f"{proxy}-keys-reader"
 
 
 def redis_name(proxy: str) -> str:

@@ -1,7 +1,7 @@
 """The PrometheusRule (monitoring.coreos.com/v1) with a fleet's alerts.
 
 Symptom alerts (error rate, p95 latency, breaker open, Redis down, config reload
-failing) and multi-window, multi-burn-rate alerts on an availability SLO (Google
+failing, keys Secret not watched) and multi-window, multi-burn-rate alerts on an availability SLO (Google
 SRE workbook, ch. 5): page when 1h and 5m burn 14.4x the budget or 6h and 30m burn 6x;
 open a ticket when 3d and 6h burn 1x. Series are those the ServiceMonitor scrapes:
 ``job`` is the Service name.
@@ -22,6 +22,7 @@ DURATION_BUCKET = "weather_proxy_http_request_duration_seconds_bucket"
 BREAKER_STATE = "weather_proxy_upstream_breaker_state"
 REDIS_UP = "weather_proxy_redis_up"
 CONFIG_RELOAD_SUCCESS = "weather_proxy_config_reload_success"
+KEYS_WATCH_CONNECTED = "weather_proxy_keys_watch_connected"
 BREAKER_OPEN = 2
 
 ERROR_RATIO_RECORD = "weatherproxy:http_error_ratio:rate{window}"
@@ -120,6 +121,17 @@ def _symptom_alerts(proxy: str, namespace: str, alerts: effective.EffectiveAlert
             "warning",
             f"WeatherProxy {fleet} fails to reload its configuration or keys.",
             "Pods keep serving with the last valid files; new or revoked keys are not in effect.",
+            runbook,
+            proxy,
+        ),
+        _alert(
+            "WeatherProxyKeysWatchDown",
+            f"min by (namespace, job) ({KEYS_WATCH_CONNECTED}{sel}) == 0",
+            "5m",
+            "warning",
+            f"Pods of WeatherProxy {fleet} do not watch their keys Secret.",
+            "Key changes reach these pods only when the kubelet re-projects the mounted file (a minute "
+            "or more): a revoked key may be accepted, or a new one refused, for that long.",
             runbook,
             proxy,
         ),

@@ -30,6 +30,16 @@ def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
     auth = rt.config.auth
     keys_check: dict[str, Any] = keys_file.state.as_json() if keys_file else {"ok": True, "path": None}
     keys_check.update({"required": auth.required, "count": len(rt.keyring)})
+    if rt.key_watch is not None and rt.key_sources is not None:
+        # Degraded while a Secret is not watched (revocation falls back to the kubelet's file
+        # projection) or its content was refused (the last good keys stay in force).
+        watch = rt.key_watch.as_json()
+        parts = rt.key_sources.as_json()
+        for secret in watch["secrets"]:
+            secret["keys"] = parts.get(secret["name"])
+        keys_check["watch"] = watch
+        healthy = all(s["connected"] and s["contentError"] is None for s in watch["secrets"])
+        keys_check["ok"] = bool(keys_check["ok"]) and healthy
     link = rt.link
     redis_check: dict[str, Any] = {
         "configured": bool(link and link.configured),

@@ -24,6 +24,9 @@ DEV_CHILDREN = (
     ("service", names.redis_service_name(PROXY)),
     ("secret", names.redis_secret_name(PROXY)),
     ("networkpolicy", names.redis_network_policy_name(PROXY)),
+    ("serviceaccount", names.service_account_name(PROXY)),
+    ("role", names.keys_reader_name(PROXY)),
+    ("rolebinding", names.keys_reader_name(PROXY)),
 )
 
 
@@ -71,8 +74,12 @@ def test_dev_fleet_has_every_child_with_the_expected_content(cluster: fleet.Clus
     assert cfg["environment"] == "dev"
     assert cfg["cache"]["ttlSeconds"] == 120
     assert cfg["redis"]["url"] == names.redis_url(PROXY)
-    assert cfg["auth"] == {"required": True, "keysFile": names.KEYS_PATH}
-    assert cluster.keys_file(PROXY) in ({"keys": []}, {})
+    assert cfg["auth"]["required"] is True
+    assert cfg["auth"]["keysFile"] == names.KEYS_PATH
+    assert cfg["auth"]["kubernetes"]["secretNames"] == [names.keys_secret_name(PROXY)]
+    keys_file = cluster.keys_file(PROXY) or {}
+    assert keys_file.get("keys") == []
+    assert keys_file.get("revision", 0) > 0
 
     redis_secret = cluster.get("secret", names.redis_secret_name(PROXY))
     assert len(fleet.secret_value(redis_secret, names.REDIS_PASSWORD_KEY)) >= 16

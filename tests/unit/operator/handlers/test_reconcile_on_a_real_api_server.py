@@ -398,7 +398,8 @@ async def test_the_kopf_handlers_retry_soon_and_forget_deleted_fleets(
     assert (constants.WEATHERPROXY_KIND, namespace, "paris") in state.written_status
     fleet.weatherproxy_event(event={"type": "DELETED"}, body=body, memo=memo)
     assert (constants.WEATHERPROXY_KIND, namespace, "paris") not in state.written_status
-    broken = {**body, "metadata": {**body["metadata"], "name": "Invalid_Name"}}
+    # A name the API server refuses for the fleet's Service (DNS-1035 labels have no dots).
+    broken = {**body, "metadata": {**body["metadata"], "name": "not.a.service.name"}}
     with pytest.raises(kopf.TemporaryError):
         await fleet.weatherproxy_changed(body=broken, memo=memo, reason="update")
 
@@ -422,3 +423,43 @@ async def test_a_hand_scaled_deployment_is_reconciled_and_a_deleted_one_restored
     await children.on_workload_event(state, {"type": "DELETED"}, restored)
     assert state.requested == {(namespace, "paris")}
     await asyncio.gather(*state.background)
+
+
+async def _keys_secret_version(state: runtime.State, namespace: str) -> str:
+    secret = await state.cluster.get(apply.SECRET, namespace, names.keys_secret_name("paris"))
+    assert secret is not None
+    return str(secret["metadata"]["resourceVersion"])
+
+
+async def test_keys_yaml_revision_grows_with_each_change_only(state: runtime.State, namespace: str) -> None:
+    """The proxy orders the watched Secret and its lagging mounted file by this revision."""
+    proxy = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, proxy)
+    first = (await _keys_yaml(state, namespace))["revision"]
+    stored = await _keys_secret_version(state, namespace)
+    assert first > 0
+    await fleet.reconcile(state, proxy)  # the same content re-applied: the same revision, no write
+    assert (await _keys_yaml(state, namespace))["revision"] == first
+    assert await _keys_secret_version(state, namespace) == stored
+
+    body = await _create_key(state, namespace, "team-a")
+    await apikeys.handle(state, body)
+    await _reindex_key(state, namespace, "team-a")
+    await keysync.sync_keys(state, namespace, "paris")
+    second = (await _keys_yaml(state, namespace))["revision"]
+    assert second > first
+
+    # A restarted operator (nothing remembered) re-applying the same content keeps its revision...
+    state.applied_keys.clear()
+    state.key_revisions.clear()
+    stored = await _keys_secret_version(state, namespace)
+    await fleet.reconcile(state, proxy)
+    assert (await _keys_yaml(state, namespace))["revision"] == second
+    assert await _keys_secret_version(state, namespace) == stored
+    # ...and one whose clock is far behind still writes a higher revision for new content.
+    state.applied_keys.clear()
+    state.key_revisions.clear()
+    state.clock = lambda: datetime.datetime(2001, 1, 1, tzinfo=datetime.UTC)
+    state.apikeys = {}
+    await keysync.sync_keys(state, namespace, "paris")
+    assert (await _keys_yaml(state, namespace)) == {"revision": second + 1, "keys": []}

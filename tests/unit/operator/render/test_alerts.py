@@ -28,6 +28,7 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
         "WeatherProxyUpstreamBreakerOpen",
         "WeatherProxyRedisDown",
         "WeatherProxyConfigReloadFailing",
+        "WeatherProxyKeysWatchDown",
         "WeatherProxyErrorBudgetBurnFast",
         "WeatherProxyErrorBudgetBurnSlow",
     }
@@ -47,6 +48,7 @@ def test_metric_names_are_the_proxys() -> None:
     assert "weather_proxy_upstream_breaker_state" in alerts["WeatherProxyUpstreamBreakerOpen"]["expr"]
     assert "weather_proxy_redis_up" in alerts["WeatherProxyRedisDown"]["expr"]
     assert "weather_proxy_config_reload_success" in alerts["WeatherProxyConfigReloadFailing"]["expr"]
+    assert "weather_proxy_keys_watch_connected" in alerts["WeatherProxyKeysWatchDown"]["expr"]
 
 
 def test_thresholds_come_from_the_spec() -> None:

@@ -159,7 +159,17 @@ def test_config_map_is_a_valid_proxy_config(tmp_path: pathlib.Path) -> None:
     loaded = config.load_config(path)
     assert loaded.environment is config.Environment.PRODUCTION
     assert loaded.redis == config.Redis(url="redis://paris-redis:6379/0")
-    assert loaded.auth == config.Auth(required=False, keys_file="/etc/weather-proxy/keys/keys.yaml")
+    assert loaded.auth == config.Auth(
+        required=False,
+        keys_file="/etc/weather-proxy/keys/keys.yaml",
+        kubernetes=config.KubernetesKeys(secret_names=["paris-keys"]),
+    )
+    # In-cluster defaults: the pod's own namespace, its projected token and the cluster CA.
+    assert loaded.auth.kubernetes is not None
+    assert loaded.auth.kubernetes.namespace is None
+    assert loaded.auth.kubernetes.api_server is None
+    assert loaded.auth.kubernetes.token_file == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert loaded.auth.kubernetes.ca_file == "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
     assert loaded.listen.port == 8080
     assert loaded.cache.warm_cities == ["Paris", "London"]
     assert loaded.observability.log_level == "warning"
@@ -190,6 +200,53 @@ def test_volumes_are_mounted_as_directories_never_sub_paths() -> None:
     assert volumes["keys"]["secret"]["secretName"] == "paris-keys"
     assert "emptyDir" in volumes["tmp"]
     assert container["command"] == ["weather-proxy", "--config", "/etc/weather-proxy/config.yaml"]
+
+
+@pytest.mark.parametrize("case", sorted(ALL))
+def test_the_proxy_pods_may_only_read_their_keys_secrets(case: str) -> None:
+    result = fleet.render_fleet(ALL[case])
+    account = _by_kind(result, "ServiceAccount", "paris-proxy")
+    assert account["automountServiceAccountToken"] is False
+    role = _by_kind(result, "Role", "paris-keys-reader")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["paris-keys"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    binding = _by_kind(result, "RoleBinding", "paris-keys-reader")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "paris-keys-reader",
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "paris-proxy", "namespace": "weather"}]
+    order = [o["kind"] for o in result.objects]
+    assert order.index("ServiceAccount") < order.index("Role") < order.index("RoleBinding")
+    assert order.index("RoleBinding") < order.index("Deployment")
+    # The keys Secrets the Role names are the ones the proxy is told to watch.
+    cfg = yaml.safe_load(_by_kind(result, "ConfigMap")["data"]["config.yaml"])
+    assert cfg["auth"]["kubernetes"]["secretNames"] == role["rules"][0]["resourceNames"]
+
+
+def test_the_token_is_mounted_explicitly_and_nothing_else_gets_one() -> None:
+    pod = _by_kind(fleet.render_fleet(cases.inputs("production")), "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "paris-proxy"
+    assert pod["automountServiceAccountToken"] is False
+    [container] = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["kube-api-access"] == {
+        "name": "kube-api-access",
+        "mountPath": config.SERVICE_ACCOUNT_DIR,
+        "readOnly": True,
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    sources = volumes["kube-api-access"]["projected"]["sources"]
+    assert sources[0] == {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}
+    assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+    assert sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
 
 def test_proxy_pods_are_restricted() -> None:
