@@ -58,6 +58,11 @@ class Metrics:
         self.rate_limited = prom.Counter(
             "weather_proxy_rate_limited_total", "Requests refused with 429 (rate limit or quota).", registry=r
         )
+        self.lease_unspent = prom.Counter(
+            "weather_proxy_ratelimit_lease_unspent_tokens_total",
+            "Tokens a lease took from a fleet bucket and let expire unserved (the leases' under-admission).",
+            registry=r,
+        )
         self.quota_exceeded = prom.Counter(
             "weather_proxy_quota_exceeded_total",
             "Requests refused with 429 because a quota was used up.",

@@ -165,6 +165,7 @@ class Limiter:
         self._buckets: dict[tuple[int, int], bucket_mod.Bucket] = {}
         self._leases: dict[tuple[str, bucket_mod.Bucket], lease_mod.Lease] = {}
         self._renewing: dict[tuple[str, bucket_mod.Bucket], asyncio.Future[None]] = {}
+        self._paces: dict[tuple[str, bucket_mod.Bucket], lease_mod.Pace] = {}
 
     def bucket(self, limit: config_mod.Limit) -> bucket_mod.Bucket:
         spec = (limit.requests_per_minute, limit.capacity)
@@ -188,21 +189,29 @@ class Limiter:
             decision, _ = await self._take(limiter_id, bucket, quota, 1)
             return decision
         key = (limiter_id, bucket)
+        now = self.clock()
+        pace = self._paces.get(key)
+        if pace is None:
+            pace = self._paces[key] = lease_mod.Pace(now)
+        pace.tick(now)
         while True:
             held = self._leases.get(key)
-            if held is not None and held.take(self.clock()):
+            if held is not None and held.take(now):
                 return self._leased(bucket, quota, held)
             pending = self._renewing.get(key)
             if pending is None:
                 break
             # Someone is renewing this key's lease: share it rather than take another.
             await asyncio.shield(pending)
+            now = self.clock()
         renewal = asyncio.get_running_loop().create_future()
         self._renewing[key] = renewal
+        if held is not None and held.tokens > 0:
+            self.link.metrics.lease_unspent.inc(held.tokens)  # taken from the bucket, never served
         try:
-            size = lease_mod.next_size(held, self.clock(), cap)
+            size = lease_mod.next_size(pace, cap)
             decision, granted = await self._take(limiter_id, bucket, quota, size)
-            if granted:  # a lease of one token still records the pace, sizing the next
+            if granted > 1:
                 self._leases[key] = lease_mod.grant(
                     granted,
                     decision.remaining,

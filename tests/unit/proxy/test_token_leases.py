@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -23,23 +22,22 @@ def test_lease_cap_keeps_small_limits_exact() -> None:
     assert lease.cap(1_000_000, 1_000_000) == lease.MAX_SIZE
 
 
-def test_lease_size_follows_the_request_rate() -> None:
+def test_lease_size_follows_the_request_rate_over_a_window() -> None:
     top = lease.MAX_SIZE
-    assert lease.next_size(None, 0.0, top) == 1  # first lease: one token, as without leases
-    fast = lease.grant(1, remaining=10, full_at=0.0, now=100.0)  # spent at once
-    assert lease.next_size(fast, 100.0001, top) == top
-    slow = lease.grant(4, remaining=10, full_at=0.0, now=100.0)
-    slow.tokens = 0  # 4 requests in 0.5 s: 8/s, a lease of 0.05 s holds one
-    assert lease.next_size(slow, 100.5, top) == 1
-    medium = lease.grant(10, remaining=10, full_at=0.0, now=100.0)
-    medium.tokens = 0  # 10 requests in 10 ms: 1000/s -> 50 per 0.05 s
-    assert lease.next_size(medium, 100.01, top) == 50
-    assert lease.next_size(medium, 100.01, lease.cap(2000, 2000)) == 20  # capped at 1% of the rate
-    unused = lease.grant(8, remaining=10, full_at=0.0, now=100.0)
-    unused.tokens = 8
-    assert lease.next_size(unused, 100.01, top) == 1
-    expired = lease.grant(8, remaining=10, full_at=0.0, now=100.0)
-    assert lease.next_size(expired, 100.0 + lease.TTL_SECONDS, top) == 1
+    pace = lease.Pace(since=100.0)
+    assert lease.next_size(pace, top) == 1  # no complete window yet: one token, as without leases
+    for i in range(1000):  # 1000 requests/s for a second
+        pace.tick(100.0 + i / 1000)
+    assert lease.next_size(pace, top) == 1  # the window closes at its first tick past one second
+    pace.tick(101.0)
+    assert pace.rate == pytest.approx(1001 / 1.0)
+    assert lease.next_size(pace, top) == 51  # 0.05 s of requests
+    assert lease.next_size(pace, lease.cap(2000, 2000)) == 20  # capped at 1% of the rate
+    assert lease.next_size(pace, 1) == 1
+    for i in range(8):  # a burst after a quiet spell does not look fast: 8 requests over 4 s
+        pace.tick(105.0 + i * 0.001)
+    assert pace.rate == pytest.approx(1 / 4.0)
+    assert lease.next_size(pace, top) == 1
 
 
 def test_lease_tokens_expire() -> None:
@@ -51,15 +49,33 @@ def test_lease_tokens_expire() -> None:
     assert not held.take(10.3)
 
 
+class Clock:
+    """A clock the test moves: the pace, the leases' TTL and the bucket all read it."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _warm(lim: limiter_mod.Limiter, clock: Clock, bucket: str, limit: config_mod.Limit) -> None:
+    """A second of 2,000 requests/s in this process: the pace a lease is sized from."""
+    for _ in range(2001):
+        await lim.hit(bucket, limit)
+        clock.now += 0.0005
+
+
 @pytest.fixture
 async def fleet(redis_url: str) -> object:
-    """Two limiters sharing one Redis, like two replicas."""
+    """Two limiters sharing one Redis, like two replicas, on one movable clock."""
     clients = [redis_link.make_client(redis_url, None) for _ in range(2)]
     links = [redis_link.RedisLink(c, metrics_mod.Metrics()) for c in clients]
     for link in links:
         await link.ping()
     await clients[0].flushdb()
-    yield [limiter_mod.Limiter(link) for link in links], clients[0]
+    clock = Clock()
+    yield [limiter_mod.Limiter(link, clock=clock) for link in links], clients[0], clock
     for client in clients:
         await client.aclose()
 
@@ -72,25 +88,32 @@ async def _evals(client: aioredis.Redis) -> int:
 
 
 async def test_a_busy_key_takes_leases_and_the_fleet_count_stays_exact(fleet: object) -> None:
-    (one, two), client = fleet  # type: ignore[misc]
+    (one, two), client, clock = fleet  # type: ignore[misc]
     limit = config_mod.Limit(requests_per_minute=100_000, burst=100_000)
     before = await _evals(client)
-    decisions = [await one.hit("key:busy", limit) for _ in range(500)]
+    decisions = [await one.hit("key:busy", limit) for _ in range(2500)]  # the clock stands still
     scripts = await _evals(client) - before
     assert all(d.allowed for d in decisions)
-    assert scripts < 500 / 5  # far fewer round trips than requests
     assert decisions[0].remaining == 99_999
+    assert 2500 <= scripts <= 2501  # no pace yet (the clock stands still): a call per request (+ the load)
+    await _warm(one, clock, "key:busy2", limit)
+    before = await _evals(client)
+    decisions = [await one.hit("key:busy2", limit) for _ in range(640)]
+    scripts = await _evals(client) - before
+    assert all(d.allowed for d in decisions)
+    assert scripts <= 11  # leases of 64 (capped; 0.05 s at 2,000/s would be 100)
     # Every served request took its token from the fleet's bucket: another replica sees them
-    # all gone, plus at most the unspent tokens of this process's lease (the refill of a few
-    # milliseconds may add a couple back).
-    peeked = await two.peek("key:busy", limit)
-    held = one.unspent("key:busy", limit)
-    assert 100_000 - 500 - held <= peeked.remaining <= 100_000 - 500 + 5
-    assert (await one.peek("key:busy", limit)).remaining >= peeked.remaining + held - 5
+    # all gone, and this process holds at most one lease's unspent tokens.
+    peeked = await two.peek("key:busy2", limit)
+    held = one.unspent("key:busy2", limit)
+    used = 2001 + 640
+    refill = int(1.0005 * limit.requests_per_minute / 60)  # over the warm-up second
+    assert peeked.remaining == 100_000 - used - held + refill
+    assert (await one.peek("key:busy2", limit)).remaining == peeked.remaining + held
 
 
 async def test_small_limits_are_counted_one_request_at_a_time(fleet: object) -> None:
-    (one, two), _client = fleet  # type: ignore[misc]
+    (one, two), _client, _clock = fleet  # type: ignore[misc]
     limit = config_mod.Limit(requests_per_minute=5, burst=6)
     decisions = [await (one if i % 2 else two).hit("key:small", limit) for i in range(8)]
     assert [d.allowed for d in decisions] == [True] * 6 + [False] * 2
@@ -101,32 +124,30 @@ async def test_small_limits_are_counted_one_request_at_a_time(fleet: object) -> 
 
 
 async def test_concurrent_requests_share_one_renewal(fleet: object) -> None:
-    (one, _two), client = fleet  # type: ignore[misc]
+    (one, _two), client, clock = fleet  # type: ignore[misc]
     limit = config_mod.Limit(requests_per_minute=100_000, burst=100_000)
-    started = time.time()
-    await one.hit("key:burst", limit)
-    await one.hit("key:burst", limit)  # now sized for a fast key
+    await _warm(one, clock, "key:burst", limit)
+    before_left = (await one.peek("key:burst", limit)).remaining
     before = await _evals(client)
     decisions = await asyncio.gather(*(one.hit("key:burst", limit) for _ in range(200)))
     scripts = await _evals(client) - before
     assert all(d.allowed for d in decisions)
     assert scripts <= 200 / 10  # not one lease per waiting request
-    # Every request took its own token: what is left is 202 fewer, plus the refill since.
-    left = (await one.peek("key:burst", limit)).remaining
-    refill = (time.time() - started) * limit.requests_per_minute / 60
-    assert 100_000 - 202 <= left <= 100_000 - 202 + refill + 1
+    # Every request took its own token (the clock stood still: no refill).
+    assert (await one.peek("key:burst", limit)).remaining == before_left - 200
 
 
 async def test_near_the_limit_a_lease_shrinks_to_what_fits(fleet: object) -> None:
-    (one, two), _client = fleet  # type: ignore[misc]
-    limit = config_mod.Limit(requests_per_minute=1000, burst=1000)  # leases up to 10
+    (one, two), _client, clock = fleet  # type: ignore[misc]
+    limit = config_mod.Limit(requests_per_minute=100_000, burst=3000)  # leases up to 64
+    await _warm(one, clock, "key:edge", limit)  # 2,001 of the bucket's 3,000, ~1,667 refilled
     served = 0
-    for _ in range(1100):
+    left = (await two.peek("key:edge", limit)).remaining
+    for _ in range(left + 100):
         if (await one.hit("key:edge", limit)).allowed:
             served += 1
-    # A few ms of refill (1000/min) may add a token or two to the bucket's 1000.
-    assert 1000 <= served + one.unspent("key:edge", limit) <= 1002
-    assert served >= 1000 - lease.cap(1000, 1000)
+    assert served + one.unspent("key:edge", limit) == left
+    assert served >= left - lease.cap(100_000, 3000)
     refused = await two.hit("key:edge", limit)
     assert not refused.allowed
     assert refused.remaining == 0
@@ -134,7 +155,7 @@ async def test_near_the_limit_a_lease_shrinks_to_what_fits(fleet: object) -> Non
 
 async def test_without_redis_limits_are_local_and_exact() -> None:
     link = redis_link.RedisLink(None, metrics_mod.Metrics())
-    lim = limiter_mod.Limiter(link)
+    lim = limiter_mod.Limiter(link, clock=Clock())
     limit = config_mod.Limit(requests_per_minute=100_000, burst=100_000)
     decisions = [await lim.hit("key:local", limit) for _ in range(50)]
     assert [d.remaining for d in decisions] == list(range(99_999, 99_949, -1))
