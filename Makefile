@@ -30,16 +30,16 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 .PHONY: install
-install: $(VENV)/.installed system-packages ## Virtualenv with every extra, plus Debian packages (redis-server, lua5.4, wrk)
+install: $(VENV)/.installed system-packages sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, lua5.4, nodejs), node packages
 
 .PHONY: system-packages
 system-packages: ## Install missing Debian packages the tests need
-	@bash hack/system-packages.sh redis-server lua5.4
+	@bash hack/system-packages.sh redis-server lua5.4 nodejs npm
 
 ##@ Development
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff (lint + format check), mypy --strict, bandit, hadolint
+lint: $(VENV)/.installed sdk-lint ## ruff (lint + format check), mypy --strict, bandit, hadolint; tsc and go vet of the SDKs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -90,6 +90,32 @@ e2e: install controlplane-build node-packages images ## e2e on kind (with a cont
 bench: install ## Benchmarks (wrk on loopback); prints the figures
 	@bash hack/system-packages.sh wrk
 	bench/run.sh
+
+##@ Client SDKs and Postman (sdk/python, sdk/typescript, sdk/go, postman/)
+
+NODE_PACKAGE_DIRS := sdk/typescript postman
+
+.PHONY: sdk-deps
+sdk-deps: $(NODE_PACKAGE_DIRS:%=%/node_modules/.package-lock.json) ## Node packages of the TypeScript SDK and the Postman tooling (npm ci, from the lockfiles)
+
+$(NODE_PACKAGE_DIRS:%=%/node_modules/.package-lock.json): %/node_modules/.package-lock.json: %/package-lock.json
+	@command -v npm >/dev/null || bash hack/system-packages.sh nodejs npm
+	@echo ">> npm ci in $*"
+	@cd $* && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: sdk-test
+sdk-test: $(VENV)/.installed sdk-deps ## The three SDKs and the Postman collection (newman) against a real proxy
+	$(PY) -m pytest tests/integration/sdk tests/unit/delivery/test_sdk_versions.py $(PYTEST_ARGS)
+
+.PHONY: sdk-lint
+sdk-lint: sdk-deps ## tsc --noEmit (TypeScript SDK); gofmt and go vet (Go SDK)
+	cd sdk/typescript && npm run --silent lint
+	cd sdk/go && test -z "$$(gofmt -l .)" && go vet ./...
+
+.PHONY: postman
+postman: $(VENV)/.installed postman/node_modules/.package-lock.json ## Regenerate the Postman collection from the proxy's OpenAPI document
+	$(PY) postman/build.py
 
 ##@ Control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
 
