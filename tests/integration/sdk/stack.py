@@ -65,7 +65,12 @@ class SdkStack:
         self.emulator = om.OpenMeteoEmulator().start()
         config = scenario.build_config(self.emulator, None)
         self.proxy = proxy_process.ProxyProcess(workdir, config, keys_file())
-        self.proxy.start()
+        try:
+            self.proxy.start()
+        except RuntimeError:
+            self.proxy.stop()
+            self.emulator.stop()
+            raise
 
     @property
     def url(self) -> str:
