@@ -171,7 +171,7 @@ async def _start(
         lambda: rt.config.cache,
         lambda: rt.config.upstream,
     )
-    rt.limiter = limiter.Limiter(link, cfg.redis.url if cfg.redis else None)
+    rt.limiter = limiter.Limiter(link)
     rt.analytics = analytics.UsageAnalytics(link)
     rt.warmer = warmer.Warmer(rt.service, lambda: rt.config.cache)
     rt.reloader = reload.Reloader()
