@@ -30,11 +30,11 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 .PHONY: install
-install: $(VENV)/.installed system-packages sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, lua5.4, nodejs), node packages
+install: $(VENV)/.installed system-packages sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs), node packages
 
 .PHONY: system-packages
 system-packages: ## Install missing Debian packages the tests need
-	@bash hack/system-packages.sh redis-server lua5.4 nodejs npm
+	@bash hack/system-packages.sh redis-server postgresql lua5.4 nodejs npm
 
 ##@ Development
 
@@ -88,7 +88,7 @@ e2e: install controlplane-build node-packages images ## e2e on kind (with a cont
 
 .PHONY: bench
 bench: install ## Benchmarks (wrk on loopback); prints the figures
-	@bash hack/system-packages.sh wrk
+	@bash hack/system-packages.sh wrk postgresql
 	bench/run.sh
 
 ##@ Client SDKs and Postman (sdk/python, sdk/typescript, sdk/go, postman/)

@@ -18,6 +18,7 @@ from weather_proxy import config as proxy_config
 
 KEY = "wpk_bench_0123456789abcdef0123456789abcdef"
 BIG_LIMIT = proxy_config.Limit(requests_per_minute=1_000_000, burst=100_000)
+NO_BUDGET = proxy_config.Budget(per_minute=None, per_hour=None, per_day=None)
 
 
 def keys_file() -> proxy_config.KeysFile:
@@ -29,7 +30,10 @@ def config(emulator: om.OpenMeteoEmulator, redis_url: str, *, ttl: int = 300) ->
     return proxy_config.ProxyConfig(
         environment=proxy_config.Environment.PRODUCTION,
         upstream=proxy_config.Upstream(
-            geocoding_url=emulator.geocoding_url, forecast_url=emulator.forecast_url, timeout_seconds=10
+            geocoding_url=emulator.geocoding_url,
+            forecast_url=emulator.forecast_url,
+            timeout_seconds=10,
+            budget=NO_BUDGET,  # the emulator has no free tier to protect
         ),
         cache=proxy_config.Cache(ttl_seconds=ttl, stale_ttl_seconds=3600),
         redis=proxy_config.Redis(url=redis_url),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the dev stack and the real node need, when missing.
 #   redis-server: L2 cache / limits for integration tests and `make dev`
+#   postgresql:   the usage history's database in tests and benchmarks (server binaries in
+#                 /usr/lib/postgresql/<version>/bin; the tests run their own server, not the package's)
 #   lua5.4:       runs the Argo CD health-check scripts in tests
 #   wrk:          load generator for bench/ (only needed by `make bench`)
 #   containerd runc containernetworking-plugins iptables conntrack socat:  the real node (make cluster, make e2e)
@@ -8,7 +10,7 @@
 # Arguments are package names (or commands named like their package); installed ones are skipped.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [lua5.4]=lua5.4 [wrk]=wrk)
+declare -A package_of=([redis-server]=redis-server [postgresql]=postgresql [lua5.4]=lua5.4 [wrk]=wrk)
 missing=()
 for name in "$@"; do
   pkg="${package_of[$name]:-$name}"

@@ -3,7 +3,8 @@
 Nothing here reads files or opens connections at import or in the factory
 beyond the environment overrides; the lifespan builds the clients, loads the
 keys file, starts the background tasks (Redis health, breaker fleet sync,
-analytics flush, file reload, keys Secret watch, cache warming) and tears them down on shutdown
+analytics flush, file reload, keys Secret watch, cache warming, the usage history's schema,
+writer and maintenance, the upstream budget's refresh) and tears them down on shutdown
 after uvicorn let in-flight requests finish.
 """
 
@@ -30,13 +31,16 @@ from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.auth import keysources, keywatch
 from weather_proxy.cache import coalesce, store, swr, warmer
+from weather_proxy.history import service as history_service
 from weather_proxy.http import fastpath, middleware, openapi, problems
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.observability import tracing
 from weather_proxy.ratelimit import limiter
+from weather_proxy.routes import analytics as analytics_routes
 from weather_proxy.routes import health, usage, weather
 from weather_proxy.upstream import breaker as breaker_mod
+from weather_proxy.upstream import budget as budget_mod
 from weather_proxy.upstream import client as upstream
 
 log = logging.getLogger(__name__)
@@ -62,13 +66,19 @@ def create_app(
     """Build the proxy app for a config (built-in defaults when None).
 
     ``config_path`` is the file the config came from: it is watched and hot-reloaded.
-    ``environ`` (default: ``os.environ``) supplies WEATHER_PROXY_REDIS_URL and REDIS_PASSWORD.
+    ``environ`` (default: ``os.environ``) supplies WEATHER_PROXY_REDIS_URL, REDIS_PASSWORD,
+    WEATHER_PROXY_ANALYTICS_DATABASE_URL and ANALYTICS_DATABASE_PASSWORD.
     ``fast_path=False`` leaves the weather routes to FastAPI's routing (for comparisons).
     """
     environ = os.environ if environ is None else environ
     config = settings.with_env(config or config_mod.ProxyConfig(), environ)
     metrics = metrics_mod.Metrics()
     rt = runtime_mod.Runtime(config=config, metrics=metrics, redis_password=settings.redis_password(environ))
+    if config.analytics is not None:
+        # No I/O here: the lifespan connects, in the background (the weather never waits for it).
+        rt.history = history_service.UsageHistory(
+            config.analytics, settings.analytics_password(environ), metrics
+        )
     path = pathlib.Path(config_path) if config_path is not None else None
     watched = config.auth.kubernetes
     api_server = keywatch.api_server_url(watched, environ) if watched is not None else None
@@ -94,6 +104,7 @@ def create_app(
     problems.install(app)
     app.include_router(weather.router)
     app.include_router(usage.router)
+    app.include_router(analytics_routes.router)
     app.include_router(health.router)
     openapi.install(app)
     rt.tracer_provider = tracing.make_provider(config.observability.tracing)
@@ -131,7 +142,11 @@ def create_app(
         )
     if config.http.trusted_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.http.trusted_hosts)
-    app.add_middleware(middleware.RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(
+        middleware.RequestContextMiddleware,
+        metrics=metrics,
+        recorder=rt.history.writer if rt.history is not None else None,
+    )
     return app
 
 
@@ -160,7 +175,12 @@ async def _start(
     rt.link = link = redis_link.RedisLink(client, metrics)
     rt.breaker = breaker_mod.UpstreamBreaker(up.circuit_breaker, metrics)
     rt.breaker.redis = client
-    openmeteo = upstream.OpenMeteoClient(rt.http, lambda: rt.config.upstream, rt.breaker, metrics)
+    rt.budget = budget_mod.UpstreamBudget(lambda: rt.config.upstream.budget, link, metrics)
+    if rt.history is not None:
+        rt.budget.listeners.append(rt.history.writer.count_upstream)
+    openmeteo = upstream.OpenMeteoClient(
+        rt.http, lambda: rt.config.upstream, rt.breaker, metrics, budget=rt.budget
+    )
     tiers = store.TieredStore(lambda: rt.config.cache, link, metrics, cfg.cache.memory.max_entries)
     rt.service = swr.WeatherService(
         tiers,
@@ -215,9 +235,12 @@ async def _start(
     if rt.key_watch is not None:
         spawn("keys-watch", rt.key_watch.run())
     spawn("analytics", rt.analytics.run())
+    if rt.history is not None:
+        spawn("usage-history", rt.history.run())
     if link.configured:
         spawn("redis-health", link.run_health())
         spawn("breaker-sync", rt.breaker.run_sync())
+        spawn("upstream-budget", rt.budget.run())
     if cfg.cache.warm_cities:
         spawn("warmer", rt.warmer.run())
     rt.started = True
@@ -245,6 +268,8 @@ async def _ignore_redis_errors(coro: Coroutine[Any, Any, None]) -> None:
 async def _stop(rt: runtime_mod.Runtime, tasks: list[asyncio.Task[None]]) -> None:
     rt.shutting_down = True
     gc.unfreeze()
+    if rt.history is not None:
+        await rt.history.stop()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -256,6 +281,8 @@ async def _stop(rt: runtime_mod.Runtime, tasks: list[asyncio.Task[None]]) -> Non
     if rt.analytics is not None:
         with contextlib.suppress(*redis_link.ERRORS):
             await rt.analytics.flush()
+    if rt.history is not None:
+        await rt.history.aclose()
     if rt.http is not None:
         await rt.http.aclose()
     if rt.link is not None:

@@ -21,7 +21,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -78,6 +80,25 @@ class Pool(ConfigModel):
     keepalive_expiry_seconds: float = Field(30.0, ge=0, le=3600, description="Idle connection lifetime.")
 
 
+class Budget(ConfigModel):
+    """Upstream calls the whole fleet may make per UTC minute, hour and day (null: no limit).
+
+    The defaults are Open-Meteo's free tier, which it counts per client IP: a fleet behind
+    one egress address shares it.
+    """
+
+    per_minute: int | None = Field(600, ge=1, le=100_000_000, description="Calls per UTC minute.")
+    per_hour: int | None = Field(5000, ge=1, le=100_000_000, description="Calls per UTC hour.")
+    per_day: int | None = Field(10000, ge=1, le=100_000_000, description="Calls per UTC day.")
+    background_percent: int = Field(
+        80,
+        ge=0,
+        le=100,
+        description="Warm-up and background refreshes stop at this share of each window; the rest is "
+        "left to user-driven misses.",
+    )
+
+
 class Upstream(ConfigModel):
     geocoding_url: str = Field(
         "https://geocoding-api.open-meteo.com/v1/search", description="Open-Meteo geocoding search URL."
@@ -89,6 +110,20 @@ class Upstream(ConfigModel):
     retries: Retries = Field(default_factory=Retries)
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
     pool: Pool = Field(default_factory=Pool)
+    budget: Budget = Field(
+        default_factory=Budget,
+        description="Fleet-wide upstream call budget; spent: stale data if cached, else 503 "
+        "upstream-budget-exhausted.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_budget(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A file without budget means the default one: rendered files (and so their config hash,
+        # which restarts pods) stay as they were for fleets that do not set it.
+        data: dict[str, Any] = handler(self)
+        if self.budget == Budget():
+            data.pop("budget", None)
+        return data
 
 
 class MemoryCache(ConfigModel):
@@ -186,6 +221,62 @@ class Auth(ConfigModel):
     )
 
 
+# The environment variable holding the analytics database's password (never in config.yaml).
+ANALYTICS_PASSWORD_ENV = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - a variable name
+
+
+class AnalyticsDatabase(ConfigModel):
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=2000,
+        description=f"postgresql://USER@HOST:5432/DB; the password comes from env {ANALYTICS_PASSWORD_ENV}.",
+    )
+    connect_timeout_seconds: float = Field(3.0, gt=0, le=60, description="Timeout of one connection attempt.")
+    statement_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="Server-side bound of one statement (reads, writes, maintenance)."
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> AnalyticsDatabase:
+        scheme, sep, rest = self.url.partition("://")
+        if not sep or scheme not in ("postgresql", "postgres"):
+            raise ValueError("analytics.database.url: must start with postgresql:// or postgres://")
+        userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+        if ":" in userinfo:
+            raise ValueError(
+                f"analytics.database.url: must not hold a password; set env {ANALYTICS_PASSWORD_ENV}"
+            )
+        return self
+
+
+class AnalyticsWriter(ConfigModel):
+    """The in-memory queue of request rows and its batched writes."""
+
+    max_queued_rows: int = Field(
+        10_000,
+        ge=10,
+        le=10_000_000,
+        description="Rows held while the database is slow or down; then the "
+        "oldest are dropped (and counted).",
+    )
+    batch_rows: int = Field(2_000, ge=1, le=1_000_000, description="Most rows written by one COPY.")
+    flush_interval_seconds: float = Field(1.0, gt=0, le=60, description="Longest time a row waits in memory.")
+
+
+class Analytics(ConfigModel):
+    """Usage history in PostgreSQL: one row per API request (key id, never the key; never the client's IP)."""
+
+    database: AnalyticsDatabase
+    retention_days: int = Field(
+        90, ge=1, le=3660, description="Days of history kept; older daily partitions are dropped."
+    )
+    erase_on_key_delete: bool = Field(
+        True, description="Erase a deleted ApiKey's rows (within a day; carried out by the operator)."
+    )
+    writer: AnalyticsWriter = Field(default_factory=AnalyticsWriter)
+
+
 class QuotaPeriod(enum.StrEnum):
     DAY = "Day"
     MONTH = "Month"
@@ -262,6 +353,17 @@ class ProxyConfig(ConfigModel):
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     http: Http = Field(default_factory=Http)
     observability: Observability = Field(default_factory=Observability)
+    analytics: Analytics | None = Field(
+        None, description="Usage history and analytics in PostgreSQL; off (routes answer 404) when absent."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_analytics_when_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Off is written as no section at all: files rendered before analytics existed stay unchanged.
+        data: dict[str, Any] = handler(self)
+        if self.analytics is None:
+            data.pop("analytics", None)
+        return data
 
 
 class Scope(enum.StrEnum):

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from weather_proxy import analytics, redis_link, reload
     from weather_proxy.auth import keysources, keywatch
     from weather_proxy.cache import swr, warmer
+    from weather_proxy.history import service as history_service
     from weather_proxy.ratelimit import limiter
     from weather_proxy.upstream import breaker
+    from weather_proxy.upstream import budget as budget_mod
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ RESTART_FIELDS = (
     ("http", "trusted_hosts"),
     ("http", "gzip_minimum_size"),
     ("observability", "tracing"),
+    ("analytics",),
 )
 
 
@@ -74,6 +77,8 @@ class Runtime:
     key_sources: keysources.KeySources | None = None  # with auth.kubernetes: file and watch merged
     key_watch: keywatch.KeyWatch | None = None
     tracer_provider: TracerProvider | None = None
+    history: history_service.UsageHistory | None = None  # with analytics: the usage history in PostgreSQL
+    budget: budget_mod.UpstreamBudget | None = None
 
     def apply_config(self, new: config_mod.ProxyConfig) -> None:
         """Swap in a reloaded config: limits, cache TTLs, timeouts, retries, breaker, log level."""

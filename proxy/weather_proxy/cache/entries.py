@@ -86,7 +86,8 @@ class GeoEntry:
             object.__setattr__(self, "location_json", orjson.dumps(self.location.to_json()))
 
     def encode(self) -> bytes:
-        loc = self.location.to_json() if self.location else None
+        # The place's id travels with the shared entry (the usage history records it), not in the response.
+        loc = {**self.location.to_json(), "id": self.location.id} if self.location else None
         return orjson.dumps({"location": loc, "expiresAt": self.expires_at})
 
     @classmethod

@@ -7,23 +7,30 @@
   breaker also gets stale data (stale-if-error);
 * nothing servable: one upstream call per key per process (in-flight sharing)
   and per fleet (Redis lock), everyone else waits for its result.
+
+Background refreshes count as background calls of the upstream budget (they stop at its
+``backgroundPercent``); a user's miss that joined one refused there makes its own call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from weather_proxy import config as config_mod
 from weather_proxy.cache import coalesce, entries, store
 from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.upstream import budget
 from weather_proxy.upstream import client as upstream
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 HIT, MISS, STALE = "hit", "miss", "stale"
 NEGATIVE_GEO_TTL_SECONDS = 600.0
 MAX_FLEET_WAIT_SECONDS = 10.0
@@ -63,7 +70,8 @@ class WeatherService:
         if entry is None:
             key = entries.geo_key(name, country)
             # One L2 read and at most one upstream call per key in this process, however many wait.
-            entry = await self.coalescer.run("geo:" + key, lambda: self._load_geo(key, name, country))
+            load = functools.partial(self._load_geo, key, name, country)
+            entry = await _as_user_if_refused(lambda: self.coalescer.run("geo:" + key, load))
             if entry.location is None:
                 raise CityNotFound(name)
         return entry
@@ -166,7 +174,8 @@ class WeatherService:
         if entry is not None and now < entry.stale_until:
             self.revalidate(latitude, longitude)
             return entry, STALE
-        fresh = await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude))
+        fetch = functools.partial(self._fetch_weather, key, latitude, longitude)
+        fresh = await _as_user_if_refused(lambda: self.coalescer.run("wx:" + key, fetch))
         return fresh, MISS
 
     def revalidate(self, latitude: float, longitude: float) -> None:
@@ -180,7 +189,8 @@ class WeatherService:
 
     async def _refresh(self, key: str, latitude: float, longitude: float) -> None:
         try:
-            await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude))
+            with budget.background():
+                await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude))
         except (upstream.UpstreamUnavailable, upstream.UpstreamRejected) as exc:
             self.metrics.background_refreshes.labels("failure").inc()
             log.info("background refresh of %s failed: %s", key, exc)
@@ -244,3 +254,17 @@ class WeatherService:
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def _as_user_if_refused(run: Callable[[], Awaitable[T]]) -> T:
+    """``run()``; once more if it joined a background call that the budget refused at its share.
+
+    The refused call is over by then (its in-flight entry gone), so the second run makes the
+    call as this user's, which the budget's remainder is kept for.
+    """
+    try:
+        return await run()
+    except upstream.BudgetExhausted as exc:
+        if not exc.by_background or budget.origin.get() == budget.BACKGROUND:
+            raise
+    return await run()

@@ -1,4 +1,8 @@
-"""Cache warming: ``cache.warmCities`` are fetched at start and refreshed before they expire."""
+"""Cache warming: ``cache.warmCities`` are fetched at start and refreshed before they expire.
+
+Its upstream calls are background calls of the upstream budget: they stop at its
+``backgroundPercent`` share and leave the rest to user-driven misses.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Callable
 
 from weather_proxy import config as config_mod
 from weather_proxy.cache import swr
+from weather_proxy.upstream import budget
 from weather_proxy.upstream import client as upstream
 
 log = logging.getLogger(__name__)
@@ -35,11 +40,12 @@ class Warmer:
         refreshed = failures = 0
         for city in cfg.warm_cities:
             try:
-                geo = await self.service.locate(city, None)
-                assert geo.location is not None
-                loc = geo.location
-                if await self.service.refresh_if_due(loc.latitude, loc.longitude, margin):
-                    refreshed += 1
+                with budget.background():
+                    geo = await self.service.locate(city, None)
+                    assert geo.location is not None
+                    loc = geo.location
+                    if await self.service.refresh_if_due(loc.latitude, loc.longitude, margin):
+                        refreshed += 1
             except swr.CityNotFound:
                 failures += 1
                 log.warning("warm city %r: not found upstream", city)

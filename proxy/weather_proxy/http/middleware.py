@@ -3,8 +3,9 @@
 One middleware does the per-request bookkeeping so the hot path pays one layer:
 request id (echoed or generated, set in a contextvar for the logs), security
 headers, HSTS behind TLS, the request counter and latency histogram by route
-template, the audit line of keyed requests, and a last-resort 500 problem
-document (no stack trace, no key) for anything unhandled.
+template, the audit line of keyed requests, the usage-history row of every API
+request (queued for the analytics writer when analytics is on), and a last-resort
+500 problem document (no stack trace, no key) for anything unhandled.
 
 It also keeps the promise that every error is RFC 9457 problem+json: an error
 response produced below it as text (Starlette's trusted-host and CORS
@@ -18,13 +19,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weather_proxy.http import problems
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
+
+if TYPE_CHECKING:
+    from weather_proxy.history import writer as history_writer
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +45,26 @@ def _valid_request_id(raw: bytes) -> bool:
     return 0 < len(raw) <= MAX_REQUEST_ID and all(33 <= c <= 126 for c in raw)
 
 
-class RequestContextMiddleware:
-    """Request id, security headers, metrics, audit log, 500 fallback."""
+def is_api_route(template: str) -> bool:
+    """The routes whose requests the usage history records (not health, metrics or docs)."""
+    return template in ("/weather", "/v1/weather", "/v1/usage") or template.startswith("/v1/analytics/")
 
-    def __init__(self, app: ASGIApp, metrics: metrics_mod.Metrics) -> None:
+
+class RequestContextMiddleware:
+    """Request id, security headers, metrics, audit log, usage-history row, 500 fallback."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: metrics_mod.Metrics,
+        recorder: history_writer.RequestWriter | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.recorder = recorder
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._histograms: dict[str, Any] = {}
+        self._recorded: dict[str, bool] = {}  # route template -> whether its requests get a row
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,6 +138,27 @@ class RequestContextMiddleware:
             histogram = self._histograms[template] = self.metrics.http_duration.labels(template)
         histogram.observe(elapsed)
         state = scope.get("state")
+        recorder = self.recorder
+        if recorder is not None:
+            recorded = self._recorded.get(template)
+            if recorded is None:
+                recorded = self._recorded[template] = is_api_route(template)
+            if recorded:
+                # The key's id (None before authentication), never the key; never the client's address.
+                s = state or {}
+                recorder.record(
+                    (
+                        time.time() - elapsed,
+                        s.get("key_id"),
+                        template,
+                        s.get("location"),
+                        s.get("coordinates"),
+                        status,
+                        s.get("cache"),
+                        elapsed,
+                        s.get("upstream"),
+                    )
+                )
         if state and "key_id" in state:
             logs.audit(
                 {

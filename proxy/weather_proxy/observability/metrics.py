@@ -121,6 +121,46 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.upstream_budget_used = prom.Gauge(
+            "weather_proxy_upstream_budget_used_ratio",
+            "Share of the fleet's upstream budget used in the current UTC window (minute|hour|day), as "
+            "this process last saw it (0 for a window without a limit).",
+            ["window"],
+            registry=r,
+        )
+        self.upstream_budget_exhausted = prom.Counter(
+            "weather_proxy_upstream_budget_exhausted_total",
+            "Upstream calls refused because a budget window was spent, by window and origin "
+            "(request|background).",
+            ["window", "origin"],
+            registry=r,
+        )
+        self.analytics_rows_written = prom.Counter(
+            "weather_proxy_analytics_rows_written_total",
+            "Request rows written to the analytics database.",
+            registry=r,
+        )
+        self.analytics_rows_dropped = prom.Counter(
+            "weather_proxy_analytics_rows_dropped_total",
+            "Request rows dropped before reaching the analytics database (queue full while it was slow "
+            "or down), oldest first.",
+            registry=r,
+        )
+        self.analytics_queue_rows = prom.Gauge(
+            "weather_proxy_analytics_queue_rows",
+            "Request rows waiting in memory for the analytics database.",
+            registry=r,
+        )
+        self.analytics_database_up = prom.Gauge(
+            "weather_proxy_analytics_database_up",
+            "1 when the analytics database took the last write or query, 0 otherwise.",
+            registry=r,
+        )
+        self.analytics_flush_failures = prom.Counter(
+            "weather_proxy_analytics_flush_failures_total",
+            "Batched writes to the analytics database that failed or timed out.",
+            registry=r,
+        )
         # Children resolved once: .labels() is a dict lookup plus a lock, too dear per request.
         self.l1_hit = self.cache_requests.labels("l1", "hit")
         self.l1_miss = self.cache_requests.labels("l1", "miss")

@@ -47,22 +47,29 @@ def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
         "error": link.last_error if link and link.configured and not link.up else None,
     }
     breaker_state = rt.breaker.state if rt.breaker is not None else "closed"
+    upstream_check: dict[str, Any] = {"breaker": breaker_state}
+    if rt.budget is not None:
+        upstream_check["budget"] = rt.budget.as_json()
+    # The usage history never fails readiness (the weather does not need it): down, it degrades.
+    analytics_check = rt.history.as_json() if rt.history is not None else None
     status = OK
     if not config_check["ok"] or not keys_check["ok"] or breaker_state != "closed":
         status = DEGRADED
     if redis_check["configured"] and not redis_check["up"]:
         status = DEGRADED
+    if analytics_check is not None and not analytics_check["up"]:
+        status = DEGRADED
     if not rt.started or rt.shutting_down or (auth.required and not rt.keys_loaded):
         status = UNAVAILABLE
-    return {
-        "status": status,
-        "checks": {
-            "config": config_check,
-            "keys": keys_check,
-            "redis": redis_check,
-            "upstream": {"breaker": breaker_state},
-        },
+    checks = {
+        "config": config_check,
+        "keys": keys_check,
+        "redis": redis_check,
+        "upstream": upstream_check,
     }
+    if analytics_check is not None:
+        checks["analytics"] = analytics_check
+    return {"status": status, "checks": checks}
 
 
 @router.get("/health/live", summary="Liveness: the process is up", response_class=Response)

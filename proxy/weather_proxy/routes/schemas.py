@@ -81,6 +81,51 @@ class UsageOut(BaseModel):
     )
 
 
+class UsagePeriodOut(BaseModel):
+    start: str = Field(
+        description="Start of the UTC day or hour (RFC 3339).", examples=["2026-12-01T00:00:00Z"]
+    )
+    requests: int = Field(description="Requests of the key in the period.")
+    errors: int = Field(description="Of which answered with a status of 400 or more.")
+    cacheHits: int = Field(description="Of which served from the cache (fresh).")
+
+
+class UsageHistoryOut(BaseModel):
+    key: str = Field(description="The key's id (namespace/name of the ApiKey).", examples=["weather/team-a"])
+    periods: list[UsagePeriodOut] = Field(description="Every period of the range, oldest first.")
+
+
+class TopCityOut(BaseModel):
+    name: str = Field(examples=["Paris"])
+    country: str | None = Field(description="ISO 3166-1 alpha-2 code.", examples=["FR"])
+    requests: int
+
+
+class CountryOut(BaseModel):
+    country: str = Field(description="ISO 3166-1 alpha-2 code of the place asked for.", examples=["FR"])
+    requests: int
+
+
+class PeakHourOut(BaseModel):
+    weekday: int = Field(ge=0, le=6, description="UTC weekday, Monday 0.")
+    hour: int = Field(ge=0, le=23, description="UTC hour.")
+    requests: int
+
+
+class CachePeriodOut(BaseModel):
+    start: str = Field(examples=["2026-12-01T00:00:00Z"])
+    hits: int
+    misses: int
+    stale: int
+    hitRatio: float | None = Field(description="hits / (hits + misses + stale); null without answers.")
+
+
+class UpstreamPeriodOut(BaseModel):
+    start: str = Field(examples=["2026-12-01T00:00:00Z"])
+    geocode: int = Field(description="Calls to Open-Meteo's geocoding API.")
+    forecast: int = Field(description="Calls to Open-Meteo's forecast API.")
+
+
 class ReadyOut(BaseModel):
     status: str = Field(description="ok | degraded | unavailable", examples=["ok"])
     checks: dict[str, Any]

@@ -25,6 +25,7 @@ from weather_proxy import runtime as runtime_mod
 from weather_proxy.cache import entries, swr
 from weather_proxy.http import problems
 from weather_proxy.routes import deps, schemas
+from weather_proxy.upstream import budget
 from weather_proxy.upstream import client as upstream
 
 router = APIRouter(tags=["weather"])
@@ -104,7 +105,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     500: schemas.problem("Unexpected error (no details are leaked).", 500, "Internal server error"),
     502: schemas.problem("The upstream refused or garbled the request.", 502, "Bad gateway"),
     503: schemas.problem(
-        "Upstream unavailable and nothing stale to serve; see Retry-After.", 503, "Upstream unavailable"
+        "Upstream unavailable (upstream-unavailable) or the fleet's upstream budget spent "
+        "(upstream-budget-exhausted), and nothing stale to serve; see Retry-After.",
+        503,
+        "Upstream unavailable",
     ),
     504: schemas.problem(
         "The request deadline (http.requestTimeoutSeconds) passed.", 504, "Request deadline exceeded"
@@ -201,6 +205,7 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
             state["city"] = name
             geo = service.cached_location(name, query.country)
             if geo is not None:
+                state["location"] = geo.location
                 location_json = geo.location_json
                 lat, lon = geo.location.latitude, geo.location.longitude  # type: ignore[union-attr]
                 entry = service.fresh_weather(lat, lon)
@@ -208,9 +213,10 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
             assert query.lat is not None
             assert query.lon is not None
             lat, lon = query.lat, query.lon
+            state["coordinates"] = (lat, lon)
             entry = service.fresh_weather(lat, lon)
         if entry is None:
-            location_json, entry, status = await _fetch(rt, query)
+            location_json, entry, status = await _fetch(rt, query, state)
         elif name is None:
             location_json = _coordinates_json(lat, lon, entry)
     except swr.CityNotFound:
@@ -231,16 +237,22 @@ def _coordinates_json(lat: float, lon: float, entry: entries.WeatherEntry) -> by
     )
 
 
-async def _fetch(rt: runtime_mod.Runtime, query: WeatherQuery) -> tuple[bytes, entries.WeatherEntry, str]:
+async def _fetch(
+    rt: runtime_mod.Runtime, query: WeatherQuery, state: dict[str, Any]
+) -> tuple[bytes, entries.WeatherEntry, str]:
     """Everything but a fresh L1 hit: L2, stale, upstream, within the request deadline."""
     service = rt.service
     assert service is not None
     deadline = rt.config.http.request_timeout_seconds
+    # The upstream calls this request makes (tasks it starts share the tally) go to its history row.
+    state["upstream"] = tally = budget.CallTally()
+    token = budget.request_calls.set(tally)
     try:
         async with asyncio.timeout(deadline):
             if query.city is not None:
                 geo = await service.locate(query.city, query.country)
                 assert geo.location is not None
+                state["location"] = geo.location
                 location_json = geo.location_json
                 lat, lon = geo.location.latitude, geo.location.longitude
             else:
@@ -250,6 +262,14 @@ async def _fetch(rt: runtime_mod.Runtime, query: WeatherQuery) -> tuple[bytes, e
             entry, status = await service.weather(lat, lon)
     except TimeoutError:
         raise problems.ProblemError(504, f"No answer within {deadline:g} seconds.") from None
+    except upstream.BudgetExhausted as exc:
+        raise problems.ProblemError(
+            503,
+            f"The fleet's upstream budget per {exc.window} is spent and nothing cached can stand in.",
+            title="Upstream budget exhausted",
+            slug="upstream-budget-exhausted",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     except upstream.UpstreamUnavailable as exc:
         raise problems.ProblemError(
             503,
@@ -258,6 +278,8 @@ async def _fetch(rt: runtime_mod.Runtime, query: WeatherQuery) -> tuple[bytes, e
         ) from None
     except upstream.UpstreamRejected as exc:
         raise problems.ProblemError(502, f"The weather service refused the request: {exc.reason}") from None
+    finally:
+        budget.request_calls.reset(token)
     if query.city is None:
         location_json = _coordinates_json(lat, lon, entry)
     return location_json, entry, status

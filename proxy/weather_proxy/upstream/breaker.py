@@ -70,6 +70,14 @@ class UpstreamBreaker:
         """closed | half-open | open."""
         return str(self.breaker.current_state)
 
+    def rejects_now(self) -> bool:
+        """True while the breaker is open and its reset timeout has not passed (a call is refused)."""
+        opened_at = self.storage.opened_at
+        if self.state != pybreaker.STATE_OPEN or opened_at is None:
+            return False
+        left = (opened_at - datetime.datetime.now(datetime.UTC)).total_seconds() + self.breaker.reset_timeout
+        return left > 0
+
     def retry_after(self) -> int:
         """Seconds until an open breaker lets a trial call through (at least 1)."""
         opened_at = self.storage.opened_at

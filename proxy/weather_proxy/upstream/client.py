@@ -6,6 +6,8 @@ exponential backoff and jitter (tenacity) and counted by the circuit breaker;
 a 400 ``{"error": true, "reason": ...}`` is our fault or bad input and is
 neither retried nor counted. The breaker guards one logical call (all its
 attempts), so ``failureThreshold`` counts failed requests, not attempts.
+Each attempt first takes one call of the fleet's upstream budget (``upstream.budget``):
+a spent budget makes no call, and counts as no failure of the upstream.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import tenacity
 from weather_proxy import config as config_mod
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.upstream import breaker as breaker_mod
+from weather_proxy.upstream import budget as budget_mod
 from weather_proxy.upstream import wmo
 
 log = logging.getLogger(__name__)
@@ -48,10 +51,27 @@ class UpstreamRejected(Exception):
         self.reason = reason
 
 
+class BudgetExhausted(UpstreamUnavailable):
+    """No call was made: a window of the fleet's upstream budget is spent (see ``upstream.budget``)."""
+
+    def __init__(self, exc: budget_mod.BudgetExhausted) -> None:
+        super().__init__(str(exc), retry_after=exc.retry_after)
+        self.window = exc.window
+        self.by_background = exc.by_background
+
+
 class _Transient(breaker_mod.TransientFailure):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _BudgetSpentWhileRetrying(_Transient):
+    """A retry found the budget spent: the call failed (the attempt before did), no further attempts."""
+
+    def __init__(self, exc: budget_mod.BudgetExhausted) -> None:
+        super().__init__(str(exc))
+        self.exhausted = exc
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,6 +81,7 @@ class Location:
     latitude: float
     longitude: float
     timezone: str | None
+    id: int | None = None  # the geocoder's id of the place (GeoNames); not part of the response
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,7 +94,10 @@ class Location:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Location:
-        return cls(data["name"], data["country"], data["latitude"], data["longitude"], data["timezone"])
+        place_id = data.get("id")
+        return cls(
+            data["name"], data["country"], data["latitude"], data["longitude"], data["timezone"], place_id
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -104,6 +128,7 @@ def _parse_location(data: Any) -> Location | None:
     if not results:
         return None
     first = results[0]
+    place_id = first.get("id")
     try:
         return Location(
             name=first.get("name"),
@@ -111,6 +136,7 @@ def _parse_location(data: Any) -> Location | None:
             latitude=float(first["latitude"]),
             longitude=float(first["longitude"]),
             timezone=first.get("timezone"),
+            id=place_id if isinstance(place_id, int) else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UpstreamRejected(f"geocoding answer without coordinates: {exc}") from exc
@@ -142,11 +168,13 @@ class OpenMeteoClient:
         upstream: Callable[[], config_mod.Upstream],
         breaker: breaker_mod.UpstreamBreaker,
         metrics: metrics_mod.Metrics,
+        budget: budget_mod.UpstreamBudget | None = None,
     ) -> None:
         self.http = http
         self._upstream = upstream  # read per call: retries and timeouts reload live
         self.breaker = breaker
         self.metrics = metrics
+        self.budget = budget
 
     async def search(self, name: str, country: str | None = None) -> Location | None:
         """The best geocoding match, or None when Open-Meteo knows no such place."""
@@ -167,10 +195,19 @@ class OpenMeteoClient:
         return _parse_current(await self._call("forecast", cfg.forecast_url, params, cfg))
 
     async def _call(self, endpoint: str, url: str, params: Any, cfg: config_mod.Upstream) -> Any:
-        attempted = False
+        attempted = prepaid = False
+        budget = self.budget
+        if budget is not None and not self.breaker.rejects_now():
+            # Before the breaker: a refusal here is no outcome of the upstream's (pybreaker would count
+            # it as a success). An open breaker's rejection spends nothing.
+            try:
+                await budget.spend(endpoint)
+            except budget_mod.BudgetExhausted as exc:
+                raise BudgetExhausted(exc) from None
+            prepaid = True
 
         async def attempts() -> Any:
-            nonlocal attempted
+            nonlocal attempted, prepaid
             retrying = tenacity.AsyncRetrying(
                 stop=tenacity.stop_after_attempt(cfg.retries.attempts),
                 wait=tenacity.wait_exponential_jitter(
@@ -178,11 +215,19 @@ class OpenMeteoClient:
                     max=cfg.retries.backoff_max_seconds,
                     jitter=cfg.retries.backoff_initial_seconds,  # full jitter of the first step
                 ),
-                retry=tenacity.retry_if_exception_type(_Transient),
+                retry=tenacity.retry_if_exception(
+                    lambda exc: isinstance(exc, _Transient) and not isinstance(exc, _BudgetSpentWhileRetrying)
+                ),
                 reraise=True,
             )
             async for attempt in retrying:
                 with attempt:
+                    if budget is not None and not prepaid:
+                        try:
+                            await budget.spend(endpoint)
+                        except budget_mod.BudgetExhausted as exc:
+                            raise _BudgetSpentWhileRetrying(exc) from None
+                    prepaid = False
                     attempted = True
                     return await self._once(endpoint, url, params, cfg.timeout_seconds)
             raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
@@ -196,6 +241,8 @@ class OpenMeteoClient:
             raise UpstreamUnavailable(
                 f"{endpoint}: circuit breaker open", retry_after=self.breaker.retry_after()
             ) from exc
+        except _BudgetSpentWhileRetrying as exc:
+            raise BudgetExhausted(exc.exhausted) from exc
         except _Transient as exc:
             raise UpstreamUnavailable(f"{endpoint}: {exc.reason}", retry_after=1) from exc
 

@@ -52,7 +52,8 @@ async def test_readiness_document_shape(proxy: AppFactory) -> None:
         stopping = await client.get("/health/ready")
     assert doc["status"] == "ok"
     assert set(doc["checks"]) == {"config", "keys", "redis", "upstream"}
-    assert doc["checks"]["upstream"] == {"breaker": "closed"}
+    assert doc["checks"]["upstream"]["breaker"] == "closed"
+    assert doc["checks"]["upstream"]["budget"]["minute"] == {"used": 0, "limit": 600}  # Open-Meteo's free tier
     assert stopping.status_code == 503
 
 
