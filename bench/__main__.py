@@ -1,4 +1,4 @@
-"""``python -m bench [--only 1,2,3,4] [--seconds N]``: run the benchmarks and print their figures."""
+"""``python -m bench [--only 1,2,3,4,5] [--seconds N]``: run the benchmarks and print their figures."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import pathlib
 import platform
 import tempfile
 
-from bench import admission, coalescing, throughput, zipf
+from bench import admission, analytics, coalescing, throughput, zipf
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="1,2,3,4", help="comma-separated figures to run (1,2,3,4)")
-    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per server and round (figure 1)")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated figures to run (1,2,3,4,5)")
+    parser.add_argument(
+        "--seconds", type=int, default=5, help="wrk duration per server and round (figures 1 and 5)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating wrk rounds (figure 1)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (figure 1)")
     parser.add_argument("--zipf-requests", type=int, default=10_000)
@@ -48,6 +50,11 @@ def main() -> None:
             )
         if "4" in only:
             print("\n".join(admission.run(root / "a", seconds=args.admission_seconds).lines()), flush=True)
+        if "5" in only:
+            figure = analytics.run(
+                root / "h", seconds=args.seconds, connections=args.connections, rounds=args.rounds
+            )
+            print("\n".join(figure.lines()), flush=True)
 
 
 if __name__ == "__main__":
