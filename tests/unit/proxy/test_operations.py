@@ -53,7 +53,8 @@ async def test_readiness_document_shape(proxy: AppFactory) -> None:
     assert doc["status"] == "ok"
     assert set(doc["checks"]) == {"config", "keys", "redis", "upstream"}
     assert doc["checks"]["upstream"]["breaker"] == "closed"
-    assert doc["checks"]["upstream"]["budget"]["minute"] == {"used": 0, "limit": 600}  # Open-Meteo's free tier
+    # The default budget is Open-Meteo's free tier.
+    assert doc["checks"]["upstream"]["budget"]["minute"] == {"used": 0, "limit": 600}
     assert stopping.status_code == 503
 
 
