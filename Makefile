@@ -7,7 +7,8 @@ PYTHON_SYSTEM ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
-VERSION ?= 0.1.0
+# pyproject.toml's version, the one source (weather_proxy/version.py reads it at run time).
+VERSION ?= $(shell $(PYTHON_SYSTEM) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 REGISTRY ?= ghcr.io/weather-proxy
 # What a real node and the local image builds need from Debian (see devcluster/node.py, devcluster/images.py).
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack socat buildah mmdebstrap gcc libc6-dev
@@ -19,6 +20,10 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
 	  /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: print-version
+print-version: ## Print the project's version (pyproject.toml)
+	@echo $(VERSION)
 
 ##@ Setup
 

@@ -38,6 +38,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from weather_proxy import version
+
 REPO = Path(__file__).resolve().parent.parent
 HACK = REPO / "hack" / "images"
 ENV_CACHE = "WPF_IMAGES_CACHE"
@@ -58,8 +60,8 @@ class ImageNames:
     """The image references as containerd stores them (normalised, what CRI looks up)."""
 
     BASE: str = "localhost/wpf/python:3.11-bookworm"
-    PROXY: str = "ghcr.io/weather-proxy/proxy:0.1.0"
-    OPERATOR: str = "ghcr.io/weather-proxy/operator:0.1.0"
+    PROXY: str = f"ghcr.io/weather-proxy/proxy:{version.VERSION}"
+    OPERATOR: str = f"ghcr.io/weather-proxy/operator:{version.VERSION}"
     EMULATOR: str = "docker.io/weather-proxy/openmeteo-emulator:e2e"
     REDIS: str = "localhost/wpf/redis:7.0-bookworm"
     PAUSE: str = "localhost/wpf/pause:3.10"
@@ -737,13 +739,16 @@ SPECS: dict[str, Spec] = {
             ),
         ),
         DockerfileSpec(
-            ref=PROXY, short="proxy", dockerfile="Dockerfile.proxy", build_args=(("VERSION", "0.1.0"),)
+            ref=PROXY,
+            short="proxy",
+            dockerfile="Dockerfile.proxy",
+            build_args=(("VERSION", version.VERSION),),
         ),
         DockerfileSpec(
             ref=OPERATOR,
             short="operator",
             dockerfile="Dockerfile.operator",
-            build_args=(("VERSION", "0.1.0"),),
+            build_args=(("VERSION", version.VERSION),),
         ),
         DockerfileSpec(ref=EMULATOR, short="emulator", dockerfile="e2e/Dockerfile.emulator"),
         DebianSpec(

@@ -1,53 +1,79 @@
 """The operator's own settings, read from ``WEATHER_OPERATOR_*`` environment variables.
 
-Every field is documented where it is declared; the environment variable is the
-field name upper-cased with the ``WEATHER_OPERATOR_`` prefix. A bad value fails
-at startup with an error naming the variable and the rule it broke.
+Every field is documented where it is declared (the docstring is also its line in
+``weather-operator --help``); the environment variable is the field name upper-cased with
+the ``WEATHER_OPERATOR_`` prefix. A blank variable keeps the default. A bad value fails at
+startup with an error naming the variable and the rule it broke.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import pydantic
+import pydantic_settings
 
 from weather_operator.api import constants
 
 ENV_PREFIX = "WEATHER_OPERATOR_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+Seconds = Annotated[float, pydantic.Field(gt=0)]
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the operator cannot use."""
 
 
-@dataclasses.dataclass(frozen=True)
-class OperatorSettings:
+class _Environment(pydantic_settings.EnvSettingsSource):
+    """``WEATHER_OPERATOR_*`` variables of the process environment or of a given mapping.
+
+    Values are stripped and blank ones left out, so that a variable set to nothing (a
+    Kubernetes ``value: ""``, an empty ConfigMap key) keeps the default.
+    """
+
+    def __init__(
+        self, settings_cls: type[pydantic_settings.BaseSettings], environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # The hook through which pydantic-settings' own dotenv source supplies other variables.
+        return {name.lower(): value.strip() for name, value in self._environ.items() if value.strip()}
+
+
+class OperatorSettings(pydantic_settings.BaseSettings):
     """Typed settings of the operator process."""
 
-    default_image: str = constants.DEFAULT_PROXY_IMAGE
-    """Proxy image for WeatherProxies that name none (``WEATHER_OPERATOR_DEFAULT_IMAGE``)."""
+    model_config = pydantic_settings.SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", use_attribute_docstrings=True
+    )
 
-    monitoring_recheck_seconds: float = 60.0
+    default_image: str = pydantic.Field(default=constants.DEFAULT_PROXY_IMAGE, min_length=1)
+    """Proxy image for WeatherProxies that name none."""
+
+    monitoring_recheck_seconds: Seconds = 60.0
     """How long the answer "are the Prometheus Operator CRDs installed?" is cached; a fleet
-    whose monitoring state differs from the new answer is reconciled at once
-    (``WEATHER_OPERATOR_MONITORING_RECHECK_SECONDS``)."""
+    whose monitoring state differs from the new answer is reconciled at once."""
 
-    drift_interval_seconds: float = 60.0
+    drift_interval_seconds: Seconds = 60.0
     """Period of the drift repair: every child of every fleet is re-applied (SSA, a no-op
-    when nothing drifted) (``WEATHER_OPERATOR_DRIFT_INTERVAL_SECONDS``). A deleted or edited
-    child is repaired at once from its watch event; this catches anything missed."""
+    when nothing drifted). A deleted or edited child is repaired at once from its watch
+    event; this catches anything missed."""
 
-    key_recheck_seconds: float = 60.0
+    key_recheck_seconds: Seconds = 60.0
     """Period of the ApiKey re-check: user Secrets re-read (a changed key is a rotation),
     expiry reflected in status, missing references retried."""
 
-    retry_delay_seconds: float = 10.0
-    """Delay before a failed WeatherProxy reconcile is retried (``WEATHER_OPERATOR_RETRY_DELAY_SECONDS``)."""
+    retry_delay_seconds: Seconds = 10.0
+    """Delay before a failed WeatherProxy reconcile is retried."""
 
     namespace: str | None = None
-    """Namespace of the operator's own pod (``WEATHER_OPERATOR_NAMESPACE``, downward API);
-    reported as the Events' source instance. Unset outside a cluster."""
+    """Namespace of the operator's own pod (downward API); reported as the Events' source
+    instance. Unset outside a cluster."""
 
     watch_namespace: str | None = None
     """Watch only this namespace instead of all of them (``--namespace`` instead of ``-A``)."""
@@ -60,82 +86,113 @@ class OperatorSettings:
     others stand by. ``0`` (the default) derives it from the pod's name, so the replicas of
     one Deployment get distinct priorities: Kopf freezes replicas of EQUAL priority."""
 
-    peering_lifetime_seconds: int = 60
+    peering_lifetime_seconds: int = pydantic.Field(default=60, gt=0)
     """How long this replica's peering record stays valid without a refresh: a standby
-    takes over this long after the active replica dies (``WEATHER_OPERATOR_PEERING_LIFETIME_SECONDS``)."""
+    takes over this long after the active replica dies."""
 
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     """Kopf's liveness endpoint, probed by the kubelet."""
 
-    log_format: str = "json"
+    log_format: Literal["json", "full", "plain"] = "json"
     """Kopf log format: ``json``, ``full`` or ``plain``."""
 
     posting_level: str = "INFO"
     """Lowest log level also posted as a Kubernetes Event of the handled object."""
 
-    watch_server_timeout_seconds: float = 600.0
+    watch_server_timeout_seconds: Seconds = 600.0
     """Server-side timeout of watch requests (the API server ends the stream cleanly)."""
 
-    watch_client_timeout_seconds: float = 660.0
+    watch_client_timeout_seconds: Seconds = 660.0
     """Client-side timeout of watch requests; a little above the server-side one."""
 
-    connect_timeout_seconds: float = 30.0
+    connect_timeout_seconds: Seconds = 30.0
     """TCP/TLS connect timeout of every API request."""
 
-    request_timeout_seconds: float = 60.0
+    request_timeout_seconds: Seconds = 60.0
     """Timeout of one non-watch API request."""
 
-    inactivity_timeout_seconds: float = 900.0
+    inactivity_timeout_seconds: Seconds = 900.0
     """A watch stream silent for this long is restarted (guards against silently dead watches)."""
+
+    @pydantic.field_validator("posting_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError("must be a log level name such as INFO")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[pydantic_settings.BaseSettings],
+        init_settings: pydantic_settings.PydanticBaseSettingsSource,
+        env_settings: pydantic_settings.PydanticBaseSettingsSource,
+        dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
+        file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
+    ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
+        # Arguments first, then the variables; no .env file and no secrets directory.
+        return init_settings, _Environment(settings_cls)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
         """Settings from ``environ`` (default: the process environment); unset fields keep defaults."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            variable = ENV_PREFIX + field.name.upper()
-            raw = environ.get(variable)
-            if raw is None or raw.strip() == "":
-                continue
-            values[field.name] = _parse(variable, field.default, raw.strip())
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        """Reject values that cannot work, naming the variable."""
-        for name in (
-            "peering_lifetime_seconds",
-            "monitoring_recheck_seconds",
-            "drift_interval_seconds",
-            "key_recheck_seconds",
-            "retry_delay_seconds",
-            "watch_server_timeout_seconds",
-            "watch_client_timeout_seconds",
-            "connect_timeout_seconds",
-            "request_timeout_seconds",
-            "inactivity_timeout_seconds",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be greater than 0")
-        if self.log_format not in {"json", "full", "plain"}:
-            raise SettingsError(f"{ENV_PREFIX}LOG_FORMAT: must be one of json, full, plain")
-        if self.posting_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise SettingsError(f"{ENV_PREFIX}POSTING_LEVEL: must be a log level name such as INFO")
-        if not self.default_image:
-            raise SettingsError(f"{ENV_PREFIX}DEFAULT_IMAGE: must not be empty")
-
-
-def _parse(variable: str, default: Any, raw: str) -> Any:
-    if isinstance(default, float):
         try:
-            return float(raw)
-        except ValueError:
-            raise SettingsError(f"{variable}: must be a number of seconds, got {raw!r}") from None
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise SettingsError(f"{variable}: must be an integer, got {raw!r}") from None
-    return raw
+            if environ is None:
+                return cls()
+            return cls.model_validate(_Environment(cls, environ)())
+        except pydantic.ValidationError as exc:
+            raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def variable(field_name: str) -> str:
+    """The environment variable of a setting: ``default_image`` -> ``WEATHER_OPERATOR_DEFAULT_IMAGE``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def variables() -> dict[str, str]:
+    """Every setting's environment variable, by field name, in declaration order."""
+    return {name: variable(name) for name in OperatorSettings.model_fields}
+
+
+def describe_settings() -> str:
+    """Every setting with its variable, default and documentation: the body of ``--help``."""
+    lines = []
+    for name, field in OperatorSettings.model_fields.items():
+        lines.append(f"  {variable(name)}  (default: {_shown(field.default)})")
+        for line in (field.description or "").splitlines():
+            lines.append("      " + line.strip().replace("``", ""))
+    return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """``VARIABLE: rule`` for one validation error, in the words of the rule it broke."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    given = error.get("input")
+    kind = error["type"]
+    context: dict[str, Any] = dict(error.get("ctx") or {})
+    if kind in {"float_parsing", "float_type"}:
+        rule = f"must be a number of seconds, got {given!r}"
+    elif kind in {"int_parsing", "int_type", "int_from_float"}:
+        rule = f"must be an integer, got {given!r}"
+    elif kind == "greater_than":
+        rule = f"must be greater than {_shown(context['gt'])}"
+    elif kind == "literal_error":
+        choices = get_args(OperatorSettings.model_fields[name].annotation)
+        rule = "must be one of " + ", ".join(str(choice) for choice in choices)
+    elif kind == "string_too_short":
+        rule = "must not be empty"
+    elif kind == "extra_forbidden":
+        rule = "is not a setting of the operator"
+    elif kind == "value_error":
+        rule = str(context["error"])
+    else:
+        rule = error["msg"]
+    return f"{variable(name)}: {rule}"

@@ -1,4 +1,7 @@
-"""``weather-proxy [--config PATH]`` / ``python -m weather_proxy``: run the proxy under uvicorn."""
+"""``weather-proxy [--config PATH]`` / ``python -m weather_proxy``: run the proxy under uvicorn.
+
+``--version`` prints the version (pyproject.toml's, see :mod:`weather_proxy.version`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from weather_proxy import config as config_mod
-from weather_proxy import settings
+from weather_proxy import settings, version
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -28,6 +31,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", help="bind address (overrides listen.host)")
     parser.add_argument("--port", type=int, help="TCP port (overrides listen.port)")
     parser.add_argument("--log-format", choices=["json", "text"], default="json", help="log line format")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"weather-proxy {version.VERSION}",
+        help="show the version and exit",
+    )
     return parser.parse_args(argv)
 
 

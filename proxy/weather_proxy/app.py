@@ -26,7 +26,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from weather_proxy import analytics, redis_link, reload, settings
+from weather_proxy import analytics, redis_link, reload, settings, version
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.auth import keysources, keywatch
@@ -93,7 +93,7 @@ def create_app(
 
     app = FastAPI(
         title="Weather proxy",
-        version="0.1.0",
+        version=version.VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
         # Tracing is ours (tracing.instrument_app, a private provider); FastAPI's native
@@ -166,7 +166,7 @@ async def _start(
             max_keepalive_connections=up.pool.max_keepalive,
             keepalive_expiry=up.pool.keepalive_expiry_seconds,
         ),
-        headers={"User-Agent": "weather-proxy/0.1"},
+        headers={"User-Agent": f"weather-proxy/{version.VERSION}"},
         follow_redirects=False,
     )
     tracing.instrument_http_client(rt.http, rt.tracer_provider)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from weather_proxy import version
+
 GROUP = "weatherproxy.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -21,7 +23,7 @@ CATEGORIES = ("weather",)
 FIELD_MANAGER = "weather-operator"
 
 # Used when neither the WeatherProxy nor the operator's settings name an image.
-DEFAULT_PROXY_IMAGE = "ghcr.io/weather-proxy/proxy:0.1.0"
+DEFAULT_PROXY_IMAGE = f"ghcr.io/weather-proxy/proxy:{version.VERSION}"
 DEFAULT_REDIS_IMAGE = "redis:7.4-alpine"
 
 # The pod-template annotation that carries the hash of the rendered config.yaml.

@@ -38,6 +38,7 @@ import httpx
 import tenacity
 
 from weather_proxy import config as config_mod
+from weather_proxy import version
 from weather_proxy.observability import metrics as metrics_mod
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,10 @@ class KeyWatch:
                 base_url=self.api_server,
                 transport=transport,
                 timeout=httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
-                headers={"Accept": "application/json", "User-Agent": "weather-proxy/0.1 (keys watch)"},
+                headers={
+                    "Accept": "application/json",
+                    "User-Agent": f"weather-proxy/{version.VERSION} (keys watch)",
+                },
             )
         return self._client
 

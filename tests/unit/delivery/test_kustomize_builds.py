@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.delivery import dockerfile, support
+from weather_proxy import version
 
 OVERLAYS = support.overlay_dirs()
 BASE = support.MANIFESTS / "base"
@@ -74,9 +75,9 @@ def test_base_installs_crds_peering_and_the_operator() -> None:
     } <= crds
     deployment = support.one(objects, "Deployment", "weather-operator")
     (container,) = containers(deployment)
-    assert container["image"] == "ghcr.io/weather-proxy/operator:0.1.0"
+    assert container["image"] == f"ghcr.io/weather-proxy/operator:{version.VERSION}"
     env = env_of(container)
-    assert env["WEATHER_OPERATOR_DEFAULT_IMAGE"] == "ghcr.io/weather-proxy/proxy:0.1.0"
+    assert env["WEATHER_OPERATOR_DEFAULT_IMAGE"] == f"ghcr.io/weather-proxy/proxy:{version.VERSION}"
     # The peering object the operator joins is the one the base creates.
     (peering,) = support.of_kind(objects, "ClusterKopfPeering")
     assert env["WEATHER_OPERATOR_PEERING_NAME"] == peering["metadata"]["name"]
@@ -123,7 +124,7 @@ def test_operator_probes_hit_kopf_liveness_on_the_port_the_image_exposes(directo
 
 def test_operator_settings_in_the_manifests_are_ones_the_operator_reads() -> None:
     settings = pytest.importorskip("weather_operator.settings")
-    known = {settings.ENV_PREFIX + f.upper() for f in settings.OperatorSettings.__dataclass_fields__}
+    known = set(settings.variables().values())
     for directory in [BASE, *OVERLAYS]:
         deployment = support.one(support.kustomize_build(directory), "Deployment", "weather-operator")
         (container,) = containers(deployment)
