@@ -51,12 +51,15 @@ class KeySources:
 
     @property
     def file_secret(self) -> str:
-        """The Secret the mounted file is a copy of."""
+        """The Secret ``auth.keysFile`` is a copy of."""
         return self.secret_names[0]
 
-    def offer_file(self, keys: config_mod.KeysFile) -> None:
-        """The mounted file changed (or was read at start): use it if it is the newest version we know."""
-        name = self.file_secret
+    def offer_file(self, keys: config_mod.KeysFile, secret: str | None = None) -> None:
+        """A mounted copy of ``secret`` (default: the first) changed, or was read at start.
+
+        It is used if it is the newest version known of that Secret.
+        """
+        name = secret or self.file_secret
         current = self.parts.get(name)
         if current is not None and not self._file_wins(keys, current):
             log.info(
