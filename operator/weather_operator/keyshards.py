@@ -2,9 +2,9 @@
 
 Pure functions. Shard ``i`` of ``n`` holds the keys whose id hashes to ``i`` modulo
 ``n``; ``n`` is a power of two, so when it doubles a key of shard ``i`` stays there or
-moves to shard ``i + n``, and when it halves the reverse. The operator writes the shards
-that gain keys before those that lose them (``apply_order``), so while a resharding is
-applied a key is in one shard or in two, never in none.
+moves to shard ``i + n``, and when it halves the reverse. While a resharding rolls out,
+every Secret of both layouts holds the keys of both (``layout``), so a pod on either
+layout finds every key; the old copies go once every pod runs the new layout.
 
 ``n`` follows the size of the rendered entries with hysteresis (``shard_count``):
 it doubles as soon as the shards would average over ``GROW_AT`` bytes and halves only
@@ -20,7 +20,6 @@ is a subset), diffable, and parsed by the proxy with orjson (50,000 keys in 0.3 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
 import orjson
 
@@ -76,13 +75,18 @@ def split(keys: config.KeysFile, shards: int) -> list[config.KeysFile]:
     return [config.KeysFile(revision=keys.revision, keys=part) for part in parts]
 
 
-def apply_order(before: int, after: int) -> Sequence[int]:
-    """Indexes of the ``after`` shards in the order to write them when the count goes ``before`` -> ``after``.
+def layout(keys: config.KeysFile, shards: int, previous: int | None = None) -> list[config.KeysFile]:
+    """The contents of the keys Secrets for ``shards``; while resharding from ``previous``, the union.
 
-    Growing, the new shards (which only gain keys) come first; shrinking, the shards that stay
-    (which gain the keys of the ones going away) are all that is written, and the others are
-    deleted afterwards.
+    During a resharding every Secret of both layouts holds the keys of both assignments, so pods
+    still on the old layout and pods already on the new one each find every key.
     """
-    if after > before:
-        return [*range(before, after), *range(before)]
-    return list(range(after))
+    if previous is None or previous == shards:
+        return split(keys, shards)
+    parts: list[list[config.KeyEntry]] = [[] for _ in range(max(shards, previous))]
+    for entry in keys.keys:
+        new, old = shard_of(entry.id, shards), shard_of(entry.id, previous)
+        parts[new].append(entry)
+        if old != new:
+            parts[old].append(entry)
+    return [config.KeysFile(revision=keys.revision, keys=part) for part in parts]

@@ -216,9 +216,37 @@ class KubernetesKeys(ConfigModel):
 class Auth(ConfigModel):
     required: bool = Field(False, description="Reject requests without a valid X-API-Key.")
     keys_file: str | None = Field(None, description="Path of keys.yaml; no keys when absent.")
+    keys_files: list[str] = Field(
+        default_factory=list,
+        max_length=1023,
+        description="More keys files merged after keysFile (a fleet's keys sharded over several Secrets): "
+        "the mounted copies of auth.kubernetes.secretNames[1:], in that order.",
+    )
     kubernetes: KubernetesKeys | None = Field(
         None, description="Also watch the keys Secrets through the API server (revocation in seconds)."
     )
+
+    @model_validator(mode="after")
+    def _files_match_secrets(self) -> Auth:
+        if self.keys_files and self.keys_file is None:
+            raise ValueError("auth.keysFiles: needs auth.keysFile (the first file)")
+        if self.kubernetes is not None and self.keys_file is not None:
+            files = 1 + len(self.keys_files)
+            if files > len(self.kubernetes.secret_names):
+                raise ValueError(
+                    f"auth.keysFiles: {files} files for {len(self.kubernetes.secret_names)} "
+                    "auth.kubernetes.secretNames; each file is the copy of one Secret"
+                )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_more_files(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # One file is written as before: files rendered before sharding existed stay unchanged.
+        data: dict[str, Any] = handler(self)
+        if not self.keys_files:
+            data.pop("keysFiles", None)
+            data.pop("keys_files", None)
+        return data
 
 
 # The environment variable holding the analytics database's password (never in config.yaml).

@@ -50,6 +50,7 @@ def parse_spec(body: Mapping[str, Any]) -> weatherproxy.WeatherProxySpec:
 
 def render(state: runtime.State, body: Mapping[str, Any], available: bool) -> fleet_.Fleet:
     namespace, name = _name(body)
+    shards, previous = state.key_layouts.get((namespace, name), (1, None))
     return fleet_.render_fleet(
         fleet_.FleetInputs(
             name=name,
@@ -58,6 +59,8 @@ def render(state: runtime.State, body: Mapping[str, Any], available: bool) -> fl
             keys=keysync.keys_file_of(state, namespace, name),
             default_image=state.settings.default_image,
             monitoring_available=available,
+            key_shards=shards,
+            previous_key_shards=previous,
         )
     )
 
@@ -87,21 +90,33 @@ async def reconcile(state: runtime.State, body: Mapping[str, Any]) -> Outcome:
     """Bring the fleet of ``body`` to its desired state and write the status if it changed."""
     namespace, name = _name(body)
     async with state.fleet_locks[namespace, name]:
+        parse_spec(body)  # an invalid spec stops here, before anything is written
         available = await state.monitoring.available()
+        changed: list[str] = []
+        # The keys Secrets first (their layout decides the config, Role and volumes rendered below),
+        # written by keysync under its lock from the freshest index; always re-applied: repairs hand edits.
+        state.applied_keys.pop((namespace, name), None)
+        for applied_keys in await keysync.sync_keys(state, namespace, name, owner=body):
+            _track(state, namespace, applied_keys, changed)
         fleet = render(state, body, available)
         spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
-        changed: list[str] = []
         if spec.redis.managed and await ensure_redis_password(state, body):
             changed.append(f"Secret/{names.redis_secret_name(name)}")
-        keys_name = names.keys_secret_name(name)
+        shards, previous = state.key_layouts.get((namespace, name), (1, None))
+        keys_names = set(names.keys_secret_names(name, max(shards, previous or 0)))
         for obj in fleet.objects:
-            if obj["kind"] == "Secret" and obj["metadata"]["name"] == keys_name:
-                continue  # written by keysync, under its lock, from the freshest index
-            _track(state, namespace, await _apply_or_recreate(state, apply.adopt(obj, body), body), changed)
-        state.applied_keys.pop((namespace, name), None)  # always re-apply: repairs hand edits too
-        applied_keys = await keysync.sync_keys(state, namespace, name, owner=body)
-        if applied_keys is not None:
-            _track(state, namespace, applied_keys, changed)
+            if obj["kind"] == "Secret" and obj["metadata"]["name"] in keys_names:
+                continue  # written by keysync above
+            applied = await _apply_or_recreate(state, apply.adopt(obj, body), body)
+            _track(state, namespace, applied, changed)
+            rolled_out = obj["kind"] == "Deployment" and _rolled_out(applied, fleet.config_hash)
+            # Every pod runs the new key layout: the old one's copies and Secrets can go.
+            if (
+                rolled_out
+                and previous is not None
+                and await keysync.finish_resharding(state, namespace, name, body)
+            ):
+                request(state, namespace, name, "resharding rolled out")
         deleted: list[str] = []
         for ref in fleet.unwanted:
             kind = apply.kind_of(ref.api_version, ref.kind)
@@ -270,6 +285,27 @@ def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
     condition = status.find(current.get("conditions"), status.MONITORING_CONFIGURED)
     reason = condition.get("reason") if condition else None
     return (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured")
+
+
+def _rolled_out(deployment: Mapping[str, Any], config_hash: str) -> bool:
+    """Whether every replica of the Deployment runs the pod template of ``config_hash`` and is available."""
+    template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
+    if (template.get("annotations") or {}).get(constants.CONFIG_HASH_ANNOTATION) != config_hash:
+        return False
+    st = deployment.get("status") or {}
+    if int(st.get("observedGeneration") or 0) < int(deployment.get("metadata", {}).get("generation") or 0):
+        return False
+    updated = int(st.get("updatedReplicas") or 0)
+    return (
+        updated >= 1
+        and int(st.get("replicas") or 0) == updated
+        and int(st.get("availableReplicas") or 0) >= updated
+    )
+
+
+def key_layout_changed(state: runtime.State, namespace: str, name: str) -> None:
+    """The fleet's keys need another number of Secrets: reconcile it, so its pods roll to the new layout."""
+    request(state, namespace, name, "keys resharded")
 
 
 def keys_changed(state: runtime.State, namespace: str, name: str) -> None:

@@ -1,4 +1,4 @@
-"""Keeping a fleet's keys Secret (``<proxy>-keys``, key ``keys.yaml``) equal to its ApiKeys.
+"""Keeping a fleet's keys Secrets (``<proxy>-keys``, ``<proxy>-keys-1``, ...) equal to its ApiKeys.
 
 Called by the WeatherProxy reconcile and directly on every ApiKey event, so a key
 added, changed or deleted reaches the Secret within one watch event. The proxy pods
@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from weather_operator import apply, keys
+from weather_operator import apply, keys, keyshards
 from weather_operator.handlers import runtime
 from weather_operator.render import keys_secret, names
 from weather_proxy import config
@@ -38,62 +38,143 @@ def keys_file_of(state: runtime.State, namespace: str, proxy: str) -> config.Key
 
 async def sync_keys(
     state: runtime.State, namespace: str, proxy: str, owner: Mapping[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """Apply the fleet's keys Secret if its content changed; the applied object, else None.
+) -> list[dict[str, Any]]:
+    """Apply the fleet's keys Secrets whose content changed; the applied objects.
 
-    Without an ``owner`` body the WeatherProxy comes from the index; when it does not exist,
-    nothing is written (its reconcile writes the Secret when it appears).
+    The keys are spread over ``keyshards.shard_count`` Secrets; when that count changes, a
+    resharding starts (``runtime.State.key_layouts``): every Secret of both layouts holds the
+    keys of both until the pods run with the new one (``finish_resharding``), and the fleet is
+    reconciled at once to roll them. Without an ``owner`` body the WeatherProxy comes from the
+    index; when it does not exist, nothing is written (its reconcile writes the Secrets).
     """
     key = (namespace, proxy)
+    resharded = False
     async with state.keys_locks[key]:
         records = records_of(state, namespace, proxy)
         now = state.clock()
         keys_file = keys.keys_file(records, now)
         _schedule_expiry(state, namespace, proxy, records, now)
-        digest = hashlib.sha256(keys_secret.keys_yaml(keys_file).encode("utf-8")).hexdigest()
-        if state.applied_keys.get(key) == digest:
-            return None
         in_reconcile = owner is not None
         owner = owner if owner is not None else state.fleet(namespace, proxy)
         if owner is None:
-            return None
-        revision = await _revision(state, namespace, proxy, digest, now)
-        versioned = keys_file.model_copy(update={"revision": revision})
-        applied = await state.cluster.apply(
-            apply.adopt(keys_secret.render(proxy, namespace, versioned), owner)
-        )
-        state.applied_keys[key] = digest
-        state.key_revisions[key] = (digest, revision)
-    if not in_reconcile and state.on_keys_changed is not None:
-        state.on_keys_changed(state, namespace, proxy)
+            return []
+        shards, previous = await layout_of(state, namespace, proxy)
+        wanted = keyshards.shard_count(keyshards.size(keys_file), shards)
+        if wanted != shards:
+            # Pods may still run the oldest layout: it stays readable until the roll-out ends.
+            previous, shards, resharded = (shards if previous is None else previous), wanted, True
+            state.key_layouts[key] = (shards, previous)
+        applied = await _apply_shards(state, namespace, proxy, owner, keys_file, shards, previous, now)
+    if resharded or (applied and not in_reconcile):
+        if resharded and state.on_key_layout_changed is not None:
+            state.on_key_layout_changed(state, namespace, proxy)
+        elif state.on_keys_changed is not None:
+            state.on_keys_changed(state, namespace, proxy)
     return applied
 
 
+async def _apply_shards(
+    state: runtime.State,
+    namespace: str,
+    proxy: str,
+    owner: Mapping[str, Any],
+    keys_file: config.KeysFile,
+    shards: int,
+    previous: int | None,
+    now: datetime.datetime,
+) -> list[dict[str, Any]]:
+    """Write each keys Secret of the layout whose content (or layout annotation) changed."""
+    applied = []
+    written = state.applied_keys.setdefault((namespace, proxy), {})
+    parts = keyshards.layout(keys_file, shards, previous)
+    for index, (name, part) in enumerate(zip(names.keys_secret_names(proxy, len(parts)), parts, strict=True)):
+        text = keys_secret.keys_yaml(part)
+        digest = hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest()
+        if written.get(name) == digest:
+            continue
+        revision = await _revision(state, namespace, name, digest, now)
+        versioned = part.model_copy(update={"revision": revision})
+        secret = keys_secret.render(
+            proxy, namespace, versioned, shard=index, shards=shards, previous=previous
+        )
+        applied.append(await state.cluster.apply(apply.adopt(secret, owner)))
+        written[name] = digest
+        state.key_revisions[namespace, name] = (digest, revision)
+    return applied
+
+
+async def layout_of(state: runtime.State, namespace: str, proxy: str) -> tuple[int, int | None]:
+    """(shards, previous shards while resharding) of a fleet: remembered, else read from its first Secret."""
+    key = (namespace, proxy)
+    found = state.key_layouts.get(key)
+    if found is None:
+        secret = await state.cluster.get(apply.SECRET, namespace, names.keys_secret_name(proxy))
+        annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+        found = (
+            _count(annotations.get(keys_secret.SHARDS_ANNOTATION)) or 1,
+            _count(annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION)),
+        )
+        state.key_layouts[key] = found
+    return found
+
+
+def _count(text: str | None) -> int | None:
+    """A shard count from an annotation: a power of two, else None (a bad annotation is ignored)."""
+    try:
+        value = int(text or "")
+    except ValueError:
+        return None
+    return value if 0 < value <= keyshards.MAX_SHARDS and value & (value - 1) == 0 else None
+
+
+async def finish_resharding(
+    state: runtime.State, namespace: str, proxy: str, owner: Mapping[str, Any]
+) -> bool:
+    """The pods run the new layout: drop the old one's copies and Secrets. True when one was finished."""
+    key = (namespace, proxy)
+    async with state.keys_locks[key]:
+        shards, previous = await layout_of(state, namespace, proxy)
+        if previous is None:
+            return False
+        state.key_layouts[key] = (shards, None)
+        keys_file = keys.keys_file(records_of(state, namespace, proxy), state.clock())
+        await _apply_shards(state, namespace, proxy, owner, keys_file, shards, None, state.clock())
+        written = state.applied_keys.setdefault(key, {})
+        for name in names.keys_secret_names(proxy, previous)[shards:]:
+            await state.cluster.delete(apply.SECRET, namespace, name)
+            written.pop(name, None)
+            state.key_revisions.pop((namespace, name), None)
+    return True
+
+
 async def _revision(
-    state: runtime.State, namespace: str, proxy: str, digest: str, now: datetime.datetime
+    state: runtime.State, namespace: str, name: str, digest: str, now: datetime.datetime
 ) -> int:
-    """The revision of content ``digest``: unchanged when it is what was written last, else higher."""
-    previous = state.key_revisions.get((namespace, proxy))
+    """The revision of Secret ``name``'s content ``digest``: the last one when unchanged, else higher."""
+    previous = state.key_revisions.get((namespace, name))
     if previous is None:
-        previous = await _live_revision(state, namespace, proxy)
+        previous = await _live_revision(state, namespace, name)
     last_digest, last = previous
     if last_digest == digest:
         return last
     return max(last + 1, int(now.timestamp() * 1000))
 
 
-async def _live_revision(state: runtime.State, namespace: str, proxy: str) -> tuple[str, int]:
-    """(hash of the content without its revision, revision) of the keys Secret as it is stored."""
-    secret = await state.cluster.get(apply.SECRET, namespace, names.keys_secret_name(proxy))
+async def _live_revision(state: runtime.State, namespace: str, name: str) -> tuple[str, int]:
+    """(no digest, revision) of a keys Secret as it is stored: a restart never writes a lower revision."""
+    secret = await state.cluster.get(apply.SECRET, namespace, name)
     encoded = ((secret or {}).get("data") or {}).get(names.KEYS_KEY)
     if not encoded:
         return "", 0
     try:
-        stored = config.parse_keys(base64.b64decode(encoded).decode("utf-8"), "the keys Secret")
+        stored = config.parse_keys(base64.b64decode(encoded).decode("utf-8"), f"Secret {name}")
     except (ValueError, binascii.Error):
         return "", 0  # unreadable: overwritten with a fresh revision
+    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+    shards = annotations.get(keys_secret.SHARDS_ANNOTATION, "1")
+    previous = annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION, "None")
     text = keys_secret.keys_yaml(stored.model_copy(update={"revision": 0}))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest(), stored.revision
+    return hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest(), stored.revision
 
 
 def _schedule_expiry(

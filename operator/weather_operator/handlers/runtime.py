@@ -86,10 +86,13 @@ class State:
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     # Hash of the keys.yaml last applied per fleet, to skip no-op writes.
-    applied_keys: dict[Key, str] = dataclasses.field(default_factory=dict)
+    applied_keys: dict[Key, dict[str, str]] = dataclasses.field(default_factory=dict)
     # (hash, revision) of the keys.yaml content last written per fleet: a re-apply of the same
     # content keeps its revision; new content gets a higher one.
+    # Keyed by (namespace, Secret name): each shard has its own revision.
     key_revisions: dict[Key, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    # (shards, shards before the resharding that is rolling out, else None) per fleet.
+    key_layouts: dict[Key, tuple[int, int | None]] = dataclasses.field(default_factory=dict)
     # The status last written per object: a later reconcile from a body older than that write
     # compares with what is really stored, so a status is written once, not once per stale body.
     written_status: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -109,6 +112,8 @@ class State:
     on_key_transition: Callable[[State, str, str], None] | None = None
     # Called when keysync rewrote a fleet's keys Secret outside a reconcile (status.apiKeys moves).
     on_keys_changed: Callable[[State, str, str], None] | None = None
+    # Called when a fleet's keys need another number of Secrets: its pods must roll to the new layout.
+    on_key_layout_changed: Callable[[State, str, str], None] | None = None
     # The periodic loop's coroutine factory, started by the first object Kopf processes.
     periodic: Callable[[], Coroutine[Any, Any, Any]] | None = None
     periodic_started: bool = False
@@ -203,8 +208,10 @@ class State:
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is kept for a deleted fleet."""
         key = (namespace, name)
-        self.applied_keys.pop(key, None)
-        self.key_revisions.pop(key, None)
+        written = self.applied_keys.pop(key, None) or {}
+        for secret in written:
+            self.key_revisions.pop((namespace, secret), None)
+        self.key_layouts.pop(key, None)
         self.written_status.pop(("WeatherProxy", namespace, name), None)
         timer = self.expiry_timers.pop(key, None)
         if timer is not None:

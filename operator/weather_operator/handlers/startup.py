@@ -53,6 +53,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwa
     state.periodic = functools.partial(periodic.run, state)
     state.on_key_transition = apikeys.recheck_fleet_keys
     state.on_keys_changed = fleet.keys_changed
+    state.on_key_layout_changed = fleet.key_layout_changed
     logger.info(
         "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss, "
         "ApiKey re-check every %ss",

@@ -16,8 +16,8 @@ from weather_proxy import config
 EXTERNAL_REDIS_PLACEHOLDER_URL = "redis://external-redis-url-from-env.invalid:6379/0"
 
 
-def proxy_config(proxy: str, spec: effective.EffectiveSpec) -> config.ProxyConfig:
-    """The ProxyConfig the fleet's pods run with."""
+def proxy_config(proxy: str, spec: effective.EffectiveSpec, key_shards: int = 1) -> config.ProxyConfig:
+    """The ProxyConfig the fleet's pods run with (their keys over ``key_shards`` Secrets)."""
     redis_url = names.redis_url(proxy) if spec.redis.managed else EXTERNAL_REDIS_PLACEHOLDER_URL
     return config.ProxyConfig(
         environment=spec.environment,
@@ -29,8 +29,11 @@ def proxy_config(proxy: str, spec: effective.EffectiveSpec) -> config.ProxyConfi
         # No namespace: each pod reads its own from its ServiceAccount mount.
         auth=config.Auth(
             required=spec.auth_required,
-            keys_file=names.KEYS_PATH,
-            kubernetes=config.KubernetesKeys(secret_names=names.keys_secret_names(proxy), key=names.KEYS_KEY),
+            keys_file=names.keys_file_path(0),
+            keys_files=[names.keys_file_path(i) for i in range(1, key_shards)],
+            kubernetes=config.KubernetesKeys(
+                secret_names=names.keys_secret_names(proxy, key_shards), key=names.KEYS_KEY
+            ),
         ),
         rate_limit=spec.rate_limit,
         http=spec.http,

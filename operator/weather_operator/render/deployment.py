@@ -95,7 +95,25 @@ def _api_access_volume() -> dict[str, Any]:
     }
 
 
-def render(proxy: str, namespace: str, spec: effective.EffectiveSpec, config_hash: str) -> dict[str, Any]:
+def _keys_volume(proxy: str, shards: int) -> dict[str, Any]:
+    """The keys Secret as a directory; sharded, every shard in one projected directory."""
+    if shards == 1:
+        return {"name": "keys", "secret": {"secretName": names.keys_secret_name(proxy)}}
+    sources = [
+        {
+            "secret": {
+                "name": name,
+                "items": [{"key": names.KEYS_KEY, "path": names.keys_file_path(i).rsplit("/", 1)[1]}],
+            }
+        }
+        for i, name in enumerate(names.keys_secret_names(proxy, shards))
+    ]
+    return {"name": "keys", "projected": {"sources": sources}}
+
+
+def render(
+    proxy: str, namespace: str, spec: effective.EffectiveSpec, config_hash: str, key_shards: int = 1
+) -> dict[str, Any]:
     """The Deployment; without ``spec.replicas`` when an HPA owns the replica count."""
     deployment_spec: dict[str, Any] = {}
     if not spec.autoscaling.enabled:
@@ -126,7 +144,7 @@ def render(proxy: str, namespace: str, spec: effective.EffectiveSpec, config_has
                 "containers": [_container(proxy, spec)],
                 "volumes": [
                     {"name": "config", "configMap": {"name": names.config_map_name(proxy)}},
-                    {"name": "keys", "secret": {"secretName": names.keys_secret_name(proxy)}},
+                    _keys_volume(proxy, key_shards),
                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     _api_access_volume(),
                 ],

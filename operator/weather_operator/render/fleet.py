@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from weather_operator import api
+from weather_operator import api, keyshards
 from weather_operator.render import (
     configmap,
     deployment,
@@ -33,6 +33,8 @@ class FleetInputs:
     keys: config.KeysFile  # aggregated ApiKeys (hashes only)
     default_image: str  # from operator settings
     monitoring_available: bool  # ServiceMonitor + PrometheusRule CRDs installed
+    key_shards: int = 1  # Secrets the keys are spread over (weather_operator.keyshards)
+    previous_key_shards: int | None = None  # while a resharding rolls out: the count before
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,15 +57,20 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     """The desired children of a WeatherProxy; pure: the same inputs give the same fleet."""
     name, namespace = inputs.name, inputs.namespace
     spec = inputs.spec.effective(default_image=inputs.default_image)
-    text = configmap.config_yaml(configmap.proxy_config(name, spec))
+    shards, previous = inputs.key_shards, inputs.previous_key_shards
+    text = configmap.config_yaml(configmap.proxy_config(name, spec, shards))
     config_hash = configmap.config_hash(text)
 
     objects: list[dict[str, Any]] = [
         configmap.render(name, namespace, text),
-        keys_secret.render(name, namespace, inputs.keys),
+        *(
+            keys_secret.render(name, namespace, part, shard=i, shards=shards, previous=previous)
+            for i, part in enumerate(keyshards.layout(inputs.keys, shards, previous))
+        ),
         # The pods' identity before the Deployment that names it (admission checks it exists).
         rbac.render_service_account(name, namespace),
-        rbac.render_role(name, namespace),
+        # While a resharding rolls out, pods of both layouts read their Secrets.
+        rbac.render_role(name, namespace, max(shards, previous or 0)),
         rbac.render_role_binding(name, namespace),
     ]
     unwanted: list[ObjectRef] = []
@@ -79,7 +86,10 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
         unwanted += [_ref(obj) for obj in redis_objects]
         unwanted.append(ObjectRef("v1", "Secret", names.redis_secret_name(name)))
 
-    objects += [deployment.render(name, namespace, spec, config_hash), service.render(name, namespace)]
+    objects += [
+        deployment.render(name, namespace, spec, config_hash, shards),
+        service.render(name, namespace),
+    ]
 
     monitoring = spec.monitoring
     optional: list[tuple[bool, ObjectRef, Callable[[], dict[str, Any]]]] = [

@@ -67,9 +67,14 @@ def keys_secret_name(proxy: str) -> str:
     return f"{proxy}-keys"
 
 
-def keys_secret_names(proxy: str) -> list[str]:
-    """Every Secret holding the fleet's keys, merged by the proxy in this order (one today)."""
-    return [keys_secret_name(proxy)]
+def keys_secret_names(proxy: str, shards: int = 1) -> list[str]:
+    """Every Secret holding the fleet's keys (``weather_operator.keyshards``), in the proxy's merge order."""
+    return [keys_secret_name(proxy), *(f"{proxy}-keys-{i}" for i in range(1, shards))]
+
+
+def keys_file_path(shard: int) -> str:
+    """Where a pod mounts shard ``shard`` of the keys: ``keys.yaml``, then ``keys-1.yaml``, ..."""
+    return KEYS_PATH if shard == 0 else f"{KEYS_DIR}/keys-{shard}.yaml"
 
 
 def service_account_name(proxy: str) -> str:

@@ -26,7 +26,7 @@ def render_service_account(proxy: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def render_role(proxy: str, namespace: str) -> dict[str, Any]:
+def render_role(proxy: str, namespace: str, shards: int = 1) -> dict[str, Any]:
     """Read access to the keys Secrets by name (a list or watch needs a ``metadata.name`` field selector)."""
     return {
         "apiVersion": RBAC_API_VERSION,
@@ -36,7 +36,7 @@ def render_role(proxy: str, namespace: str) -> dict[str, Any]:
             {
                 "apiGroups": [""],
                 "resources": ["secrets"],
-                "resourceNames": names.keys_secret_names(proxy),
+                "resourceNames": names.keys_secret_names(proxy, shards),
                 "verbs": ["get", "list", "watch"],
             }
         ],

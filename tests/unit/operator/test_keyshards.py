@@ -79,10 +79,15 @@ def test_shard_count_has_hysteresis() -> None:
     assert keyshards.shard_count(10**12, 1) == keyshards.MAX_SHARDS
 
 
-def test_apply_order_writes_the_shards_that_gain_keys_first() -> None:
-    assert list(keyshards.apply_order(1, 1)) == [0]
-    assert list(keyshards.apply_order(2, 4)) == [2, 3, 0, 1]
-    assert list(keyshards.apply_order(4, 2)) == [0, 1]
+def test_while_resharding_every_secret_of_both_layouts_holds_its_keys() -> None:
+    keys = _keys(1000)
+    for before, after in ((1, 2), (2, 8), (8, 2)):
+        parts = keyshards.layout(keys, after, before)
+        assert len(parts) == max(before, after)
+        for entry in keys.keys:
+            assert entry in parts[keyshards.shard_of(entry.id, before)].keys  # pods still on the old layout
+            assert entry in parts[keyshards.shard_of(entry.id, after)].keys  # pods already on the new one
+    assert keyshards.layout(keys, 4, 4) == keyshards.layout(keys, 4) == keyshards.split(keys, 4)
 
 
 def test_fifty_thousand_keys_fit_secrets_well_under_one_mebibyte() -> None:

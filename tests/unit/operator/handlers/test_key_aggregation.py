@@ -83,7 +83,7 @@ def test_scopes_reach_keys_yaml_and_the_proxy_reads_them_back(tmp_path: pathlib.
     path.write_text(text)
     (entry,) = config.load_keys(path).keys  # what a proxy pod reads
     assert entry.scopes == [config.Scope.WEATHER_READ, config.Scope.ANALYTICS_READ]
-    assert "scopes:\n  - weather:read\n  - analytics:read\n" in text
+    assert '"scopes":["weather:read","analytics:read"]' in text
 
 
 def test_a_key_without_scopes_gets_the_defaults_in_keys_yaml() -> None:
