@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
 import pathlib
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
 import httpx
@@ -205,20 +206,24 @@ async def _start(
         )
         watched_config.mark_loaded()
         rt.reloader.add(watched_config)
-    apply_keys_file = rt.apply_keys
+    files = [cfg.auth.keys_file, *cfg.auth.keys_files] if cfg.auth.keys_file else []
+    # Where each file's keys go: straight into the ring, or into the merge of several sources.
+    offers: list[Callable[[config_mod.KeysFile], None]] = [rt.apply_keys] if files else []
     if cfg.auth.kubernetes is not None and api_server is not None:
-        # The mounted file and the watch feed one merge, which decides whose version is in force.
+        # The mounted files and the watch feed one merge, which decides whose version is in force.
+        secrets = cfg.auth.kubernetes.secret_names
         sources = rt.key_sources = keysources.KeySources(
-            cfg.auth.kubernetes.secret_names,
-            rt.apply_keys,
-            lambda: rt.key_watch is not None and rt.key_watch.connected,
+            secrets, rt.apply_keys, lambda: rt.key_watch is not None and rt.key_watch.connected
         )
         rt.key_watch = keywatch.KeyWatch(cfg.auth.kubernetes, api_server, sources.offer_watch, metrics)
-        apply_keys_file = sources.offer_file
-    if cfg.auth.keys_file:
-        watched_keys = reload.WatchedFile(
-            "keys", pathlib.Path(cfg.auth.keys_file), config_mod.load_keys, apply_keys_file, metrics
-        )
+        offers = [functools.partial(sources.offer_file, secret=secrets[i]) for i in range(len(files))]
+    elif len(files) > 1:
+        # Several files without a watch (a sharded keys volume): merged in order.
+        merge = keysources.KeySources(files, rt.apply_keys, lambda: False)
+        offers = [functools.partial(merge.offer_file, secret=path) for path in files]
+    for index, (path, offer) in enumerate(zip(files, offers, strict=True)):
+        label = "keys" if index == 0 else f"keys-{index}"
+        watched_keys = reload.WatchedFile(label, pathlib.Path(path), config_mod.load_keys, offer, metrics)
         rt.reloader.add(watched_keys)
         await watched_keys.check()
     if await link.ping():

@@ -188,3 +188,43 @@ def test_quota_periods_and_limits_are_validated(tmp_path: pathlib.Path) -> None:
     path.write_text("rateLimit: {default: {requestsPerMinute: 5, quota: {requests: 0, period: Day}}}\n")
     with pytest.raises(config_mod.ConfigError, match=r"rateLimit\.default\.quota\.requests"):
         config_mod.load_config(path)
+
+
+async def test_keys_sharded_over_several_files_are_merged_and_reloaded(
+    proxy: AppFactory, tmp_path: pathlib.Path
+) -> None:
+    """auth.keysFiles: the mounted copies of a fleet's further keys Secrets (its keys sharded)."""
+    first, second = tmp_path / "keys.yaml", tmp_path / "keys-1.yaml"
+    first.write_text(f'{{"revision": 1, "keys": [{{"id": "ns/a", "sha256": "{keys.hash_key("key-a")}"}}]}}\n')
+    second.write_text(
+        f'{{"revision": 1, "keys": [{{"id": "ns/b", "sha256": "{keys.hash_key("key-b")}"}}]}}\n'
+    )
+    auth = {"required": True, "keysFile": str(first), "keysFiles": [str(second)]}
+    async with proxy(auth=auth) as (app, client):
+        answers = [
+            (await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": k})).status_code
+            for k in ("key-a", "key-b", "key-c")
+        ]
+        second.write_text(
+            f'{{"revision": 2, "keys": [{{"id": "ns/c", "sha256": "{keys.hash_key("key-c")}"}}]}}\n'
+        )
+        await app.state.runtime.reloader.check_all()
+        after = [
+            (await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": k})).status_code
+            for k in ("key-a", "key-b", "key-c")
+        ]
+    assert answers == [200, 200, 403]
+    assert after == [200, 403, 200]
+
+
+def test_more_keys_files_than_watched_secrets_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"auth\.keysFiles: 3 files for 2 auth\.kubernetes\.secretNames"):
+        config_mod.Auth.model_validate(
+            {
+                "keysFile": "/k/keys.yaml",
+                "keysFiles": ["/k/keys-1.yaml", "/k/keys-2.yaml"],
+                "kubernetes": {"secretNames": ["paris-keys", "paris-keys-1"]},
+            }
+        )
+    with pytest.raises(ValueError, match=r"auth\.keysFiles: needs auth\.keysFile"):
+        config_mod.Auth.model_validate({"keysFiles": ["/k/keys-1.yaml"]})

@@ -463,3 +463,71 @@ async def test_keys_yaml_revision_grows_with_each_change_only(state: runtime.Sta
     state.apikeys = {}
     await keysync.sync_keys(state, namespace, "paris")
     assert (await _keys_yaml(state, namespace)) == {"revision": second + 1, "keys": []}
+
+
+async def test_keys_reshard_as_they_grow_without_a_key_missing_from_either_layout(
+    state: runtime.State, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from weather_operator import keyshards
+    from weather_proxy import config as proxy_config
+
+    monkeypatch.setattr(keyshards, "GROW_AT", 1024)  # a few keys per shard instead of thousands
+    monkeypatch.setattr(keyshards, "SHRINK_TO", 256)
+    body = await _create_proxy(state, namespace)
+    await fleet.reconcile(state, body)
+    assert await keysync.layout_of(state, namespace, "paris") == (1, None)
+
+    hashes = {}
+    for i in range(24):  # about 2.5 KiB of entries: four shards
+        await _create_key(state, namespace, f"k{i:02d}", secretName=f"k{i:02d}-key")
+        await apikeys.handle(state, await _reindex_key(state, namespace, f"k{i:02d}"))
+        hashes[f"{namespace}/k{i:02d}"] = (await _reindex_key(state, namespace, f"k{i:02d}"))["metadata"][
+            "annotations"
+        ][keys.SHA256_ANNOTATION]
+    await fleet.reconcile(state, body)
+    shards, previous = await keysync.layout_of(state, namespace, "paris")
+    assert shards == 4
+    assert previous is not None  # the pods have not rolled yet (no node runs them here)
+
+    async def contents(count: int) -> list[proxy_config.KeysFile]:
+        out = []
+        for name in names.keys_secret_names("paris", count):
+            secret = await state.cluster.get(apply.SECRET, namespace, name)
+            assert secret is not None, name
+            out.append(
+                proxy_config.parse_keys(base64.b64decode(secret["data"][names.KEYS_KEY]).decode(), name)
+            )
+        return out
+
+    # Each Secret of both layouts holds its keys under either assignment.
+    both = await contents(max(shards, previous))
+    for key_id in hashes:
+        for count in (shards, previous):
+            assert key_id in {entry.id for entry in both[keyshards.shard_of(key_id, count)].keys}
+    config_map = await state.cluster.get(
+        apply.kind_of("v1", "ConfigMap"), namespace, names.config_map_name("paris")
+    )
+    assert config_map is not None
+    rendered = proxy_config.ProxyConfig.model_validate(yaml.safe_load(config_map["data"][names.CONFIG_KEY]))
+    assert rendered.auth.kubernetes is not None
+    assert rendered.auth.kubernetes.secret_names == names.keys_secret_names("paris", 4)
+    assert rendered.auth.keys_files == [names.keys_file_path(i) for i in (1, 2, 3)]
+    role = await state.cluster.get(
+        apply.kind_of("rbac.authorization.k8s.io/v1", "Role"), namespace, names.keys_reader_name("paris")
+    )
+    assert role is not None
+    assert role["rules"][0]["resourceNames"] == names.keys_secret_names("paris", 4)
+
+    # Rolled out: each key is in its own shard only, every hash present once.
+    assert await keysync.finish_resharding(state, namespace, "paris", body)
+    assert await keysync.layout_of(state, namespace, "paris") == (4, None)
+    final = await contents(4)
+    seen = {entry.id: entry.sha256 for part in final for entry in part.keys}
+    assert seen == hashes
+    assert sum(len(part.keys) for part in final) == len(hashes)
+    for index, part in enumerate(final):
+        assert all(keyshards.shard_of(entry.id, 4) == index for entry in part.keys)
+
+    # An operator restarted now reads the layout back from the Secrets' annotation.
+    state.key_layouts.clear()
+    assert await keysync.layout_of(state, namespace, "paris") == (4, None)
