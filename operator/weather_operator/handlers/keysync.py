@@ -49,7 +49,13 @@ async def sync_keys(
     """
     key = (namespace, proxy)
     resharded = False
+    # Syncs coalesce: callers that queued while one ran are served by the next one, which reads
+    # the index after all their events (1,000 ApiKey events then cost a few syncs, not 1,000).
+    requested = state.key_syncs_requested[key] = state.key_syncs_requested.get(key, 0) + 1
     async with state.keys_locks[key]:
+        if state.key_syncs_started.get(key, 0) >= requested:
+            return []
+        state.key_syncs_started[key] = state.key_syncs_requested[key]
         records = records_of(state, namespace, proxy)
         now = state.clock()
         keys_file = keys.keys_file(records, now)

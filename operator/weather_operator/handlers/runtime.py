@@ -91,6 +91,9 @@ class State:
     # content keeps its revision; new content gets a higher one.
     # Keyed by (namespace, Secret name): each shard has its own revision.
     key_revisions: dict[Key, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    # Per fleet: keys syncs asked for, and the count covered by the latest one started (they coalesce).
+    key_syncs_requested: dict[Key, int] = dataclasses.field(default_factory=dict)
+    key_syncs_started: dict[Key, int] = dataclasses.field(default_factory=dict)
     # (shards, shards before the resharding that is rolling out, else None) per fleet.
     key_layouts: dict[Key, tuple[int, int | None]] = dataclasses.field(default_factory=dict)
     # The status last written per object: a later reconcile from a body older than that write
