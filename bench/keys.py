@@ -37,7 +37,7 @@ from weather_proxy.auth import keys as keys_mod, keysources
 limits = config.RateLimit()
 paths = sys.argv[2:]
 rings = []
-sources = keysources.KeySources(paths, lambda merged: rings.append(keys_mod.KeyRing(merged)), lambda: True)
+sources = keysources.KeySources(paths, lambda merged: None, lambda: True, apply_ring=rings.append)
 gc.collect()
 before = rss()
 t0 = time.perf_counter()

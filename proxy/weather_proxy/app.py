@@ -213,13 +213,16 @@ async def _start(
         # The mounted files and the watch feed one merge, which decides whose version is in force.
         secrets = cfg.auth.kubernetes.secret_names
         sources = rt.key_sources = keysources.KeySources(
-            secrets, rt.apply_keys, lambda: rt.key_watch is not None and rt.key_watch.connected
+            secrets,
+            rt.apply_keys,
+            lambda: rt.key_watch is not None and rt.key_watch.connected,
+            apply_ring=rt.apply_ring,
         )
         rt.key_watch = keywatch.KeyWatch(cfg.auth.kubernetes, api_server, sources.offer_watch, metrics)
         offers = [functools.partial(sources.offer_file, secret=secrets[i]) for i in range(len(files))]
     elif len(files) > 1:
         # Several files without a watch (a sharded keys volume): merged in order.
-        merge = keysources.KeySources(files, rt.apply_keys, lambda: False)
+        merge = keysources.KeySources(files, rt.apply_keys, lambda: False, apply_ring=rt.apply_ring)
         offers = [functools.partial(merge.offer_file, secret=path) for path in files]
     for index, (path, offer) in enumerate(zip(files, offers, strict=True)):
         label = "keys" if index == 0 else f"keys-{index}"

@@ -98,6 +98,9 @@ class Runtime:
             self.breaker.reconfigure(merged.upstream.circuit_breaker)
 
     def apply_keys(self, keys: config_mod.KeysFile) -> None:
-        self.keyring = keys_mod.KeyRing(keys)
+        self.apply_ring(keys_mod.KeyRing(keys))
+
+    def apply_ring(self, ring: keys_mod.KeyRing) -> None:
+        self.keyring = ring
         self.keys_loaded = True
         log.info("key ring holds %d keys", len(self.keyring))

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import math
 import time
+from collections.abc import Iterable
 
 from weather_proxy import config as config_mod
 from weather_proxy.http import problems
@@ -98,6 +99,14 @@ class KeyRing:
                 scopes.setdefault(granted, granted),
                 "key:" + entry.id,
             )
+
+    @classmethod
+    def union(cls, rings: Iterable[KeyRing]) -> KeyRing:
+        """One ring of several (a later ring's entry wins for a hash in two), without rebuilding entries."""
+        ring = cls(config_mod.KeysFile())
+        for part in rings:
+            ring._by_hash.update(part._by_hash)
+        return ring
 
     def __len__(self) -> int:
         return len(self._by_hash)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from weather_proxy import config as config_mod
+from weather_proxy.auth import keys as keys_mod
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,20 @@ class KeySources:
         secret_names: Sequence[str],
         apply: Callable[[config_mod.KeysFile], None],
         watch_connected: Callable[[], bool],
+        apply_ring: Callable[[keys_mod.KeyRing], None] | None = None,
     ) -> None:
+        """``apply`` gets the merged keys file; with ``apply_ring`` the merged ring is built from one
+        ring per Secret instead, so a change rebuilds only its Secret's ring (a sharded fleet of
+        50,000 keys: one shard's few thousand entries, then a union of dicts).
+        """
         if not secret_names:
             raise ValueError("secret_names: at least one Secret")
         self.secret_names = tuple(secret_names)
         self._apply = apply
+        self._apply_ring = apply_ring
         self._watch_connected = watch_connected
         self.parts: dict[str, Part] = {}
+        self._rings: dict[str, keys_mod.KeyRing] = {}
 
     @property
     def file_secret(self) -> str:
@@ -92,7 +100,13 @@ class KeySources:
 
     def _set(self, name: str, part: Part) -> None:
         self.parts[name] = part
-        self._apply(self.merged())
+        if self._apply_ring is None:
+            self._apply(self.merged())
+            return
+        self._rings[name] = keys_mod.KeyRing(part.keys)
+        self._apply_ring(
+            keys_mod.KeyRing.union(self._rings[n] for n in self.secret_names if n in self._rings)
+        )
 
     def merged(self) -> config_mod.KeysFile:
         """Every part's entries, in ``secret_names`` order; the highest revision among them."""
