@@ -31,6 +31,8 @@ GROW_AT = 512 * 1024
 # After halving, shards must still average under this: halving happens well below GROW_AT.
 SHRINK_TO = 192 * 1024
 MAX_SHARDS = 1024
+# While a resharding rolls out, a Secret holds both layouts' keys only up to this (its data may hold 1 MiB).
+UNION_MAX_BYTES = 900 * 1024
 
 
 def shard_of(key_id: str, shards: int) -> int:
@@ -78,15 +80,28 @@ def split(keys: config.KeysFile, shards: int) -> list[config.KeysFile]:
 def layout(keys: config.KeysFile, shards: int, previous: int | None = None) -> list[config.KeysFile]:
     """The contents of the keys Secrets for ``shards``; while resharding from ``previous``, the union.
 
-    During a resharding every Secret of both layouts holds the keys of both assignments, so pods
-    still on the old layout and pods already on the new one each find every key.
+    During a resharding every Secret of both layouts also holds the keys the other layout puts
+    there, so pods still on the old layout and pods already on the new one each find every key,
+    as long as that keeps the Secret under ``UNION_MAX_BYTES``: a fleet that keeps growing while
+    its pods have not rolled (none can start, say) gets the new layout only, rather than a
+    Secret the API server refuses.
     """
     if previous is None or previous == shards:
         return split(keys, shards)
     parts: list[list[config.KeyEntry]] = [[] for _ in range(max(shards, previous))]
+    sizes = [0] * len(parts)
+    extras: list[tuple[int, config.KeyEntry, int]] = []
     for entry in keys.keys:
         new, old = shard_of(entry.id, shards), shard_of(entry.id, previous)
+        length = len(entry_json(entry)) + 2
         parts[new].append(entry)
+        sizes[new] += length
         if old != new:
+            extras.append((old, entry, length))
+    for old, entry, length in extras:
+        if sizes[old] + length <= UNION_MAX_BYTES:
             parts[old].append(entry)
+            sizes[old] += length
+    for part in parts:
+        part.sort(key=lambda entry: entry.id)
     return [config.KeysFile(revision=keys.revision, keys=part) for part in parts]

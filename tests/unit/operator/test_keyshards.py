@@ -90,6 +90,18 @@ def test_while_resharding_every_secret_of_both_layouts_holds_its_keys() -> None:
     assert keyshards.layout(keys, 4, 4) == keyshards.layout(keys, 4) == keyshards.split(keys, 4)
 
 
+def test_a_resharding_that_does_not_roll_out_never_overfills_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keyshards, "UNION_MAX_BYTES", 20 * 1024)
+    keys = _keys(1000)  # about 100 KiB: from one Secret to eight, the old one cannot hold them all
+    parts = keyshards.layout(keys, 8, 1)
+    assert max(len(keyshards.render(part).encode()) for part in parts) <= 21 * 1024
+    for entry in keys.keys:  # the new layout is complete whatever the old copies had to leave out
+        assert entry in parts[keyshards.shard_of(entry.id, 8)].keys
+    assert all(part.keys == sorted(part.keys, key=lambda e: e.id) for part in parts)
+
+
 def test_fifty_thousand_keys_fit_secrets_well_under_one_mebibyte() -> None:
     keys = _keys(50_000, limit_every=1)  # every key with its own limit: the larger entries
     shards = keyshards.shard_count(keyshards.size(keys), 1)
