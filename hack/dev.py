@@ -5,8 +5,11 @@ a redis-server, the Open-Meteo emulator (``--offline``), the CRDs, the operator,
 WeatherProxy and an ApiKey in namespace ``weather``; then the proxy as a local process
 fed with the ConfigMap and keys Secret the operator rendered, projected into
 ``.dev/etc/weather-proxy/`` the way the kubelet projects volumes (``..data`` symlink
-swap, refreshed on change). It prints the endpoint, the generated key and a curl line,
-and runs until Ctrl-C (SIGINT/SIGTERM), which tears everything down.
+swap, refreshed on change). Like a fleet's pods, the proxy also watches the keys Secret
+through the API server as the fleet's ServiceAccount: a token from the TokenRequest API
+(renewed before it expires) in ``.dev/etc/serviceaccount/``, the API server's URL and CA
+through ``auth.kubernetes`` of its config. It prints the endpoint, the generated key and
+a curl line, and runs until Ctrl-C (SIGINT/SIGTERM), which tears everything down.
 
 ``--check`` runs the whole stack non-interactively and measures key propagation:
 ApiKey deleted -> proxy answers 403, ApiKey applied -> proxy answers 200. Exit 0 when
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -25,6 +29,7 @@ import shutil
 import signal
 import subprocess  # nosec B404 - child processes run with argument lists, never a shell
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -120,13 +125,74 @@ def api_key_manifest(name: str, proxy: str = PROXY) -> dict[str, Any]:
     }
 
 
-def local_config(text: bytes, *, port: int, redis_url: str, keys_file: Path) -> bytes:
-    """The rendered config.yaml, pointed at this machine: loopback port, local Redis, local keys."""
+@dataclasses.dataclass(frozen=True)
+class ApiAccess:
+    """How a proxy outside the cluster reaches the API server as the fleet's ServiceAccount."""
+
+    server: str
+    ca_file: Path
+    token_file: Path
+    namespace: str
+
+
+def local_config(
+    text: bytes, *, port: int, redis_url: str, keys_file: Path, api: ApiAccess | None = None
+) -> bytes:
+    """The rendered config.yaml, pointed at this machine: loopback port, local Redis, local keys,
+    and (``api``) the API server and credentials for the keys watch instead of in-cluster ones."""
     cfg = yaml.safe_load(text) or {}
     cfg["listen"] = {"host": "127.0.0.1", "port": port}
     cfg["redis"] = {"url": redis_url}
-    cfg.setdefault("auth", {})["keysFile"] = str(keys_file)
+    auth = cfg.setdefault("auth", {})
+    auth["keysFile"] = str(keys_file)
+    if api is not None and isinstance(auth.get("kubernetes"), dict):
+        auth["kubernetes"].update(
+            apiServer=api.server,
+            caFile=str(api.ca_file),
+            tokenFile=str(api.token_file),
+            namespace=api.namespace,
+        )
     return yaml.safe_dump(cfg, sort_keys=False).encode()
+
+
+class ServiceAccountToken:
+    """A TokenRequest token of a ServiceAccount in a file, renewed well before it expires.
+
+    The file is replaced atomically; the proxy reads it again on every (re)connect, as it
+    does with the token the kubelet projects into a pod.
+    """
+
+    LIFETIME = "1h"
+    RENEW_SECONDS = 20 * 60
+
+    def __init__(self, kubectl: kubectl_.Kubectl, namespace: str, account: str, path: Path) -> None:
+        self.kubectl, self.namespace, self.account, self.path = kubectl, namespace, account, path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"token-{account}", daemon=True)
+
+    def write(self) -> None:
+        token = self.kubectl.run(
+            "-n", self.namespace, "create", "token", self.account, f"--duration={self.LIFETIME}"
+        ).strip()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(token)
+        tmp.chmod(0o600)
+        os.replace(tmp, self.path)
+
+    def start(self) -> ServiceAccountToken:
+        self.write()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.RENEW_SECONDS):
+            with contextlib.suppress(kubectl_.KubectlError, subprocess.TimeoutExpired):
+                self.write()
 
 
 class DevStack:
@@ -145,6 +211,8 @@ class DevStack:
         self.etc = state_dir / "etc" / "weather-proxy"
         self.keys_file = self.etc / "keys" / "keys.yaml"
         self.config_file = self.etc / "config.yaml"
+        self.token_file = state_dir / "etc" / "serviceaccount" / "token"
+        self.api: ApiAccess | None = None
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._teardown = contextlib.ExitStack()
@@ -200,6 +268,7 @@ class DevStack:
             config_file=str(cp.kubeconfig)
         )
         self._teardown.callback(self.api_client.close)
+        self._service_account(cp.server, cp.ca_file)
         self._project(redis_url)
         self._start_proxy(redis_url, redis_password)
 
@@ -244,6 +313,24 @@ class DevStack:
         self._teardown.callback(child.stop)
         return child
 
+    def _service_account(self, server: str, ca_file: Path) -> None:
+        """A token of the fleet's ServiceAccount, which may read its keys Secret and nothing else."""
+        from weather_operator.render import names
+
+        assert self.kubectl is not None
+        kubectl, account = self.kubectl, names.service_account_name(PROXY)
+        kubectl_.wait_until(
+            lambda: kubectl.exists("rolebinding", names.keys_reader_name(PROXY), namespace=NAMESPACE),
+            timeout=STEP_TIMEOUT,
+            what=f"the proxy's Role in {NAMESPACE} (operator log: {self.operator.log_path})",
+        )
+        token = ServiceAccountToken(kubectl, NAMESPACE, account, self.token_file).start()
+        self._teardown.callback(token.stop)
+        self.api = ApiAccess(server=server, ca_file=ca_file, token_file=self.token_file, namespace=NAMESPACE)
+        self.say(
+            f"the proxy watches the keys Secret as ServiceAccount {NAMESPACE}/{account} ({self.token_file})"
+        )
+
     def _project(self, redis_url: str) -> None:
         from weather_operator.render import names
 
@@ -263,7 +350,9 @@ class DevStack:
         def to_local(name: str, content: bytes) -> bytes:
             if name != names.CONFIG_KEY:
                 return content
-            return local_config(content, port=self.port, redis_url=redis_url, keys_file=self.keys_file)
+            return local_config(
+                content, port=self.port, redis_url=redis_url, keys_file=self.keys_file, api=self.api
+            )
 
         config_volume = kubelet_projector.ProjectedVolume(self.etc)
         keys_volume = kubelet_projector.ProjectedVolume(self.etc / "keys")
@@ -404,9 +493,26 @@ class DevStack:
 
         print(f"ApiKey applied → proxy accepts it: {accepted:.2f} s", flush=True)
         print(f"ApiKey deleted → proxy rejects it: {rejected:.2f} s", flush=True)
+        print(f"keys Secret watched through the API server: {self.watch_summary()}", flush=True)
         verdict = "within" if max(accepted, rejected) <= PROPAGATION_TARGET else "OVER"
         print(f"target ≤ {PROPAGATION_TARGET:.0f} s each: {verdict}", flush=True)
         return 0
+
+    def watch_summary(self) -> str:
+        """What the proxy's readiness says of its keys watch (``checks.keys.watch``)."""
+        try:
+            ready = httpx.get(f"{self.endpoint}/health/ready", timeout=5).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"unknown ({exc})"
+        watch = ready.get("checks", {}).get("keys", {}).get("watch")
+        if not watch:
+            return "no (auth.kubernetes not configured)"
+        secrets = ", ".join(
+            f"{s['name']} (resourceVersion {s['resourceVersion']}, {s['events']} events, keys in force "
+            f"from the {(s.get('keys') or {}).get('source', '?')})"
+            for s in watch["secrets"]
+        )
+        return f"{'connected' if watch['connected'] else 'NOT connected'}: {secrets}"
 
     # -- down --------------------------------------------------------------------------
 
@@ -428,7 +534,8 @@ class RealNodeStack(DevStack):
 
     proxy_name = "paris"
     key_name = "developers"
-    # The kubelet re-projects the keys Secret on its sync loop (up to ~1 min plus its cache TTL).
+    # The pods watch the keys Secret; a bound, not a target (a pod whose watch is down waits for
+    # the kubelet's re-projection of the mounted file: up to ~1 min plus its cache TTL).
     propagation_bound = 150.0
 
     def __init__(self, state_dir: Path, *, build: bool) -> None:
