@@ -48,7 +48,7 @@ class ScriptedApiServer:
         self.list_version = "100"
         self.requests: list[Request] = []
         self.answers: list[tuple[int, dict[str, Any]]] = []  # next requests answered with these instead
-        self._watches: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._watches: list[tuple[str, asyncio.Queue[dict[str, Any] | None]]] = []  # (Secret name, queue)
         self._server: asyncio.Server | None = None
         self.url = ""
         self.watching = asyncio.Event()
@@ -67,14 +67,19 @@ class ScriptedApiServer:
             await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def push(self, event: dict[str, Any]) -> None:
-        """Send ``event`` on every open watch."""
-        for queue in self._watches:
-            await queue.put(event)
+        """Send ``event`` on the open watches of its object's name (every watch when it has none)."""
+        name = ((event.get("object") or {}).get("metadata") or {}).get("name")
+        for watched, queue in self._watches:
+            if name is None or event.get("type") in ("BOOKMARK", "ERROR") or watched == name:
+                await queue.put(event)
 
     def end_watches(self) -> None:
         """End every open watch stream cleanly (as at the server-side timeout)."""
-        for queue in self._watches:
+        for _, queue in self._watches:
             queue.put_nowait(None)
+
+    def watching_count(self) -> int:
+        return len(self._watches)
 
     def watches(self) -> list[Request]:
         return [r for r in self.requests if r.is_watch]
@@ -102,7 +107,7 @@ class ScriptedApiServer:
                 status, body = self.answers.pop(0)
                 await self._reply(writer, status, body)
             elif request.is_watch:
-                await self._stream(writer)
+                await self._stream(writer, query.get("fieldSelector", "").removeprefix("metadata.name="))
             else:
                 name = query.get("fieldSelector", "").removeprefix("metadata.name=")
                 items = [self.secrets[name]] if name in self.secrets else []
@@ -126,9 +131,9 @@ class ScriptedApiServer:
         )
         await writer.drain()
 
-    async def _stream(self, writer: asyncio.StreamWriter) -> None:
+    async def _stream(self, writer: asyncio.StreamWriter, name: str) -> None:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._watches.append(queue)
+        self._watches.append((name, queue))
         self.watching.set()
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -142,6 +147,6 @@ class ScriptedApiServer:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         finally:
-            self._watches.remove(queue)
+            self._watches.remove((name, queue))
             if not self._watches:
                 self.watching.clear()

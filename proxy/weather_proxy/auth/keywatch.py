@@ -138,7 +138,8 @@ class KeyWatch:
         self.backoff_max = backoff_max
         self.states = {name: SecretWatchState(name) for name in settings.secret_names}
         self.namespace: str | None = settings.namespace
-        self._client: httpx.AsyncClient | None = None
+        # One client per Secret: a broken connection of one watch never disturbs another's.
+        self._clients: dict[str, httpx.AsyncClient] = {}
         self._refresh_gauge()
 
     # -- state -------------------------------------------------------------------------------
@@ -176,8 +177,8 @@ class KeyWatch:
             await self.aclose()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
             await client.aclose()
         for state in self.states.values():
             state.connected = False
@@ -201,10 +202,9 @@ class KeyWatch:
         self.metrics.keys_watch_errors.labels(reason).inc()
         state.error = f"{reason}: {exc}"
         self._set_connected(state, False)
-        if _is_network(exc) and self._client is not None:
-            # The next attempt re-reads the CA bundle and opens new connections.
-            client, self._client = self._client, None
-            await client.aclose()
+        client = self._clients.pop(state.name, None) if _is_network(exc) else None
+        if client is not None:
+            await client.aclose()  # the next attempt re-reads the CA bundle and connects afresh
         delay = retry_state.next_action.sleep if retry_state.next_action is not None else 0.0
         log.warning(
             "watch of keys Secret %s failed (%s), retrying in %.1fs; the last good keys stay in force",
@@ -227,14 +227,15 @@ class KeyWatch:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def client(self, secret: str) -> httpx.AsyncClient:
+        """The HTTP client of the watch of ``secret``."""
+        if secret not in self._clients:
             settings = self.settings
             verify: ssl.SSLContext | bool = True
             if self.api_server.startswith("https://"):
                 verify = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else True
             transport = httpx.AsyncHTTPTransport(verify=verify, socket_options=KEEPALIVE_OPTIONS)
-            self._client = httpx.AsyncClient(
+            self._clients[secret] = httpx.AsyncClient(
                 base_url=self.api_server,
                 transport=transport,
                 timeout=httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
@@ -243,7 +244,7 @@ class KeyWatch:
                     "User-Agent": f"weather-proxy/{version.VERSION} (keys watch)",
                 },
             )
-        return self._client
+        return self._clients[secret]
 
     def _credentials(self) -> tuple[str, dict[str, str]]:
         """The namespace and the Authorization header, read now from the ServiceAccount files."""
@@ -264,7 +265,7 @@ class KeyWatch:
     async def _list(self, state: SecretWatchState) -> None:
         namespace, headers = self._credentials()
         params = {"fieldSelector": f"metadata.name={state.name}"}
-        response = await self.client().get(self._path(namespace), params=params, headers=headers)
+        response = await self.client(state.name).get(self._path(namespace), params=params, headers=headers)
         _raise_for(response.status_code, response.content)
         listing = _json_object(response.content)
         items = listing.get("items") or []
@@ -286,7 +287,7 @@ class KeyWatch:
             params["resourceVersion"] = state.resource_version
         read_timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, read=timeout + READ_MARGIN_SECONDS)
         started, lines = time.monotonic(), 0
-        async with self.client().stream(
+        async with self.client(state.name).stream(
             "GET", self._path(namespace), params=params, headers=headers, timeout=read_timeout
         ) as response:
             if response.status_code != 200:
@@ -388,4 +389,3 @@ def _raise_for(status: int, body: bytes) -> None:
 
 def _is_network(exc: BaseException | None) -> bool:
     return isinstance(exc, httpx.TransportError | ssl.SSLError | OSError)
-

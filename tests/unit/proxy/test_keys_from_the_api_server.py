@@ -263,6 +263,39 @@ async def test_bad_content_keeps_the_last_good_keys_and_is_reported(
         assert watch.connected  # the watch itself is fine
 
 
+async def test_several_secrets_are_watched_each_on_its_own_and_merged(
+    api: scripted_apiserver.ScriptedApiServer, tmp_path: pathlib.Path
+) -> None:
+    api.secrets["shard-a"] = scripted_apiserver.secret("shard-a", keys_yaml(1, KEY_SHA), "41")
+    api.secrets["shard-b"] = scripted_apiserver.secret("shard-b", keys_yaml(1), "42")
+    ring = Ring()
+    sources = ring.sources("shard-a", "shard-b")
+    settings = watch_settings(tmp_path, secretNames=["shard-a", "shard-b"])
+    watch = keywatch.KeyWatch(settings, api.url, sources.offer_watch, metrics_mod.Metrics())
+    task = asyncio.get_running_loop().create_task(watch.run())
+    try:
+        await eventually(lambda: api.watching_count() == 2)
+        assert watch.connected
+        assert ring.shas() == [KEY_SHA]
+        await api.push(
+            {
+                "type": "MODIFIED",
+                "object": scripted_apiserver.secret("shard-b", keys_yaml(2, OTHER_SHA), "43"),
+            }
+        )
+        await eventually(lambda: ring.shas() == [KEY_SHA, OTHER_SHA])
+        assert watch.states["shard-a"].resource_version == "100"  # the list's: nothing happened to shard-a
+        assert watch.states["shard-b"].resource_version == "43"
+        assert {r.query["fieldSelector"] for r in api.watches()} == {
+            "metadata.name=shard-a",
+            "metadata.name=shard-b",
+        }
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
