@@ -27,12 +27,27 @@ print-version: ## Print the project's version (pyproject.toml)
 
 ##@ Setup
 
-$(VENV)/.installed: pyproject.toml
-	@echo ">> creating virtualenv $(VENV) and installing the project with [dev] extras"
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@echo ">> creating virtualenv $(VENV) and installing the project with [dev] extras (versions: constraints.txt)"
 	@test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
+
+# constraints.txt: pip-compile of every extra on this machine's Python (3.11, the images' too) and
+# platform (Linux). The images, `make install` and CI install with it; the project itself, pip and
+# setuptools stay out of it.
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --all-extras \
+  --strip-extras --no-emit-find-links --annotation-style=line --unsafe-package weather-proxy-fleet \
+  --unsafe-package pip --unsafe-package setuptools --output-file constraints.txt pyproject.toml
+
+.PHONY: lock
+lock: $(VENV)/.installed ## Update constraints.txt to a changed pyproject.toml (other pins stay)
+	$(PIP_COMPILE)
+
+.PHONY: lock-upgrade
+lock-upgrade: $(VENV)/.installed ## Re-resolve constraints.txt: the newest versions pyproject.toml allows
+	$(PIP_COMPILE) --upgrade
 
 .PHONY: install
 install: $(VENV)/.installed system-packages sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs), node packages
@@ -44,12 +59,23 @@ system-packages: ## Install missing Debian packages the tests need
 ##@ Development
 
 .PHONY: lint
-lint: $(VENV)/.installed sdk-lint ## ruff (lint + format check), mypy --strict, bandit, hadolint; tsc and go vet of the SDKs
+lint: $(VENV)/.installed sdk-lint workflow-lint ## ruff (lint + format check), mypy --strict, bandit, hadolint; tsc and go vet of the SDKs; actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/bandit -q -c pyproject.toml -r proxy operator
 	$(VENV)/bin/hadolint Dockerfile.proxy Dockerfile.operator e2e/Dockerfile.emulator
+
+ACTIONLINT_VERSION ?= v1.7.12
+ACTIONLINT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weather-proxy-fleet/tools/actionlint-$(ACTIONLINT_VERSION)/actionlint
+
+.PHONY: workflow-lint
+workflow-lint: ## actionlint (built from its Go module) with shellcheck on .github/workflows/
+	@bash hack/system-packages.sh shellcheck
+	@command -v shellcheck >/dev/null  # without it actionlint skips the run: scripts silently
+	@test -x $(ACTIONLINT) || { echo ">> go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)"; \
+	  GOBIN=$(dir $(ACTIONLINT)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); }
+	$(ACTIONLINT)
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format and auto-fix
@@ -82,6 +108,17 @@ test: install controlplane-build ## Unit + integration tests (no e2e), with the 
 .PHONY: test-unit
 test-unit: $(VENV)/.installed ## Unit tests only (fast, no services)
 	$(PY) -m pytest tests/unit -m "not controlplane" $(PYTEST_ARGS)
+
+MINIMUMS ?= .minimums
+
+.PHONY: test-minimums
+test-minimums: $(VENV)/.installed ## Unit tests on the lowest versions pyproject.toml allows (fresh venv in .minimums/, wheels only)
+	$(PY) -m hack.dependencies minimums --output $(MINIMUMS)/constraints-min.txt
+	rm -rf $(MINIMUMS)/venv
+	$(PYTHON_SYSTEM) -m venv $(MINIMUMS)/venv
+	$(MINIMUMS)/venv/bin/python -m pip install -q --upgrade pip
+	$(MINIMUMS)/venv/bin/python -m pip install -q --only-binary=:all: -c $(MINIMUMS)/constraints-min.txt -e '.[dev]'
+	$(MINIMUMS)/venv/bin/python -m pytest tests/unit -m "not controlplane" -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-integration
 test-integration: install controlplane-build ## Integration tests (real redis-server, kube-apiserver)

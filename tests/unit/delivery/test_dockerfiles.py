@@ -49,7 +49,7 @@ def test_builder_installs_the_package_with_its_extra_into_a_venv(name: str) -> N
     builder = stages(name)[0]
     runs = " ".join(ins.arguments for ins in builder.all("RUN"))
     assert "python -m venv /opt/venv" in runs
-    assert f'pip install --no-cache-dir ".[{extra}]"' in runs
+    assert f'pip install --no-cache-dir -c constraints.txt ".[{extra}]"' in runs  # the lock
     assert any("PATH=/opt/venv/bin:$PATH" in ins.arguments for ins in builder.all("ENV"))
 
 

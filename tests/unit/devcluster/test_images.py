@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import io
 import json
 import re
@@ -58,10 +57,11 @@ def test_go_image_tags_follow_the_go_mod_pins(folder: str, module: str, ref: str
     assert ref.endswith(":" + images.go_module_version(folder, module).removeprefix("v"))
 
 
-def test_the_emulator_pins_the_venvs_aiohttp() -> None:
+def test_the_emulator_installs_aiohttp_at_the_locked_version() -> None:
     text = (images.REPO / "e2e" / "Dockerfile.emulator").read_text()
-    (pin,) = re.findall(r"aiohttp==(\S+)", text)
-    assert pin == importlib.metadata.version("aiohttp")
+    assert "COPY constraints.txt /tmp/constraints.txt" in text
+    assert "pip install --no-cache-dir -c /tmp/constraints.txt aiohttp\n" in text
+    assert re.search(r"^aiohttp==\S+", (images.REPO / "constraints.txt").read_text(), re.MULTILINE)
 
 
 RULES = "*\n!pyproject.toml\n!proxy/\n**/__pycache__\n**/*.pyc\n"
@@ -98,10 +98,10 @@ def test_dockerignore_allow_list(context: Path) -> None:
     assert rules.excluded("proxy/pkg/__pycache__/mod.cpython-311.pyc")
 
 
-def test_the_emulator_context_is_the_emulator_only() -> None:
+def test_the_emulator_context_is_the_emulator_and_the_lock_only() -> None:
     ignore = (images.REPO / "e2e" / "Dockerfile.emulator.dockerignore").read_text()
     files = images.DockerIgnore(ignore).files(images.REPO)
-    assert files == ["devcluster/__init__.py", "devcluster/openmeteo.py"]
+    assert files == ["constraints.txt", "devcluster/__init__.py", "devcluster/openmeteo.py"]
 
 
 def test_the_proxy_context_holds_the_packages_not_the_tests() -> None:
