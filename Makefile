@@ -112,8 +112,8 @@ test-unit: $(VENV)/.installed ## Unit tests only (fast, no services)
 MINIMUMS ?= .minimums
 
 .PHONY: test-minimums
-test-minimums: $(VENV)/.installed ## Unit tests on the lowest versions pyproject.toml allows (fresh venv in .minimums/, wheels only)
-	$(PY) -m hack.dependencies minimums --output $(MINIMUMS)/constraints-min.txt
+test-minimums: ## Unit tests on the lowest versions pyproject.toml allows (fresh venv in .minimums/, wheels only)
+	$(PYTHON_SYSTEM) -m hack.dependencies minimums --output $(MINIMUMS)/constraints-min.txt
 	rm -rf $(MINIMUMS)/venv
 	$(PYTHON_SYSTEM) -m venv $(MINIMUMS)/venv
 	$(MINIMUMS)/venv/bin/python -m pip install -q --upgrade pip
