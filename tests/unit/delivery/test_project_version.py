@@ -99,7 +99,7 @@ def test_every_tag_of_our_images_in_the_repository_is_the_projects() -> None:
         except UnicodeDecodeError:
             continue
         for found in OUR_IMAGE.finditer(text):
-            if found.group(2) != PROJECT_VERSION and not found.group(2).startswith(("$", "{")):
+            if found.group(2) != PROJECT_VERSION and not found.group(2).startswith(("$", "{", "<")):
                 line = text.count("\n", 0, found.start()) + 1
                 stale.append(f"{name}:{line}: {found.group(0)}")
     assert not stale, f"image tags other than {PROJECT_VERSION}:\n" + "\n".join(stale)

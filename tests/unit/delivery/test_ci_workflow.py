@@ -1,0 +1,141 @@
+"""The GitHub Actions workflow: the same make targets as .ci/run, pinned actions, images on tags.
+
+The hosted run cannot happen on this machine; what can be checked here is: actionlint (with
+shellcheck on every ``run:`` script) passes, every make target the workflow calls exists, it
+calls every target .ci/run calls, and the image job builds both architectures with SBOM and
+provenance attestations and pushes only for ``v*`` tags.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.delivery import support
+
+WORKFLOW = support.REPO / ".github" / "workflows" / "ci.yml"
+MAKE_CALL = re.compile(r"\bmake[ \t]+(?:--no-print-directory[ \t]+|-s[ \t]+)*((?:[\w./-]+[ \t]*)+)")
+
+
+@functools.cache
+def workflow() -> dict[Any, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
+
+
+def jobs() -> dict[str, Any]:
+    found: dict[str, Any] = workflow()["jobs"]
+    return found
+
+
+def steps(job: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = jobs()[job]["steps"]
+    return found
+
+
+def make_targets(text: str) -> set[str]:
+    targets: set[str] = set()
+    for found in MAKE_CALL.finditer(text):
+        targets.update(
+            word for word in found.group(1).split() if "=" not in word and not word.startswith("-")
+        )
+    return targets
+
+
+def workflow_make_targets() -> set[str]:
+    return set().union(*(make_targets(step.get("run", "")) for job in jobs() for step in steps(job)))
+
+
+def makefile_targets() -> set[str]:
+    text = (support.REPO / "Makefile").read_text()
+    return set(re.findall(r"^([\w./$()-]+):", text, re.MULTILINE)) | {
+        "$(VENV)/.installed",
+        ".venv/.installed",
+    }
+
+
+def test_the_workflow_runs_on_pushes_tags_and_pull_requests_with_read_only_defaults() -> None:
+    triggers = workflow()[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["push"]["tags"] == ["v*"]
+    assert "pull_request" in triggers
+    assert workflow()["permissions"] == {"contents": "read"}
+    assert {"lint", "test", "test-minimums", "sdk", "e2e", "chart", "images"} <= set(jobs())
+
+
+def test_every_action_is_pinned_by_its_major_version() -> None:
+    for job in jobs():
+        for step in steps(job):
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), f"{job}: {step['uses']}"
+
+
+def test_it_calls_the_make_targets_of_ci_run_and_only_existing_ones() -> None:
+    called = workflow_make_targets()
+    assert called <= makefile_targets(), f"no such make target: {called - makefile_targets()}"
+    ci_run = make_targets((support.REPO / ".ci" / "run").read_text())
+    assert ci_run <= called, f".ci/run calls {ci_run - called}, the workflow does not"
+    assert {"lint", "test", "test-minimums", "sdk-test", "e2e"} <= called
+
+
+def test_images_are_multi_arch_with_attestations_and_pushed_only_for_tags() -> None:
+    job = jobs()["images"]
+    assert set(job["strategy"]["matrix"]["image"]) == {"proxy", "operator"}
+    assert job["permissions"]["packages"] == "write"
+    assert "startsWith(github.ref, 'refs/tags/v')" in job["env"]["PUSH"]
+    (build,) = [s for s in steps("images") if s.get("uses", "").startswith("docker/build-push-action@")]
+    options = build["with"]
+    assert options["platforms"] == "linux/amd64,linux/arm64"
+    assert options["sbom"] is True
+    assert options["provenance"] == "mode=max"
+    assert options["push"] == "${{ env.PUSH == 'true' }}"
+    assert options["file"] == "Dockerfile.${{ matrix.image }}"
+    for image in job["strategy"]["matrix"]["image"]:
+        assert (support.REPO / f"Dockerfile.{image}").is_file()
+    (login,) = [s for s in steps("images") if s.get("uses", "").startswith("docker/login-action@")]
+    assert login["if"] == "env.PUSH == 'true'"
+    (meta,) = [s for s in steps("images") if s.get("uses", "").startswith("docker/metadata-action@")]
+    assert meta["with"]["images"].startswith("ghcr.io/")
+
+
+def test_the_chart_job_lints_only_once_a_chart_exists() -> None:
+    guarded = [s for s in steps("chart") if "helm lint" in s.get("run", "")]
+    assert guarded
+    assert all(s["if"] == "hashFiles('charts/*/Chart.yaml') != ''" for s in guarded)
+
+
+def actionlint() -> str:
+    version = re.search(
+        r"^ACTIONLINT_VERSION \?= (\S+)$", (support.REPO / "Makefile").read_text(), re.MULTILINE
+    )
+    assert version, "Makefile: no ACTIONLINT_VERSION"
+    cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    built = cache / "weather-proxy-fleet" / "tools" / f"actionlint-{version.group(1)}" / "actionlint"
+    if built.exists():
+        return str(built)
+    return support.require_tool("actionlint")  # skips here, fails in CI, until `make workflow-lint`
+
+
+def test_actionlint_with_shellcheck_passes() -> None:
+    binary = actionlint()
+    if shutil.which("shellcheck") is None:
+        message = "shellcheck is not installed (make workflow-lint installs it)"
+        if support.in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run(
+        [binary, "-no-color", str(WORKFLOW.relative_to(support.REPO))],
+        cwd=support.REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
