@@ -95,7 +95,7 @@ async def _apply_shards(
     parts = keyshards.layout(keys_file, shards, previous)
     for index, (name, part) in enumerate(zip(names.keys_secret_names(proxy, len(parts)), parts, strict=True)):
         text = keys_secret.keys_yaml(part)
-        digest = hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest()
+        digest = _digest(shards, previous, text)
         if written.get(name) == digest:
             continue
         revision = await _revision(state, namespace, name, digest, now)
@@ -178,9 +178,14 @@ async def _live_revision(state: runtime.State, namespace: str, name: str) -> tup
         return "", 0  # unreadable: overwritten with a fresh revision
     annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
     shards = annotations.get(keys_secret.SHARDS_ANNOTATION, "1")
-    previous = annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION, "None")
+    previous = annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION)
     text = keys_secret.keys_yaml(stored.model_copy(update={"revision": 0}))
-    return hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest(), stored.revision
+    return _digest(shards, previous, text), stored.revision
+
+
+def _digest(shards: int | str, previous: int | str | None, text: str) -> str:
+    """What decides whether a keys Secret must be written: its layout annotations and its content."""
+    return hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest()
 
 
 def _schedule_expiry(

@@ -41,6 +41,11 @@ QUOTA_PREFIX = "weather-proxy:quota"
 LOCAL_SWEEP_AT = 100_000
 
 
+def bucket_key(limiter_id: str) -> str:
+    """The Redis key of a bucket's tat (a hash tag, so a cluster keeps it with its quota counters)."""
+    return f"{KEY_PREFIX}:{{{limiter_id}}}"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class QuotaState:
     """A key's quota in the current period."""
@@ -240,7 +245,7 @@ class Limiter:
         if self.fleet_wide:
             assert self.link.client is not None
             try:
-                raw = await self.link.client.get(f"{KEY_PREFIX}:{{{limiter_id}}}")
+                raw = await self.link.client.get(bucket_key(limiter_id))
             except redis_link.ERRORS as exc:
                 self.link.failed(exc)
             else:
@@ -269,7 +274,7 @@ class Limiter:
         requests = quota.requests if quota is not None else 0
         taken: _Taken | None = None
         if self.fleet_wide:
-            keys = [f"{KEY_PREFIX}:{{{limiter_id}}}"]
+            keys = [bucket_key(limiter_id)]
             ttl = 0
             if period is not None:
                 keys.append(f"{QUOTA_PREFIX}:{{{limiter_id}}}:{period.label}")
