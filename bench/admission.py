@@ -25,7 +25,7 @@ import httpx
 
 from bench import fleet
 from devcluster import openmeteo as om
-from tests.support import proxy_process
+from tests.support import proxy_process, token_bucket
 from weather_proxy import config as proxy_config
 from weather_proxy.ratelimit import lease
 
@@ -62,26 +62,10 @@ class Result:
         ]
 
 
-def _worst_minute(moments: list[float]) -> int:
-    best, start = 0, 0
-    for end, moment in enumerate(moments):
-        while moment - moments[start] >= 60:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def _reference(arrivals: list[float]) -> int:
     """What an exact token bucket (full at the start) admits of these arrival times."""
-    rate = LIMIT.requests_per_minute / 60
-    tokens, last, admitted = float(LIMIT.capacity), arrivals[0] if arrivals else 0.0, 0
-    for moment in arrivals:
-        tokens = min(LIMIT.capacity, tokens + (moment - last) * rate)
-        last = moment
-        if tokens >= 1:
-            tokens -= 1
-            admitted += 1
-    return admitted
+    reference = token_bucket.ReferenceBucket(LIMIT.requests_per_minute, LIMIT.capacity)
+    return sum(1 for moment in arrivals if reference.admit(moment))
 
 
 async def _hammer(urls: list[str], seconds: float) -> tuple[list[tuple[float, int]], float, float]:
@@ -128,7 +112,15 @@ def run(workdir: pathlib.Path, *, seconds: float = 75.0) -> Result:
     admitted = [moment for moment, status in seen if status == 200]
     refused = sum(1 for _, status in seen if status == 429)
     exact = _reference([moment for moment, _ in seen])
-    return Result(end - begin, len(seen), len(admitted), refused, _worst_minute(admitted), exact, unspent)
+    return Result(
+        end - begin,
+        len(seen),
+        len(admitted),
+        refused,
+        token_bucket.most_in_any_minute(admitted),
+        exact,
+        unspent,
+    )
 
 
 def _counter(url: str, name: str) -> int:

@@ -8,13 +8,13 @@ decisions everywhere.
 from __future__ import annotations
 
 import datetime
-import fractions
 import random
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
+from tests.support import token_bucket
 from weather_proxy import config as config_mod
 from weather_proxy import redis_link
 from weather_proxy.observability import metrics as metrics_mod
@@ -31,25 +31,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class ReferenceBucket:
-    """A token bucket as a textbook states it, in exact fractions: tokens refill continuously."""
-
-    def __init__(self, per_minute: int, capacity: int) -> None:
-        self.rate = fractions.Fraction(per_minute, 60 * bucket_mod.MICROS)  # tokens per microsecond
-        self.capacity = capacity
-        self.tokens = fractions.Fraction(capacity)
-        self.last: int | None = None
-
-    def admit(self, now: int) -> bool:
-        if self.last is not None:
-            self.tokens = min(fractions.Fraction(self.capacity), self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 # Rates whose token interval is a whole number of microseconds, so GCRA and the reference agree exactly.
@@ -69,7 +50,7 @@ def _arrivals(seed: int, count: int, mean_gap_us: int) -> list[int]:
 @pytest.mark.parametrize(("per_minute", "burst"), LIMITS)
 def test_gcra_admits_exactly_what_a_token_bucket_admits(per_minute: int, burst: int) -> None:
     bucket = bucket_mod.Bucket.of(config_mod.Limit(requests_per_minute=per_minute, burst=burst))
-    reference = ReferenceBucket(per_minute, max(1, burst))
+    reference = token_bucket.ReferenceBucket(per_minute, max(1, burst), bucket_mod.MICROS)
     tat = 0
     # Arrivals around the sustained rate: bursts, refusals and refills all happen.
     for now in _arrivals(per_minute, 3000, bucket.interval // 2):
@@ -98,7 +79,7 @@ async def test_the_redis_script_and_the_memory_buckets_decide_alike(
     limit = config_mod.Limit(requests_per_minute=per_minute, burst=burst)
     clock = Clock()
     fleet, local = _limiter(client, clock), _limiter(None, clock)
-    reference = ReferenceBucket(per_minute, max(1, burst))
+    reference = token_bucket.ReferenceBucket(per_minute, max(1, burst), bucket_mod.MICROS)
     gap = bucket_mod.Bucket.of(limit).interval // 2
     for now in _arrivals(7, 400, gap):
         clock.now = now / bucket_mod.MICROS
@@ -150,15 +131,6 @@ async def test_zero_burst_is_a_bucket_of_one(client: aioredis.Redis) -> None:
     assert (await lim.hit("key:one", limit)).allowed
 
 
-def _max_in_any_minute(admitted: list[float]) -> int:
-    best, start = 0, 0
-    for end, moment in enumerate(admitted):
-        while moment - admitted[start] >= 60:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 @pytest.mark.parametrize("leasing", [False, True])
 async def test_three_replicas_never_admit_more_than_rate_plus_burst_in_any_minute(
     client: aioredis.Redis, leasing: bool
@@ -174,7 +146,7 @@ async def test_three_replicas_never_admit_more_than_rate_plus_burst_in_any_minut
         if (await replicas[i % 3].hit("key:fleet", limit)).allowed:
             admitted.append(clock.now)
     over = lease.TTL_SECONDS * limit.requests_per_minute / 60 if leasing else 0
-    assert _max_in_any_minute(admitted) <= limit.requests_per_minute + limit.burst + over
+    assert token_bucket.most_in_any_minute(admitted) <= limit.requests_per_minute + limit.burst + over
     # ...and nothing is lost beyond the leases' documented under-admission.
     expected = limit.burst + limit.requests_per_minute * 3
     assert len(admitted) >= expected - (3 * lease.cap(6000, 300) if leasing else 0) - 1
