@@ -54,3 +54,35 @@ def spell_out_scopes(document: dict[str, Any]) -> None:
             )
             description = operation.get("description", "")
             operation["description"] = f"{description}\n\n{sentence}" if description else sentence
+
+
+_INTEGER = {"type": "integer", "minimum": 0}
+HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "Weak validator of the body; send it back in If-None-Match for a 304.",
+        "schema": {"type": "string", "pattern": '^W/"[0-9a-f]{16}"$'},
+    },
+    "Cache-Control": {
+        "description": "`public, max-age=<fresh s left>, stale-while-revalidate=<s>, stale-if-error=<s>` "
+        "(max-age 0 on a stale answer).",
+        "schema": {"type": "string"},
+    },
+    "Age": {"description": "Seconds since the data was fetched from upstream.", "schema": _INTEGER},
+    "X-Cache": {
+        "description": "Where the answer came from: HIT, MISS or STALE.",
+        "schema": {"type": "string", "enum": ["HIT", "MISS", "STALE"]},
+    },
+    "RateLimit-Limit": {"description": "Capacity of the caller's token bucket.", "schema": _INTEGER},
+    "RateLimit-Remaining": {"description": "Whole tokens left in the bucket.", "schema": _INTEGER},
+    "RateLimit-Reset": {"description": "Seconds until the bucket is full again.", "schema": _INTEGER},
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (RFC 9110 §10.2.3).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def headers(*names: str) -> dict[str, dict[str, Any]]:
+    """The ``headers`` of an OpenAPI response: each named header, sent on every such response."""
+    return {name: {**HEADERS[name], "required": True} for name in names}

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.history import database, queries, service
-from weather_proxy.http import problems
+from weather_proxy.http import openapi, problems
 from weather_proxy.routes import deps, schemas
 
 router = APIRouter(tags=["analytics"])
@@ -28,23 +28,47 @@ UNAVAILABLE = "analytics-unavailable"
 UNAVAILABLE_RETRY_AFTER = "10"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
-From = Annotated[
-    str | None,
-    Query(
-        alias="from",
-        pattern=DATE_PATTERN,
-        description="First UTC day of the range (YYYY-MM-DD), included.",
-        examples=["2026-11-01"],
-    ),
-]
-To = Annotated[
-    str | None,
-    Query(
-        pattern=DATE_PATTERN,
-        description="Last UTC day of the range (YYYY-MM-DD), included; at most 366 days after `from`.",
-        examples=["2026-11-30"],
-    ),
-]
+# The range is one query parameter in the document, an object serialized form-exploded
+# (``?from=2026-11-01&to=2026-11-30``, the same wire format), so "both or neither" is in the
+# schema; "to not before from, at most 366 days" is a rule across values that JSON Schema cannot
+# state, given in the description. The handlers' own parameters stay out of the document.
+From = Annotated[str | None, Query(alias="from", pattern=DATE_PATTERN, include_in_schema=False)]
+To = Annotated[str | None, Query(pattern=DATE_PATTERN, include_in_schema=False)]
+_DAY = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+
+
+def range_parameter(granularity: bool = False) -> dict[str, Any]:
+    """The ``range`` query parameter: ``from`` and ``to`` together (with ``granularity`` for /v1/usage)."""
+    properties: dict[str, Any] = {
+        "from": {**_DAY, "description": "First UTC day of the range (YYYY-MM-DD), included."},
+        "to": {**_DAY, "description": "Last UTC day of the range (YYYY-MM-DD), included."},
+    }
+    if granularity:
+        properties["granularity"] = {
+            "type": "string",
+            "enum": ["day", "hour"],
+            "description": "A period of the history is a UTC day (default) or hour.",
+        }
+    return {
+        "name": "range",
+        "in": "query",
+        "required": False,
+        "style": "form",
+        "explode": True,
+        "description": "`from` and `to` (UTC days, both included), each its own query parameter; both or "
+        f"neither (then the last {DEFAULT_DAYS} days). `to` must not be before `from`, and a range covers "
+        f"at most {queries.MAX_DAYS} days (400 otherwise).",
+        "schema": {
+            "type": "object",
+            "properties": properties,
+            "required": ["from", "to"],
+            "additionalProperties": False,
+        },
+        "example": {"from": "2026-11-01", "to": "2026-11-30"},
+    }
+
+
+RANGE = {"parameters": [range_parameter()]}
 Granularity = Annotated[
     Literal["day", "hour"], Query(description="Length of a period of the series: a UTC day or hour.")
 ]
@@ -60,17 +84,24 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         "X-API-Key unknown, expired or disabled, or its key lacks the route's scope.", 403, "Forbidden"
     ),
     404: schemas.problem("Analytics is not configured on this fleet (analytics-disabled).", 404, "Not found"),
-    429: schemas.problem(
-        "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
-        429,
-        "Too many requests",
-    ),
-    503: schemas.problem(
-        "The analytics database does not answer (analytics-unavailable); see Retry-After.",
-        503,
-        "Analytics unavailable",
-    ),
+    429: {
+        **schemas.problem(
+            "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
+            429,
+            "Too many requests",
+        ),
+        "headers": openapi.headers(*openapi.RATE_LIMIT, "Retry-After"),
+    },
+    503: {
+        **schemas.problem(
+            "The analytics database does not answer (analytics-unavailable); see Retry-After.",
+            503,
+            "Analytics unavailable",
+        ),
+        "headers": openapi.headers("Retry-After"),
+    },
 }
+RATE_LIMIT_HEADERS = openapi.headers(*openapi.RATE_LIMIT)
 
 
 def _day(raw: str, name: str) -> datetime.date:
@@ -146,7 +177,15 @@ async def _answer(
     summary="The most requested cities",
     description="Places by number of weather requests in the range (the geocoder's name and country).",
     response_class=Response,
-    responses={200: {"model": list[schemas.TopCityOut], "description": "Most requested first."}, **PROBLEMS},
+    openapi_extra=RANGE,
+    responses={
+        200: {
+            "model": list[schemas.TopCityOut],
+            "description": "Most requested first.",
+            "headers": RATE_LIMIT_HEADERS,
+        },
+        **PROBLEMS,
+    },
 )
 async def top_cities(
     caller: deps.AnalyticsCallerDep,
@@ -165,7 +204,15 @@ async def top_cities(
     summary="Requests by country",
     description="Weather requests in the range per country of the place asked for (geographic spread).",
     response_class=Response,
-    responses={200: {"model": list[schemas.CountryOut], "description": "Most requested first."}, **PROBLEMS},
+    openapi_extra=RANGE,
+    responses={
+        200: {
+            "model": list[schemas.CountryOut],
+            "description": "Most requested first.",
+            "headers": RATE_LIMIT_HEADERS,
+        },
+        **PROBLEMS,
+    },
 )
 async def countries(
     caller: deps.AnalyticsCallerDep, rt: deps.RuntimeDep, first: From = None, to: To = None
@@ -178,8 +225,13 @@ async def countries(
     summary="Requests by weekday and hour",
     description="API requests in the range per UTC weekday (Monday 0) and hour: all 168 cells.",
     response_class=Response,
+    openapi_extra=RANGE,
     responses={
-        200: {"model": list[schemas.PeakHourOut], "description": "By weekday, then hour."},
+        200: {
+            "model": list[schemas.PeakHourOut],
+            "description": "By weekday, then hour.",
+            "headers": RATE_LIMIT_HEADERS,
+        },
         **PROBLEMS,
     },
 )
@@ -194,8 +246,13 @@ async def peak_hours(
     summary="Cache efficiency over time",
     description="Weather answers per period by cache status (hit, miss, stale) and the hit ratio.",
     response_class=Response,
+    openapi_extra=RANGE,
     responses={
-        200: {"model": list[schemas.CachePeriodOut], "description": "Every period, oldest first."},
+        200: {
+            "model": list[schemas.CachePeriodOut],
+            "description": "Every period, oldest first.",
+            "headers": RATE_LIMIT_HEADERS,
+        },
         **PROBLEMS,
     },
 )
@@ -215,8 +272,13 @@ async def cache(
     description="Calls to Open-Meteo per period and API, user-driven and background alike (compare with "
     "`upstream.budget`).",
     response_class=Response,
+    openapi_extra=RANGE,
     responses={
-        200: {"model": list[schemas.UpstreamPeriodOut], "description": "Every period, oldest first."},
+        200: {
+            "model": list[schemas.UpstreamPeriodOut],
+            "description": "Every period, oldest first.",
+            "headers": RATE_LIMIT_HEADERS,
+        },
         **PROBLEMS,
     },
 )

@@ -29,21 +29,19 @@ router = APIRouter(tags=["usage"])
     "today's (UTC) counts, fleet-wide when Redis answers. With `from` and `to` (UTC days, at most 366): "
     "the key's requests, errors and cache hits per day or hour, from the usage history.",
     response_class=Response,
+    openapi_extra={"parameters": [analytics.range_parameter(granularity=True)]},
     responses={
         200: {
             "model": schemas.UsageOut | schemas.UsageHistoryOut,
             "description": "Usage of the calling key (UsageHistoryOut with from/to).",
+            "headers": analytics.RATE_LIMIT_HEADERS,
         },
         400: analytics.PROBLEMS[400],
         401: schemas.problem("X-API-Key missing.", 401, "Missing API key"),
         403: schemas.problem(
             "X-API-Key unknown, expired or disabled, or its key lacks usage:read.", 403, "Invalid API key"
         ),
-        429: schemas.problem(
-            "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
-            429,
-            "Too many requests",
-        ),
+        429: analytics.PROBLEMS[429],
         404: analytics.PROBLEMS[404],
         503: analytics.PROBLEMS[503],
     },
@@ -55,7 +53,7 @@ async def get_usage(
     to: analytics.To = None,
     granularity: Annotated[
         Literal["day", "hour"] | None,
-        Query(description="With from/to: a period of the history is a UTC day (default) or hour."),
+        Query(include_in_schema=False),  # documented in the range parameter
     ] = None,
 ) -> Response:
     identity = caller.identity

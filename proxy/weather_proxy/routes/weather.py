@@ -23,7 +23,7 @@ from starlette.types import Scope
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.cache import entries, swr
-from weather_proxy.http import problems
+from weather_proxy.http import openapi, problems
 from weather_proxy.routes import deps, schemas
 from weather_proxy.upstream import budget
 from weather_proxy.upstream import client as upstream
@@ -34,38 +34,56 @@ MAX_CITY = 100
 SCOPE = config_mod.Scope.WEATHER_READ  # what a key needs to call these routes
 X_CACHE = {swr.HIT: "HIT", swr.MISS: "MISS", swr.STALE: "STALE"}
 
+# "city (and country) or lat and lon, not both" is one query parameter in the document: an
+# object serialized form-exploded (``?city=Paris&country=FR`` or ``?lat=48.85&lon=2.35``, the
+# same wire format), whose oneOf says which combinations exist. OpenAPI has no constraint across
+# separate query parameters; as one object, every schema-valid query is one the proxy accepts.
+CITY_QUERY: dict[str, Any] = {
+    "title": "By city",
+    "type": "object",
+    "properties": {
+        "city": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_CITY,
+            "pattern": r"\S",
+            "description": f"Place name, 1-{MAX_CITY} characters, not only blanks.",
+        },
+        "country": {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 2,
+            "pattern": "^[A-Za-z]{2}",
+            "description": "ISO 3166-1 alpha-2 country code narrowing the city search.",
+        },
+    },
+    "required": ["city"],
+    "additionalProperties": False,
+}
+COORDINATES_QUERY: dict[str, Any] = {
+    "title": "By coordinates",
+    "type": "object",
+    "properties": {
+        "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "Latitude in degrees."},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "Longitude in degrees."},
+    },
+    "required": ["lat", "lon"],
+    "additionalProperties": False,
+}
 PARAMETERS: list[dict[str, Any]] = [
     {
-        "name": "city",
+        "name": "place",
         "in": "query",
-        "required": False,
-        "description": "Place name, 1-100 characters. Excludes lat/lon.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CITY},
-        "example": "Paris",
-    },
-    {
-        "name": "country",
-        "in": "query",
-        "required": False,
-        "description": "ISO 3166-1 alpha-2 country code narrowing a city search.",
-        "schema": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
-        "example": "FR",
-    },
-    {
-        "name": "lat",
-        "in": "query",
-        "required": False,
-        "description": "Latitude in degrees, with lon.",
-        "schema": {"type": "number", "minimum": -90, "maximum": 90},
-        "example": 48.85,
-    },
-    {
-        "name": "lon",
-        "in": "query",
-        "required": False,
-        "description": "Longitude in degrees, with lat.",
-        "schema": {"type": "number", "minimum": -180, "maximum": 180},
-        "example": 2.35,
+        "required": True,
+        "style": "form",
+        "explode": True,
+        "description": "Either `city` (optionally with `country`) or `lat` and `lon`, not both; each is "
+        "its own query parameter (`?city=Paris&country=FR`, `?lat=48.85&lon=2.35`). Anything else is 400.",
+        "schema": {"oneOf": [CITY_QUERY, COORDINATES_QUERY]},
+        "examples": {
+            "city": {"summary": "A city", "value": {"city": "Paris", "country": "FR"}},
+            "coordinates": {"summary": "Coordinates", "value": {"lat": 48.85, "lon": 2.35}},
+        },
     },
     {
         "name": "X-API-Key",
@@ -83,12 +101,10 @@ PARAMETERS: list[dict[str, Any]] = [
     },
 ]
 
+ANSWER_HEADERS = openapi.headers("X-Cache", "Age", "Cache-Control", "ETag", *openapi.RATE_LIMIT)
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": schemas.WeatherOut,
-        "description": "Current weather. Headers: X-Cache, Age, Cache-Control, ETag, RateLimit-*.",
-    },
-    304: {"description": "Not modified (If-None-Match matched the ETag)."},
+    200: {"model": schemas.WeatherOut, "description": "Current weather.", "headers": ANSWER_HEADERS},
+    304: {"description": "Not modified (If-None-Match matched the ETag).", "headers": ANSWER_HEADERS},
     400: schemas.problem(
         "Bad input: empty or over-long city, coordinates out of range, or both.", 400, "Bad request"
     ),
@@ -97,19 +113,25 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "X-API-Key unknown, expired or disabled, or its key lacks weather:read.", 403, "Invalid API key"
     ),
     404: schemas.problem("No place by that name.", 404, "City not found"),
-    429: schemas.problem(
-        "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
-        429,
-        "Too many requests",
-    ),
+    429: {
+        **schemas.problem(
+            "Rate limit (rate-limited) or quota (quota-exceeded) exceeded; see Retry-After.",
+            429,
+            "Too many requests",
+        ),
+        "headers": openapi.headers(*openapi.RATE_LIMIT, "Retry-After"),
+    },
     500: schemas.problem("Unexpected error (no details are leaked).", 500, "Internal server error"),
     502: schemas.problem("The upstream refused or garbled the request.", 502, "Bad gateway"),
-    503: schemas.problem(
-        "Upstream unavailable (upstream-unavailable) or the fleet's upstream budget spent "
-        "(upstream-budget-exhausted), and nothing stale to serve; see Retry-After.",
-        503,
-        "Upstream unavailable",
-    ),
+    503: {
+        **schemas.problem(
+            "Upstream unavailable (upstream-unavailable) or the fleet's upstream budget spent "
+            "(upstream-budget-exhausted), and nothing stale to serve; see Retry-After.",
+            503,
+            "Upstream unavailable",
+        ),
+        "headers": openapi.headers("Retry-After"),
+    },
     504: schemas.problem(
         "The request deadline (http.requestTimeoutSeconds) passed.", 504, "Request deadline exceeded"
     ),
@@ -370,8 +392,9 @@ router.add_api_route(
     "/weather",
     get_weather,
     methods=["GET"],
-    summary="Alias of /v1/weather",
-    description="Same handler as `/v1/weather`, kept for older clients.",
+    summary="Alias of /v1/weather (deprecated)",
+    description="Same handler as `/v1/weather`, kept for older clients; call `/v1/weather` instead.",
+    deprecated=True,
     response_class=Response,
     responses=RESPONSES,
     dependencies=[deps.declare_scope(SCOPE)],

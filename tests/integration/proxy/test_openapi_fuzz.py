@@ -1,5 +1,10 @@
 """A bounded schemathesis run against the proxy's own OpenAPI schema: no 5xx, responses conform.
 
+Positive data acceptance is on: every request schemathesis generates from the schema is
+schema-valid, and the proxy must not answer it 400 or 422 (it may answer 404, 429...; the
+check's defaults). The documented response headers (ETag, RateLimit-*, Retry-After...) are
+checked on every response that documents them.
+
 The proxy runs for real (uvicorn, in-process) with the emulator as upstream and
 memory-only caching; every generated request carries a valid key. Bounded: a fixed
 number of examples per operation, no deadline, explicit phases (no shrinking).
@@ -69,6 +74,8 @@ def test_no_server_errors_and_schema_conformance(running_proxy: proxy_process.In
                     checks.not_a_server_error,
                     checks.response_schema_conformance,
                     checks.status_code_conformance,
+                    checks.response_headers_conformance,
+                    checks.positive_data_acceptance,
                 ],
             )
 

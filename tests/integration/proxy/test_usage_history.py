@@ -284,12 +284,17 @@ async def test_openapi_documents_the_analytics_routes_with_their_scope(
         operation = document["paths"][f"/v1/analytics/{route}"]["get"]
         assert operation["x-required-scopes"] == ["analytics:read"]
         assert operation["security"] == [{"APIKeyHeader": ["analytics:read"]}]
-        names = {p["name"] for p in operation["parameters"]}
-        assert {"from", "to"} <= names
+        # from and to are one form-exploded object parameter: both or neither, in the schema.
+        span = next(p for p in operation["parameters"] if p["name"] == "range")
+        assert (span["style"], span["explode"]) == ("form", True)
+        assert span["schema"]["required"] == ["from", "to"]
+        assert not {"from", "to"} & {p["name"] for p in operation["parameters"]}
         assert {"200", "400", "403", "404", "503"} <= set(operation["responses"])
     top = document["paths"]["/v1/analytics/top-cities"]["get"]
     limit = next(p for p in top["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 100
     usage = document["paths"]["/v1/usage"]["get"]
     assert usage["x-required-scopes"] == ["usage:read"]
-    assert {"from", "to", "granularity"} <= {p["name"] for p in usage["parameters"]}
+    (span,) = usage["parameters"]
+    assert set(span["schema"]["properties"]) == {"from", "to", "granularity"}
+    assert usage["responses"]["200"]["headers"]["RateLimit-Remaining"]["required"] is True

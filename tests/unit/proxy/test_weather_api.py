@@ -183,11 +183,48 @@ async def test_openapi_documents_parameters_and_errors(proxy: AppFactory) -> Non
     async with proxy() as (_app, client):
         doc = (await client.get("/openapi.json")).json()
     op = doc["paths"]["/v1/weather"]["get"]
-    assert {p["name"] for p in op["parameters"]} >= {"city", "country", "lat", "lon", "X-API-Key"}
+    assert {p["name"] for p in op["parameters"]} == {"place", "X-API-Key", "If-None-Match"}
     assert {"200", "304", "400", "401", "403", "404", "429", "500", "503", "504"} <= set(op["responses"])
     assert op["summary"]
+    assert "deprecated" not in op
+    assert doc["paths"]["/weather"]["get"]["deprecated"] is True
+    responses = op["responses"]
+    assert set(responses["200"]["headers"]) == {
+        "X-Cache", "Age", "Cache-Control", "ETag", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"
+    }  # fmt: skip
+    assert responses["304"]["headers"]["ETag"]["required"] is True
+    assert {"Retry-After", "RateLimit-Reset"} <= set(responses["429"]["headers"])
+    assert set(responses["503"]["headers"]) == {"Retry-After"}
     assert "/v1/usage" in doc["paths"]
     assert "/health/ready" in doc["paths"]
+
+
+async def test_the_place_parameter_allows_exactly_what_the_proxy_accepts(proxy: AppFactory) -> None:
+    """The oneOf of ``place``: city (+ country) or lat+lon, nothing else; each documented form is 200."""
+    async with proxy() as (_app, client):
+        doc = (await client.get("/openapi.json")).json()
+        place = next(p for p in doc["paths"]["/v1/weather"]["get"]["parameters"] if p["name"] == "place")
+        assert (place["in"], place["style"], place["explode"], place["required"]) == (
+            "query",
+            "form",
+            True,
+            True,
+        )
+        by_city, by_coordinates = place["schema"]["oneOf"]
+        for branch in (by_city, by_coordinates):
+            assert branch["additionalProperties"] is False
+        assert (set(by_city["properties"]), by_city["required"]) == ({"city", "country"}, ["city"])
+        assert (set(by_coordinates["properties"]), by_coordinates["required"]) == (
+            {"lat", "lon"},
+            ["lat", "lon"],
+        )
+        for example in place["examples"].values():
+            answer = await client.get("/v1/weather", params=example["value"])
+            assert answer.status_code == 200, example
+        # What the schema excludes (both forms at once, half a pair) the proxy rejects.
+        for params in ({"city": "Paris", "lat": 1, "lon": 2}, {"lat": 1}, {"country": "FR"}):
+            rejected = await client.get("/v1/weather", params=params)
+            assert rejected.status_code == 400, params
 
 
 async def test_unhandled_error_is_a_500_problem_without_details(proxy: AppFactory) -> None:
