@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from weather_proxy import config
 
 PART_OF = "weather-proxy-fleet"
@@ -141,3 +143,44 @@ def labels(proxy: str, component: str) -> dict[str, str]:
 def selector_string(proxy: str, component: str = PROXY) -> str:
     """The proxy pods' selector as a string, for WeatherProxy ``status.selector``."""
     return ",".join(f"{k}={v}" for k, v in selector_labels(proxy, component).items())
+
+
+# Usage history (spec.analytics): the managed PostgreSQL and the erasure Jobs.
+POSTGRES = "postgres"
+HISTORY_ERASER = "history-eraser"
+POSTGRES_PORT = 5432
+POSTGRES_PORT_NAME = "postgres"
+POSTGRES_USER = "weather"
+POSTGRES_DATABASE = "weather"
+POSTGRES_USERNAME_KEY = "username"
+POSTGRES_PASSWORD_KEY = "password"  # noqa: S105  # nosec B105 - a Secret key name
+
+
+def postgres_name(proxy: str) -> str:
+    """StatefulSet, headless Service and NetworkPolicy of the managed PostgreSQL (no CloudNativePG)."""
+    return f"{proxy}-postgres"
+
+
+def postgres_secret_name(proxy: str) -> str:
+    """basic-auth Secret of the history database's owner; created once, read by CloudNativePG too."""
+    return f"{proxy}-postgres-auth"
+
+
+def cnpg_cluster_name(proxy: str) -> str:
+    """The CloudNativePG Cluster; CloudNativePG names its Services ``<cluster>-rw``, ``-ro``, ``-r``."""
+    return f"{proxy}-analytics"
+
+
+def cnpg_rw_service_name(proxy: str) -> str:
+    """CloudNativePG's Service of the primary."""
+    return f"{cnpg_cluster_name(proxy)}-rw"
+
+
+def cnpg_network_policy_name(proxy: str) -> str:
+    return cnpg_cluster_name(proxy)
+
+
+def erase_job_name(proxy: str, key_id: str) -> str:
+    """The Job erasing one deleted key's history: one per fleet and key id, at most 63 characters."""
+    digest = hashlib.sha256(key_id.encode("utf-8")).hexdigest()[:12]
+    return f"{proxy[:44].rstrip('-')}-erase-{digest}"
