@@ -17,6 +17,10 @@ MONITORING_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})
 class MonitoringDiscovery:
     """A cached yes/no: both ServiceMonitor and PrometheusRule are served."""
 
+    # What must be served for a yes (a subclass asks about another API).
+    api_version = MONITORING_API_VERSION
+    kinds = MONITORING_KINDS
+
     def __init__(
         self,
         served_kinds: Callable[[str], Awaitable[set[str]]],
@@ -45,16 +49,27 @@ class MonitoringDiscovery:
             if self._answer is not None and self._clock() - self._asked_at < self._ttl:
                 return self._answer
             try:
-                kinds = await self._served_kinds(MONITORING_API_VERSION)
+                kinds = await self._served_kinds(self.api_version)
             except Exception:
                 if self._answer is None:
                     raise
                 self._asked_at = self._clock()
                 return self._answer
-            self._answer = kinds >= MONITORING_KINDS
+            self._answer = kinds >= self.kinds
             self._asked_at = self._clock()
             return self._answer
 
     def invalidate(self) -> None:
         """Forget the answer: the next question goes to the API server."""
         self._answer = None
+
+
+CNPG_API_VERSION = "postgresql.cnpg.io/v1"
+CNPG_KINDS = frozenset({"Cluster"})
+
+
+class CnpgDiscovery(MonitoringDiscovery):
+    """A cached yes/no: CloudNativePG's Cluster is served (a managed history database is one then)."""
+
+    api_version = CNPG_API_VERSION
+    kinds = CNPG_KINDS
