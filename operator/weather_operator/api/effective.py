@@ -6,6 +6,8 @@ preset never knows about a renderer.
 
 from __future__ import annotations
 
+import enum
+
 from pydantic import BaseModel, ConfigDict
 
 from weather_proxy import config
@@ -90,6 +92,14 @@ class EffectiveIngress(Resolved):
     annotations: dict[str, str]
 
 
+class SpreadMode(enum.StrEnum):
+    """How hard the proxy pods are spread over nodes and zones (``spec.topologySpread.mode``)."""
+
+    SOFT = "Soft"
+    HARD = "Hard"
+    OFF = "Off"
+
+
 class EffectiveSpec(Resolved):
     """What a WeatherProxy means once its environment preset is applied."""
 
@@ -109,3 +119,4 @@ class EffectiveSpec(Resolved):
     redis: EffectiveRedis
     monitoring: EffectiveMonitoring
     ingress: EffectiveIngress
+    topology_spread: SpreadMode

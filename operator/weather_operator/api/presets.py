@@ -1,7 +1,7 @@
 """Environment presets: the values an unset WeatherProxy field takes in dev, staging, production.
 
-A preset never overrides what the user wrote; ``WeatherProxySpec.effective()``
-applies it field by field.
+A preset never overrides what the user wrote; ``resolve.effective()`` (which
+``WeatherProxySpec.effective()`` calls) applies it field by field.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import dataclasses
 import types
 from collections.abc import Mapping
 
+from weather_operator.api import effective
 from weather_proxy import config
 
 
@@ -31,6 +32,9 @@ class Preset:
     auth_required: bool
     resources: Mapping[str, Mapping[str, str]]
     redis_resources: Mapping[str, Mapping[str, str]]
+    # Over nodes and zones; soft everywhere: a hard spread leaves pods Pending on a small or
+    # unlabelled cluster, which a preset should not do unasked.
+    topology_spread: effective.SpreadMode
 
 
 def _resources(cpu: str, memory: str, memory_limit: str) -> Mapping[str, Mapping[str, str]]:
@@ -58,6 +62,7 @@ DEV = Preset(
     auth_required=True,
     resources=_resources("50m", "64Mi", "128Mi"),
     redis_resources=_resources("50m", "32Mi", "128Mi"),
+    topology_spread=effective.SpreadMode.SOFT,
 )
 
 STAGING = Preset(
@@ -75,6 +80,7 @@ STAGING = Preset(
     auth_required=True,
     resources=_resources("100m", "128Mi", "256Mi"),
     redis_resources=_resources("50m", "64Mi", "256Mi"),
+    topology_spread=effective.SpreadMode.SOFT,
 )
 
 PRODUCTION = Preset(
@@ -92,6 +98,7 @@ PRODUCTION = Preset(
     auth_required=True,
     resources=_resources("250m", "256Mi", "512Mi"),
     redis_resources=_resources("100m", "128Mi", "512Mi"),
+    topology_spread=effective.SpreadMode.SOFT,
 )
 
 PRESETS: Mapping[config.Environment, Preset] = types.MappingProxyType(

@@ -139,6 +139,7 @@ def _preset_section() -> list[str]:
         ("auth required", lambda p: "yes" if p.auth_required else "no"),
         ("proxy requests", lambda p: "cpu {cpu}, memory {memory}".format(**p.resources["requests"])),
         ("proxy memory limit", lambda p: p.resources["limits"]["memory"]),
+        ("topology spread (nodes, zones)", lambda p: p.topology_spread.value),
     ]
     lines = [
         "## Environment presets",

@@ -6,7 +6,7 @@ import enum
 
 from pydantic import Field, model_validator
 
-from weather_operator.api import base, cel, constants, effective, presets
+from weather_operator.api import base, cel, constants, effective
 from weather_operator.api import conditions as conditions_
 from weather_proxy import config
 
@@ -20,14 +20,13 @@ LABEL_VALUE_MAX = 63
 class Autoscaling(base.CrdModel):
     """A HorizontalPodAutoscaler on CPU; when enabled, spec.replicas is ignored."""
 
-    model_config = base.crd_config(
-        json_schema_extra=cel.schema_extra(
-            cel.rule(
-                "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
-                "spec.autoscaling.minReplicas must be <= spec.autoscaling.maxReplicas",
-                ".minReplicas",
-            )
-        )
+    cel_rules = (
+        cel.Rule(
+            "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+            "spec.autoscaling.minReplicas must be <= spec.autoscaling.maxReplicas",
+            lambda s: s.min_replicas is None or s.max_replicas is None or s.min_replicas <= s.max_replicas,
+            ".minReplicas",
+        ),
     )
 
     enabled: bool | None = Field(
@@ -43,31 +42,21 @@ class Autoscaling(base.CrdModel):
         description="Average CPU utilization (percent of requests) the HPA aims for.",
     )
 
-    @model_validator(mode="after")
-    def _min_le_max(self) -> Autoscaling:
-        if (
-            self.min_replicas is not None
-            and self.max_replicas is not None
-            and self.min_replicas > self.max_replicas
-        ):
-            raise ValueError("spec.autoscaling.minReplicas must be <= spec.autoscaling.maxReplicas")
-        return self
-
 
 class Disruption(base.CrdModel):
     """A PodDisruptionBudget: exactly one of minAvailable or maxUnavailable."""
 
-    model_config = base.crd_config(
-        json_schema_extra=cel.schema_extra(
-            cel.rule(
-                "!(has(self.minAvailable) && has(self.maxUnavailable))",
-                "spec.disruption must set only one of minAvailable or maxUnavailable",
-            ),
-            cel.rule(
-                "(has(self.enabled) && !self.enabled) || has(self.minAvailable) || has(self.maxUnavailable)",
-                "spec.disruption must set exactly one of minAvailable or maxUnavailable",
-            ),
-        )
+    cel_rules = (
+        cel.Rule(
+            "!(has(self.minAvailable) && has(self.maxUnavailable))",
+            "spec.disruption must set only one of minAvailable or maxUnavailable",
+            lambda s: s.min_available is None or s.max_unavailable is None,
+        ),
+        cel.Rule(
+            "(has(self.enabled) && !self.enabled) || has(self.minAvailable) || has(self.maxUnavailable)",
+            "spec.disruption must set exactly one of minAvailable or maxUnavailable",
+            lambda s: s.enabled is False or s.min_available is not None or s.max_unavailable is not None,
+        ),
     )
 
     enabled: bool | None = Field(
@@ -81,13 +70,8 @@ class Disruption(base.CrdModel):
     )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Disruption:
-        both = self.min_available is not None and self.max_unavailable is not None
-        if both:
-            raise ValueError("spec.disruption must set only one of minAvailable or maxUnavailable")
-        neither = self.min_available is None and self.max_unavailable is None
-        if neither and self.enabled is not False:
-            raise ValueError("spec.disruption must set exactly one of minAvailable or maxUnavailable")
+    def _int_or_percent(self) -> Disruption:
+        # Not in the CRD (an IntOrString has no pattern): a spec breaking it is reported as InvalidSpec.
         for field, value in (("minAvailable", self.min_available), ("maxUnavailable", self.max_unavailable)):
             if isinstance(value, int) and value < 0:
                 raise ValueError(f"spec.disruption.{field} must be >= 0")
@@ -158,25 +142,18 @@ class RedisMode(enum.StrEnum):
 class RedisSpec(base.CrdModel):
     """Redis shared by the fleet's replicas: Managed (run by the operator) or External."""
 
-    model_config = base.crd_config(
-        json_schema_extra=cel.schema_extra(
-            cel.rule(
-                "!has(self.mode) || self.mode != 'External' || has(self.external)",
-                "spec.redis.external.urlSecretRef is required when spec.redis.mode is External",
-                ".external",
-            )
-        )
+    cel_rules = (
+        cel.Rule(
+            "!has(self.mode) || self.mode != 'External' || has(self.external)",
+            "spec.redis.external.urlSecretRef is required when spec.redis.mode is External",
+            lambda s: s.mode is not RedisMode.EXTERNAL or s.external is not None,
+            ".external",
+        ),
     )
 
     mode: RedisMode | None = Field(None, description="Managed (default) or External.")
     managed: ManagedRedis | None = None
     external: ExternalRedis | None = None
-
-    @model_validator(mode="after")
-    def _external_has_url(self) -> RedisSpec:
-        if self.mode is RedisMode.EXTERNAL and self.external is None:
-            raise ValueError("spec.redis.external.urlSecretRef is required when spec.redis.mode is External")
-        return self
 
 
 class ServiceMonitorSpec(base.CrdModel):
@@ -222,14 +199,13 @@ class TracingSpec(base.CrdModel):
 
 
 class IngressSpec(base.CrdModel):
-    model_config = base.crd_config(
-        json_schema_extra=cel.schema_extra(
-            cel.rule(
-                "!has(self.enabled) || !self.enabled || has(self.host)",
-                "spec.ingress.host is required when spec.ingress.enabled is true",
-                ".host",
-            )
-        )
+    cel_rules = (
+        cel.Rule(
+            "!has(self.enabled) || !self.enabled || has(self.host)",
+            "spec.ingress.host is required when spec.ingress.enabled is true",
+            lambda s: not s.enabled or s.host is not None,
+            ".host",
+        ),
     )
 
     enabled: bool | None = Field(None, description="Expose the fleet through an Ingress.")
@@ -243,11 +219,20 @@ class IngressSpec(base.CrdModel):
     )
     annotations: dict[str, str] | None = Field(None, description="Annotations of the Ingress object.")
 
-    @model_validator(mode="after")
-    def _host_when_enabled(self) -> IngressSpec:
-        if self.enabled and self.host is None:
-            raise ValueError("spec.ingress.host is required when spec.ingress.enabled is true")
-        return self
+
+class TopologySpread(base.CrdModel):
+    """How the proxy pods spread over nodes and zones (Pod topologySpreadConstraints, maxSkew 1)."""
+
+    mode: effective.SpreadMode | None = Field(
+        None,
+        description=(
+            "Soft: prefer spreading the pods over nodes (kubernetes.io/hostname) and zones "
+            "(topology.kubernetes.io/zone), yet schedule them when it cannot (whenUnsatisfiable: "
+            "ScheduleAnyway). Hard: never put a pod where it would unbalance them by more than one "
+            "(DoNotSchedule): pods stay Pending rather, and nodes without both labels are not used. "
+            "Off: no constraint. Preset: Soft in every environment."
+        ),
+    )
 
 
 class WeatherProxySpec(base.CrdModel):
@@ -286,10 +271,14 @@ class WeatherProxySpec(base.CrdModel):
     monitoring: MonitoringSpec | None = None
     tracing: TracingSpec | None = None
     ingress: IngressSpec | None = None
+    topology_spread: TopologySpread | None = None
 
     def effective(self, default_image: str = constants.DEFAULT_PROXY_IMAGE) -> effective.EffectiveSpec:
-        """This spec with its environment preset applied to every unset field."""
-        return _resolve(self, default_image)
+        """This spec with its environment preset applied to every unset field (``resolve.effective``)."""
+        # Imported here: resolve reads these models, and this method is their way in.
+        from weather_operator.api import resolve
+
+        return resolve.effective(self, default_image)
 
 
 class WeatherProxyStatus(base.CrdModel):
@@ -310,153 +299,4 @@ class WeatherProxyStatus(base.CrdModel):
         None,
         description="Ready and the conditions that explain it.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-
-
-def _resources(
-    spec: Resources | None, preset: presets.Preset, *, redis: bool = False
-) -> effective.EffectiveResources:
-    if spec is not None:
-        return effective.EffectiveResources(
-            requests=dict(spec.requests or {}), limits=dict(spec.limits or {})
-        )
-    chosen = preset.redis_resources if redis else preset.resources
-    return effective.EffectiveResources(
-        requests=dict(chosen.get("requests", {})), limits=dict(chosen.get("limits", {}))
-    )
-
-
-def _autoscaling(spec: Autoscaling | None, preset: presets.Preset) -> effective.EffectiveAutoscaling:
-    spec = spec or Autoscaling()
-    lo = spec.min_replicas if spec.min_replicas is not None else preset.min_replicas
-    hi = spec.max_replicas if spec.max_replicas is not None else preset.max_replicas
-    # A user-set bound wins over the preset's other bound.
-    if lo > hi:
-        if spec.min_replicas is not None:
-            hi = lo
-        else:
-            lo = hi
-    return effective.EffectiveAutoscaling(
-        enabled=spec.enabled if spec.enabled is not None else preset.autoscaling_enabled,
-        min_replicas=lo,
-        max_replicas=hi,
-        target_cpu_utilization_percentage=(
-            spec.target_cpu_utilization_percentage
-            if spec.target_cpu_utilization_percentage is not None
-            else preset.target_cpu_utilization_percentage
-        ),
-    )
-
-
-def _disruption(spec: Disruption | None, preset: presets.Preset) -> effective.EffectiveDisruption:
-    if spec is None:
-        return effective.EffectiveDisruption(
-            enabled=preset.disruption_enabled, min_available=preset.min_available, max_unavailable=None
-        )
-    enabled = spec.enabled if spec.enabled is not None else True
-    if spec.min_available is None and spec.max_unavailable is None:
-        return effective.EffectiveDisruption(
-            enabled=enabled, min_available=preset.min_available, max_unavailable=None
-        )
-    return effective.EffectiveDisruption(
-        enabled=enabled, min_available=spec.min_available, max_unavailable=spec.max_unavailable
-    )
-
-
-def _redis(spec: RedisSpec | None, preset: presets.Preset) -> effective.EffectiveRedis:
-    spec = spec or RedisSpec()
-    managed = spec.managed or ManagedRedis()
-    persistence = managed.persistence or Persistence()
-    url_ref = None
-    if spec.mode is RedisMode.EXTERNAL and spec.external is not None:
-        ref = spec.external.url_secret_ref
-        url_ref = effective.SecretKeySelector(name=ref.name, key=ref.key)
-    return effective.EffectiveRedis(
-        managed=spec.mode is not RedisMode.EXTERNAL,
-        image=managed.image or constants.DEFAULT_REDIS_IMAGE,
-        persistence_enabled=(
-            persistence.enabled if persistence.enabled is not None else preset.redis_persistence_enabled
-        ),
-        persistence_size=persistence.size or presets.REDIS_PERSISTENCE_SIZE,
-        storage_class_name=persistence.storage_class_name,
-        resources=_resources(managed.resources, preset, redis=True),
-        url_secret_ref=url_ref,
-    )
-
-
-def _monitoring(spec: MonitoringSpec | None, preset: presets.Preset) -> effective.EffectiveMonitoring:
-    spec = spec or MonitoringSpec()
-    sm = spec.service_monitor or ServiceMonitorSpec()
-    alerts = spec.alerts or AlertsSpec()
-    return effective.EffectiveMonitoring(
-        service_monitor=effective.EffectiveServiceMonitor(
-            enabled=sm.enabled if sm.enabled is not None else preset.service_monitor_enabled,
-            interval=sm.interval or presets.SERVICE_MONITOR_INTERVAL,
-            labels=dict(sm.labels or {}),
-        ),
-        alerts=effective.EffectiveAlerts(
-            enabled=alerts.enabled if alerts.enabled is not None else preset.alerts_enabled,
-            error_rate_percent=(
-                alerts.error_rate_percent
-                if alerts.error_rate_percent is not None
-                else presets.ERROR_RATE_PERCENT
-            ),
-            p95_latency_seconds=(
-                alerts.p95_latency_seconds
-                if alerts.p95_latency_seconds is not None
-                else presets.P95_LATENCY_SECONDS
-            ),
-            availability_target_percent=(
-                alerts.availability_target
-                if alerts.availability_target is not None
-                else presets.AVAILABILITY_TARGET_PERCENT
-            ),
-            runbook_base_url=alerts.runbook_base_url or presets.RUNBOOK_BASE_URL,
-            labels=dict(alerts.labels or {}),
-        ),
-    )
-
-
-def _tracing(spec: TracingSpec | None) -> config.Tracing:
-    spec = spec or TracingSpec()
-    enabled = spec.enabled if spec.enabled is not None else spec.otlp_endpoint is not None
-    return config.Tracing(
-        enabled=enabled,
-        otlp_endpoint=spec.otlp_endpoint,
-        sample_ratio=spec.sample_ratio if spec.sample_ratio is not None else presets.TRACING_SAMPLE_RATIO,
-    )
-
-
-def _ingress(spec: IngressSpec | None) -> effective.EffectiveIngress:
-    spec = spec or IngressSpec()
-    return effective.EffectiveIngress(
-        enabled=bool(spec.enabled),
-        host=spec.host,
-        path=spec.path or presets.INGRESS_PATH,
-        class_name=spec.class_name,
-        tls_secret_name=spec.tls_secret_name,
-        annotations=dict(spec.annotations or {}),
-    )
-
-
-def _resolve(spec: WeatherProxySpec, default_image: str) -> effective.EffectiveSpec:
-    preset = presets.for_environment(spec.environment)
-    auth = spec.auth or AuthSpec()
-    return effective.EffectiveSpec(
-        environment=spec.environment,
-        image=spec.image or default_image,
-        replicas=spec.replicas if spec.replicas is not None else preset.replicas,
-        autoscaling=_autoscaling(spec.autoscaling, preset),
-        disruption=_disruption(spec.disruption, preset),
-        resources=_resources(spec.resources, preset),
-        upstream=spec.upstream or config.Upstream(),
-        cache=spec.cache or config.Cache(),
-        rate_limit=spec.rate_limit or config.RateLimit(),
-        auth_required=auth.required if auth.required is not None else preset.auth_required,
-        http=spec.http or config.Http(),
-        log_level=spec.log_level or preset.log_level,
-        tracing=_tracing(spec.tracing),
-        redis=_redis(spec.redis, preset),
-        monitoring=_monitoring(spec.monitoring, preset),
-        ingress=_ingress(spec.ingress),
     )

@@ -23,6 +23,12 @@ REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - an env var n
 # The kubelet rotates the projected token well before it expires (at 80% of its lifetime).
 TOKEN_EXPIRATION_SECONDS = 3600
 API_ACCESS_VOLUME = "kube-api-access"
+# Spread over nodes first, then zones (the well-known labels the kubelet and cloud providers set).
+SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+_WHEN_UNSATISFIABLE = {
+    effective.SpreadMode.SOFT: "ScheduleAnyway",
+    effective.SpreadMode.HARD: "DoNotSchedule",
+}
 
 
 def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
@@ -70,6 +76,22 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
             {"name": API_ACCESS_VOLUME, "mountPath": config.SERVICE_ACCOUNT_DIR, "readOnly": True},
         ],
     }
+
+
+def _topology_spread(proxy: str, mode: effective.SpreadMode) -> dict[str, Any]:
+    """``topologySpreadConstraints`` of the pod spec (none when Off)."""
+    if mode is effective.SpreadMode.OFF:
+        return {}
+    constraints = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": _WHEN_UNSATISFIABLE[mode],
+            "labelSelector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
+        }
+        for key in SPREAD_TOPOLOGY_KEYS
+    ]
+    return {"topologySpreadConstraints": constraints}
 
 
 def _api_access_volume() -> dict[str, Any]:
@@ -133,14 +155,7 @@ def render(
                 "enableServiceLinks": False,
                 "securityContext": meta.restricted_pod_security_context(PROXY_USER),
                 "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": "kubernetes.io/hostname",
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
-                    }
-                ],
+                **_topology_spread(proxy, spec.topology_spread),
                 "containers": [_container(proxy, spec)],
                 "volumes": [
                     {"name": "config", "configMap": {"name": names.config_map_name(proxy)}},

@@ -95,13 +95,19 @@ def render_statefulset(proxy: str, namespace: str, redis: effective.EffectiveRed
 
 
 def render_service(proxy: str, namespace: str) -> dict[str, Any]:
-    """The Redis Service the proxies connect to (``redis://<proxy>-redis:6379/0``)."""
+    """The Redis Service the proxies connect to (``redis://<proxy>-redis:6379/0``).
+
+    Headless, as a StatefulSet's governing Service is: the name resolves to the ready Redis
+    pod itself, with no virtual IP between. ``clusterIP`` cannot change on a live Service, so
+    a Service rendered before it was headless is replaced, not patched (``apply``).
+    """
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta.metadata(names.redis_service_name(proxy), namespace, proxy, names.REDIS),
         "spec": {
             "type": "ClusterIP",
+            "clusterIP": "None",
             "selector": names.selector_labels(proxy, names.REDIS),
             "ports": [
                 {

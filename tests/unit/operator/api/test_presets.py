@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from weather_operator.api import constants, presets, weatherproxy
+from weather_operator.api import effective as effective_
 from weather_proxy import config
 
 
@@ -176,3 +177,11 @@ def test_ingress_defaults() -> None:
 
 def test_every_environment_has_a_preset() -> None:
     assert set(presets.PRESETS) == set(config.Environment)
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "production"])
+def test_topology_spread_is_soft_unless_the_spec_says_otherwise(environment: str) -> None:
+    assert effective(environment=environment).topology_spread is effective_.SpreadMode.SOFT
+    for mode in effective_.SpreadMode:
+        eff = effective(environment=environment, topologySpread={"mode": mode.value})
+        assert eff.topology_spread is mode

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from tests.unit.operator.api import bad_specs, cel_eval
-from weather_operator.api import apikey, crd, weatherproxy
+from weather_operator.api import apikey, cel, crd, weatherproxy
 
 MODELS: dict[str, type[pydantic.BaseModel]] = {
     bad_specs.WEATHERPROXY: weatherproxy.WeatherProxySpec,
@@ -97,3 +97,96 @@ def test_merge_is_deep_and_does_not_touch_the_base() -> None:
     merged = bad_specs.merge(base, {"a": {"b": 9}, "d": [2]})
     assert merged == {"a": {"b": 9, "c": 2}, "d": [2]}
     assert base == {"a": {"b": 1, "c": 2}, "d": [1]}
+
+
+def _rule_models(model: type[pydantic.BaseModel], seen: set[type[pydantic.BaseModel]]) -> None:
+    if model in seen:
+        return
+    seen.add(model)
+    for field in model.model_fields.values():
+        for arg in _type_args(field.annotation):
+            if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel):
+                _rule_models(arg, seen)
+
+
+def _type_args(annotation: Any) -> list[Any]:
+    args = getattr(annotation, "__args__", None)
+    if not args:
+        return [annotation]
+    return [a for arg in args for a in _type_args(arg)]
+
+
+def _all_rules() -> list[cel.Rule]:
+    seen: set[type[pydantic.BaseModel]] = set()
+    for model in MODELS.values():
+        _rule_models(model, seen)
+    return [r for m in seen for r in getattr(m, "cel_rules", ())]
+
+
+RULE_MESSAGES = {r.message for r in _all_rules()}
+
+# Specs on both sides of every rule (the bad specs' CEL cases and the good edge cases cover more).
+RULE_CASES: list[dict[str, Any]] = [
+    {"disruption": {"enabled": False, "minAvailable": 1, "maxUnavailable": 1}},
+    {"disruption": {"enabled": False, "minAvailable": 1}},
+    {"disruption": {"enabled": True, "maxUnavailable": 1}},
+    {"disruption": {}},
+    {"autoscaling": {"maxReplicas": 1}},
+    {"autoscaling": {"minReplicas": 4, "maxReplicas": 2}},
+    {"redis": {"mode": "External", "managed": {}}},
+    {"redis": {}},
+    {"ingress": {"host": "weather.example.com"}},
+    {"ingress": {"enabled": True}},
+    {"ingress": {}},
+]
+
+
+def _pydantic_rule_messages(spec: dict[str, Any]) -> set[str]:
+    try:
+        weatherproxy.WeatherProxySpec.model_validate(spec)
+    except pydantic.ValidationError as caught:
+        messages = {
+            part
+            for err in caught.errors()
+            for part in str(err["msg"]).removeprefix("Value error, ").split("; ")
+        }
+        return messages & RULE_MESSAGES
+    return set()
+
+
+def test_every_cross_field_rule_is_declared_once_with_its_check() -> None:
+    rules = _all_rules()
+    assert len(rules) == len(RULE_MESSAGES) >= 5
+    schema_rules = [
+        entry
+        for node in _walk_schema(_spec_schema(bad_specs.WEATHERPROXY))
+        for entry in node.get(cel.VALIDATIONS_KEY, [])
+    ]
+    assert sorted(schema_rules, key=_key) == sorted((r.entry() for r in rules), key=_key)
+
+
+def _key(entry: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted(entry.items())
+
+
+def _walk_schema(node: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [node]
+    for sub in node.get("properties", {}).values():
+        out += _walk_schema(sub)
+    if isinstance(node.get("items"), dict):
+        out += _walk_schema(node["items"])
+    if isinstance(node.get("additionalProperties"), dict):
+        out += _walk_schema(node["additionalProperties"])
+    return out
+
+
+@pytest.mark.parametrize(
+    "patch",
+    RULE_CASES
+    + GOOD_EDGE_CASES
+    + [b.patch for b in bad_specs.BAD_SPECS if b.cel and b.kind == "WeatherProxy"],
+)
+def test_each_rule_and_its_check_agree(patch: dict[str, Any]) -> None:
+    spec = bad_specs.merge(bad_specs.VALID_WEATHERPROXY_SPEC, patch)
+    by_cel = set(cel_eval.failed_messages(_spec_schema(bad_specs.WEATHERPROXY), spec)) & RULE_MESSAGES
+    assert _pydantic_rule_messages(spec) == by_cel

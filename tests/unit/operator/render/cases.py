@@ -34,6 +34,7 @@ SPECS: dict[str, dict[str, Any]] = {
     "production-external-redis": {
         "environment": "production",
         "redis": {"mode": "External", "external": {"urlSecretRef": {"name": "shared-redis", "key": "url"}}},
+        "topologySpread": {"mode": "Off"},
     },
     "production-customised": {
         "environment": "production",
@@ -73,6 +74,7 @@ SPECS: dict[str, dict[str, Any]] = {
             "tlsSecretName": "weather-example-com-tls",
             "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
         },
+        "topologySpread": {"mode": "Hard"},
     },
 }
 

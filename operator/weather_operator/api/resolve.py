@@ -1,0 +1,176 @@
+"""Preset resolution: a ``WeatherProxySpec`` and its environment's preset give the ``EffectiveSpec``.
+
+A preset never overrides what the user wrote: each unset field takes the preset's value,
+field by field. Renderers read only the result (``api.effective``).
+"""
+
+from __future__ import annotations
+
+from weather_operator.api import constants, presets, weatherproxy
+from weather_operator.api import effective as effective_
+from weather_proxy import config
+
+
+def _resources(
+    spec: weatherproxy.Resources | None, preset: presets.Preset, *, redis: bool = False
+) -> effective_.EffectiveResources:
+    if spec is not None:
+        return effective_.EffectiveResources(
+            requests=dict(spec.requests or {}), limits=dict(spec.limits or {})
+        )
+    chosen = preset.redis_resources if redis else preset.resources
+    return effective_.EffectiveResources(
+        requests=dict(chosen.get("requests", {})), limits=dict(chosen.get("limits", {}))
+    )
+
+
+def _autoscaling(
+    spec: weatherproxy.Autoscaling | None, preset: presets.Preset
+) -> effective_.EffectiveAutoscaling:
+    spec = spec or weatherproxy.Autoscaling()
+    lo = spec.min_replicas if spec.min_replicas is not None else preset.min_replicas
+    hi = spec.max_replicas if spec.max_replicas is not None else preset.max_replicas
+    # A user-set bound wins over the preset's other bound.
+    if lo > hi:
+        if spec.min_replicas is not None:
+            hi = lo
+        else:
+            lo = hi
+    return effective_.EffectiveAutoscaling(
+        enabled=spec.enabled if spec.enabled is not None else preset.autoscaling_enabled,
+        min_replicas=lo,
+        max_replicas=hi,
+        target_cpu_utilization_percentage=(
+            spec.target_cpu_utilization_percentage
+            if spec.target_cpu_utilization_percentage is not None
+            else preset.target_cpu_utilization_percentage
+        ),
+    )
+
+
+def _disruption(
+    spec: weatherproxy.Disruption | None, preset: presets.Preset
+) -> effective_.EffectiveDisruption:
+    if spec is None:
+        return effective_.EffectiveDisruption(
+            enabled=preset.disruption_enabled, min_available=preset.min_available, max_unavailable=None
+        )
+    enabled = spec.enabled if spec.enabled is not None else True
+    if spec.min_available is None and spec.max_unavailable is None:
+        return effective_.EffectiveDisruption(
+            enabled=enabled, min_available=preset.min_available, max_unavailable=None
+        )
+    return effective_.EffectiveDisruption(
+        enabled=enabled, min_available=spec.min_available, max_unavailable=spec.max_unavailable
+    )
+
+
+def _redis(spec: weatherproxy.RedisSpec | None, preset: presets.Preset) -> effective_.EffectiveRedis:
+    spec = spec or weatherproxy.RedisSpec()
+    managed = spec.managed or weatherproxy.ManagedRedis()
+    persistence = managed.persistence or weatherproxy.Persistence()
+    url_ref = None
+    if spec.mode is weatherproxy.RedisMode.EXTERNAL and spec.external is not None:
+        ref = spec.external.url_secret_ref
+        url_ref = effective_.SecretKeySelector(name=ref.name, key=ref.key)
+    return effective_.EffectiveRedis(
+        managed=spec.mode is not weatherproxy.RedisMode.EXTERNAL,
+        image=managed.image or constants.DEFAULT_REDIS_IMAGE,
+        persistence_enabled=(
+            persistence.enabled if persistence.enabled is not None else preset.redis_persistence_enabled
+        ),
+        persistence_size=persistence.size or presets.REDIS_PERSISTENCE_SIZE,
+        storage_class_name=persistence.storage_class_name,
+        resources=_resources(managed.resources, preset, redis=True),
+        url_secret_ref=url_ref,
+    )
+
+
+def _monitoring(
+    spec: weatherproxy.MonitoringSpec | None, preset: presets.Preset
+) -> effective_.EffectiveMonitoring:
+    spec = spec or weatherproxy.MonitoringSpec()
+    sm = spec.service_monitor or weatherproxy.ServiceMonitorSpec()
+    alerts = spec.alerts or weatherproxy.AlertsSpec()
+    return effective_.EffectiveMonitoring(
+        service_monitor=effective_.EffectiveServiceMonitor(
+            enabled=sm.enabled if sm.enabled is not None else preset.service_monitor_enabled,
+            interval=sm.interval or presets.SERVICE_MONITOR_INTERVAL,
+            labels=dict(sm.labels or {}),
+        ),
+        alerts=effective_.EffectiveAlerts(
+            enabled=alerts.enabled if alerts.enabled is not None else preset.alerts_enabled,
+            error_rate_percent=(
+                alerts.error_rate_percent
+                if alerts.error_rate_percent is not None
+                else presets.ERROR_RATE_PERCENT
+            ),
+            p95_latency_seconds=(
+                alerts.p95_latency_seconds
+                if alerts.p95_latency_seconds is not None
+                else presets.P95_LATENCY_SECONDS
+            ),
+            availability_target_percent=(
+                alerts.availability_target
+                if alerts.availability_target is not None
+                else presets.AVAILABILITY_TARGET_PERCENT
+            ),
+            runbook_base_url=alerts.runbook_base_url or presets.RUNBOOK_BASE_URL,
+            labels=dict(alerts.labels or {}),
+        ),
+    )
+
+
+def _tracing(spec: weatherproxy.TracingSpec | None) -> config.Tracing:
+    spec = spec or weatherproxy.TracingSpec()
+    enabled = spec.enabled if spec.enabled is not None else spec.otlp_endpoint is not None
+    return config.Tracing(
+        enabled=enabled,
+        otlp_endpoint=spec.otlp_endpoint,
+        sample_ratio=spec.sample_ratio if spec.sample_ratio is not None else presets.TRACING_SAMPLE_RATIO,
+    )
+
+
+def _ingress(spec: weatherproxy.IngressSpec | None) -> effective_.EffectiveIngress:
+    spec = spec or weatherproxy.IngressSpec()
+    return effective_.EffectiveIngress(
+        enabled=bool(spec.enabled),
+        host=spec.host,
+        path=spec.path or presets.INGRESS_PATH,
+        class_name=spec.class_name,
+        tls_secret_name=spec.tls_secret_name,
+        annotations=dict(spec.annotations or {}),
+    )
+
+
+def _topology_spread(
+    spec: weatherproxy.TopologySpread | None, preset: presets.Preset
+) -> effective_.SpreadMode:
+    if spec is None or spec.mode is None:
+        return preset.topology_spread
+    return spec.mode
+
+
+def effective(spec: weatherproxy.WeatherProxySpec, default_image: str) -> effective_.EffectiveSpec:
+    """``spec`` with its environment preset applied to every unset field."""
+    preset = presets.for_environment(spec.environment)
+    auth = spec.auth or weatherproxy.AuthSpec()
+    return effective_.EffectiveSpec(
+        environment=spec.environment,
+        image=spec.image or default_image,
+        replicas=spec.replicas if spec.replicas is not None else preset.replicas,
+        autoscaling=_autoscaling(spec.autoscaling, preset),
+        disruption=_disruption(spec.disruption, preset),
+        resources=_resources(spec.resources, preset),
+        upstream=spec.upstream or config.Upstream(),
+        cache=spec.cache or config.Cache(),
+        rate_limit=spec.rate_limit or config.RateLimit(),
+        auth_required=auth.required if auth.required is not None else preset.auth_required,
+        http=spec.http or config.Http(),
+        log_level=spec.log_level or preset.log_level,
+        tracing=_tracing(spec.tracing),
+        redis=_redis(spec.redis, preset),
+        monitoring=_monitoring(spec.monitoring, preset),
+        ingress=_ingress(spec.ingress),
+        topology_spread=_topology_spread(spec.topology_spread, preset),
+    )
