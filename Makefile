@@ -59,7 +59,7 @@ system-packages: ## Install missing Debian packages the tests need
 ##@ Development
 
 .PHONY: lint
-lint: $(VENV)/.installed sdk-lint workflow-lint ## ruff (lint + format check), mypy --strict, bandit, hadolint; tsc and go vet of the SDKs; actionlint
+lint: $(VENV)/.installed sdk-lint workflow-lint chart-lint ## ruff (lint + format check), mypy --strict, bandit, hadolint; tsc and go vet of the SDKs; actionlint; helm lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -83,8 +83,9 @@ fmt: $(VENV)/.installed ## Format and auto-fix
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: crds
-crds: $(VENV)/.installed ## Regenerate crds/ from the pydantic models
+crds: $(VENV)/.installed ## Regenerate crds/ from the pydantic models (and the chart's copy)
 	$(PY) hack/gen_crds.py
+	@$(MAKE) --no-print-directory chart-crds
 
 .PHONY: golden
 golden: $(VENV)/.installed ## Refresh the renderers' golden files
@@ -102,7 +103,7 @@ dev: install controlplane-build ## Local stack: control plane, redis, operator, 
 ##@ Test
 
 .PHONY: test
-test: install controlplane-build ## Unit + integration tests (no e2e), with the coverage floor
+test: install controlplane-build helm ## Unit + integration tests (no e2e), with the coverage floor
 	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -121,11 +122,11 @@ test-minimums: ## Unit tests on the lowest versions pyproject.toml allows (fresh
 	$(MINIMUMS)/venv/bin/python -m pytest tests/unit -m "not controlplane" -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-integration
-test-integration: install controlplane-build ## Integration tests (real redis-server, kube-apiserver)
+test-integration: install controlplane-build helm ## Integration tests (real redis-server, kube-apiserver)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: e2e
-e2e: install controlplane-build node-packages images ## e2e on kind (with a container engine) or on a real local node (root); never skips in CI
+e2e: install controlplane-build node-packages images helm ## e2e on kind (with a container engine) or on a real local node (root); never skips in CI
 	$(PY) -m pytest e2e --with-e2e $(PYTEST_ARGS)
 
 .PHONY: bench
@@ -158,6 +159,45 @@ sdk-lint: sdk-deps ## tsc --noEmit (TypeScript SDK); gofmt and go vet (Go SDK)
 .PHONY: postman
 postman: $(VENV)/.installed postman/node_modules/.package-lock.json ## Regenerate the Postman collection from the proxy's OpenAPI document
 	$(PY) postman/build.py
+
+##@ Helm chart and release bundle (charts/weather-operator, dist/)
+
+HELM_VERSION ?= v3.22.0
+# helm template and lint assume the Kubernetes version helm was built for: the control plane's
+# (hack/controlplane/go.mod), the chart's minimum too.
+K8S_MINOR := $(shell awk '$$1=="k8s.io/kubernetes" {split($$2, v, "."); print v[2]; exit}' hack/controlplane/go.mod)
+HELM := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weather-proxy-fleet/tools/helm-$(HELM_VERSION)-k8s1.$(K8S_MINOR)/helm
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  $(foreach pkg,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(pkg).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(pkg).k8sVersionMinor=$(K8S_MINOR))
+CHART := charts/weather-operator
+# The chart's crds/ are copies (one source: crds/ from the models, Kopf's peering CRDs from
+# manifests/base); a test checks they are identical.
+CHART_CRDS := crds/weatherproxy.dev_weatherproxies.yaml crds/weatherproxy.dev_apikeys.yaml \
+  manifests/base/kopf.dev_clusterkopfpeerings.yaml manifests/base/kopf.dev_kopfpeerings.yaml
+
+.PHONY: helm
+helm: ## Build helm from its Go module (helm.sh/helm/v3), cached under ~/.cache
+	@test -x $(HELM) || { echo ">> go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
+	  GOBIN=$(dir $(HELM)) CGO_ENABLED=0 go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
+
+.PHONY: chart-crds
+chart-crds: ## Copy the CRDs into the chart's crds/ (make crds runs it)
+	cp $(CHART_CRDS) $(CHART)/crds/
+
+.PHONY: chart-lint
+chart-lint: helm ## helm lint --strict of the chart, default values and every optional part on
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set metrics.enabled=true,metrics.serviceMonitor.enabled=true,watchNamespace=weather
+
+DIST ?= dist
+
+.PHONY: release
+release: helm ## dist/install.yaml (CRDs + operator: kustomize build of manifests/base) and dist/weather-operator-$(VERSION).tgz
+	rm -rf $(DIST)
+	mkdir -p $(DIST)
+	kubectl kustomize manifests/base > $(DIST)/install.yaml
+	$(HELM) package $(CHART) --version $(VERSION) --app-version $(VERSION) --destination $(DIST)
+	@ls -l $(DIST)
 
 ##@ Control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
 

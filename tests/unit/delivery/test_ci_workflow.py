@@ -105,10 +105,12 @@ def test_images_are_multi_arch_with_attestations_and_pushed_only_for_tags() -> N
     assert meta["with"]["images"].startswith("ghcr.io/")
 
 
-def test_the_chart_job_lints_only_once_a_chart_exists() -> None:
-    guarded = [s for s in steps("chart") if "helm lint" in s.get("run", "")]
-    assert guarded
-    assert all(s["if"] == "hashFiles('charts/*/Chart.yaml') != ''" for s in guarded)
+def test_the_chart_job_lints_the_chart_and_builds_the_release_bundle() -> None:
+    runs = [s.get("run", "") for s in steps("chart")]
+    assert "make --no-print-directory chart-lint" in runs
+    assert "make --no-print-directory release" in runs
+    (upload,) = [s for s in steps("chart") if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["with"]["path"] == "dist/"
 
 
 def actionlint() -> str | None:
