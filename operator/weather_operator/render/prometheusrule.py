@@ -1,9 +1,9 @@
 """The PrometheusRule (monitoring.coreos.com/v1) with a fleet's alerts.
 
-Symptom alerts (error rate, p95 latency, breaker open, Redis down, config reload
-failing, keys Secret not watched) and multi-window, multi-burn-rate alerts on an availability SLO (Google
-SRE workbook, ch. 5): page when 1h and 5m burn 14.4x the budget or 6h and 30m burn 6x;
-open a ticket when 3d and 6h burn 1x. Series are those the ServiceMonitor scrapes:
+Symptom alerts (error rate, p95 latency, breaker open, upstream budget at 80%, Redis down,
+config reload failing, keys Secret not watched) and multi-window, multi-burn-rate alerts on an
+availability SLO (Google SRE workbook, ch. 5): page when 1h and 5m burn 14.4x the budget or
+6h and 30m burn 6x; open a ticket when 3d and 6h burn 1x. Series are those the ServiceMonitor scrapes:
 ``job`` is the Service name.
 """
 
@@ -23,7 +23,10 @@ BREAKER_STATE = "weather_proxy_upstream_breaker_state"
 REDIS_UP = "weather_proxy_redis_up"
 CONFIG_RELOAD_SUCCESS = "weather_proxy_config_reload_success"
 KEYS_WATCH_CONNECTED = "weather_proxy_keys_watch_connected"
+UPSTREAM_BUDGET_USED = "weather_proxy_upstream_budget_used_ratio"
 BREAKER_OPEN = 2
+# Share of any window of spec.upstream.budget (minute, hour, day) that warns before misses get 503.
+UPSTREAM_BUDGET_WARN_RATIO = 0.8
 
 ERROR_RATIO_RECORD = "weatherproxy:http_error_ratio:rate{window}"
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
@@ -101,6 +104,19 @@ def _symptom_alerts(proxy: str, namespace: str, alerts: effective.EffectiveAlert
             "warning",
             f"WeatherProxy {fleet} has its Open-Meteo circuit breaker open.",
             "Upstream calls fail fast; the fleet serves cached and stale data only.",
+            runbook,
+            proxy,
+        ),
+        _alert(
+            "WeatherProxyUpstreamBudgetHigh",
+            f"max by (namespace, job, window) ({UPSTREAM_BUDGET_USED}{sel})\n"
+            f">= {_number(UPSTREAM_BUDGET_WARN_RATIO)}",
+            "5m",
+            "warning",
+            f"WeatherProxy {fleet} has used {_number(UPSTREAM_BUDGET_WARN_RATIO * 100)}% of an upstream "
+            "budget window.",
+            "{{ $value | humanizePercentage }} of the {{ $labels.window }} budget of Open-Meteo calls is "
+            "spent; once it is all spent, misses with nothing cached get 503 upstream-budget-exhausted.",
             runbook,
             proxy,
         ),

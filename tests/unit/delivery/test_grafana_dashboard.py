@@ -13,6 +13,8 @@ from tests.unit.delivery import support
 
 MONITORING = support.MANIFESTS / "monitoring"
 DASHBOARD = MONITORING / "dashboards" / "weather-proxy.json"
+# Its SQL runs against a real PostgreSQL in tests/integration/proxy/test_usage_dashboard.py.
+USAGE = MONITORING / "dashboards" / "weather-proxy-usage.json"
 
 
 def exported_metrics() -> dict[str, set[str]]:
@@ -48,11 +50,35 @@ def expressions(dashboard: dict[str, Any]) -> list[str]:
     return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
 
 
-def test_configmap_is_labelled_for_the_grafana_sidecar() -> None:
-    (cm,) = support.kustomize_build(MONITORING)
-    assert cm["kind"] == "ConfigMap"
-    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(cm["data"]["weather-proxy.json"]) == json.loads(DASHBOARD.read_text())
+def test_configmaps_are_labelled_for_the_grafana_sidecar() -> None:
+    built = {cm["metadata"]["name"]: cm for cm in support.kustomize_build(MONITORING)}
+    assert set(built) == {"weather-proxy-dashboard", "weather-proxy-usage-dashboard"}
+    for name, file in (("weather-proxy-dashboard", DASHBOARD), ("weather-proxy-usage-dashboard", USAGE)):
+        cm = built[name]
+        assert cm["kind"] == "ConfigMap"
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert json.loads(cm["data"][file.name]) == json.loads(file.read_text())
+
+
+def test_usage_dashboard_is_well_formed_and_covers_the_topics() -> None:
+    usage = json.loads(USAGE.read_text())
+    assert usage["uid"] == "weather-proxy-usage"
+    ids = [p["id"] for p in usage["panels"]]
+    assert len(ids) == len(set(ids))
+    variables = {v["name"] for v in usage["templating"]["list"]}
+    assert {"datasource", "top", "budget_per_hour", "budget_per_day"} <= variables
+    kinds = {p["type"] for p in usage["panels"]}
+    assert {"geomap", "table", "timeseries"} <= kinds
+    titles = " ".join(p["title"].lower() for p in usage["panels"])
+    topics = ("most requested cities", "by location", "peak hours", "cache efficiency", "per-key", "budget")
+    for topic in topics:
+        assert topic in titles, topic
+    for panel in usage["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] == "${datasource}"
+            assert "$__timeFilter(" in target["rawSql"], panel["title"]
 
 
 def test_only_exported_metrics_are_queried(dashboard: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
         "WeatherProxyHighErrorRate",
         "WeatherProxyHighLatency",
         "WeatherProxyUpstreamBreakerOpen",
+        "WeatherProxyUpstreamBudgetHigh",
         "WeatherProxyRedisDown",
         "WeatherProxyConfigReloadFailing",
         "WeatherProxyKeysWatchDown",
@@ -47,6 +48,9 @@ def test_metric_names_are_the_proxys() -> None:
     assert "weather_proxy_http_request_duration_seconds_bucket" in alerts["WeatherProxyHighLatency"]["expr"]
     assert "weather_proxy_upstream_breaker_state" in alerts["WeatherProxyUpstreamBreakerOpen"]["expr"]
     assert "weather_proxy_redis_up" in alerts["WeatherProxyRedisDown"]["expr"]
+    budget = alerts["WeatherProxyUpstreamBudgetHigh"]["expr"]
+    assert budget.startswith("max by (namespace, job, window) (weather_proxy_upstream_budget_used_ratio{")
+    assert budget.endswith(">= 0.8")
     assert "weather_proxy_config_reload_success" in alerts["WeatherProxyConfigReloadFailing"]["expr"]
     assert "weather_proxy_keys_watch_connected" in alerts["WeatherProxyKeysWatchDown"]["expr"]
 
