@@ -77,6 +77,17 @@ workflow-lint: ## actionlint (built from its Go module) with shellcheck on .gith
 	  GOBIN=$(dir $(ACTIONLINT)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); }
 	$(ACTIONLINT)
 
+# The Argo CD health scripts' gopher-lua runner (tests/unit/delivery/lua.py): a local Go module,
+# cached by the digest of its sources (the tests compute the same key).
+LUAHEALTH_SOURCES := hack/luahealth/go.mod hack/luahealth/go.sum hack/luahealth/main.go
+LUAHEALTH_KEY = $(shell cat $(LUAHEALTH_SOURCES) | sha256sum | cut -c1-12)
+LUAHEALTH = $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weather-proxy-fleet/tools/luahealth-$(LUAHEALTH_KEY)/luahealth
+
+.PHONY: luahealth
+luahealth: ## Build hack/luahealth (gopher-lua, what Argo CD runs health scripts with), cached under ~/.cache
+	@test -x $(LUAHEALTH) || { echo ">> go build hack/luahealth"; \
+	  cd hack/luahealth && CGO_ENABLED=0 go build -mod=readonly -trimpath -o $(LUAHEALTH) .; }
+
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format and auto-fix
 	$(VENV)/bin/ruff format .
@@ -103,11 +114,11 @@ dev: install controlplane-build ## Local stack: control plane, redis, operator, 
 ##@ Test
 
 .PHONY: test
-test: install controlplane-build helm ## Unit + integration tests (no e2e), with the coverage floor
+test: install controlplane-build helm luahealth ## Unit + integration tests (no e2e), with the coverage floor
 	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(VENV)/.installed ## Unit tests only (fast, no services)
+test-unit: $(VENV)/.installed luahealth ## Unit tests only (fast, no services)
 	$(PY) -m pytest tests/unit -m "not controlplane" $(PYTEST_ARGS)
 
 MINIMUMS ?= .minimums

@@ -9,6 +9,10 @@
 --                ReconcileFailed: the API server refuses a child), or
 --                Ready=False for a reason that needs a person (InvalidSpec, ReconcileFailed);
 --   Healthy:     Ready=True for the current generation and not Degraded.
+-- A spec that passes the CRD schema but not the operator's models is never reconciled,
+-- so status.observedGeneration stays behind; a Ready=False InvalidSpec (message: the field
+-- and the rule) or a hard failure written for the current generation is Degraded anyway.
+-- Only the base and table libraries: Argo CD opens no string library for this script.
 local hard_failures = {
   ReplicaFailure = true,
   ProgressDeadlineExceeded = true,
@@ -50,6 +54,24 @@ local generation = 0
 if obj.metadata ~= nil and obj.metadata.generation ~= nil then
   generation = obj.metadata.generation
 end
+
+local function of_current_generation(condition)
+  return condition ~= nil and condition.observedGeneration ~= nil and condition.observedGeneration >= generation
+end
+
+local ready = condition_of(obj.status, "Ready")
+local degraded = condition_of(obj.status, "Degraded")
+if of_current_generation(ready) and ready.status == "False" and terminal_ready_reasons[ready.reason] then
+  hs.status = "Degraded"
+  hs.message = describe(ready)
+  return hs
+end
+if of_current_generation(degraded) and degraded.status == "True" and hard_failures[degraded.reason] then
+  hs.status = "Degraded"
+  hs.message = describe(degraded)
+  return hs
+end
+
 local observed = obj.status.observedGeneration
 if observed == nil or observed < generation then
   hs.status = "Progressing"
@@ -57,7 +79,6 @@ if observed == nil or observed < generation then
   return hs
 end
 
-local ready = condition_of(obj.status, "Ready")
 if ready == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for the Ready condition"
@@ -69,7 +90,6 @@ if ready.observedGeneration ~= nil and ready.observedGeneration < generation the
   return hs
 end
 
-local degraded = condition_of(obj.status, "Degraded")
 if degraded ~= nil and degraded.status == "True" then
   local rolling = condition_of(obj.status, "Progressing")
   if hard_failures[degraded.reason] or rolling == nil or rolling.status ~= "True" then

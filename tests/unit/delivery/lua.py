@@ -1,16 +1,26 @@
 """Run an Argo CD health script with a real Lua interpreter, the way Argo CD calls it.
 
 Argo CD runs the script as a chunk with the resource in the global ``obj`` and takes
-the table it returns. The object is handed over as a Lua table literal.
+the table it returns. Two interpreters: lua5.4, the object handed over as a Lua table
+literal; and gopher-lua (Lua 5.1), what Argo CD itself runs, through ``hack/luahealth``
+(built by ``make luahealth``), which converts the object and reads the result as Argo
+CD's util/lua does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import pathlib
 import re
 import subprocess
 from typing import Any
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+LUAHEALTH_SOURCES = tuple(REPO / "hack" / "luahealth" / name for name in ("go.mod", "go.sum", "main.go"))
 
 HARNESS = """
 obj = {obj}
@@ -66,6 +76,31 @@ def run_health(lua: str, script: pathlib.Path, obj: dict[str, Any]) -> tuple[str
         raise RuntimeError(f"{script.name} failed: {result.stderr}")
     status, _, message = result.stdout.partition("\n")
     return status, message
+
+
+def luahealth_binary() -> str:
+    """The gopher-lua runner ``make luahealth`` built from these sources; skip locally, fail in CI."""
+    # The Makefile's key: sha256 of go.mod, go.sum and main.go, concatenated.
+    key = hashlib.sha256(b"".join(p.read_bytes() for p in LUAHEALTH_SOURCES)).hexdigest()[:12]
+    cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    built = cache / "weather-proxy-fleet" / "tools" / f"luahealth-{key}" / "luahealth"
+    if built.exists():
+        return str(built)
+    message = "the gopher-lua runner is not built for these sources: `make luahealth` builds hack/luahealth"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def run_health_gopher(binary: str, script: pathlib.Path, obj: dict[str, Any]) -> tuple[str, str]:
+    """(status, message) Argo CD's gopher-lua VM gets from the script for ``obj`` (sent as JSON)."""
+    result = subprocess.run(
+        [binary, str(script)], input=json.dumps(obj), capture_output=True, text=True, check=False, timeout=30
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{script.name} failed under gopher-lua: {result.stderr}")
+    health = json.loads(result.stdout)
+    return health.get("status", ""), health.get("message", "")
 
 
 # Lua 5.2+ syntax and library that gopher-lua (Lua 5.1) does not have.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,9 +17,17 @@ WEATHERPROXY = HEALTH / "weatherproxy.lua"
 APIKEY = HEALTH / "apikey.lua"
 
 
-@pytest.fixture(scope="module")
-def lua_bin() -> str:
-    return support.require_tool("lua5.4")
+Run = Callable[[pathlib.Path, dict[str, Any]], tuple[str, str]]
+
+
+@pytest.fixture(scope="module", params=["lua5.4", "gopher-lua"])
+def run_health(request: pytest.FixtureRequest) -> Run:
+    """The script's (status, message) for an object, under lua5.4 and under gopher-lua (Argo CD's)."""
+    if request.param == "lua5.4":
+        binary = support.require_tool("lua5.4")
+        return lambda script, obj: lua.run_health(binary, script, obj)
+    runner = lua.luahealth_binary()
+    return lambda script, obj: lua.run_health_gopher(runner, script, obj)
 
 
 def ready(status: str, reason: str, message: str = "", generation: int | None = 3) -> dict[str, Any]:
@@ -223,6 +232,50 @@ WEATHERPROXY_CASES = [
         "ReconcileFailed",
     ),
     (
+        "invalid spec of a generation the operator never reconciled",
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                ready(
+                    "False",
+                    "InvalidSpec",
+                    "spec.disruption.maxUnavailable must be an integer or a percentage like 50%",
+                ),
+                ROLLED_OUT,
+            ],
+        },
+        3,
+        "Degraded",
+        "InvalidSpec: spec.disruption.maxUnavailable",
+    ),
+    (
+        "an invalid spec since fixed, not yet reconciled",
+        {"observedGeneration": 2, "conditions": [ready("False", "InvalidSpec", "bad", generation=2)]},
+        3,
+        "Progressing",
+        "generation 3",
+    ),
+    (
+        "reconcile failed for a generation not yet observed",
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                ready("True", "AllReplicasReady", generation=2),
+                condition("Degraded", "True", "ReconcileFailed", "422 Unprocessable Entity: Service"),
+            ],
+        },
+        3,
+        "Degraded",
+        "ReconcileFailed: 422",
+    ),
+    (
+        "a condition with a null message",
+        {"observedGeneration": 3, "conditions": [{**ready("True", "AllReplicasReady"), "message": None}]},
+        3,
+        "Healthy",
+        "AllReplicasReady",
+    ),
+    (
         "unknown",
         {"observedGeneration": 3, "conditions": [ready("Unknown", "Reconciling")]},
         3,
@@ -298,6 +351,34 @@ APIKEY_CASES = [
         "Pending",
     ),
     ("current, no conditions", {"observedGeneration": 3}, 3, "Progressing", "Ready condition"),
+    (
+        "invalid spec never reconciled",
+        {"observedGeneration": 2, "conditions": [ready("False", "InvalidSpec", "spec.scopes: repeated")]},
+        3,
+        "Degraded",
+        "InvalidSpec: spec.scopes",
+    ),
+    (
+        "the fleet is missing for a generation not yet observed",
+        {"observedGeneration": 2, "conditions": [ready("False", "ProxyNotFound", "no WeatherProxy 'x'")]},
+        3,
+        "Degraded",
+        "ProxyNotFound",
+    ),
+    (
+        "waiting for the proxy, older generation",
+        {"observedGeneration": 2, "conditions": [ready("False", "ProxyNotReady", generation=3)]},
+        3,
+        "Progressing",
+        "generation 3",
+    ),
+    (
+        "null message",
+        {"observedGeneration": 3, "conditions": [{**ready("True", "KeyIssued"), "message": None}]},
+        3,
+        "Healthy",
+        "KeyIssued",
+    ),
 ]
 APIKEY_TERMINAL = ["Expired", "Disabled", "ProxyNotFound", "SecretNotFound", "InvalidSpec", "ReconcileFailed"]
 
@@ -308,9 +389,14 @@ APIKEY_TERMINAL = ["Expired", "Disabled", "ProxyNotFound", "SecretNotFound", "In
     ids=[c[0] for c in WEATHERPROXY_CASES],
 )
 def test_weatherproxy_health(
-    lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None, expected: str, needle: str
+    run_health: Run,
+    case: str,
+    status: dict[str, Any] | None,
+    generation: int | None,
+    expected: str,
+    needle: str,
 ) -> None:
-    health, message = lua.run_health(lua_bin, WEATHERPROXY, resource("WeatherProxy", status, generation))
+    health, message = run_health(WEATHERPROXY, resource("WeatherProxy", status, generation))
     assert health == expected, message
     assert needle in message
 
@@ -319,29 +405,34 @@ def test_weatherproxy_health(
     ("case", "status", "generation", "expected", "needle"), APIKEY_CASES, ids=[c[0] for c in APIKEY_CASES]
 )
 def test_apikey_health(
-    lua_bin: str, case: str, status: dict[str, Any] | None, generation: int | None, expected: str, needle: str
+    run_health: Run,
+    case: str,
+    status: dict[str, Any] | None,
+    generation: int | None,
+    expected: str,
+    needle: str,
 ) -> None:
-    health, message = lua.run_health(lua_bin, APIKEY, resource("ApiKey", status, generation))
+    health, message = run_health(APIKEY, resource("ApiKey", status, generation))
     assert health == expected, message
     assert needle in message
 
 
 @pytest.mark.parametrize("reason", APIKEY_TERMINAL)
-def test_apikey_degraded_reasons(lua_bin: str, reason: str) -> None:
+def test_apikey_degraded_reasons(run_health: Run, reason: str) -> None:
     status = {"observedGeneration": 3, "conditions": [ready("False", reason, "needs a person")]}
-    health, message = lua.run_health(lua_bin, APIKEY, resource("ApiKey", status))
+    health, message = run_health(APIKEY, resource("ApiKey", status))
     assert (health, message) == ("Degraded", f"{reason}: needs a person")
 
 
 @pytest.mark.parametrize("env", support.ENVIRONMENTS)
-def test_freshly_applied_samples_are_progressing(lua_bin: str, env: str) -> None:
+def test_freshly_applied_samples_are_progressing(run_health: Run, env: str) -> None:
     objects = support.kustomize_build(support.MANIFESTS / "overlays" / env)
     for obj in objects:
         script = {"WeatherProxy": WEATHERPROXY, "ApiKey": APIKEY}.get(obj["kind"])
         if script is not None:
             created = copy.deepcopy(obj)
             created["metadata"]["generation"] = 1
-            assert lua.run_health(lua_bin, script, created)[0] == "Progressing"
+            assert run_health(script, created)[0] == "Progressing"
 
 
 @pytest.mark.parametrize("script", [WEATHERPROXY, APIKEY], ids=lambda p: p.name)
@@ -378,7 +469,7 @@ APIKEY_OBSERVATIONS: dict[str, tuple[dict[str, Any], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(APIKEY_OBSERVATIONS))
-def test_apikey_health_of_the_conditions_the_operator_writes(lua_bin: str, case: str) -> None:
+def test_apikey_health_of_the_conditions_the_operator_writes(run_health: Run, case: str) -> None:
     status_module = pytest.importorskip("weather_operator.status")
     changes, expected = APIKEY_OBSERVATIONS[case]
     observation = status_module.KeyObservation(
@@ -394,7 +485,32 @@ def test_apikey_health_of_the_conditions_the_operator_writes(lua_bin: str, case:
     )
     observed = status_module.apikey_ready(observation, datetime.datetime(2026, 11, 26, tzinfo=datetime.UTC))
     written = {**ready(observed.status, observed.reason, observed.message), "type": observed.type}
-    health, message = lua.run_health(
-        lua_bin, APIKEY, resource("ApiKey", {"observedGeneration": 3, "conditions": [written]})
+    health, message = run_health(
+        APIKEY, resource("ApiKey", {"observedGeneration": 3, "conditions": [written]})
     )
     assert health == expected, message
+
+
+def test_the_gopher_lua_runner_is_argo_cds_vm(tmp_path: pathlib.Path) -> None:
+    """No string library, an unknown status read as Unknown, numbers and nulls as Argo CD converts them."""
+    runner = lua.luahealth_binary()
+    uses_string = tmp_path / "string.lua"
+    uses_string.write_text('return {status = "Healthy", message = string.format("%d", 1)}\n')
+    with pytest.raises(RuntimeError, match="string"):
+        lua.run_health_gopher(runner, uses_string, {})
+    lua54 = support.require_tool("lua5.4")
+    assert lua.run_health(lua54, uses_string, {}) == ("Healthy", "1")
+
+    invalid = tmp_path / "invalid.lua"
+    invalid.write_text('return {status = "Fine", message = "x"}\n')
+    assert lua.run_health_gopher(runner, invalid, {}) == ("Unknown", "Lua returned an invalid health status")
+
+    shapes = tmp_path / "shapes.lua"
+    shapes.write_text(
+        "local n = 0\nfor _ in ipairs(obj.items) do n = n + 1 end\n"
+        'return {status = "Healthy", message = tostring(obj.spec.replicas + 0.5) .. " " .. tostring(n)'
+        ' .. " " .. tostring(obj.spec.gone == nil)}\n'
+    )
+    obj = {"spec": {"replicas": 2, "gone": None}, "items": ["a", None, "b"]}
+    # JSON null is no entry (a null in a list is skipped), integers are Lua numbers.
+    assert lua.run_health_gopher(runner, shapes, obj) == ("Healthy", "2.5 2 true")
