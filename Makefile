@@ -50,7 +50,24 @@ lock-upgrade: $(VENV)/.installed ## Re-resolve constraints.txt: the newest versi
 	$(PIP_COMPILE) --upgrade
 
 .PHONY: install
-install: $(VENV)/.installed system-packages sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs), node packages
+install: $(VENV)/.installed system-packages kubectl sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs), kubectl, node packages
+
+# kubectl, when the machine has none: built from its Go modules (hack/tools/kubectl, the control
+# plane's version) into ~/.cache, installed as /usr/local/bin/kubectl.
+KUBECTL_VERSION := $(shell awk '$$1=="k8s.io/kubectl" {print $$2; exit}' hack/tools/kubectl/go.mod)
+KUBECTL_K8S := $(subst v0.,v1.,$(KUBECTL_VERSION))
+KUBECTL_BUILT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weather-proxy-fleet/tools/kubectl-$(KUBECTL_K8S)/kubectl
+KUBECTL_LDFLAGS := -s -w $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+  -X $(pkg).gitVersion=$(KUBECTL_K8S) -X $(pkg).gitMajor=1 -X $(pkg).gitMinor=$(word 2,$(subst ., ,$(KUBECTL_K8S))) \
+  -X $(pkg).gitTreeState=clean)
+
+.PHONY: kubectl
+kubectl: ## Install kubectl (built from its Go modules) unless one is on PATH
+	@command -v kubectl >/dev/null || { \
+	  test -x $(KUBECTL_BUILT) || { echo ">> go build kubectl $(KUBECTL_K8S) (hack/tools/kubectl)"; \
+	    cd hack/tools/kubectl && CGO_ENABLED=0 go build -trimpath -ldflags "$(KUBECTL_LDFLAGS)" -o $(KUBECTL_BUILT) .; }; \
+	  echo ">> installing $(KUBECTL_BUILT) as /usr/local/bin/kubectl"; \
+	  $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) install -m 0755 $(KUBECTL_BUILT) /usr/local/bin/kubectl; }
 
 .PHONY: system-packages
 system-packages: ## Install missing Debian packages the tests need

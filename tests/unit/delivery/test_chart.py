@@ -213,6 +213,7 @@ def test_metrics_and_the_service_monitor_are_off_by_default_and_target_the_metri
     )
     ports = {p["name"]: p["containerPort"] for p in _container(objects)["ports"]}
     assert ports == {"health": 8080, "metrics": 9100}
+    assert _env(_container(objects))["WEATHER_OPERATOR_METRICS_PORT"] == "9100"
     (service,) = [o for o in objects if o["kind"] == "Service"]
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}
