@@ -64,6 +64,7 @@ class Runtime:
         default_factory=lambda: keys_mod.KeyRing(config_mod.KeysFile())
     )
     keys_loaded: bool = False
+    keys_file: config_mod.KeysFile | None = None  # the last one applied through apply_keys
     started: bool = False
     shutting_down: bool = False
     http: httpx.AsyncClient | None = None
@@ -98,9 +99,20 @@ class Runtime:
             self.breaker.reconfigure(merged.upstream.circuit_breaker)
 
     def apply_keys(self, keys: config_mod.KeysFile) -> None:
+        self.keys_file = keys
         self.apply_ring(keys_mod.KeyRing(keys))
 
     def apply_ring(self, ring: keys_mod.KeyRing) -> None:
         self.keyring = ring
         self.keys_loaded = True
         log.info("key ring holds %d keys", len(self.keyring))
+        if self.history is not None:
+            view = self.key_view()
+            if view:
+                self.history.keys_changed(view)  # the key lifecycle audit, in the background
+
+    def key_view(self) -> dict[str, config_mod.KeysFile]:
+        """The ring's sources: each keys Secret in force (with the watch), else the one keys file."""
+        if self.key_sources is not None:
+            return {name: part.keys for name, part in self.key_sources.parts.items() if part.present}
+        return {"file": self.keys_file} if self.keys_file is not None else {}

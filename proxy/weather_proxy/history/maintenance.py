@@ -4,7 +4,7 @@ Every proxy runs :func:`run_once` on a timer; a transaction-level advisory lock 
 process of the fleet do the work while the others skip, and because each step is idempotent
 a skipped or repeated run changes nothing. Retention keeps the last ``retentionDays`` whole
 UTC days before today (and today): older partitions are dropped, older per-minute upstream
-counts deleted. :func:`erase_key` deletes one key id's rows, for a deleted ApiKey
+counts and key lifecycle events deleted. :func:`erase_key` deletes one key id's rows, for a deleted ApiKey
 (``eraseOnKeyDelete``); the operator runs it (``python -m weather_proxy.history erase``).
 """
 
@@ -38,6 +38,10 @@ def first_kept_day(today: datetime.date, retention_days: int) -> datetime.date:
     return today - datetime.timedelta(days=retention_days)
 
 
+def _midnight(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
+
+
 async def run_once(
     conn: psycopg.AsyncConnection[tuple[object, ...]], retention_days: int, now: datetime.datetime
 ) -> Report:
@@ -51,11 +55,10 @@ async def run_once(
             return Report(ran=False)
         created = await partitions.ensure(conn, [today, today + datetime.timedelta(days=1)])
         dropped = await partitions.drop_before(conn, first_kept)
-        cur = await conn.execute(
-            "DELETE FROM upstream_calls WHERE minute < %s",
-            (datetime.datetime(first_kept.year, first_kept.month, first_kept.day, tzinfo=datetime.UTC),),
-        )
+        cur = await conn.execute("DELETE FROM upstream_calls WHERE minute < %s", (_midnight(first_kept),))
         deleted = cur.rowcount
+        # The key lifecycle audit is kept as long as the requests it explains.
+        await conn.execute("DELETE FROM key_events WHERE time < %s", (_midnight(first_kept),))
     if created or dropped or deleted:
         log.info(
             "analytics maintenance",

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_LOCK = 0x5750_4601
 PARTITIONS_LOCK = 0x5750_4602
 MAINTENANCE_LOCK = 0x5750_4603
+KEY_EVENTS_LOCK = 0x5750_4604
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         COMMENT ON TABLE upstream_calls IS
             'Open-Meteo calls per UTC minute, endpoint (geocoding|forecast) and origin (request|background).';
+        """,
+    ),
+    Migration(
+        2,
+        "key lifecycle events; the fleet's last known state of each key",
+        """
+        CREATE TABLE key_events (
+            key_id text NOT NULL,
+            event text NOT NULL
+                CHECK (event IN ('issued', 'rotated', 'disabled', 'enabled', 'expired', 'deleted')),
+            instance text NOT NULL,
+            time timestamptz NOT NULL,
+            source text NOT NULL,
+            revision bigint NOT NULL,
+            fingerprint text NOT NULL,
+            PRIMARY KEY (key_id, event, instance)
+        );
+        CREATE INDEX key_events_time ON key_events (time);
+        COMMENT ON TABLE key_events IS
+            'Key lifecycle as the fleet''s proxies saw their keys.yaml change: first seen, by one of them.';
+        COMMENT ON COLUMN key_events.fingerprint IS
+            'SHA-256 of the key''s SHA-256, 16 hex digits: tells key versions apart, never the key.';
+        CREATE TABLE key_states (
+            key_id text PRIMARY KEY,
+            source text NOT NULL,
+            revision bigint NOT NULL,
+            fingerprint text NOT NULL,
+            disabled boolean NOT NULL,
+            expires_at timestamptz,
+            present boolean NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+        COMMENT ON TABLE key_states IS
+            'Each key id as last recorded into key_events (present false once deleted or expired).';
         """,
     ),
 )
