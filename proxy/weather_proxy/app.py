@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from weather_proxy import analytics, redis_link, reload, settings, version
 from weather_proxy import config as config_mod
@@ -92,7 +93,7 @@ def create_app(
         finally:
             await _stop(rt, tasks)
 
-    app = FastAPI(
+    app = ProxyApp(
         title="Weather proxy",
         version=version.VERSION,
         description=DESCRIPTION,
@@ -112,43 +113,80 @@ def create_app(
     tracing.instrument_app(app, rt.tracer_provider)
     # add_middleware prepends: the last added is the outermost.
     app.add_middleware(GZipMiddleware, minimum_size=config.http.gzip_minimum_size)
+    fast: dict[str, Any] = {}
     if fast_path:
-        weather_routes = {
-            route.path: route
-            for route in weather.router.routes
-            if isinstance(route, APIRoute) and route.path in weather.PATHS
+        fast = {
+            "handler": functools.partial(weather.answer, rt),
+            "routes": {
+                route.path: route
+                for route in weather.router.routes
+                if isinstance(route, APIRoute) and route.path in weather.PATHS
+            },
+            "gzip_minimum_size": config.http.gzip_minimum_size,
         }
-        app.add_middleware(
-            fastpath.WeatherFastPath,
-            runtime=rt,
-            routes=weather_routes,
-            gzip_minimum_size=config.http.gzip_minimum_size,
-        )
+    # With tracing, OpenTelemetry's middleware wraps FastAPI's stack: the fast path stays inside it.
+    ahead = bool(fast) and rt.tracer_provider is None
+    if fast and not ahead:
+        app.add_middleware(fastpath.WeatherFastPath, **fast)
+    # The request's context and the checks every request passes, outermost last.
+    outer: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
     if config.http.cors.allow_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=config.http.cors.allow_origins,
-            allow_methods=["GET"],
-            allow_headers=["X-API-Key", "If-None-Match", "X-Request-ID"],
-            expose_headers=[
-                "X-Cache",
-                "ETag",
-                "Age",
-                "X-Request-ID",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-                "Retry-After",
-            ],
-        )
+        outer.append((CORSMiddleware, CORS | {"allow_origins": config.http.cors.allow_origins}))
     if config.http.trusted_hosts != ["*"]:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.http.trusted_hosts)
-    app.add_middleware(
-        middleware.RequestContextMiddleware,
-        metrics=metrics,
-        recorder=rt.history.writer if rt.history is not None else None,
-    )
+        outer.append((TrustedHostMiddleware, {"allowed_hosts": config.http.trusted_hosts}))
+    recorder = rt.history.writer if rt.history is not None else None
+    outer.append((middleware.RequestContextMiddleware, {"metrics": metrics, "recorder": recorder}))
+    for cls, options in outer:
+        app.add_middleware(cls, **options)
+    if ahead:
+        # The same outer middlewares around the fast path, ahead of FastAPI's stack.
+        chain: ASGIApp = fastpath.WeatherFastPath(functools.partial(FastAPI.__call__, app), **fast)
+        for cls, options in outer:
+            chain = cls(chain, **options)
+        app.fast_path = chain
+        app.fast_paths = frozenset(fast["routes"])
     return app
+
+
+CORS: dict[str, Any] = {
+    "allow_methods": ["GET"],
+    "allow_headers": ["X-API-Key", "If-None-Match", "X-Request-ID"],
+    "expose_headers": [
+        "X-Cache",
+        "ETag",
+        "Age",
+        "X-Request-ID",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "Retry-After",
+    ],
+}
+
+
+class ProxyApp(FastAPI):
+    """FastAPI, with the weather routes' GETs handed to the fast path before FastAPI's own layers.
+
+    FastAPI wraps every request in its error, telemetry and body-limit middlewares before
+    the app's own; on a cache hit they cost more than they do. The fast path's chain
+    (``http.fastpath`` inside the same request-context, trusted-host and CORS middlewares)
+    answers those requests itself, turning any error into a problem document.
+    """
+
+    fast_path: ASGIApp | None = None
+    fast_paths: frozenset[str] = frozenset()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.fast_path is not None
+            and scope["type"] == "http"
+            and scope["path"] in self.fast_paths
+            and scope["method"] == "GET"
+        ):
+            scope["app"] = self
+            await self.fast_path(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 async def _start(

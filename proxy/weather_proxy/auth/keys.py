@@ -1,11 +1,12 @@
 """The key ring: API keys looked up by the SHA-256 of the presented key.
 
 The plaintext is hashed once per request and never stored or logged; the
-matching entry is confirmed with ``hmac.compare_digest``. Missing key (when
-required): 401; unknown, expired or disabled: 403. A key presented while auth
-is optional is still checked: a wrong key is refused, not silently anonymous.
-Each route needs one scope (DESIGN §3a); a caller without it gets 403
-``insufficient-scope`` from ``require_scope``.
+matching entry is confirmed with ``hmac.compare_digest``. A refusal is a domain
+error (``Refused`` and its kinds), which the route layer answers as a problem:
+a missing key (when required) 401; unknown, expired or disabled 403. A key
+presented while auth is optional is still checked: a wrong key is refused, not
+silently anonymous. Each route needs one scope (DESIGN §3a); a caller without it
+gets ``InsufficientScope`` from ``require_scope`` (403 ``insufficient-scope``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,39 @@ import time
 from collections.abc import Iterable
 
 from weather_proxy import config as config_mod
-from weather_proxy.http import problems
 
 # What an anonymous caller (auth not required, no key) may do: what a key may by default.
 ANONYMOUS_SCOPES = frozenset(config_mod.DEFAULT_SCOPES)
 # The problem type of a caller lacking a route's scope: TYPE_BASE + this (DESIGN §3a).
 INSUFFICIENT_SCOPE = "insufficient-scope"
+
+
+class Refused(Exception):
+    """The caller may not call: its message is the detail a client may read (never the key)."""
+
+
+class MissingKey(Refused):
+    """No X-API-Key where the API requires one."""
+
+
+class UnknownKey(Refused):
+    """A key no entry of the ring has."""
+
+
+class DisabledKey(Refused):
+    """A key whose entry is disabled."""
+
+
+class ExpiredKey(Refused):
+    """A key past its ``expiresAt`` (or a rotated key's old hash past its grace)."""
+
+
+class InsufficientScope(Refused):
+    """A key (or an anonymous caller) without the scope the route needs."""
+
+    def __init__(self, detail: str, scope: config_mod.Scope) -> None:
+        super().__init__(detail)
+        self.scope = scope
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,7 +66,7 @@ class Identity:
 
 
 def require_scope(identity: Identity, scope: config_mod.Scope) -> None:
-    """Refuse (403 ``insufficient-scope``) a caller whose key lacks the route's ``scope``."""
+    """Refuse (``InsufficientScope``) a caller whose key lacks the route's ``scope``."""
     if scope in identity.scopes:
         return
     if identity.key_id is None:
@@ -46,7 +74,7 @@ def require_scope(identity: Identity, scope: config_mod.Scope) -> None:
     else:
         held = ", ".join(sorted(identity.scopes)) or "none"
         detail = f"The API key lacks the scope {scope}, which this route needs (it has: {held})."
-    raise problems.ProblemError(403, detail, title="Insufficient scope", slug=INSUFFICIENT_SCOPE)
+    raise InsufficientScope(detail, scope)
 
 
 def _epoch(moment: datetime.datetime | None) -> float:
@@ -87,6 +115,8 @@ class KeyRing:
         limits: dict[config_mod.Limit, config_mod.Limit] = {}
         scopes: dict[frozenset[config_mod.Scope], frozenset[config_mod.Scope]] = {}
         self._by_hash: dict[str, _Key] = {}
+        # sha256 -> the Identity last given for it (rebuilt when its limit changes with the config)
+        self._identities: dict[str, Identity] = {}
         for entry in keys.keys:
             limit = limits.setdefault(entry.rate_limit, entry.rate_limit) if entry.rate_limit else None
             granted = frozenset(entry.scopes)
@@ -127,22 +157,21 @@ class KeyRing:
         client_address: str,
         now: float | None = None,
     ) -> Identity:
-        """The caller's identity, or a ProblemError (401/403)."""
+        """The caller's identity; raises a ``Refused`` (MissingKey, UnknownKey, DisabledKey, ExpiredKey)."""
         if not presented:
             if required:
-                raise problems.ProblemError(401, "This API needs an X-API-Key header.")
+                raise MissingKey("This API needs an X-API-Key header.")
             return Identity(None, limits.anonymous, "anon:" + client_address)
         found = self.lookup(presented)
         if found is None:
-            raise problems.ProblemError(
-                403, "The API key is not valid.", title="Invalid API key", slug="invalid-key"
-            )
+            raise UnknownKey("The API key is not valid.")
         if found.disabled:
-            raise problems.ProblemError(
-                403, "The API key is disabled.", title="API key disabled", slug="key-disabled"
-            )
+            raise DisabledKey("The API key is disabled.")
         if (time.time() if now is None else now) >= found.expires:
-            raise problems.ProblemError(
-                403, "The API key has expired.", title="API key expired", slug="key-expired"
-            )
-        return Identity(found.id, found.limit or limits.default, found.limiter_id, found.scopes)
+            raise ExpiredKey("The API key has expired.")
+        limit = found.limit or limits.default
+        identity = self._identities.get(found.sha256)
+        if identity is None or identity.limit is not limit:
+            identity = Identity(found.id, limit, found.limiter_id, found.scopes)
+            self._identities[found.sha256] = identity
+        return identity

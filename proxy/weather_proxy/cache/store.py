@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import cachetools
 
@@ -25,8 +25,29 @@ WEATHER_PREFIX = "weather-proxy:wx:"
 GEO_PREFIX = "weather-proxy:geo:"
 
 
+V = TypeVar("V")
+
+
 def _l1_until(value: Any) -> float:
     return float(value[1])
+
+
+class L1Cache(cachetools.TLRUCache[str, V]):
+    """cachetools' TLRU whose every write or removal bumps ``generation``.
+
+    What was read from it stays true while the generation is unchanged and no item's
+    expiry has passed: ``WeatherService`` keeps its answers on that condition.
+    """
+
+    generation = 0
+
+    def __setitem__(self, key: str, value: V, *args: Any) -> None:
+        self.generation += 1
+        super().__setitem__(key, value, *args)
+
+    def __delitem__(self, key: str, *args: Any) -> None:
+        self.generation += 1
+        super().__delitem__(key, *args)
 
 
 class TieredStore:
@@ -43,10 +64,10 @@ class TieredStore:
         self.link = link
         self.metrics = metrics
         # Values are (entry, l1_expires_at): the TTL is per item, decided at put time.
-        self.weather_l1: cachetools.TLRUCache[str, tuple[entries.WeatherEntry, float]] = cachetools.TLRUCache(
+        self.weather_l1: L1Cache[tuple[entries.WeatherEntry, float]] = L1Cache(
             maxsize=max_entries, ttu=lambda _k, v, _now: _l1_until(v), timer=time.time
         )
-        self.geo_l1: cachetools.TLRUCache[str, tuple[entries.GeoEntry, float]] = cachetools.TLRUCache(
+        self.geo_l1: L1Cache[tuple[entries.GeoEntry, float]] = L1Cache(
             maxsize=max_entries, ttu=lambda _k, v, _now: _l1_until(v), timer=time.time
         )
 
@@ -60,6 +81,14 @@ class TieredStore:
     def weather_l1_get(self, key: str) -> entries.WeatherEntry | None:
         item = self.weather_l1.get(key)
         return item[0] if item is not None else None
+
+    def weather_l1_item(self, key: str) -> tuple[entries.WeatherEntry, float] | None:
+        """The L1 entry with the time L1 drops it, or None."""
+        return self.weather_l1.get(key)
+
+    def geo_l1_item(self, key: str) -> tuple[entries.GeoEntry, float] | None:
+        """The L1 geocoding entry with the time L1 drops it, or None."""
+        return self.geo_l1.get(key)
 
     async def _l2_get(self, redis_key: str) -> bytes | None:
         """The L2 value, or None when absent or Redis is unusable (a failure is reported to the link)."""
@@ -114,6 +143,10 @@ class TieredStore:
     def geo_l1_get(self, key: str) -> entries.GeoEntry | None:
         item = self.geo_l1.get(key)
         return item[0] if item is not None else None
+
+    def generations(self) -> tuple[int, int]:
+        """Changes as soon as either L1 is written to or loses an item (see ``L1Cache``)."""
+        return self.geo_l1.generation, self.weather_l1.generation
 
     async def geo_l2_get(self, key: str) -> entries.GeoEntry | None:
         """An unexpired L2 entry (copied into L1), or None."""

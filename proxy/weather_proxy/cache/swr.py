@@ -1,5 +1,9 @@
 """Stale-while-revalidate over the tiered store: the read path of weather and geocoding.
 
+``WeatherService`` is the one owner of the tier walk: a query (a city, or coordinates)
+is answered with its location, weather entry and cache status by ``hit`` (a fresh
+L1 answer, synchronous, no I/O) or ``resolve`` (everything else, awaited):
+
 * fresh entry (L1, else L2): served as a hit;
 * stale entry (past ``ttlSeconds``, within ``staleTtlSeconds``): served at once
   with ``stale`` set, and refreshed in the background (stale-while-revalidate);
@@ -16,11 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import orjson
 
 from weather_proxy import config as config_mod
 from weather_proxy.cache import coalesce, entries, store
@@ -38,6 +46,39 @@ MAX_FLEET_WAIT_SECONDS = 10.0
 
 class CityNotFound(Exception):
     """Open-Meteo knows no place by that name (and country)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Query:
+    """What a client asks for: a city (and optional country) or coordinates, already validated."""
+
+    city: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """A query answered: where (``location`` None for coordinates), the weather and how it was served."""
+
+    location: upstream.Location | None
+    location_json: bytes  # the body's ``location`` object, serialized
+    entry: entries.WeatherEntry
+    status: str  # HIT, MISS or STALE
+
+
+def coordinates_json(lat: float, lon: float, entry: entries.WeatherEntry) -> bytes:
+    """The ``location`` object of a coordinates query: no name, the entry's timezone."""
+    return orjson.dumps(
+        {
+            "name": None,
+            "country": None,
+            "latitude": entries.rounded(lat),
+            "longitude": entries.rounded(lon),
+            "timezone": entry.timezone,
+        }
+    )
 
 
 class WeatherService:
@@ -61,6 +102,76 @@ class WeatherService:
         self._cache = cache_config
         self._upstream = upstream_config
         self._background: set[asyncio.Task[None]] = set()
+        # query -> (its last hit, valid until, the L1 generations it was read at)
+        self._answers: dict[Query, tuple[Answer, float, tuple[int, int]]] = {}
+        self._answers_max = max(1, self.tiers.geo_l1.maxsize)
+
+    # -- queries -------------------------------------------------------------------
+
+    def hit(self, query: Query) -> Answer | None:
+        """The answer from fresh L1 entries (counted as an L1 hit), without I/O; None: ``resolve`` it.
+
+        Raises CityNotFound for a city whose geocoding miss is cached. The answer is kept
+        for the next hit of the same query while both L1 tiers are unchanged (their
+        generations) and none of its entries has expired or left L1.
+        """
+        now = time.time()
+        kept = self._answers.get(query)
+        if kept is not None and now < kept[1] and kept[2] == self.tiers.generations():
+            self.metrics.l1_hit.inc()
+            return kept[0]
+        until = math.inf
+        location: upstream.Location | None = None
+        if query.city is not None:
+            item = self.tiers.geo_l1_item(entries.geo_key(query.city, query.country))
+            if item is None or item[0].expires_at <= now:
+                return None
+            geo = item[0]
+            location = geo.location
+            if location is None:
+                raise CityNotFound(query.city)
+            until = min(item[1], geo.expires_at)
+            lat, lon = location.latitude, location.longitude
+        else:
+            assert query.lat is not None
+            assert query.lon is not None
+            lat, lon = query.lat, query.lon
+        found = self.tiers.weather_l1_item(entries.weather_key(lat, lon))
+        if found is None or now >= found[0].fresh_until:
+            return None
+        entry = found[0]
+        self.metrics.l1_hit.inc()
+        location_json = geo.location_json if location is not None else coordinates_json(lat, lon, entry)
+        answer = Answer(location, location_json, entry, HIT)
+        if len(self._answers) >= self._answers_max:
+            self._answers.clear()
+        self._answers[query] = (answer, min(until, found[1], entry.fresh_until), self.tiers.generations())
+        return answer
+
+    async def resolve(
+        self, query: Query, located: Callable[[upstream.Location], None] | None = None
+    ) -> Answer:
+        """The answer through every tier: L1, L2, stale, upstream (coalesced in-process and fleet-wide).
+
+        ``located`` is told the place as soon as it is known (the usage history records it even
+        when the weather then fails). Raises CityNotFound, UpstreamUnavailable, UpstreamRejected,
+        BudgetExhausted.
+        """
+        location: upstream.Location | None = None
+        if query.city is not None:
+            geo = await self.locate(query.city, query.country)
+            location = geo.location
+            assert location is not None
+            if located is not None:
+                located(location)
+            lat, lon = location.latitude, location.longitude
+        else:
+            assert query.lat is not None
+            assert query.lon is not None
+            lat, lon = query.lat, query.lon
+        entry, status = await self.weather(lat, lon)
+        location_json = geo.location_json if location is not None else coordinates_json(lat, lon, entry)
+        return Answer(location, location_json, entry, status)
 
     # -- geocoding -----------------------------------------------------------------
 
@@ -133,14 +244,6 @@ class WeatherService:
             m.l1_hit.inc()
             return entry, HIT
         return await self._weather_slow(key, latitude, longitude, now, entry)
-
-    def fresh_weather(self, latitude: float, longitude: float) -> entries.WeatherEntry | None:
-        """A fresh L1 entry (counted as an L1 hit), without I/O; None when ``weather`` must be awaited."""
-        entry = self.tiers.weather_l1_get(entries.weather_key(latitude, longitude))
-        if entry is not None and time.time() < entry.fresh_until:
-            self.metrics.l1_hit.inc()
-            return entry
-        return None
 
     async def _weather_slow(
         self,

@@ -4,8 +4,9 @@ A cache hit is the proxy's whole reason to exist, and FastAPI's per-request
 machinery (routing, exception and exit-stack middlewares, Request and Response
 objects, gzip's header parsing) costs more than the hit itself. This middleware
 sits below the request-context, trusted-host and CORS middlewares and above
-everything else: it calls ``routes.weather.answer`` directly and sends the
-bytes. The routes stay registered with FastAPI, so the OpenAPI document still
+everything else: it calls the route's handler (``routes.weather.answer``, which
+the app hands it: http/ never imports routes/) directly and sends the bytes.
+The routes stay registered with FastAPI, so the OpenAPI document still
 describes them, and every other request goes through FastAPI untouched.
 It sets ``scope["route"]`` as routing would, so metrics use the route template.
 """
@@ -13,23 +14,26 @@ It sets ``scope["route"]`` as routing would, so metrics use the route template.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from weather_proxy import runtime as runtime_mod
 from weather_proxy.http import problems
-from weather_proxy.routes import weather
+
+RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
+# A route's whole answer on raw ASGI data: (status, headers, body); raises problems.ProblemError.
+Handler = Callable[[Scope], Awaitable[RawResponse]]
 
 
 class WeatherFastPath:
     """Serve GET requests of the weather routes without FastAPI; pass everything else on."""
 
     def __init__(
-        self, app: ASGIApp, runtime: runtime_mod.Runtime, routes: dict[str, Any], gzip_minimum_size: int
+        self, app: ASGIApp, handler: Handler, routes: dict[str, Any], gzip_minimum_size: int
     ) -> None:
         self.app = app
-        self.runtime = runtime
+        self.handler = handler
         self.routes = routes  # path -> the FastAPI route object, for scope["route"]
         self.gzip_minimum_size = gzip_minimum_size
 
@@ -40,7 +44,7 @@ class WeatherFastPath:
             return
         scope["route"] = self.routes[path]
         try:
-            status, headers, body = await weather.answer(self.runtime, scope)
+            status, headers, body = await self.handler(scope)
         except problems.ProblemError as exc:
             status, headers, body = problems.raw(exc)
         if status != 304:

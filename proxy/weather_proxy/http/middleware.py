@@ -16,9 +16,11 @@ JSON error documents (problems, the readiness 503) pass unchanged.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +41,28 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class RequestIds:
+    """Generated request ids: 32 hex digits, a random per-process prefix then a counter.
+
+    Unique across a fleet (64 random bits per process) at a fraction of uuid4's cost,
+    which reads the OS's random source for every request; reseeded in a forked child.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(secrets.randbelow(1 << 32))
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+request_ids = RequestIds()
 
 
 def _valid_request_id(raw: bytes) -> bool:
@@ -79,7 +103,7 @@ class RequestContextMiddleware:
             elif name == b"x-forwarded-proto" and value.lower() == b"https":
                 https = True
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = request_ids.next()
         token = logs.request_id_var.set(request_id)
         extra = [(b"x-request-id", request_id.encode("ascii")), *SECURITY_HEADERS]
         if https:

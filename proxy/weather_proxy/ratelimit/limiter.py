@@ -168,6 +168,7 @@ class Limiter:
             link.client.register_script(bucket_mod.TAKE_LUA) if link.client is not None else None
         )
         self._buckets: dict[tuple[int, int], bucket_mod.Bucket] = {}
+        self._caps: dict[bucket_mod.Bucket, int] = {}  # the largest lease of each bucket
         self._leases: dict[tuple[str, bucket_mod.Bucket], lease_mod.Lease] = {}
         self._renewing: dict[tuple[str, bucket_mod.Bucket], asyncio.Future[None]] = {}
         self._paces: dict[tuple[str, bucket_mod.Bucket], lease_mod.Pace] = {}
@@ -189,7 +190,9 @@ class Limiter:
     ) -> Decision:
         """Take one token (and one request of the quota); from a lease when this process holds one."""
         bucket = self.bucket(limit)
-        cap = lease_mod.cap(limit.requests_per_minute, bucket.capacity)
+        cap = self._caps.get(bucket)
+        if cap is None:
+            cap = self._caps[bucket] = lease_mod.cap(limit.requests_per_minute, bucket.capacity)
         if not self.leasing or cap == 1 or not self.fleet_wide:
             decision, _ = await self._take(limiter_id, bucket, quota, 1)
             return decision
@@ -202,7 +205,7 @@ class Limiter:
         while True:
             held = self._leases.get(key)
             if held is not None and held.take(now):
-                return self._leased(bucket, quota, held)
+                return self._leased(bucket, quota, held, now)
             pending = self._renewing.get(key)
             if pending is None:
                 break
@@ -256,9 +259,9 @@ class Limiter:
         return Decision(remaining > 0, bucket.capacity, remaining, math.ceil(ahead / bucket_mod.MICROS))
 
     def _leased(
-        self, bucket: bucket_mod.Bucket, quota: config_mod.Quota | None, held: lease_mod.Lease
+        self, bucket: bucket_mod.Bucket, quota: config_mod.Quota | None, held: lease_mod.Lease, now: float
     ) -> Decision:
-        reset = max(0, math.ceil(held.full_at - self.clock()))
+        reset = max(0, math.ceil(held.full_at - now))
         state = held.quota
         if state is not None and quota is not None:
             state = dataclasses.replace(state, used=state.used - held.tokens)

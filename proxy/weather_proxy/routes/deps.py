@@ -12,6 +12,7 @@ from starlette.types import Scope
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.auth import keys
+from weather_proxy.http import problems
 from weather_proxy.ratelimit import limiter
 
 
@@ -21,6 +22,22 @@ def get_runtime(request: Request) -> runtime_mod.Runtime:
 
 
 RuntimeDep = Annotated[runtime_mod.Runtime, Depends(get_runtime)]
+
+
+# How each refusal of the key ring is answered (DESIGN §3): status, title, problem type slug.
+REFUSALS: dict[type[keys.Refused], tuple[int, str | None, str | None]] = {
+    keys.MissingKey: (401, None, None),
+    keys.UnknownKey: (403, "Invalid API key", "invalid-key"),
+    keys.DisabledKey: (403, "API key disabled", "key-disabled"),
+    keys.ExpiredKey: (403, "API key expired", "key-expired"),
+    keys.InsufficientScope: (403, "Insufficient scope", keys.INSUFFICIENT_SCOPE),
+}
+
+
+def refusal_problem(refused: keys.Refused) -> problems.ProblemError:
+    """The problem document answering a refusal of the key ring (401 or 403)."""
+    status, title, slug = REFUSALS.get(type(refused), (403, None, None))
+    return problems.ProblemError(status, str(refused), title=title, slug=slug)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,12 +61,15 @@ async def authorize(
     in the request ``state`` for the audit line.
     """
     cfg = rt.config
-    identity = rt.keyring.authenticate(
-        api_key, required=cfg.auth.required, limits=cfg.rate_limit, client_address=client_address
-    )
-    if identity.key_id is not None:
-        state["key_id"] = identity.key_id
-    keys.require_scope(identity, scope)  # before the limit: a request refused here spends no token
+    try:
+        identity = rt.keyring.authenticate(
+            api_key, required=cfg.auth.required, limits=cfg.rate_limit, client_address=client_address
+        )
+        if identity.key_id is not None:
+            state["key_id"] = identity.key_id
+        keys.require_scope(identity, scope)  # before the limit: a request refused here spends no token
+    except keys.Refused as refused:
+        raise refusal_problem(refused) from None
     assert rt.limiter is not None, "the app's lifespan has not run"
     quota = identity.limit.quota
     if quota is None and identity.key_id is not None:

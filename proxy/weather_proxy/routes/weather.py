@@ -1,28 +1,28 @@
 """``GET /v1/weather`` (and its alias ``/weather``): current weather by city or coordinates.
 
-The hit path assembles the body from cached pre-serialized fragments and never
-touches pydantic: the models in ``schemas`` only document the API. ``answer``
-works on raw ASGI data; ``http.fastpath`` calls it before FastAPI's routing,
-and the FastAPI routes (which the OpenAPI document describes) wrap the same call.
+The route parses, authorizes and formats; ``swr.WeatherService`` answers the query
+(location, entry, cache status). The hit path assembles the body from cached
+pre-serialized fragments and never touches pydantic: the models in ``schemas`` only
+document the API. ``answer`` works on raw ASGI data; the app hands it to
+``http.fastpath``, which calls it before FastAPI's routing, and the FastAPI routes
+(which the OpenAPI document describes) wrap the same call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import time
 import urllib.parse
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.types import Scope
 
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
-from weather_proxy.cache import entries, swr
+from weather_proxy.cache import swr
 from weather_proxy.http import openapi, problems
 from weather_proxy.routes import deps, schemas
 from weather_proxy.upstream import budget
@@ -146,16 +146,6 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class WeatherQuery:
-    """A validated query: a city (and optional country) or coordinates."""
-
-    city: str | None = None
-    country: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-
-
 def _coordinate(raw: str | None, name: str, bound: float) -> float | None:
     if raw is None:
         return None
@@ -168,7 +158,23 @@ def _coordinate(raw: str | None, name: str, bound: float) -> float | None:
     return value
 
 
-def parse_query(query_string: bytes) -> WeatherQuery:
+# Valid query strings already parsed -> their query (the same few are asked again and again).
+_QUERIES: dict[bytes, swr.Query] = {}
+MAX_QUERIES = 10_000
+
+
+def parse_query(query_string: bytes) -> swr.Query:
+    """The validated query of a query string; raises ProblemError (400) naming the parameter."""
+    query = _QUERIES.get(query_string)
+    if query is None:
+        query = _parse_query(query_string)
+        if len(_QUERIES) >= MAX_QUERIES:
+            _QUERIES.clear()
+        _QUERIES[query_string] = query
+    return query
+
+
+def _parse_query(query_string: bytes) -> swr.Query:
     """Validate the query by hand: FastAPI's per-parameter machinery costs more than the hit path."""
     params = dict(urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     city = params.get("city")
@@ -185,14 +191,14 @@ def parse_query(query_string: bytes) -> WeatherQuery:
             raise problems.ProblemError(400, "city: must not be empty.")
         if len(name) > MAX_CITY:
             raise problems.ProblemError(400, f"city: must be at most {MAX_CITY} characters.")
-        return WeatherQuery(city=name, country=country.upper() if country else None)
+        return swr.Query(city=name, country=country.upper() if country else None)
     if country is not None:
         raise problems.ProblemError(400, "country: only goes with city.")
     if lat is None and lon is None:
         raise problems.ProblemError(400, "Give city, or lat and lon.")
     if lat is None or lon is None:
         raise problems.ProblemError(400, "lat and lon must be given together.")
-    return WeatherQuery(lat=lat, lon=lon)
+    return swr.Query(lat=lat, lon=lon)
 
 
 RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -204,9 +210,11 @@ STATUS_BYTES = {status: status.encode() for status in X_CACHE}
 async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
     """The whole ``GET /v1/weather`` on raw ASGI data: (status, headers, body); raises ProblemError.
 
-    Both the fast path (``http.fastpath``) and the FastAPI route call this. A cache hit
-    makes no I/O and no pydantic or Starlette objects: the limit usually comes from a
-    token lease, the entries from L1.
+    Parse, authorize, ask the weather service, format: the service owns the tier walk
+    (a fresh L1 answer synchronously, anything else awaited). Both the fast path
+    (``http.fastpath``, handed this function by the app) and the FastAPI route call it.
+    A cache hit makes no I/O and no pydantic or Starlette objects: the limit usually
+    comes from a token lease, the entries from L1.
     """
     api_key = if_none_match = None
     for name, value in scope["headers"]:
@@ -217,71 +225,35 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
     state: dict[str, Any] = scope.setdefault("state", {})
     caller = await deps.authorize(rt, api_key, deps.client_address(scope), state, scope=SCOPE)
     query = parse_query(scope["query_string"])
-    name = query.city
     service = rt.service
     assert service is not None, "the app's lifespan has not run"
-    entry: entries.WeatherEntry | None = None
-    status = swr.HIT
+    if query.city is not None:
+        state["city"] = query.city
+    else:
+        state["coordinates"] = (query.lat, query.lon)
     try:
-        if name is not None:
-            state["city"] = name
-            geo = service.cached_location(name, query.country)
-            if geo is not None:
-                state["location"] = geo.location
-                location_json = geo.location_json
-                lat, lon = geo.location.latitude, geo.location.longitude  # type: ignore[union-attr]
-                entry = service.fresh_weather(lat, lon)
-        else:
-            assert query.lat is not None
-            assert query.lon is not None
-            lat, lon = query.lat, query.lon
-            state["coordinates"] = (lat, lon)
-            entry = service.fresh_weather(lat, lon)
-        if entry is None:
-            location_json, entry, status = await _fetch(rt, query, state)
-        elif name is None:
-            location_json = _coordinates_json(lat, lon, entry)
+        found = service.hit(query)
+        if found is None:
+            found = await _resolve(rt, service, query, state)
     except swr.CityNotFound:
-        raise problems.ProblemError(404, f"No place named {name!r}.", title="City not found") from None
-    state["cache"] = status
-    return _respond(rt, caller, location_json, entry, status, name, if_none_match)
+        raise problems.ProblemError(404, f"No place named {query.city!r}.", title="City not found") from None
+    if found.location is not None:
+        state["location"] = found.location
+    state["cache"] = found.status
+    return _respond(rt, caller, found, query.city, if_none_match)
 
 
-def _coordinates_json(lat: float, lon: float, entry: entries.WeatherEntry) -> bytes:
-    return orjson.dumps(
-        {
-            "name": None,
-            "country": None,
-            "latitude": entries.rounded(lat),
-            "longitude": entries.rounded(lon),
-            "timezone": entry.timezone,
-        }
-    )
-
-
-async def _fetch(
-    rt: runtime_mod.Runtime, query: WeatherQuery, state: dict[str, Any]
-) -> tuple[bytes, entries.WeatherEntry, str]:
-    """Everything but a fresh L1 hit: L2, stale, upstream, within the request deadline."""
-    service = rt.service
-    assert service is not None
+async def _resolve(
+    rt: runtime_mod.Runtime, service: swr.WeatherService, query: swr.Query, state: dict[str, Any]
+) -> swr.Answer:
+    """Everything but a fresh L1 hit, within the request deadline; upstream failures as problems."""
     deadline = rt.config.http.request_timeout_seconds
     # The upstream calls this request makes (tasks it starts share the tally) go to its history row.
     state["upstream"] = tally = budget.CallTally()
     token = budget.request_calls.set(tally)
     try:
         async with asyncio.timeout(deadline):
-            if query.city is not None:
-                geo = await service.locate(query.city, query.country)
-                assert geo.location is not None
-                state["location"] = geo.location
-                location_json = geo.location_json
-                lat, lon = geo.location.latitude, geo.location.longitude
-            else:
-                assert query.lat is not None
-                assert query.lon is not None
-                lat, lon = query.lat, query.lon
-            entry, status = await service.weather(lat, lon)
+            return await service.resolve(query, located=lambda place: state.__setitem__("location", place))
     except TimeoutError:
         raise problems.ProblemError(504, f"No answer within {deadline:g} seconds.") from None
     except upstream.BudgetExhausted as exc:
@@ -302,43 +274,53 @@ async def _fetch(
         raise problems.ProblemError(502, f"The weather service refused the request: {exc.reason}") from None
     finally:
         budget.request_calls.reset(token)
-    if query.city is None:
-        location_json = _coordinates_json(lat, lon, entry)
-    return location_json, entry, status
+
+
+# (location JSON, current JSON) -> (ETag, the body up to the cache status): made once per entry.
+_FRAGMENTS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+MAX_FRAGMENTS = 10_000
+
+
+def _fragments(location_json: bytes, current_json: bytes) -> tuple[bytes, bytes]:
+    pair = (location_json, current_json)
+    found = _FRAGMENTS.get(pair)
+    if found is None:
+        digest = hashlib.blake2b(location_json + current_json, digest_size=8).hexdigest()
+        etag = b'W/"' + digest.encode() + b'"'
+        head = b'{"location":' + location_json + b',"current":' + current_json + b',"cache":{"status":"'
+        if len(_FRAGMENTS) >= MAX_FRAGMENTS:
+            _FRAGMENTS.clear()
+        found = _FRAGMENTS[pair] = (etag, head)
+    return found
 
 
 def _respond(
     rt: runtime_mod.Runtime,
     caller: deps.Caller,
-    location_json: bytes,
-    entry: entries.WeatherEntry,
-    status: str,
+    found: swr.Answer,
     city: str | None,
     if_none_match: str | None,
 ) -> RawResponse:
+    entry, status = found.entry, found.status
     now = time.time()
-    age = max(0, int(now - entry.fetched_at))
+    age = b"%d" % max(0, int(now - entry.fetched_at))
     stale = status == swr.STALE
     max_age = 0 if stale else max(0, int(entry.fresh_until - now))
     stale_ttl = rt.config.cache.stale_ttl_seconds
-    etag = (
-        b'W/"'
-        + hashlib.blake2b(location_json + entry.current_json, digest_size=8).hexdigest().encode()
-        + b'"'
-    )
+    etag, head = _fragments(found.location_json, entry.current_json)
     decision = caller.decision
     headers = [
         X_CACHE_HEADERS[status],
-        (b"age", str(age).encode()),
+        (b"age", age),
         (
             b"cache-control",
             b"public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d"
             % (max_age, stale_ttl, stale_ttl),
         ),
         (b"etag", etag),
-        (b"ratelimit-limit", str(decision.limit).encode()),
-        (b"ratelimit-remaining", str(decision.remaining).encode()),
-        (b"ratelimit-reset", str(decision.reset_seconds).encode()),
+        (b"ratelimit-limit", b"%d" % decision.limit),
+        (b"ratelimit-remaining", b"%d" % decision.remaining),
+        (b"ratelimit-reset", b"%d" % decision.reset_seconds),
     ]
     key_id = caller.identity.key_id
     if key_id is not None:
@@ -348,17 +330,11 @@ def _respond(
         return 304, headers, b""
     body = b"".join(
         (
-            b'{"location":',
-            location_json,
-            b',"current":',
-            entry.current_json,
-            b',"cache":{"status":"',
+            head,
             STATUS_BYTES[status],
             b'","ageSeconds":',
-            str(age).encode(),
-            b',"stale":',
-            b"true" if stale else b"false",
-            b'},"source":"open-meteo"}',
+            age,
+            b',"stale":true},"source":"open-meteo"}' if stale else b',"stale":false},"source":"open-meteo"}',
         )
     )
     headers.append(JSON_TYPE)

@@ -12,7 +12,7 @@ import pytest
 from tests.unit.proxy.conftest import KEY, AppFactory
 from weather_proxy import config as config_mod
 from weather_proxy.auth import keys
-from weather_proxy.http import problems
+from weather_proxy.routes import deps
 
 LIMITS = config_mod.RateLimit()
 
@@ -57,11 +57,12 @@ def test_default_limit_when_the_key_has_none() -> None:
     ],
 )
 def test_refusals(entry: dict[str, object], presented: str | None, status: int, slug: str) -> None:
-    with pytest.raises(problems.ProblemError) as err:
+    with pytest.raises(keys.Refused) as err:
         ring(entry).authenticate(presented, required=True, limits=LIMITS, client_address="x")
-    assert err.value.status == status
-    assert err.value.slug == slug
-    assert "k" not in err.value.detail.split()
+    problem = deps.refusal_problem(err.value)  # how the route layer answers it
+    assert problem.status == status
+    assert problem.slug == slug
+    assert "k" not in problem.detail.split()
 
 
 def test_future_expiry_is_accepted() -> None:
@@ -78,9 +79,9 @@ def test_anonymous_when_auth_is_optional() -> None:
 
 
 def test_wrong_key_is_refused_even_when_optional() -> None:
-    with pytest.raises(problems.ProblemError) as err:
+    with pytest.raises(keys.UnknownKey) as err:
         ring().authenticate("nope", required=False, limits=LIMITS, client_address="x")
-    assert err.value.status == 403
+    assert deps.refusal_problem(err.value).status == 403
 
 
 async def test_http_auth_limits_and_usage(

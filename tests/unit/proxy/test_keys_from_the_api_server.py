@@ -22,6 +22,7 @@ from tests.unit.proxy.conftest import KEY, KEY_SHA, build_config, running
 from weather_proxy import config as config_mod
 from weather_proxy.auth import keys, keysources, keywatch
 from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.routes import deps
 
 OTHER_SHA = keys.hash_key("other")
 
@@ -469,8 +470,8 @@ def test_expiry_and_the_end_of_a_rotation_grace_are_refused_at_request_time() ->
     def status(key: str, at: datetime.datetime) -> int:
         try:
             ring.authenticate(key, required=True, limits=limits, client_address="x", now=at.timestamp())
-        except Exception as exc:
-            return int(getattr(exc, "status", 500))
+        except keys.Refused as refused:
+            return deps.refusal_problem(refused).status
         return 200
 
     just_before, just_after = datetime.timedelta(milliseconds=-1), datetime.timedelta(0)

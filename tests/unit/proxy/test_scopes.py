@@ -145,9 +145,10 @@ def test_a_held_scope_passes() -> None:
 
 def test_a_missing_scope_is_a_403_problem_naming_it() -> None:
     identity = _identity(frozenset({config_mod.Scope.USAGE_READ}))
-    with pytest.raises(problems.ProblemError) as caught:
+    with pytest.raises(keys.InsufficientScope) as caught:
         keys.require_scope(identity, config_mod.Scope.WEATHER_READ)
-    error = caught.value
+    assert caught.value.scope == config_mod.Scope.WEATHER_READ
+    error = deps.refusal_problem(caught.value)  # how the route layer answers it
     assert (error.status, error.slug, error.title) == (403, "insufficient-scope", "Insufficient scope")
     assert "weather:read" in error.detail
     assert "usage:read" in error.detail  # what the key has, to tell the two apart
@@ -160,11 +161,12 @@ def test_a_missing_scope_is_a_403_problem_naming_it() -> None:
 
 
 def test_an_anonymous_caller_is_told_to_send_a_key_with_the_scope() -> None:
-    with pytest.raises(problems.ProblemError) as caught:
+    with pytest.raises(keys.InsufficientScope) as caught:
         keys.require_scope(_identity(None, key_id=None), config_mod.Scope.ANALYTICS_READ)
-    assert caught.value.slug == "insufficient-scope"
-    assert "analytics:read" in caught.value.detail
-    assert "X-API-Key" in caught.value.detail
+    problem = deps.refusal_problem(caught.value)
+    assert problem.slug == "insufficient-scope"
+    assert "analytics:read" in problem.detail
+    assert "X-API-Key" in problem.detail
 
 
 # Over HTTP
