@@ -1,7 +1,8 @@
 """The local dev stack (``make dev`` = ``python -m hack.dev [--offline] [--check]``).
 
 Starts, in order: a local control plane (etcd, kube-apiserver, kube-controller-manager),
-a redis-server, the Open-Meteo emulator (``--offline``), the CRDs, the operator, a dev
+a redis-server, a PostgreSQL (Debian's package: the proxy writes its usage history there),
+the Open-Meteo emulator (``--offline``), the CRDs, the operator, a dev
 WeatherProxy and an ApiKey in namespace ``weather``; then the proxy as a local process
 fed with the ConfigMap and keys Secret the operator rendered, projected into
 ``.dev/etc/weather-proxy/`` the way the kubelet projects volumes (``..data`` symlink
@@ -13,7 +14,8 @@ a curl line, and runs until Ctrl-C (SIGINT/SIGTERM), which tears everything down
 
 ``--check`` runs the whole stack non-interactively and measures key propagation:
 ApiKey deleted -> proxy answers 403, ApiKey applied -> proxy answers 200. Exit 0 when
-both happen within the bound, 1 otherwise.
+both happen within the bound, 1 otherwise. It also prints the request rows and key
+lifecycle events the proxy wrote to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ DEFAULT_STATE_DIR = kubectl_.REPO_ROOT / ".dev"
 STEP_TIMEOUT = 120.0
 PROPAGATION_BOUND = 30.0
 PROPAGATION_TARGET = 2.0
+ANALYTICS_PASSWORD_ENV = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - weather_proxy.config's
 
 
 class StackError(RuntimeError):
@@ -136,13 +139,24 @@ class ApiAccess:
 
 
 def local_config(
-    text: bytes, *, port: int, redis_url: str, keys_file: Path, api: ApiAccess | None = None
+    text: bytes,
+    *,
+    port: int,
+    redis_url: str,
+    keys_file: Path,
+    api: ApiAccess | None = None,
+    analytics_url: str | None = None,
 ) -> bytes:
     """The rendered config.yaml, pointed at this machine: loopback port, local Redis, local keys,
-    and (``api``) the API server and credentials for the keys watch instead of in-cluster ones."""
+    (``api``) the API server and credentials for the keys watch instead of in-cluster ones, and
+    (``analytics_url``) the local PostgreSQL for the usage history (the dev preset has it off)."""
     cfg = yaml.safe_load(text) or {}
     cfg["listen"] = {"host": "127.0.0.1", "port": port}
     cfg["redis"] = {"url": redis_url}
+    if analytics_url is not None:
+        found = cfg.get("analytics")
+        section: dict[str, Any] = found if isinstance(found, dict) else {}
+        cfg["analytics"] = {**section, "database": {**section.get("database", {}), "url": analytics_url}}
     auth = cfg.setdefault("auth", {})
     auth["keysFile"] = str(keys_file)
     if api is not None and isinstance(auth.get("kubernetes"), dict):
@@ -220,6 +234,7 @@ class DevStack:
         self.kubectl: kubectl_.Kubectl | None = None
         self.api_client: Any = None
         self.has_node = False  # a node (kwok or real) runs the fleet's pods: the WeatherProxy reads Ready
+        self.history: Any = None  # the local PostgreSQL's database of the usage history (AnalyticsDatabase)
 
     def say(self, message: str) -> None:
         step(message, self.started)
@@ -248,6 +263,7 @@ class DevStack:
         self.say(f"control plane up at {cp.server}  (export KUBECONFIG={cp.kubeconfig})")
 
         redis_url, redis_password = self._start_redis()
+        self.history = self._start_postgres()
         upstream = self._start_emulator() if self.offline else None
 
         self.say("installing the CRDs")
@@ -283,6 +299,21 @@ class DevStack:
         self._teardown.callback(server.stop)
         self.say(f"redis-server on 127.0.0.1:{server.port}")
         return f"redis://127.0.0.1:{server.port}/0", password
+
+    def _start_postgres(self) -> Any:
+        """A PostgreSQL from Debian's package (as the tests start it) with a database for the history."""
+        from tests.support import postgres_server
+
+        bin_dir = postgres_server.find_bin_dir()
+        if bin_dir is None:
+            raise StackError("PostgreSQL is not installed: run `make system-packages`")
+        server = postgres_server.PostgresServer(bin_dir).init().start()
+        self._teardown.callback(server.close)
+        database = server.create_database()
+        self.say(
+            f"PostgreSQL {bin_dir.parent.name} on 127.0.0.1:{server.port}, usage history in {database.name}"
+        )
+        return database
 
     def _start_emulator(self) -> dict[str, str]:
         port = free_port()
@@ -351,7 +382,12 @@ class DevStack:
             if name != names.CONFIG_KEY:
                 return content
             return local_config(
-                content, port=self.port, redis_url=redis_url, keys_file=self.keys_file, api=self.api
+                content,
+                port=self.port,
+                redis_url=redis_url,
+                keys_file=self.keys_file,
+                api=self.api,
+                analytics_url=self.history.url if self.history is not None else None,
             )
 
         config_volume = kubelet_projector.ProjectedVolume(self.etc)
@@ -391,7 +427,11 @@ class DevStack:
                 "--log-format",
                 "text",
             ],
-            env={"WEATHER_PROXY_REDIS_URL": redis_url, "REDIS_PASSWORD": redis_password},
+            env={
+                "WEATHER_PROXY_REDIS_URL": redis_url,
+                "REDIS_PASSWORD": redis_password,
+                **({ANALYTICS_PASSWORD_ENV: self.history.password} if self.history is not None else {}),
+            },
         )
 
         def live() -> bool:
@@ -494,9 +534,40 @@ class DevStack:
         print(f"ApiKey applied → proxy accepts it: {accepted:.2f} s", flush=True)
         print(f"ApiKey deleted → proxy rejects it: {rejected:.2f} s", flush=True)
         print(f"keys Secret watched through the API server: {self.watch_summary()}", flush=True)
+        history = self.history_summary()
+        if history:
+            print(f"usage history in PostgreSQL: {history}", flush=True)
         verdict = "within" if max(accepted, rejected) <= PROPAGATION_TARGET else "OVER"
         print(f"target ≤ {PROPAGATION_TARGET:.0f} s each: {verdict}", flush=True)
         return 0
+
+    def history_summary(self) -> str | None:
+        """What the proxy wrote to its usage history (requests by status, key lifecycle events)."""
+        if self.history is None:
+            return None
+        import psycopg
+
+        conninfo = psycopg.conninfo.make_conninfo(self.history.url, password=self.history.password)
+
+        def rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+            with psycopg.connect(conninfo, connect_timeout=5) as conn:
+                requests = conn.execute(
+                    "SELECT status, count(*) FROM requests GROUP BY 1 ORDER BY 1"
+                ).fetchall()
+                events = conn.execute(
+                    "SELECT event, key_id FROM key_events ORDER BY time, key_id, event"
+                ).fetchall()
+            # Written within a second or two (the writer's flush, the audit after each key change).
+            return (requests, events) if requests and len(events) >= 3 else None
+
+        try:
+            found = kubectl_.wait_until(rows, timeout=30, interval=0.5, what="rows in the usage history")
+        except kubectl_.Timeout as exc:
+            return f"NOT written ({exc})"
+        requests, events = found
+        statuses = ", ".join(f"{n} x {status}" for status, n in requests)
+        lifecycle = ", ".join(f"{event} {key}" for event, key in events)
+        return f"request rows {statuses}; key events {lifecycle}"
 
     def watch_summary(self) -> str:
         """What the proxy's readiness says of its keys watch (``checks.keys.watch``)."""

@@ -1,7 +1,7 @@
 """``make dev`` works: the whole local stack runs offline and proves key propagation end to end.
 
 Runs ``python -m hack.dev --offline --check`` as a subprocess (its own control plane in a
-temp dir, redis-server, emulator, operator, proxy) and checks its exit code and report.
+temp dir, redis-server, PostgreSQL, emulator, operator, proxy) and checks its exit code and report.
 """
 
 from __future__ import annotations
@@ -56,6 +56,13 @@ def _check_run(tmp_path: Path) -> str:
     assert accepted, output
     assert rejected, output
     print(f"\nkey propagation: accept {accepted.group(1)} s, reject {rejected.group(1)} s")
+    # The proxy wrote its usage history to the stack's PostgreSQL: request rows, and the key
+    # lifecycle of the check (the first key issued and deleted, the second issued).
+    history = re.search(r"usage history in PostgreSQL: (.*)", output)
+    assert history, output
+    assert "x 200" in history.group(1), history.group(1)
+    for event in ("issued weather/developer", "deleted weather/developer", "issued weather/developer-2"):
+        assert event in history.group(1), history.group(1)
     # Everything was torn down: no projected files are being refreshed, the control plane is gone.
     assert "stopped" in output
     assert not (tmp_path / "controlplane" / "pids").exists() or _all_dead(tmp_path / "controlplane" / "pids")
