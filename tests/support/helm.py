@@ -55,6 +55,11 @@ def kubernetes_minor() -> int:
     return int(found.group(1))
 
 
+def kube_version() -> list[str]:
+    """``--kube-version`` of the control plane here: any helm then renders as the one `make helm` builds."""
+    return ["--kube-version", f"1.{kubernetes_minor()}.0"]
+
+
 def binary() -> str:
     """The helm `make helm` built (or one on PATH); skip locally, fail in CI, when there is none."""
     cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
@@ -93,7 +98,15 @@ def template_text(
     namespace: str = BASE_NAMESPACE,
     include_crds: bool = False,
 ) -> str:
-    args = ["template", release, str(CHART), "--namespace", namespace, *set_args(values or {})]
+    args = [
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        *kube_version(),
+        *set_args(values or {}),
+    ]
     if include_crds:
         args.append("--include-crds")
     return run(*args).stdout

@@ -101,7 +101,9 @@ def test_the_charts_minimum_kubernetes_is_the_tested_control_plane() -> None:
     ids=["defaults", "every-option"],
 )
 def test_helm_lint_strict_passes(values: dict[str, Any]) -> None:
-    done = helm.run("lint", "--strict", str(helm.CHART), *helm.set_args(values), check=False)
+    done = helm.run(
+        "lint", "--strict", str(helm.CHART), *helm.kube_version(), *helm.set_args(values), check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 chart(s) failed" in done.stdout
 
@@ -225,7 +227,13 @@ def test_metrics_and_the_service_monitor_are_off_by_default_and_target_the_metri
 
 def test_a_service_monitor_without_metrics_is_refused() -> None:
     done = helm.run(
-        "template", "x", str(helm.CHART), "--set", "metrics.serviceMonitor.enabled=true", check=False
+        "template",
+        "x",
+        str(helm.CHART),
+        *helm.kube_version(),
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        check=False,
     )
     assert done.returncode != 0
     assert "metrics.serviceMonitor.enabled needs metrics.enabled" in done.stderr
