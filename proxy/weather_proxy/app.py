@@ -334,6 +334,7 @@ async def _stop(rt: runtime_mod.Runtime, tasks: list[asyncio.Task[None]]) -> Non
     if rt.link is not None:
         await rt.link.aclose()
     tracing.shutdown(rt.tracer_provider)
+    rt.metrics.close()
     logs.flush_audit()
     logs.request_id_var.set(None)
     log.info("weather proxy stopped")

@@ -384,13 +384,25 @@ class ProxyConfig(ConfigModel):
     analytics: Analytics | None = Field(
         None, description="Usage history and analytics in PostgreSQL; off (routes answer 404) when absent."
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Server processes behind the one port, each with its own L1 cache, sharing Redis "
+        "(limits, breaker, coalescing). Default: one per CPU of the container's limit (cgroup quota), "
+        "else of its request (env WEATHER_PROXY_CPU_REQUEST_MILLICORES), else 1; env WEATHER_PROXY_WORKERS "
+        "and --workers override it. Read at start.",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_analytics_when_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Off is written as no section at all: files rendered before analytics existed stay unchanged.
+        # So is workers left to its default (the container's CPU).
         data: dict[str, Any] = handler(self)
         if self.analytics is None:
             data.pop("analytics", None)
+        if self.workers is None:
+            data.pop("workers", None)
         return data
 
 

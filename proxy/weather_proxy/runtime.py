@@ -44,6 +44,7 @@ RESTART_FIELDS = (
     ("http", "gzip_minimum_size"),
     ("observability", "tracing"),
     ("analytics",),
+    ("workers",),
 )
 
 

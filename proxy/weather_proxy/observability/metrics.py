@@ -2,11 +2,25 @@
 
 Every app gets its own registry so that several apps (tests, benchmarks) can live
 in one process. Labels are bounded: route templates, never paths; never a key.
+
+With several server processes in a pod (``workers``), a scrape reaches whichever one
+accepts the connection, so each must answer for all: prometheus-client's multiprocess
+mode (``PROMETHEUS_MULTIPROC_DIR``, set by ``weather_proxy.server``) keeps every
+process's samples in files there and ``render`` sums them. Counters and histograms add
+up across processes; each gauge says how its processes' values combine (``livemax``:
+the breaker's worst state, ``livemin``: Redis up only if every process reaches it, ...).
+Per-worker labels were the other choice: they need one scrape per worker, which one
+Service port cannot give. A gauge read at scrape time (``on_render``) is set by the
+process that answers the scrape.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 import prometheus_client as prom
+from prometheus_client import multiprocess
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
@@ -16,6 +30,8 @@ class Metrics:
     """The proxy's metric families, registered in a private registry."""
 
     def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        self._before_render: list[Callable[[], None]] = []
         self.registry = prom.CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = prom.Counter(
@@ -53,6 +69,7 @@ class Metrics:
         self.breaker_state = prom.Gauge(
             "weather_proxy_upstream_breaker_state",
             "Upstream circuit breaker: 0 closed, 1 half-open, 2 open.",
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.rate_limited = prom.Counter(
@@ -68,7 +85,12 @@ class Metrics:
             "Requests refused with 429 because a quota was used up.",
             registry=r,
         )
-        self.redis_up = prom.Gauge("weather_proxy_redis_up", "1 when Redis answers, 0 otherwise.", registry=r)
+        self.redis_up = prom.Gauge(
+            "weather_proxy_redis_up",
+            "1 when Redis answers, 0 otherwise.",
+            multiprocess_mode="livemin",
+            registry=r,
+        )
         self.redis_busy = prom.Counter(
             "weather_proxy_redis_busy_total",
             "Redis operations that timed out or found no free pooled connection (Redis stays up).",
@@ -84,11 +106,13 @@ class Metrics:
             "weather_proxy_config_reload_success",
             "1 when the last load of the file succeeded.",
             ["file"],
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.keys_watch_connected = prom.Gauge(
             "weather_proxy_keys_watch_connected",
             "1 while every keys Secret is watched through the API server (0: falling back to the file).",
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.keys_watch_events = prom.Counter(
@@ -107,6 +131,7 @@ class Metrics:
         self.keys_watch_last_event = prom.Gauge(
             "weather_proxy_keys_watch_last_event_timestamp_seconds",
             "Unix time of the last keys Secret state received from the API server (list or event).",
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.coalesced = prom.Counter(
@@ -126,6 +151,7 @@ class Metrics:
             "Share of the fleet's upstream budget used in the current UTC window (minute|hour|day), as "
             "this process last saw it (0 for a window without a limit).",
             ["window"],
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.upstream_budget_exhausted = prom.Counter(
@@ -149,11 +175,13 @@ class Metrics:
         self.analytics_queue_rows = prom.Gauge(
             "weather_proxy_analytics_queue_rows",
             "Request rows waiting in memory for the analytics database.",
+            multiprocess_mode="livesum",
             registry=r,
         )
         self.analytics_database_up = prom.Gauge(
             "weather_proxy_analytics_database_up",
             "1 when the analytics database took the last write or query, 0 otherwise.",
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.analytics_flush_failures = prom.Counter(
@@ -174,5 +202,20 @@ class Metrics:
     def set_breaker_state(self, state: str) -> None:
         self.breaker_state.set(BREAKER_STATE_VALUES.get(state, 0))
 
+    def on_render(self, refresh: Callable[[], None]) -> None:
+        """Call ``refresh`` before each rendering (a gauge computed at scrape time)."""
+        self._before_render.append(refresh)
+
     def render(self) -> bytes:
-        return prom.generate_latest(self.registry)
+        for refresh in self._before_render:
+            refresh()
+        if self.multiprocess_dir is None:
+            return prom.generate_latest(self.registry)
+        every_process = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_process, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return prom.generate_latest(every_process)
+
+    def close(self) -> None:
+        """This process is stopping: its live gauges leave the pod's figures (its counters stay)."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]

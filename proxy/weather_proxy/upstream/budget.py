@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -133,8 +132,11 @@ class UpstreamBudget:
         self._seen: dict[str, tuple[int, int]] = {}
         self._local: dict[str, tuple[int, int]] = {}
         self._script = link.client.register_script(SPEND_SCRIPT) if link.client is not None else None
+        metrics.on_render(self._show_used)
+
+    def _show_used(self) -> None:
         for name, _ in WINDOWS:
-            metrics.upstream_budget_used.labels(name).set_function(functools.partial(self.used_ratio, name))
+            self.metrics.upstream_budget_used.labels(name).set(self.used_ratio(name))
 
     def used(self, window: str) -> int:
         """Calls counted in the current ``window`` (the fleet's as last seen when Redis answers)."""

@@ -1,0 +1,98 @@
+"""Serve the app: uvicorn, one process or ``workers`` processes behind one port.
+
+With one worker the app is built here and served in this process, as before. With
+several, uvicorn's supervisor binds the port once and starts each worker as a fresh
+process (spawned, not forked) that builds its own app from the same config file
+(``worker_app``): each has its own L1 cache and background tasks and shares the
+fleet's Redis (limits, breaker, coalescing locks, L2) like any other replica. The
+supervisor restarts a worker that dies and stops them all on SIGTERM.
+
+Metrics of several workers go through prometheus-client's multiprocess mode: each
+worker writes its samples to files in one directory, and whichever worker answers a
+scrape of ``/metrics`` reads them all, so the pod's counters add up whichever process
+Prometheus reaches (see ``observability.metrics``).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Any
+
+from weather_proxy import config as config_mod
+from weather_proxy import settings
+
+# The uvicorn settings of every server process (bench/serve.py serves its baselines with them).
+UVICORN_SETTINGS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "lifespan": "on",
+    "log_config": None,
+    "access_log": False,
+    "proxy_headers": True,
+    "server_header": False,
+}
+ENV_LOG_FORMAT = "WEATHER_PROXY_LOG_FORMAT"
+ENV_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name
+
+
+def graceful_seconds(cfg: config_mod.ProxyConfig) -> int:
+    return max(5, int(cfg.http.request_timeout_seconds))
+
+
+def run(
+    cfg: config_mod.ProxyConfig,
+    *,
+    config_path: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    log_format: str,
+) -> None:
+    """Serve until SIGTERM; ``workers`` > 1 runs that many processes behind the one port."""
+    import uvicorn
+
+    from weather_proxy import app as app_mod
+    from weather_proxy.observability import logging as logs
+
+    options = {**UVICORN_SETTINGS, "timeout_graceful_shutdown": graceful_seconds(cfg)}
+    if workers <= 1:
+        application = app_mod.create_app(cfg, config_path=config_path)
+        logs.configure(cfg.observability.log_level, log_format)
+        uvicorn.run(application, host=host, port=port, **options)
+        return
+    settings.with_env(cfg, os.environ)  # a bad override fails here, not in every worker
+    logs.configure(cfg.observability.log_level, log_format)
+    # What a spawned worker reads to build the same app (its environment is a copy of ours).
+    if config_path is not None:
+        os.environ[settings.ENV_CONFIG] = str(config_path)
+    else:
+        os.environ.pop(settings.ENV_CONFIG, None)
+    os.environ[ENV_LOG_FORMAT] = log_format
+    os.environ[ENV_METRICS_DIR] = str(_metrics_dir())
+    uvicorn.run(
+        "weather_proxy.server:worker_app", factory=True, host=host, port=port, workers=workers, **options
+    )
+
+
+def _metrics_dir() -> pathlib.Path:
+    """An empty directory for the workers' metric files (a restarted pod must not count twice)."""
+    given = os.environ.get(ENV_METRICS_DIR)
+    path = pathlib.Path(given) if given else pathlib.Path(tempfile.gettempdir()) / "weather-proxy-metrics"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory), from the config its supervisor loaded."""
+    from weather_proxy import app as app_mod
+    from weather_proxy.observability import logging as logs
+
+    path = os.environ.get(settings.ENV_CONFIG)
+    cfg = config_mod.load_config(path) if path else config_mod.ProxyConfig()
+    logs.configure(cfg.observability.log_level, os.environ.get(ENV_LOG_FORMAT, "json"))
+    return app_mod.create_app(cfg, config_path=path)
