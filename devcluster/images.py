@@ -7,7 +7,8 @@
   ``mmdebstrap`` (python3.11, venv, CA certificates, tzdata), the base of the Dockerfiles;
 * the proxy, the operator and the Open-Meteo emulator, from their Dockerfiles with
   ``buildah`` (vfs storage, chroot isolation, ``--build-arg BASE_IMAGE=`` the image above);
-* Redis from Debian's ``redis-server``; the CRI sandbox (``pause``) from Kubernetes'
+* Redis from Debian's ``redis-server``, PostgreSQL (a fleet's usage history) from Debian's
+  ``postgresql-15``; the CRI sandbox (``pause``) from Kubernetes'
   ``pause.c``; CoreDNS and metrics-server from their Go modules (``hack/images/*/go.mod``).
 
 Each archive is named by a sha256 over what the image is made of (recipe, Dockerfile,
@@ -64,6 +65,7 @@ class ImageNames:
     OPERATOR: str = f"ghcr.io/weather-proxy/operator:{version.VERSION}"
     EMULATOR: str = "docker.io/weather-proxy/openmeteo-emulator:e2e"
     REDIS: str = "localhost/wpf/redis:7.0-bookworm"
+    POSTGRES: str = "localhost/wpf/postgres:15-bookworm"
     PAUSE: str = "localhost/wpf/pause:3.10"
     COREDNS: str = "localhost/wpf/coredns:1.15.0"
     METRICS_SERVER: str = "localhost/wpf/metrics-server:0.9.0"
@@ -75,11 +77,12 @@ PROXY = IMAGE_NAMES.PROXY
 OPERATOR = IMAGE_NAMES.OPERATOR
 EMULATOR = IMAGE_NAMES.EMULATOR
 REDIS = IMAGE_NAMES.REDIS
+POSTGRES = IMAGE_NAMES.POSTGRES
 PAUSE = IMAGE_NAMES.PAUSE
 COREDNS = IMAGE_NAMES.COREDNS
 METRICS_SERVER = IMAGE_NAMES.METRICS_SERVER
 # What a node runs (the base is only a build input).
-CLUSTER_IMAGES: tuple[str, ...] = (PROXY, OPERATOR, EMULATOR, REDIS, PAUSE, COREDNS, METRICS_SERVER)
+CLUSTER_IMAGES: tuple[str, ...] = (PROXY, OPERATOR, EMULATOR, REDIS, POSTGRES, PAUSE, COREDNS, METRICS_SERVER)
 
 
 # --------------------------------------------------------------------------- names
@@ -765,6 +768,33 @@ SPECS: dict[str, Spec] = {
                 ports=("6379",),
                 env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
                 labels=_labels("redis", "Debian bookworm's redis-server and redis-cli", "7.0"),
+            ),
+        ),
+        DebianSpec(
+            ref=POSTGRES,
+            short="postgres",
+            variant="essential",
+            packages=("postgresql-15",),
+            hooks=(
+                # The package's own cluster is not wanted: the pod initialises its volume.
+                'rm -rf "$1/var/lib/postgresql/15/main" "$1/etc/postgresql/15/main"',
+                # The operator runs it as 999:999 (the official Debian-based images' postgres user):
+                # initdb needs the uid in /etc/passwd.
+                "sed -i 's/^postgres:x:[0-9]*:[0-9]*:/postgres:x:999:999:/' \"$1/etc/passwd\""
+                " && sed -i 's/^postgres:x:[0-9]*:/postgres:x:999:/' \"$1/etc/group\""
+                ' && chown -R 999:999 "$1/var/lib/postgresql"',
+            ),
+            config=ImageConfig(
+                cmd=("postgres", "--version"),
+                user="999:999",
+                ports=("5432",),
+                env=(
+                    "PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "LANG=C.UTF-8",
+                ),
+                labels=_labels(
+                    "postgres", "Debian bookworm's PostgreSQL 15 (initdb, postgres, pg_isready)", "15"
+                ),
             ),
         ),
         BinarySpec(

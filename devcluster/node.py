@@ -55,7 +55,7 @@ OWNER_FILE = Path("/run/weather-proxy-fleet-node.json")
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "provisioner")
 # Images every node runs (the add-ons); the fleet's own images are imported by the caller's choice.
 SYSTEM_IMAGES = (images.PAUSE, images.COREDNS, images.METRICS_SERVER)
-FLEET_IMAGES = (images.PROXY, images.OPERATOR, images.EMULATOR, images.REDIS)
+FLEET_IMAGES = (images.PROXY, images.OPERATOR, images.EMULATOR, images.REDIS, images.POSTGRES)
 
 
 class NodeError(ControlPlaneError):
