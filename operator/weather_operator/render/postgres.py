@@ -460,3 +460,47 @@ def render_erase_job(
             },
         },
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class Readiness:
+    """What the ``AnalyticsReady`` condition says: ``status`` True, False or Unknown."""
+
+    status: str
+    reason: str
+    message: str
+
+
+def readiness(
+    proxy: str, analytics: analytics_api.EffectiveAnalytics, cnpg: bool, database: dict[str, Any] | None
+) -> Readiness:
+    """``AnalyticsReady`` from the database object as read back (the StatefulSet or the Cluster).
+
+    ``database``: the live object of :func:`render_database`'s form (None: not there yet). An
+    External database is not the operator's to see: Unknown, the proxies' readiness tells.
+    """
+    if not analytics.enabled:
+        return Readiness("True", "Disabled", "spec.analytics is off: no usage history")
+    if not analytics.managed:
+        return Readiness(
+            "Unknown",
+            "External",
+            "the database is external; the proxies' /health/ready shows whether it answers",
+        )
+    status = (database or {}).get("status") or {}
+    if cnpg:
+        name = names.cnpg_cluster_name(proxy)
+        if database is None:
+            return Readiness("False", "DatabaseCreating", f"CloudNativePG Cluster {name} does not exist yet")
+        ready, wanted = int(status.get("readyInstances") or 0), int(analytics.instances)
+        phase = str(status.get("phase") or "no phase yet")
+        if ready >= 1:
+            detail = f"{ready}/{wanted} instances ready ({phase})"
+            return Readiness("True", "DatabaseReady", f"CloudNativePG Cluster {name}: {detail}")
+        return Readiness("False", "DatabaseNotReady", f"CloudNativePG Cluster {name}: {phase}")
+    name = names.postgres_name(proxy)
+    if database is None:
+        return Readiness("False", "DatabaseCreating", f"StatefulSet {name} does not exist yet")
+    if int(status.get("readyReplicas") or 0) >= 1:
+        return Readiness("True", "DatabaseReady", f"StatefulSet {name}: PostgreSQL ready")
+    return Readiness("False", "DatabaseNotReady", f"StatefulSet {name}: PostgreSQL not ready yet")

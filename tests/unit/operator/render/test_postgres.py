@@ -273,3 +273,29 @@ def test_erase_job_names_are_valid_and_distinct_per_key(key_id: str) -> None:
     assert len(name) <= 63
     assert name != names.erase_job_name("p" * 63, key_id + "x")
     assert names.erase_job_name(PROXY, key_id) == names.erase_job_name(PROXY, key_id)
+
+
+@pytest.mark.parametrize(
+    ("spec", "cnpg", "database", "expected"),
+    [
+        ({"enabled": False}, False, None, ("True", "Disabled")),
+        (EXTERNAL, False, None, ("Unknown", "External")),
+        (None, False, None, ("False", "DatabaseCreating")),
+        (None, False, {"status": {"replicas": 1}}, ("False", "DatabaseNotReady")),
+        (None, False, {"status": {"readyReplicas": 1}}, ("True", "DatabaseReady")),
+        (None, True, None, ("False", "DatabaseCreating")),
+        (None, True, {"status": {"phase": "Setting up primary"}}, ("False", "DatabaseNotReady")),
+        (
+            None,
+            True,
+            {"status": {"phase": "Cluster in healthy state", "readyInstances": 2}},
+            ("True", "DatabaseReady"),
+        ),
+    ],
+)
+def test_analytics_ready_condition_from_the_live_database(
+    spec: dict[str, Any] | None, cnpg: bool, database: dict[str, Any] | None, expected: tuple[str, str]
+) -> None:
+    result = postgres.readiness(PROXY, _analytics(spec), cnpg, database)
+    assert (result.status, result.reason) == expected
+    assert result.message
