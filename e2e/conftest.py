@@ -27,6 +27,7 @@ import pytest
 
 from e2e import cluster as k
 from tests import conftest as suite_conftest
+from weather_proxy import contract
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NAMESPACE = "weather"
@@ -192,7 +193,7 @@ def key_of(kube: k.Kube, apikey: str) -> str:
     """The plaintext of an ApiKey, from its own Secret (its name in status.secretName)."""
     secret_name = kube.json("-n", NAMESPACE, "get", f"apikey/{apikey}")["status"]["secretName"]
     secret = kube.json("-n", NAMESPACE, "get", f"secret/{secret_name}")
-    return base64.b64decode(secret["data"]["apiKey"]).decode()
+    return base64.b64decode(secret["data"][contract.APIKEY_SECRET_KEY]).decode()
 
 
 def apikey(name: str, proxy: str = FLEET, **spec: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ import yaml
 
 from hack import kubectl as kubectl_
 from hack import kubelet_projector, operator_process
+from weather_proxy import contract
 
 NAMESPACE = "weather"
 PROXY = "dev"
@@ -53,7 +54,6 @@ DEFAULT_STATE_DIR = kubectl_.REPO_ROOT / ".dev"
 STEP_TIMEOUT = 120.0
 PROPAGATION_BOUND = 30.0
 PROPAGATION_TARGET = 2.0
-ANALYTICS_PASSWORD_ENV = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - weather_proxy.config's
 
 
 class StackError(RuntimeError):
@@ -428,9 +428,13 @@ class DevStack:
                 "text",
             ],
             env={
-                "WEATHER_PROXY_REDIS_URL": redis_url,
-                "REDIS_PASSWORD": redis_password,
-                **({ANALYTICS_PASSWORD_ENV: self.history.password} if self.history is not None else {}),
+                contract.ENV_REDIS_URL: redis_url,
+                contract.ENV_REDIS_PASSWORD: redis_password,
+                **(
+                    {contract.ENV_ANALYTICS_PASSWORD: self.history.password}
+                    if self.history is not None
+                    else {}
+                ),
             },
         )
 

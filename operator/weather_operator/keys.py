@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from weather_operator.api import apikey, constants
-from weather_proxy import config
+from weather_proxy import config, contract
 
 KEY_PREFIX = "wpk_"
 PREFIX_LENGTH = 8
 # The data key name in the Secret, not a secret.
-SECRET_KEY = "apiKey"  # noqa: S105  # nosec B105
+SECRET_KEY = contract.APIKEY_SECRET_KEY
 
 SHA256_ANNOTATION = f"{constants.GROUP}/key-sha256"
 PREVIOUS_SHA256_ANNOTATION = f"{constants.GROUP}/previous-key-sha256"
@@ -45,8 +44,8 @@ def generate_key() -> str:
 
 
 def sha256_hex(plaintext: str) -> str:
-    """What keys.yaml and the proxy compare: hex SHA-256 of the UTF-8 key."""
-    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+    """What keys.yaml and the proxy compare: hex SHA-256 of the UTF-8 key (``contract.key_sha256``)."""
+    return contract.key_sha256(plaintext)
 
 
 def key_prefix(plaintext: str) -> str:

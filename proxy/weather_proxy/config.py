@@ -28,8 +28,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-DEFAULT_CONFIG_PATH = pathlib.Path("/etc/weather-proxy/config.yaml")
-DEFAULT_KEYS_PATH = pathlib.Path("/etc/weather-proxy/keys/keys.yaml")
+from weather_proxy import contract
+
+DEFAULT_CONFIG_PATH = pathlib.Path(contract.CONFIG_PATH)
+DEFAULT_KEYS_PATH = pathlib.Path(contract.KEYS_PATH)
 
 
 class ConfigModel(BaseModel):
@@ -58,7 +60,7 @@ class Listen(ConfigModel):
         "0.0.0.0",  # noqa: S104  # nosec B104 - a pod serves on all its interfaces
         description="Address the HTTP server binds to.",
     )
-    port: int = Field(8080, ge=1, le=65535, description="TCP port of the HTTP server.")
+    port: int = Field(contract.HTTP_PORT, ge=1, le=65535, description="TCP port of the HTTP server.")
 
 
 class Retries(ConfigModel):
@@ -157,9 +159,9 @@ class Redis(ConfigModel):
 
 
 # A ServiceAccount's credentials in a pod (token, ca.crt, namespace): the operator mounts them here.
-SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SERVICE_ACCOUNT_DIR = contract.SERVICE_ACCOUNT_DIR
 # The data key of a keys Secret that holds keys.yaml.
-KEYS_SECRET_KEY = "keys.yaml"  # noqa: S105  # nosec B105 - a data key name
+KEYS_SECRET_KEY = contract.KEYS_FILE
 # A Secret's name: a DNS subdomain.
 SecretName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
@@ -250,7 +252,7 @@ class Auth(ConfigModel):
 
 
 # The environment variable holding the analytics database's password (never in config.yaml).
-ANALYTICS_PASSWORD_ENV = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - a variable name
+ANALYTICS_PASSWORD_ENV = contract.ENV_ANALYTICS_PASSWORD
 
 
 class AnalyticsDatabase(ConfigModel):

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from weather_proxy import config as config_mod
+from weather_proxy import contract
 
-ENV_CONFIG = "WEATHER_PROXY_CONFIG"
-ENV_REDIS_URL = "WEATHER_PROXY_REDIS_URL"
-ENV_REDIS_PASSWORD = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - the variable's name, not a password
-ENV_ANALYTICS_URL = "WEATHER_PROXY_ANALYTICS_DATABASE_URL"
-ENV_ANALYTICS_PASSWORD = config_mod.ANALYTICS_PASSWORD_ENV
+# The operator sets them (``weather_proxy.contract``).
+ENV_CONFIG = contract.ENV_CONFIG
+ENV_REDIS_URL = contract.ENV_REDIS_URL
+ENV_REDIS_PASSWORD = contract.ENV_REDIS_PASSWORD
+ENV_ANALYTICS_URL = contract.ENV_ANALYTICS_URL
+ENV_ANALYTICS_PASSWORD = contract.ENV_ANALYTICS_PASSWORD
 
 
 def with_env(cfg: config_mod.ProxyConfig, environ: Mapping[str, str]) -> config_mod.ProxyConfig:

@@ -11,15 +11,15 @@ from typing import Any
 
 from weather_operator.api import constants, effective
 from weather_operator.render import meta, names
-from weather_proxy import config
+from weather_proxy import contract
 
 PROXY_USER = 10001
 TERMINATION_GRACE_PERIOD_SECONDS = 30
 # Lets endpoints controllers and load balancers drop the pod before it stops accepting.
 PRE_STOP_SLEEP_SECONDS = 5
 CONTAINER_NAME = "proxy"
-REDIS_URL_ENV = "WEATHER_PROXY_REDIS_URL"
-REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - an env var name
+REDIS_URL_ENV = contract.ENV_REDIS_URL
+REDIS_PASSWORD_ENV = contract.ENV_REDIS_PASSWORD
 # The kubelet rotates the projected token well before it expires (at 80% of its lifetime).
 TOKEN_EXPIRATION_SECONDS = 3600
 API_ACCESS_VOLUME = "kube-api-access"
@@ -50,18 +50,18 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
         "env": _env(proxy, spec),
         "resources": spec.resources.to_dict(),
         "startupProbe": {
-            "httpGet": {"path": "/health/live", "port": names.HTTP_PORT_NAME},
+            "httpGet": {"path": contract.LIVENESS_PATH, "port": names.HTTP_PORT_NAME},
             "periodSeconds": 2,
             "failureThreshold": 30,
         },
         "livenessProbe": {
-            "httpGet": {"path": "/health/live", "port": names.HTTP_PORT_NAME},
+            "httpGet": {"path": contract.LIVENESS_PATH, "port": names.HTTP_PORT_NAME},
             "periodSeconds": 10,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
         },
         "readinessProbe": {
-            "httpGet": {"path": "/health/ready", "port": names.HTTP_PORT_NAME},
+            "httpGet": {"path": contract.READINESS_PATH, "port": names.HTTP_PORT_NAME},
             "periodSeconds": 5,
             "timeoutSeconds": 2,
             "failureThreshold": 2,
@@ -73,7 +73,7 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
             {"name": "keys", "mountPath": names.KEYS_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  # nosec B108 - an emptyDir, private to the pod
-            {"name": API_ACCESS_VOLUME, "mountPath": config.SERVICE_ACCOUNT_DIR, "readOnly": True},
+            {"name": API_ACCESS_VOLUME, "mountPath": contract.SERVICE_ACCOUNT_DIR, "readOnly": True},
         ],
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from weather_proxy import config
+from weather_proxy import contract
 
 PART_OF = "weather-proxy-fleet"
 MANAGED_BY = "weather-operator"
@@ -15,20 +15,21 @@ REDIS = "redis"
 MONITORING = "monitoring"
 API_KEY = "api-key"
 
-HTTP_PORT = 8080
+HTTP_PORT = contract.HTTP_PORT
 HTTP_PORT_NAME = "http"
 REDIS_PORT = 6379
 REDIS_PORT_NAME = "redis"
 
-CONFIG_KEY = "config.yaml"
-KEYS_KEY = config.KEYS_SECRET_KEY
+# The ConfigMap's and the keys Secrets' data keys are the file names the proxy reads.
+CONFIG_KEY = contract.CONFIG_FILE
+KEYS_KEY = contract.KEYS_FILE
 REDIS_PASSWORD_KEY = "password"  # noqa: S105  # nosec B105 - a Secret key name
-APIKEY_SECRET_KEY = "apiKey"  # noqa: S105  # nosec B105 - a Secret key name
+APIKEY_SECRET_KEY = contract.APIKEY_SECRET_KEY
 
-CONFIG_DIR = "/etc/weather-proxy"
-CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
-KEYS_DIR = f"{CONFIG_DIR}/keys"
-KEYS_PATH = f"{KEYS_DIR}/{KEYS_KEY}"
+CONFIG_DIR = contract.CONFIG_DIR
+CONFIG_PATH = contract.CONFIG_PATH
+KEYS_DIR = contract.KEYS_DIR
+KEYS_PATH = contract.KEYS_PATH
 
 
 def deployment_name(proxy: str) -> str:

@@ -13,18 +13,19 @@ from typing import Any
 
 from weather_operator.api import effective
 from weather_operator.render import meta, names
+from weather_proxy import contract
 
 API_VERSION = "monitoring.coreos.com/v1"
 KIND = "PrometheusRule"
 
-REQUESTS = "weather_proxy_http_requests_total"
-DURATION_BUCKET = "weather_proxy_http_request_duration_seconds_bucket"
-BREAKER_STATE = "weather_proxy_upstream_breaker_state"
-REDIS_UP = "weather_proxy_redis_up"
-CONFIG_RELOAD_SUCCESS = "weather_proxy_config_reload_success"
-KEYS_WATCH_CONNECTED = "weather_proxy_keys_watch_connected"
-UPSTREAM_BUDGET_USED = "weather_proxy_upstream_budget_used_ratio"
-BREAKER_OPEN = 2
+REQUESTS = contract.METRIC_HTTP_REQUESTS_TOTAL
+DURATION_BUCKET = f"{contract.METRIC_HTTP_REQUEST_DURATION}_bucket"
+BREAKER_STATE = contract.METRIC_UPSTREAM_BREAKER_STATE
+REDIS_UP = contract.METRIC_REDIS_UP
+CONFIG_RELOAD_SUCCESS = contract.METRIC_CONFIG_RELOAD_SUCCESS
+KEYS_WATCH_CONNECTED = contract.METRIC_KEYS_WATCH_CONNECTED
+UPSTREAM_BUDGET_USED = contract.METRIC_UPSTREAM_BUDGET_USED
+BREAKER_OPEN = contract.BREAKER_STATE_VALUES["open"]
 # Share of any window of spec.upstream.budget (minute, hour, day) that warns before misses get 503.
 UPSTREAM_BUDGET_WARN_RATIO = 0.8
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from weather_operator.api import effective
 from weather_operator.render import meta, names
+from weather_proxy import contract
 
 API_VERSION = "monitoring.coreos.com/v1"
 KIND = "ServiceMonitor"
@@ -26,7 +27,11 @@ def render(proxy: str, namespace: str, service_monitor: effective.EffectiveServi
             "selector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
             "namespaceSelector": {"matchNames": [namespace]},
             "endpoints": [
-                {"port": names.HTTP_PORT_NAME, "path": "/metrics", "interval": service_monitor.interval}
+                {
+                    "port": names.HTTP_PORT_NAME,
+                    "path": contract.METRICS_PATH,
+                    "interval": service_monitor.interval,
+                }
             ],
         },
     }

@@ -22,8 +22,10 @@ from collections.abc import Callable
 import prometheus_client as prom
 from prometheus_client import multiprocess
 
+from weather_proxy import contract
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+BREAKER_STATE_VALUES = contract.BREAKER_STATE_VALUES
 
 
 class Metrics:
@@ -35,13 +37,13 @@ class Metrics:
         self.registry = prom.CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = prom.Counter(
-            "weather_proxy_http_requests_total",
+            contract.METRIC_HTTP_REQUESTS_TOTAL,
             "HTTP requests by route template, method and status.",
             ["route", "method", "status"],
             registry=r,
         )
         self.http_duration = prom.Histogram(
-            "weather_proxy_http_request_duration_seconds",
+            contract.METRIC_HTTP_REQUEST_DURATION,
             "HTTP request latency by route template.",
             ["route"],
             buckets=LATENCY_BUCKETS,
@@ -67,7 +69,7 @@ class Metrics:
             registry=r,
         )
         self.breaker_state = prom.Gauge(
-            "weather_proxy_upstream_breaker_state",
+            contract.METRIC_UPSTREAM_BREAKER_STATE,
             "Upstream circuit breaker: 0 closed, 1 half-open, 2 open.",
             multiprocess_mode="livemax",
             registry=r,
@@ -86,7 +88,7 @@ class Metrics:
             registry=r,
         )
         self.redis_up = prom.Gauge(
-            "weather_proxy_redis_up",
+            contract.METRIC_REDIS_UP,
             "1 when Redis answers, 0 otherwise.",
             multiprocess_mode="livemin",
             registry=r,
@@ -103,14 +105,14 @@ class Metrics:
             registry=r,
         )
         self.config_reload_ok = prom.Gauge(
-            "weather_proxy_config_reload_success",
+            contract.METRIC_CONFIG_RELOAD_SUCCESS,
             "1 when the last load of the file succeeded.",
             ["file"],
             multiprocess_mode="livemin",
             registry=r,
         )
         self.keys_watch_connected = prom.Gauge(
-            "weather_proxy_keys_watch_connected",
+            contract.METRIC_KEYS_WATCH_CONNECTED,
             "1 while every keys Secret is watched through the API server (0: falling back to the file).",
             multiprocess_mode="livemin",
             registry=r,
@@ -147,7 +149,7 @@ class Metrics:
             registry=r,
         )
         self.upstream_budget_used = prom.Gauge(
-            "weather_proxy_upstream_budget_used_ratio",
+            contract.METRIC_UPSTREAM_BUDGET_USED,
             "Share of the fleet's upstream budget used in the current UTC window (minute|hour|day), as "
             "this process last saw it (0 for a window without a limit).",
             ["window"],

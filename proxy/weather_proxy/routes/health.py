@@ -9,6 +9,7 @@ import prometheus_client
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from weather_proxy import contract
 from weather_proxy import runtime as runtime_mod
 from weather_proxy.routes import deps, schemas
 
@@ -72,13 +73,13 @@ def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
     return {"status": status, "checks": checks}
 
 
-@router.get("/health/live", summary="Liveness: the process is up", response_class=Response)
+@router.get(contract.LIVENESS_PATH, summary="Liveness: the process is up", response_class=Response)
 async def live() -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
 @router.get(
-    "/health/ready",
+    contract.READINESS_PATH,
     summary="Readiness with the state of config, keys, Redis and the upstream breaker",
     description="503 only when the pod cannot serve at all (not started, shutting down, or auth "
     "required with no keys file loaded). Redis down or an open breaker degrade, they do not fail.",
@@ -97,6 +98,6 @@ async def ready(rt: deps.RuntimeDep) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(contract.METRICS_PATH, summary="Prometheus metrics", response_class=Response)
 async def metrics(rt: deps.RuntimeDep) -> Response:
     return Response(rt.metrics.render(), media_type=prometheus_client.CONTENT_TYPE_LATEST)

@@ -45,6 +45,7 @@ from tests.integration.proxy import scenario
 from tests.support import proxy_process, tcp_relay
 from weather_operator.render import names, rbac
 from weather_proxy import config as proxy_config
+from weather_proxy import contract
 from weather_proxy.auth import keywatch
 from weather_proxy.observability import metrics as metrics_mod
 
@@ -295,7 +296,7 @@ def test_keys_reach_a_running_proxy_through_the_watch_alone(
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "team-a-own", "namespace": ns},
-            "stringData": {"apiKey": key},
+            "stringData": {contract.APIKEY_SECRET_KEY: key},
         }
         cluster.apply(user_secret)
         spec = {"secretName": "team-a-own", "rotationGracePeriodSeconds": 3}
@@ -306,7 +307,7 @@ def test_keys_reach_a_running_proxy_through_the_watch_alone(
         cluster.apply(f.api_key("team-a", ns, PROXY, **spec, disabled=False))
         poll(lambda: status(proxy.url, key) == 200, "re-enabled -> 200")
         # Rotation of the user's Secret: the new key works, the old one until its grace ends.
-        cluster.apply({**user_secret, "stringData": {"apiKey": rotated}})
+        cluster.apply({**user_secret, "stringData": {contract.APIKEY_SECRET_KEY: rotated}})
         poll(lambda: status(proxy.url, rotated) == 200, "rotated key -> 200")
         poll(lambda: status(proxy.url, key) == 403, "old key after its grace -> 403")
         # Expiry in a few seconds: refused from then on.

@@ -1,0 +1,56 @@
+"""What the operator and the proxy agree on, spelled once: the operator imports it from here.
+
+The operator renders pods that the proxy must understand: the environment variables the
+proxy reads, where config.yaml and keys.yaml are mounted, the Secret keys they come from,
+the port and paths the kubelet probes and Prometheus scrapes, the hash a keys.yaml entry
+holds, and the series its PrometheusRule queries. Changing a value here changes both
+sides; nothing else in either package spells them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from collections.abc import Mapping
+
+# Environment variables the proxy reads (``weather_proxy.settings``).
+ENV_CONFIG = "WEATHER_PROXY_CONFIG"
+ENV_REDIS_URL = "WEATHER_PROXY_REDIS_URL"
+ENV_REDIS_PASSWORD = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - the variable's name, not a password
+ENV_ANALYTICS_URL = "WEATHER_PROXY_ANALYTICS_DATABASE_URL"
+ENV_ANALYTICS_PASSWORD = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - a variable name
+
+# Files: config.yaml from the fleet's ConfigMap, keys.yaml from its keys Secret (data key = file name).
+CONFIG_FILE = "config.yaml"
+KEYS_FILE = "keys.yaml"
+CONFIG_DIR = "/etc/weather-proxy"
+CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
+KEYS_DIR = f"{CONFIG_DIR}/keys"
+KEYS_PATH = f"{KEYS_DIR}/{KEYS_FILE}"
+# A ServiceAccount's credentials in a pod (token, ca.crt, namespace): the operator mounts them here.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+# The data key of an ApiKey's own Secret holding the plaintext key (what consumers read).
+APIKEY_SECRET_KEY = "apiKey"  # noqa: S105  # nosec B105 - a data key name
+
+# HTTP: one port serves the API, the probes and the metrics.
+HTTP_PORT = 8080
+LIVENESS_PATH = "/health/live"
+READINESS_PATH = "/health/ready"
+METRICS_PATH = "/metrics"
+
+# Series the operator's PrometheusRule queries (``weather_proxy.observability.metrics`` exports them).
+METRIC_HTTP_REQUESTS_TOTAL = "weather_proxy_http_requests_total"  # a counter
+METRIC_HTTP_REQUEST_DURATION = "weather_proxy_http_request_duration_seconds"  # a histogram (_bucket)
+METRIC_UPSTREAM_BREAKER_STATE = "weather_proxy_upstream_breaker_state"
+METRIC_REDIS_UP = "weather_proxy_redis_up"
+METRIC_CONFIG_RELOAD_SUCCESS = "weather_proxy_config_reload_success"
+METRIC_KEYS_WATCH_CONNECTED = "weather_proxy_keys_watch_connected"
+METRIC_UPSTREAM_BUDGET_USED = "weather_proxy_upstream_budget_used_ratio"
+# The values of METRIC_UPSTREAM_BREAKER_STATE.
+BREAKER_STATE_VALUES: Mapping[str, int] = types.MappingProxyType({"closed": 0, "half-open": 1, "open": 2})
+
+
+def key_sha256(plaintext: str) -> str:
+    """What a keys.yaml entry holds and the proxy compares: hex SHA-256 of the UTF-8 key."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
