@@ -192,6 +192,12 @@ BAD_SPECS: list[BadSpec] = [
         "spec.ingress.host",
     ),
     BadSpec("log-level-unknown", WEATHERPROXY, {"logLevel": "verbose"}, "spec.logLevel"),
+    BadSpec(
+        "topology-spread-mode-unknown",
+        WEATHERPROXY,
+        {"topologySpread": {"mode": "Strict"}},
+        "spec.topologySpread.mode",
+    ),
     # ApiKey.
     # The API server prunes the null of a non-nullable field, then reports it missing.
     BadSpec("apikey-proxyref-missing-name", APIKEY, {"proxyRef": {"name": None}}, "spec.proxyRef.name"),
