@@ -180,9 +180,10 @@ sdk-test: $(VENV)/.installed sdk-deps ## The three SDKs and the Postman collecti
 	$(PY) -m pytest tests/integration/sdk tests/unit/delivery/test_sdk_versions.py $(PYTEST_ARGS)
 
 .PHONY: sdk-lint
-sdk-lint: sdk-deps ## tsc --noEmit (TypeScript SDK); gofmt and go vet (Go SDK)
+sdk-lint: sdk-deps ## tsc --noEmit (TypeScript SDK); gofmt and go vet (Go SDK, hack/luahealth)
 	cd sdk/typescript && npm run --silent lint
 	cd sdk/go && test -z "$$(gofmt -l .)" && go vet ./...
+	cd hack/luahealth && test -z "$$(gofmt -l .)" && go vet ./...
 
 .PHONY: postman
 postman: $(VENV)/.installed postman/node_modules/.package-lock.json ## Regenerate the Postman collection from the proxy's OpenAPI document
