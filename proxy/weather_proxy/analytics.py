@@ -50,6 +50,7 @@ class UsageAnalytics:
         self._pending_cities: collections.Counter[tuple[str, str]] = collections.Counter()
         self._local_keys: collections.Counter[str] = collections.Counter()
         self._local_cities: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._names: dict[str, str] = {}  # a query's city -> the name it is counted under
 
     def _roll(self) -> None:
         if time.time() < self._day_ends:
@@ -67,7 +68,11 @@ class UsageAnalytics:
         self._local_keys[key_id] += 1
         self._pending_keys[key_id] += 1
         if city:
-            name = city.strip().title()
+            name = self._names.get(city)
+            if name is None:
+                if len(self._names) >= MAX_PENDING:
+                    self._names.clear()
+                name = self._names[city] = city.strip().title()
             if len(self._local_cities) < MAX_PENDING:
                 self._local_cities[(key_id, name)] += 1
             if len(self._pending_cities) < MAX_PENDING:

@@ -140,9 +140,13 @@ def create_app(
         app.add_middleware(cls, **options)
     if ahead:
         # The same outer middlewares around the fast path, ahead of FastAPI's stack.
-        chain: ASGIApp = fastpath.WeatherFastPath(functools.partial(FastAPI.__call__, app), **fast)
+        direct = fastpath.WeatherFastPath(functools.partial(FastAPI.__call__, app), **fast)
+        chain: ASGIApp = direct
         for cls, options in outer:
             chain = cls(chain, **options)
+        if len(outer) == 1 and isinstance(chain, middleware.RequestContextMiddleware):
+            # Only the request's context: it sends the fast path's answer itself.
+            chain = functools.partial(chain.serve_raw, direct.respond)
         app.fast_path = chain
         app.fast_paths = frozenset(fast["routes"])
     return app
@@ -278,6 +282,7 @@ async def _start(
         tasks.append(asyncio.get_running_loop().create_task(coro, name=f"weather-proxy:{name}"))
 
     spawn("reload", rt.reloader.run())
+    spawn("metrics", _flush_metrics(metrics))
     if rt.key_watch is not None:
         spawn("keys-watch", rt.key_watch.run())
     spawn("analytics", rt.analytics.run())
@@ -302,6 +307,13 @@ async def _start(
         },
     )
     return tasks
+
+
+async def _flush_metrics(metrics: metrics_mod.Metrics) -> None:
+    """Add the hot path's batched counts to the metrics every second (a scrape adds its own first)."""
+    while True:
+        await asyncio.sleep(1.0)
+        metrics.flush()
 
 
 async def _ignore_redis_errors(coro: Coroutine[Any, Any, None]) -> None:

@@ -42,7 +42,13 @@ class WeatherFastPath:
         if scope["type"] != "http" or path not in self.routes or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        scope["route"] = self.routes[path]
+        status, headers, body = await self.respond(scope)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def respond(self, scope: Scope) -> RawResponse:
+        """The whole answer to a GET of one of ``routes`` (problems included), gzipped when due."""
+        scope["route"] = self.routes[scope["path"]]
         try:
             status, headers, body = await self.handler(scope)
         except problems.ProblemError as exc:
@@ -52,9 +58,8 @@ class WeatherFastPath:
                 body = gzip.compress(body, compresslevel=6)
                 headers.append((b"content-encoding", b"gzip"))
                 headers.append((b"vary", b"Accept-Encoding"))
-            headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            headers.append((b"content-length", b"%d" % len(body)))
+        return status, headers, body
 
 
 def _accepts_gzip(scope: Scope) -> bool:

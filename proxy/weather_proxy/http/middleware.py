@@ -21,7 +21,8 @@ import logging
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,6 +66,10 @@ class RequestIds:
 request_ids = RequestIds()
 
 
+# A whole answer from raw ASGI data: (status, headers, body).
+RawHandler = Callable[[Scope], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
+
+
 def _valid_request_id(raw: bytes) -> bool:
     return 0 < len(raw) <= MAX_REQUEST_ID and all(33 <= c <= 126 for c in raw)
 
@@ -86,15 +91,13 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.recorder = recorder
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[str, Any] = {}
+        self._counters: dict[tuple[str, str, int], metrics_mod.BatchedCounter] = {}
+        self._histograms: dict[str, metrics_mod.BatchedHistogram] = {}
         self._recorded: dict[str, bool] = {}  # route template -> whether its requests get a row
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
+    @staticmethod
+    def _context(scope: Scope) -> tuple[str, list[tuple[bytes, bytes]]]:
+        """The request's id (echoed or generated) and the headers every answer to it carries."""
         request_id: str | None = None
         https = scope.get("scheme") == "https"
         for name, value in scope["headers"]:
@@ -104,10 +107,48 @@ class RequestContextMiddleware:
                 https = True
         if request_id is None:
             request_id = request_ids.next()
-        token = logs.request_id_var.set(request_id)
         extra = [(b"x-request-id", request_id.encode("ascii")), *SECURITY_HEADERS]
         if https:
             extra.append(HSTS)
+        return request_id, extra
+
+    async def serve_raw(self, respond: RawHandler, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request answered whole by ``respond`` (status, headers, body), with this context.
+
+        The fast path's form of ``__call__`` when no other middleware sits in between: the same
+        bookkeeping without wrapping ``send``. ``respond`` answers errors itself (problems), so
+        only the unexpected reaches the 500 below.
+        """
+        start = time.perf_counter()
+        request_id, extra = self._context(scope)
+        token = logs.request_id_var.set(request_id)
+        status = 500
+        started = False
+        try:
+            status, headers, body = await respond(scope)
+            headers.extend(extra)
+            started = True
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        except Exception:
+            log.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            status = 500
+            if not started:
+                problem = problems.body(500, "Unexpected error.")
+                headers = [(b"content-type", problems.MEDIA_TYPE_BYTES), *extra]
+                await send({"type": "http.response.start", "status": 500, "headers": headers})
+                await send({"type": "http.response.body", "body": problem})
+        finally:
+            self._observe(scope, status, time.perf_counter() - start)
+            logs.request_id_var.reset(token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id, extra = self._context(scope)
+        token = logs.request_id_var.set(request_id)
         status = 500
         started = False
         rewrite: _ProblemRewrite | None = None
@@ -155,11 +196,13 @@ class RequestContextMiddleware:
         key = (template, method, status)
         counter = self._counters.get(key)
         if counter is None:
-            counter = self._counters[key] = self.metrics.http_requests.labels(template, method, str(status))
+            child = self.metrics.http_requests.labels(template, method, str(status))
+            counter = self._counters[key] = self.metrics.batched_counter(child)
         counter.inc()
         histogram = self._histograms.get(template)
         if histogram is None:
-            histogram = self._histograms[template] = self.metrics.http_duration.labels(template)
+            latency = self.metrics.http_duration.labels(template)
+            histogram = self._histograms[template] = self.metrics.batched_histogram(latency)
         histogram.observe(elapsed)
         state = scope.get("state")
         recorder = self.recorder

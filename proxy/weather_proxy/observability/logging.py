@@ -77,6 +77,23 @@ def _timestamp(created: float) -> str:
     return datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat(timespec="milliseconds")
 
 
+class _Clock:
+    """The audit lines' timestamp, formatted once per millisecond (a busy second has thousands)."""
+
+    millisecond = -1
+    text = ""
+
+    def now(self) -> str:
+        created = time.time()
+        millisecond = int(created * 1000)
+        if millisecond != self.millisecond:
+            self.millisecond, self.text = millisecond, _timestamp(created)
+        return self.text
+
+
+_clock = _Clock()
+
+
 class AuditWriter:
     """Audit lines formatted with orjson and written to a handler's stream once per loop turn."""
 
@@ -87,7 +104,7 @@ class AuditWriter:
 
     def write(self, fields: dict[str, Any]) -> None:
         data: dict[str, Any] = {
-            "time": _timestamp(time.time()),
+            "time": _clock.now(),
             "level": "info",
             "logger": audit_logger.name,
             "message": "request",

@@ -16,6 +16,7 @@ process that answers the scrape.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable
 
@@ -28,12 +29,64 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 BREAKER_STATE_VALUES = contract.BREAKER_STATE_VALUES
 
 
+class BatchedCounter:
+    """A counter child counted in a plain int on the hot path, added to it in bulk by ``Metrics.flush``.
+
+    prometheus-client takes a lock per increment and, with several workers, writes a
+    memory-mapped file (here 0.6 us an increment in one process, 1.3 us with workers;
+    5 us a histogram observation): a cache hit pays an int addition instead.
+    """
+
+    __slots__ = ("child", "pending")
+
+    def __init__(self, child: prom.Counter) -> None:
+        self.child = child
+        self.pending = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.pending += amount
+
+    def flush(self) -> None:
+        if self.pending:
+            amount, self.pending = self.pending, 0
+            self.child.inc(amount)
+
+
+class BatchedHistogram:
+    """A histogram child whose observations are counted per bucket here and added in bulk."""
+
+    __slots__ = ("child", "counts", "total")
+
+    def __init__(self, child: prom.Histogram) -> None:
+        self.child = child
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: the first bound >= seconds
+        self.total += seconds
+
+    def flush(self) -> None:
+        if not any(self.counts):
+            return
+        counts, total = self.counts, self.total
+        self.counts, self.total = [0] * len(counts), 0.0
+        # prometheus-client keeps a histogram's buckets non-cumulative (an observation adds 1 to
+        # the first bucket that holds it): adding n there is n observations. No public bulk call
+        # exists; tests/unit/proxy/test_metrics_batching.py checks the rendering is the same.
+        for bucket, count in zip(self.child._buckets, counts, strict=True):
+            if count:
+                bucket.inc(count)
+        self.child._sum.inc(total)
+
+
 class Metrics:
     """The proxy's metric families, registered in a private registry."""
 
     def __init__(self) -> None:
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self._before_render: list[Callable[[], None]] = []
+        self._batched: list[BatchedCounter | BatchedHistogram] = []
         self.registry = prom.CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = prom.Counter(
@@ -192,7 +245,7 @@ class Metrics:
             registry=r,
         )
         # Children resolved once: .labels() is a dict lookup plus a lock, too dear per request.
-        self.l1_hit = self.cache_requests.labels("l1", "hit")
+        self.l1_hit = self.batched_counter(self.cache_requests.labels("l1", "hit"))
         self.l1_miss = self.cache_requests.labels("l1", "miss")
         self.l1_stale = self.cache_requests.labels("l1", "stale")
         self.l2_hit = self.cache_requests.labels("l2", "hit")
@@ -204,11 +257,29 @@ class Metrics:
     def set_breaker_state(self, state: str) -> None:
         self.breaker_state.set(BREAKER_STATE_VALUES.get(state, 0))
 
+    def batched_counter(self, child: prom.Counter) -> BatchedCounter:
+        """``child`` counted on the hot path, added to the metric at each ``flush``."""
+        batched = BatchedCounter(child)
+        self._batched.append(batched)
+        return batched
+
+    def batched_histogram(self, child: prom.Histogram) -> BatchedHistogram:
+        """``child`` (buckets ``LATENCY_BUCKETS``) observed on the hot path, added at each ``flush``."""
+        batched = BatchedHistogram(child)
+        self._batched.append(batched)
+        return batched
+
+    def flush(self) -> None:
+        """Add the batched counts to their metrics (each rendering does; the app every second)."""
+        for batched in self._batched:
+            batched.flush()
+
     def on_render(self, refresh: Callable[[], None]) -> None:
         """Call ``refresh`` before each rendering (a gauge computed at scrape time)."""
         self._before_render.append(refresh)
 
     def render(self) -> bytes:
+        self.flush()
         for refresh in self._before_render:
             refresh()
         if self.multiprocess_dir is None:
@@ -219,5 +290,6 @@ class Metrics:
 
     def close(self) -> None:
         """This process is stopping: its live gauges leave the pod's figures (its counters stay)."""
+        self.flush()
         if self.multiprocess_dir is not None:
             multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]

@@ -185,6 +185,23 @@ class Limiter:
         """Whether checks go to Redis now (else to this process's buckets)."""
         return self._script is not None and self.link.usable
 
+    def hit_leased(
+        self, limiter_id: str, limit: config_mod.Limit, quota: config_mod.Quota | None = None
+    ) -> Decision | None:
+        """``hit`` without I/O when this process holds a token of the key's lease; None: await ``hit``."""
+        bucket = self.bucket(limit)
+        key = (limiter_id, bucket)
+        held = self._leases.get(key)
+        if held is None or not self.fleet_wide:
+            return None
+        now = self.clock()
+        if not held.take(now):
+            return None
+        pace = self._paces.get(key)
+        if pace is not None:  # it is: the lease was granted by hit, which made it
+            pace.tick(now)
+        return self._leased(bucket, quota, held, now)
+
     async def hit(
         self, limiter_id: str, limit: config_mod.Limit, quota: config_mod.Quota | None = None
     ) -> Decision:

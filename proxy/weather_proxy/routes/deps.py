@@ -74,7 +74,9 @@ async def authorize(
     quota = identity.limit.quota
     if quota is None and identity.key_id is not None:
         quota = cfg.rate_limit.default.quota  # a key's own rateLimit without a quota keeps the fleet's
-    decision = await rt.limiter.hit(identity.limiter_id, identity.limit, quota)
+    decision = rt.limiter.hit_leased(identity.limiter_id, identity.limit, quota)
+    if decision is None:
+        decision = await rt.limiter.hit(identity.limiter_id, identity.limit, quota)
     if not decision.allowed:
         rt.metrics.rate_limited.inc()
         if decision.quota_exceeded:
