@@ -151,8 +151,10 @@ def _topology_spread(
     return spec.mode
 
 
-def effective(spec: weatherproxy.WeatherProxySpec, default_image: str) -> effective_.EffectiveSpec:
-    """``spec`` with its environment preset applied to every unset field."""
+def effective(
+    spec: weatherproxy.WeatherProxySpec, default_image: str = constants.DEFAULT_PROXY_IMAGE
+) -> effective_.EffectiveSpec:
+    """``spec`` with its environment preset applied to every unset field; ``default_image`` when no image."""
     preset = presets.for_environment(spec.environment)
     auth = spec.auth or weatherproxy.AuthSpec()
     return effective_.EffectiveSpec(

@@ -274,8 +274,11 @@ class WeatherProxySpec(base.CrdModel):
     topology_spread: TopologySpread | None = None
 
     def effective(self, default_image: str = constants.DEFAULT_PROXY_IMAGE) -> effective.EffectiveSpec:
-        """This spec with its environment preset applied to every unset field (``resolve.effective``)."""
-        # Imported here: resolve reads these models, and this method is their way in.
+        """This spec with its environment preset applied: ``resolve.effective(self, default_image)``.
+
+        Kept for callers not yet moved to ``resolve.effective``; the import is deferred because
+        resolve reads these models (the method goes once nothing calls it).
+        """
         from weather_operator.api import resolve
 
         return resolve.effective(self, default_image)

@@ -6,7 +6,7 @@ import datetime
 
 import yaml
 
-from weather_operator.api import apikey, conditions, weatherproxy
+from weather_operator.api import apikey, conditions, resolve, weatherproxy
 from weather_proxy import config
 
 WEATHERPROXY_EXAMPLE = """
@@ -105,7 +105,7 @@ def test_config_sections_of_design_4_are_valid_in_a_spec() -> None:
     spec = weatherproxy.WeatherProxySpec.model_validate(yaml.safe_load(CONFIG_SECTIONS))
     assert spec.cache is not None
     assert spec.cache.warm_cities == ["Paris", "London"]
-    assert spec.effective().rate_limit.default.requests_per_minute == 100
+    assert resolve.effective(spec).rate_limit.default.requests_per_minute == 100
 
 
 def test_apikey_example_is_valid() -> None:

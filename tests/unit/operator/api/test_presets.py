@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from weather_operator.api import constants, presets, weatherproxy
+from weather_operator.api import constants, presets, resolve, weatherproxy
 from weather_operator.api import effective as effective_
 from weather_proxy import config
 
 
 def effective(**spec: Any) -> Any:
-    return weatherproxy.WeatherProxySpec.model_validate(spec).effective()
+    return resolve.effective(weatherproxy.WeatherProxySpec.model_validate(spec))
 
 
 def test_dev_preset() -> None:
@@ -132,9 +132,11 @@ def test_a_user_bound_wins_over_the_other_preset_bound(
 
 def test_image_defaults_to_the_operator_setting() -> None:
     spec = weatherproxy.WeatherProxySpec()
-    assert spec.effective().image == constants.DEFAULT_PROXY_IMAGE
-    assert spec.effective(default_image="registry.local/proxy:9").image == "registry.local/proxy:9"
-    assert weatherproxy.WeatherProxySpec(image="mine:1").effective("other:2").image == "mine:1"
+    assert resolve.effective(spec).image == constants.DEFAULT_PROXY_IMAGE
+    assert resolve.effective(spec, default_image="registry.local/proxy:9").image == "registry.local/proxy:9"
+    assert resolve.effective(weatherproxy.WeatherProxySpec(image="mine:1"), "other:2").image == "mine:1"
+    # The method the handlers still call is the same resolution.
+    assert spec.effective("registry.local/proxy:9") == resolve.effective(spec, "registry.local/proxy:9")
 
 
 def test_redis_managed_by_default_and_external_on_request() -> None:

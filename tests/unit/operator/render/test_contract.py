@@ -15,15 +15,15 @@ import pytest
 
 from tests.unit.operator.render import cases
 from weather_operator import keys
-from weather_operator.api import weatherproxy
+from weather_operator.api import resolve, weatherproxy
 from weather_operator.render import configmap, deployment, names, prometheusrule, servicemonitor
 from weather_proxy import config, contract, settings
 from weather_proxy.auth import keys as proxy_keys
 from weather_proxy.observability import metrics
 from weather_proxy.routes import health
 
-SPEC = weatherproxy.WeatherProxySpec.model_validate({"environment": "production"}).effective(
-    cases.DEFAULT_IMAGE
+SPEC = resolve.effective(
+    weatherproxy.WeatherProxySpec.model_validate({"environment": "production"}), cases.DEFAULT_IMAGE
 )
 
 
@@ -73,9 +73,9 @@ def test_config_and_keys_are_mounted_where_the_proxy_reads_them() -> None:
     "redis", [None, {"mode": "External", "external": {"urlSecretRef": {"name": "r", "key": "u"}}}]
 )
 def test_the_rendered_env_is_what_the_proxy_settings_read(redis: dict[str, Any] | None) -> None:
-    spec = weatherproxy.WeatherProxySpec.model_validate(
-        {"environment": "production", "redis": redis}
-    ).effective()
+    spec = resolve.effective(
+        weatherproxy.WeatherProxySpec.model_validate({"environment": "production", "redis": redis})
+    )
     [container] = _pod(spec)["containers"]
     rendered = {e["name"] for e in container["env"]}
     read = {settings.ENV_REDIS_URL, settings.ENV_REDIS_PASSWORD}

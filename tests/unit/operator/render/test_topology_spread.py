@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.unit.operator.render import cases
-from weather_operator.api import weatherproxy
+from weather_operator.api import resolve, weatherproxy
 from weather_operator.render import deployment, names, redis
 
 HOSTNAME = "kubernetes.io/hostname"
@@ -15,7 +15,7 @@ ZONE = "topology.kubernetes.io/zone"
 
 
 def _pod_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    effective = weatherproxy.WeatherProxySpec.model_validate(spec).effective(cases.DEFAULT_IMAGE)
+    effective = resolve.effective(weatherproxy.WeatherProxySpec.model_validate(spec), cases.DEFAULT_IMAGE)
     rendered = deployment.render(cases.NAME, cases.NAMESPACE, effective, config_hash="0" * 64)
     return rendered["spec"]["template"]["spec"]  # type: ignore[no-any-return]
 
