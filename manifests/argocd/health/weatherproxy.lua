@@ -6,7 +6,7 @@
 --                (DeploymentNotFound, ReplicasNotReady), or Degraded=True during a rollout;
 --   Degraded:    Degraded=True when not rolling out (RedisUnavailable, ReplicasUnavailable)
 --                or for a hard failure (ReplicaFailure, ProgressDeadlineExceeded,
---                ReconcileFailed: the API server refuses a child), or
+--                ReconcileFailed: the API server refuses a child, InvalidSpec), or
 --                Ready=False for a reason that needs a person (InvalidSpec, ReconcileFailed);
 --   Healthy:     Ready=True for the current generation and not Degraded.
 -- A spec that passes the CRD schema but not the operator's models is never reconciled,
@@ -17,6 +17,7 @@ local hard_failures = {
   ReplicaFailure = true,
   ProgressDeadlineExceeded = true,
   ReconcileFailed = true,
+  InvalidSpec = true,
 }
 local terminal_ready_reasons = {
   InvalidSpec = true,

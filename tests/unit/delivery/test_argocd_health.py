@@ -256,6 +256,20 @@ WEATHERPROXY_CASES = [
         "generation 3",
     ),
     (
+        "degraded by an invalid spec, even while rolling",
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                ready("True", "AllReplicasReady", generation=2),
+                ROLLING,
+                condition("Degraded", "True", "InvalidSpec", "spec.disruption.maxUnavailable: half"),
+            ],
+        },
+        3,
+        "Degraded",
+        "InvalidSpec: spec.disruption",
+    ),
+    (
         "reconcile failed for a generation not yet observed",
         {
             "observedGeneration": 2,
