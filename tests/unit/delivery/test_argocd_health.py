@@ -528,3 +528,31 @@ def test_the_gopher_lua_runner_is_argo_cds_vm(tmp_path: pathlib.Path) -> None:
     obj = {"spec": {"replicas": 2, "gone": None}, "items": ["a", None, "b"]}
     # JSON null is no entry (a null in a list is skipped), integers are Lua numbers.
     assert lua.run_health_gopher(runner, shapes, obj) == ("Healthy", "2.5 2 true")
+
+
+FAILURE_STATUSES = [
+    # (status.py function, kind of the resource, a previous status) -> always Degraded
+    ("invalid_proxy_status", "WeatherProxy", {"observedGeneration": 2, "conditions": [ROLLING]}),
+    ("invalid_apikey_status", "ApiKey", {"observedGeneration": 2}),
+    ("failed_apikey_status", "ApiKey", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("writer", "kind", "previous"), FAILURE_STATUSES, ids=[f[0] for f in FAILURE_STATUSES]
+)
+def test_the_failure_statuses_the_operator_writes_are_degraded(
+    run_health: Run, writer: str, kind: str, previous: dict[str, Any] | None
+) -> None:
+    status_module = pytest.importorskip("weather_operator.status")
+    if not hasattr(status_module, writer):
+        pytest.skip(f"weather_operator.status has no {writer} yet")
+    message = "spec.disruption.maxUnavailable must be an integer or a percentage like 50%"
+    written = getattr(status_module, writer)(
+        3, message, previous, datetime.datetime(2026, 11, 26, tzinfo=datetime.UTC)
+    )
+    # The status merge patch as the API server stores it: the fields written over the previous ones.
+    stored = {**(previous or {}), **{k: v for k, v in written.items() if v is not None}}
+    health, shown = run_health(WEATHERPROXY if kind == "WeatherProxy" else APIKEY, resource(kind, stored))
+    assert health == "Degraded", shown
+    assert message in shown
