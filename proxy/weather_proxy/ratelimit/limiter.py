@@ -169,11 +169,23 @@ class Limiter:
         )
         self._buckets: dict[tuple[int, int], bucket_mod.Bucket] = {}
         self._caps: dict[bucket_mod.Bucket, int] = {}  # the largest lease of each bucket
+        self._by_limit: dict[int, tuple[config_mod.Limit, bucket_mod.Bucket]] = {}
         self._leases: dict[tuple[str, bucket_mod.Bucket], lease_mod.Lease] = {}
         self._renewing: dict[tuple[str, bucket_mod.Bucket], asyncio.Future[None]] = {}
         self._paces: dict[tuple[str, bucket_mod.Bucket], lease_mod.Pace] = {}
 
     def bucket(self, limit: config_mod.Limit) -> bucket_mod.Bucket:
+        # By the limit object first: a key's Limit is one object until the keys or config change.
+        known = self._by_limit.get(id(limit))
+        if known is not None and known[0] is limit:
+            return known[1]
+        if len(self._by_limit) >= LOCAL_SWEEP_AT:
+            self._by_limit.clear()
+        found = self._bucket_of(limit)
+        self._by_limit[id(limit)] = (limit, found)
+        return found
+
+    def _bucket_of(self, limit: config_mod.Limit) -> bucket_mod.Bucket:
         spec = (limit.requests_per_minute, limit.capacity)
         found = self._buckets.get(spec)
         if found is None:
