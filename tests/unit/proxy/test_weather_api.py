@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -225,6 +227,29 @@ async def test_the_place_parameter_allows_exactly_what_the_proxy_accepts(proxy: 
         for params in ({"city": "Paris", "lat": 1, "lon": 2}, {"lat": 1}, {"country": "FR"}):
             rejected = await client.get("/v1/weather", params=params)
             assert rejected.status_code == 400, params
+
+
+async def test_the_documented_headers_are_sent_on_200_and_304(proxy: AppFactory) -> None:
+    """Every header the document marks required on 200 and 304 is on the answers, with a valid value."""
+    async with proxy() as (_app, client):
+        doc = (await client.get("/openapi.json")).json()
+        first = await client.get("/v1/weather", params={"city": "Paris"})
+        again = await client.get(
+            "/v1/weather", params={"city": "Paris"}, headers={"If-None-Match": first.headers["etag"]}
+        )
+    assert (first.status_code, again.status_code) == (200, 304)
+    responses = doc["paths"]["/v1/weather"]["get"]["responses"]
+    for answer, status in ((first, "200"), (again, "304")):
+        for name, header in responses[status]["headers"].items():
+            assert header["required"] is True
+            value = answer.headers[name]
+            schema = header["schema"]
+            if schema["type"] == "integer":
+                assert int(value) >= schema["minimum"], (name, value)
+            elif "enum" in schema:
+                assert value in schema["enum"], (name, value)
+            elif "pattern" in schema:
+                assert re.search(schema["pattern"], value), (name, value)
 
 
 async def test_unhandled_error_is_a_500_problem_without_details(proxy: AppFactory) -> None:
