@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import socket
 import subprocess  # nosec B404 - the operator is run with an argument list, never a shell
 import sys
 import time
@@ -20,6 +21,15 @@ from pathlib import Path
 # WPF_OPERATOR_MODULE runs another module (one that imports the handlers and adds to them).
 HANDLERS_MODULE = "weather_operator.handlers"
 MODULE_ENV = "WPF_OPERATOR_MODULE"
+
+
+METRICS_PORT_ENV = "WEATHER_OPERATOR_METRICS_PORT"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def operator_command() -> list[str]:
@@ -41,15 +51,20 @@ class OperatorProcess:
 
     proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, init=False)
     starts: int = dataclasses.field(default=0, init=False)
+    metrics_port: int = dataclasses.field(default=0, init=False)
+    """The port of this process's ``/metrics`` (a free one, so several operators run side by side)."""
 
     def start(self) -> OperatorProcess:
         """Start the operator (in its own process group); its output is appended to ``log_path``."""
         if self.running:
             return self
+        if not self.metrics_port:
+            self.metrics_port = int(self.settings.get(METRICS_PORT_ENV) or _free_port())
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "WEATHER_OPERATOR_LOG_FORMAT": "plain",
+            METRICS_PORT_ENV: str(self.metrics_port),
             **self.settings,
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

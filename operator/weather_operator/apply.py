@@ -1,9 +1,11 @@
 """The operator's Kubernetes client: server-side apply, create-once, read, delete, status patches.
 
-Kopf is not a client library; this module talks to the API server with the official
-``kubernetes`` client (``DynamicClient.request``), run in worker threads so the event
-loop never blocks. URLs come from a fixed table of the kinds the operator manages
-(no discovery round-trips, no discovery cache file on a read-only root filesystem).
+Kopf is not a client library (its API access is private); this module talks to the API
+server over aiohttp, the async HTTP stack Kopf itself runs on, so the operator has one
+event loop and no worker threads (bench/operator_client.py compares it with the official
+client run in threads). Credentials come from the official ``kubernetes`` client's
+kubeconfig and in-cluster loading. URLs come from a fixed table of the kinds the operator
+manages (no discovery round-trips, no discovery cache file on a read-only root filesystem).
 
 Every write uses one field manager (``weather-operator``). Server-side apply with
 ``force=true`` makes the operator the owner of exactly the fields it renders: a field
@@ -13,15 +15,15 @@ it leaves out (e.g. a Deployment's ``replicas`` under an HPA) stays with whoever
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
-import functools
 import json
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import kubernetes.client
-import kubernetes.dynamic
-import kubernetes.dynamic.exceptions
 
 from weather_operator.api import constants
 
@@ -118,40 +120,125 @@ def adopt(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": metadata}
 
 
-class _NoDiscovery:
-    """A DynamicClient discoverer that discovers nothing: this client uses the KINDS table."""
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """How to reach and authenticate to the API server, read from a ``kubernetes`` client configuration.
 
-    def __init__(self, client: Any, cache_file: Any) -> None:
-        self.client = client
+    The kubeconfig and in-cluster parsing stay with the official client (``handlers.login``);
+    only the transport is aiohttp, the HTTP stack Kopf itself runs on.
+    """
+
+    server: str
+    ca_path: str | None = None
+    verify: bool = True
+    certificate_path: str | None = None
+    private_key_path: str | None = None
+    configuration: Any = None  # for the bearer token, which an in-cluster client refreshes
+
+    @classmethod
+    def from_configuration(cls, configuration: kubernetes.client.Configuration) -> Credentials:
+        return cls(
+            server=str(configuration.host).rstrip("/"),
+            ca_path=configuration.ssl_ca_cert,
+            verify=bool(configuration.verify_ssl),
+            certificate_path=configuration.cert_file,
+            private_key_path=configuration.key_file,
+            configuration=configuration,
+        )
+
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header: the current token (a projected one is re-read as it rotates)."""
+        configuration = self.configuration
+        if configuration is None:
+            return None
+        hook = getattr(configuration, "refresh_api_key_hook", None)
+        if hook is not None:
+            hook(configuration)
+        header = configuration.get_api_key_with_prefix(
+            "authorization"
+        ) or configuration.get_api_key_with_prefix("BearerToken")
+        if header and " " not in header:
+            header = f"Bearer {header}"
+        return header or None
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.server.startswith("https:"):
+            return False
+        context = ssl.create_default_context(cafile=self.ca_path)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.certificate_path:
+            context.load_cert_chain(self.certificate_path, self.private_key_path)
+        return context
 
 
 class Cluster:
-    """Async facade over the official client; one per operator process."""
+    """The operator's async client: one aiohttp session (a bounded connection pool) per login."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient, request_timeout: float = 60.0) -> None:
-        self._dynamic = kubernetes.dynamic.DynamicClient(  # type: ignore[no-untyped-call]
-            api_client, discoverer=_NoDiscovery
-        )
-        self._timeout = request_timeout
+    def __init__(
+        self, credentials: Credentials, request_timeout: float = 60.0, connections: int = 32
+    ) -> None:
+        self._credentials = credentials
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        self.requests: collections.Counter[str] = collections.Counter()  # by verb, for the metrics
 
-    async def _request(self, method: str, path: str, body: Any = None, **params: Any) -> dict[str, Any]:
-        call = functools.partial(
-            self._dynamic.request,
-            method,
-            path,
-            body=body,
-            serialize=False,
-            _request_timeout=self._timeout,
-            **params,
-        )
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._credentials.ssl_context())
+            self._session = aiohttp.ClientSession(
+                base_url=self._credentials.server, connector=connector, timeout=self._timeout
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            # aiohttp's documented graceful shutdown: TLS connections finish closing in the loop.
+            await asyncio.sleep(0.25)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        field_manager: str | None = None,
+        force_conflicts: bool = False,
+    ) -> dict[str, Any]:
+        params: dict[str, str] = {}
+        if field_manager is not None:
+            params["fieldManager"] = field_manager
+        if force_conflicts:
+            params["force"] = "true"
+        headers = {"Accept": "application/json"}
+        authorization = self._credentials.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body, separators=(",", ":")).encode()
+        self.requests[method] += 1
+        session = self._open()
         try:
-            response = await asyncio.to_thread(call)
-        except kubernetes.dynamic.exceptions.DynamicApiError as exc:
-            raise _api_error(exc) from None
-        data = response.data
-        if not data:
+            async with session.request(
+                method.upper(), path, params=params, data=data, headers=headers
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                reason = response.reason or ""
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(0, type(exc).__name__, str(exc) or repr(exc)) from None
+        if status >= 400:
+            raise _api_error(status, reason, raw)
+        if not raw:
             return {}
-        decoded = json.loads(data)
+        decoded = json.loads(raw)
         return decoded if isinstance(decoded, dict) else {}
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,14 +325,11 @@ class Cluster:
         }
 
 
-def _api_error(exc: kubernetes.dynamic.exceptions.DynamicApiError) -> ApiError:
-    status = int(getattr(exc, "status", 0) or 0)
-    reason = str(getattr(exc, "reason", "") or "")
+def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
     message = ""
-    body = getattr(exc, "body", None)
-    if body:
+    if raw:
         try:
-            message = str(json.loads(body).get("message", ""))
+            message = str(json.loads(raw).get("message", ""))
         except (ValueError, AttributeError):
-            message = str(body)[:500]
+            message = raw[:500].decode(errors="replace")
     return ApiError(status, reason, message)

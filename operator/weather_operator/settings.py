@@ -59,17 +59,28 @@ class OperatorSettings(pydantic_settings.BaseSettings):
     """How long the answer "are the Prometheus Operator CRDs installed?" is cached; a fleet
     whose monitoring state differs from the new answer is reconciled at once."""
 
-    drift_interval_seconds: Seconds = 60.0
+    drift_interval_seconds: Seconds = 600.0
     """Period of the drift repair: every child of every fleet is re-applied (SSA, a no-op
-    when nothing drifted). A deleted or edited child is repaired at once from its watch
-    event; this catches anything missed."""
+    when nothing drifted), the fleets spread over the period. A deleted or edited child is
+    repaired at once from its watch event; this catches anything missed."""
 
-    key_recheck_seconds: Seconds = 60.0
-    """Period of the ApiKey re-check: user Secrets re-read (a changed key is a rotation),
-    expiry reflected in status, missing references retried."""
+    key_recheck_seconds: Seconds = 300.0
+    """Period of the ApiKey re-check of keys read from a user's Secret (a changed key is a
+    rotation) and of keys with a problem (a missing Secret), spread over the period.
+    Expiry and a WeatherProxy appearing or going away are handled when they happen."""
 
-    retry_delay_seconds: Seconds = 10.0
-    """Delay before a failed WeatherProxy reconcile is retried."""
+    retry_delay_seconds: Seconds = 1.0
+    """Delay before a failed reconcile is retried; each further failure of the same object
+    waits longer (about doubling, at most 60 s)."""
+
+    reconcile_workers: int = pydantic.Field(default=16, ge=1, le=64)
+    """Reconciles run at once (one object is never reconciled by two at a time)."""
+
+    api_connections: int = pydantic.Field(default=32, ge=1, le=256)
+    """Connections the operator's API client keeps open to the API server (its writes and reads)."""
+
+    metrics_port: int = pydantic.Field(default=8081, ge=0, le=65535)
+    """Port of the operator's Prometheus ``/metrics`` endpoint; 0 turns it off."""
 
     namespace: str | None = None
     """Namespace of the operator's own pod (downward API); reported as the Events' source

@@ -12,8 +12,10 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pydantic
+
 from weather_operator import keys
-from weather_operator.api import effective
+from weather_operator.api import apikey, effective, weatherproxy
 from weather_operator.render import names
 
 TRUE = "True"
@@ -199,24 +201,57 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
     return out
 
 
+def through_model(model: type[pydantic.BaseModel], status: Mapping[str, Any]) -> dict[str, Any]:
+    """``status`` checked against the CRD's status model, as the merge patch to write.
+
+    Only the fields given are written (None clears one); a status the schema would reject
+    fails here, in the operator, not as a 422 from the API server.
+    """
+    return model.model_validate(status).model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+INVALID_SPEC = "InvalidSpec"
+
+
+def invalid_proxy_status(
+    generation: int | None, message: str, previous: Mapping[str, Any] | None, now: datetime.datetime
+) -> dict[str, Any]:
+    """The status of a WeatherProxy whose spec the models reject: not Ready, Degraded, and why."""
+    previous = previous or {}
+    observed = [
+        Observed(READY, FALSE, INVALID_SPEC, message),
+        Observed(DEGRADED, TRUE, INVALID_SPEC, message),
+    ]
+    return through_model(
+        weatherproxy.WeatherProxyStatus,
+        {
+            "observedGeneration": generation,
+            "conditions": merge_conditions(previous.get("conditions"), observed, generation, now),
+        },
+    )
+
+
 def proxy_status(
     obs: ProxyObservation, previous: Mapping[str, Any] | None, now: datetime.datetime
 ) -> dict[str, Any]:
     """The full WeatherProxy status (the fields the operator owns)."""
     previous = previous or {}
     dstatus: Mapping[str, Any] = (obs.deployment or {}).get("status") or {}
-    return {
-        "observedGeneration": obs.generation,
-        "replicas": int(dstatus.get("replicas") or 0),
-        "readyReplicas": int(dstatus.get("readyReplicas") or 0),
-        "selector": obs.selector,
-        "apiKeys": obs.api_keys,
-        "endpoint": names.endpoint(obs.name, obs.namespace),
-        "configHash": obs.config_hash,
-        "conditions": merge_conditions(
-            previous.get("conditions"), proxy_conditions(obs), obs.generation, now
-        ),
-    }
+    return through_model(
+        weatherproxy.WeatherProxyStatus,
+        {
+            "observedGeneration": obs.generation,
+            "replicas": int(dstatus.get("replicas") or 0),
+            "readyReplicas": int(dstatus.get("readyReplicas") or 0),
+            "selector": obs.selector,
+            "apiKeys": obs.api_keys,
+            "endpoint": names.endpoint(obs.name, obs.namespace),
+            "configHash": obs.config_hash,
+            "conditions": merge_conditions(
+                previous.get("conditions"), proxy_conditions(obs), obs.generation, now
+            ),
+        },
+    )
 
 
 def redis_from_statefulset(statefulset: Mapping[str, Any] | None) -> RedisObservation:
@@ -280,19 +315,57 @@ def apikey_status(
 ) -> dict[str, Any]:
     """The ApiKey status (only the fields the operator owns; None values clear a field)."""
     previous = previous or {}
-    return {
-        "observedGeneration": obs.generation,
-        "secretName": obs.secret_name,
-        "keyPrefix": obs.key_prefix,
-        "expiresAt": keys.format_time(obs.expires_at) if obs.expires_at else None,
-        "expired": obs.expires_at is not None and obs.expires_at <= now,
-        "rotation": obs.rotation,
-        "rotatedAt": keys.format_time(obs.rotated_at) if obs.rotated_at else previous.get("rotatedAt"),
-        "previousKeyPrefix": obs.previous_key_prefix,
-        "previousKeyExpiresAt": (
-            keys.format_time(obs.previous_key_expires_at) if obs.previous_key_expires_at else None
-        ),
-        "conditions": merge_conditions(
-            previous.get("conditions"), [apikey_ready(obs, now)], obs.generation, now
-        ),
-    }
+    return through_model(
+        apikey.ApiKeyStatus,
+        {
+            "observedGeneration": obs.generation,
+            "secretName": obs.secret_name,
+            "keyPrefix": obs.key_prefix,
+            "expiresAt": keys.format_time(obs.expires_at) if obs.expires_at else None,
+            "expired": obs.expires_at is not None and obs.expires_at <= now,
+            "rotation": obs.rotation,
+            "rotatedAt": keys.format_time(obs.rotated_at) if obs.rotated_at else previous.get("rotatedAt"),
+            "previousKeyPrefix": obs.previous_key_prefix,
+            "previousKeyExpiresAt": (
+                keys.format_time(obs.previous_key_expires_at) if obs.previous_key_expires_at else None
+            ),
+            "conditions": merge_conditions(
+                previous.get("conditions"), [apikey_ready(obs, now)], obs.generation, now
+            ),
+        },
+    )
+
+
+RECONCILE_FAILED = "ReconcileFailed"
+
+
+def failed_apikey_status(
+    generation: int | None, message: str, previous: Mapping[str, Any] | None, now: datetime.datetime
+) -> dict[str, Any]:
+    """The status of an ApiKey whose reconcile the API server refused: not Ready, and its message."""
+    return _apikey_not_ready(generation, RECONCILE_FAILED, message, previous, now)
+
+
+def invalid_apikey_status(
+    generation: int | None, message: str, previous: Mapping[str, Any] | None, now: datetime.datetime
+) -> dict[str, Any]:
+    """The status of an ApiKey whose spec the models reject: not Ready, and why."""
+    return _apikey_not_ready(generation, INVALID_SPEC, message, previous, now)
+
+
+def _apikey_not_ready(
+    generation: int | None,
+    reason: str,
+    message: str,
+    previous: Mapping[str, Any] | None,
+    now: datetime.datetime,
+) -> dict[str, Any]:
+    previous = previous or {}
+    observed = [Observed(READY, FALSE, reason, message)]
+    return through_model(
+        apikey.ApiKeyStatus,
+        {
+            "observedGeneration": generation,
+            "conditions": merge_conditions(previous.get("conditions"), observed, generation, now),
+        },
+    )

@@ -1,15 +1,17 @@
 """Watching the fleets' children: readiness into status, deleted or edited children restored at once.
 
-Only objects labelled ``app.kubernetes.io/managed-by: weather-operator`` and controlled by
-a WeatherProxy count. No hot loop on the operator's own writes: a re-apply of an unchanged
-object is a no-op on the API server and produces no event.
+Only objects labelled ``app.kubernetes.io/managed-by: weather-operator`` are streamed: the
+API server filters them (``handlers.startup`` sets Kopf's label selectors), so the
+cluster's other Secrets, ConfigMaps and Deployments never reach the operator. Only those
+controlled by a WeatherProxy count. Every event is a request for the owner's reconcile,
+which is a no-op when nothing differs from what it last applied:
 
-* Deleted child: the fleet is reconciled (the child is re-created).
-* Deployment/StatefulSet: a new ``metadata.generation`` means its spec was changed (by a
-  person, or by the operator's own apply): the fleet is reconciled, which is a no-op when
-  it was the operator. A status-only change refreshes the owner's status.
+* Deleted child: it is forgotten as applied, so the reconcile re-creates it.
+* Deployment/StatefulSet: its body is kept (the status is observed from it, without a
+  read). A new ``metadata.generation`` written by someone other than the operator is a
+  spec change: the child is re-applied. A status change refreshes the owner's status.
 * ConfigMap/Secret/Service, and the proxy pods' ServiceAccount, Role and RoleBinding: they
-  have no status, every change is a content change: the fleet is reconciled.
+  have no status, every change by someone else is a content change: the child is re-applied.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import kopf
 
 from weather_operator.api import constants
-from weather_operator.handlers import fleet, runtime
+from weather_operator.handlers import runtime
 from weather_operator.render import names
 
 MANAGED = {"app.kubernetes.io/managed-by": names.MANAGED_BY}
@@ -66,33 +68,36 @@ def _describe(body: Mapping[str, Any]) -> str:
     return f"{body.get('kind', 'object')} {body['metadata']['name']}"
 
 
-async def on_workload_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    if event.get("type") not in {"DELETED", "MODIFIED", "ADDED"}:
-        return
+def _ident(body: Mapping[str, Any]) -> str:
+    return f"{body.get('kind')}/{body['metadata']['name']}"
+
+
+def on_workload_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
     owner = _owner(state, body)
     if owner is None:
         return
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
-    ident = (namespace, f"{body.get('kind')}/{body['metadata']['name']}")
-    generation = body["metadata"].get("generation")
-    if event["type"] == "DELETED":
-        state.workload_generations.pop(ident, None)
-        fleet.request(state, namespace, name, trigger=f"{_describe(body)} was deleted")
+    child = (namespace, _ident(body))
+    if event.get("type") == "DELETED":
+        state.workloads.pop(child, None)
+        state.forget_child(*child)
+        state.request_fleet(namespace, name, f"{_describe(body)} was deleted")
         return
-    seen = state.workload_generations.get(ident)
-    state.workload_generations[ident] = str(generation)
+    seen = state.workloads.get(child)
+    state.workloads[child] = runtime.workload_view(body)
+    generation = body["metadata"].get("generation")
     if (
-        event["type"] == "MODIFIED"
-        and seen is not None
-        and seen != str(generation)
+        seen is not None
+        and seen["metadata"].get("generation") != generation
         and not changed_by_operator(body)
     ):
-        fleet.request(state, namespace, name, trigger=f"{_describe(body)} was changed")
-        return
-    await fleet.refresh_status(state, owner)
+        state.forget_child(*child)
+        state.request_fleet(namespace, name, f"{_describe(body)} was changed")
+    elif seen is None or seen.get("status") != body.get("status"):
+        state.request_fleet(namespace, name, f"status of {_describe(body)}")
 
 
-async def on_config_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def on_config_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
     if event.get("type") not in {"DELETED", "MODIFIED"}:
         return
     if event["type"] == "MODIFIED" and changed_by_operator(body):
@@ -100,19 +105,32 @@ async def on_config_event(state: runtime.State, event: Mapping[str, Any], body: 
     owner = _owner(state, body)
     if owner is None:
         return
+    namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
+    state.forget_child(namespace, _ident(body))
     verb = "deleted" if event["type"] == "DELETED" else "changed"
-    fleet.request(
-        state,
-        owner["metadata"]["namespace"],
-        owner["metadata"]["name"],
-        trigger=f"{_describe(body)} was {verb}",
-    )
+    state.request_fleet(namespace, name, f"{_describe(body)} was {verb}")
+
+
+# The API server filters these watches by label (handlers.startup.watch_only_managed): the fleets'
+# children only. The ApiKeys' own Secrets (a plaintext key each, owned by their ApiKey) never reach
+# the operator's watches: it reads one only when it reconciles its ApiKey.
+_MANAGED_SELECTOR = ",".join(f"{key}={value}" for key, value in MANAGED.items())
+CHILD_SELECTORS = {
+    ("apps", "v1", "deployments"): _MANAGED_SELECTOR,
+    ("apps", "v1", "statefulsets"): _MANAGED_SELECTOR,
+    ("", "v1", "services"): _MANAGED_SELECTOR,
+    ("", "v1", "configmaps"): _MANAGED_SELECTOR,
+    ("", "v1", "secrets"): f"{_MANAGED_SELECTOR},app.kubernetes.io/component!={names.API_KEY}",
+    ("", "v1", "serviceaccounts"): _MANAGED_SELECTOR,
+    ("rbac.authorization.k8s.io", "v1", "roles"): _MANAGED_SELECTOR,
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"): _MANAGED_SELECTOR,
+}
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 @kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED)
 async def workload_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    await on_workload_event(runtime.state_of(memo), event, body)
+    on_workload_event(runtime.state_of(memo), event, body)
 
 
 @kopf.on.event("v1", "services", labels=MANAGED)
@@ -122,4 +140,4 @@ async def workload_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: 
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
 async def config_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    await on_config_event(runtime.state_of(memo), event, body)
+    on_config_event(runtime.state_of(memo), event, body)

@@ -1,68 +1,188 @@
-"""WeatherProxy reconciliation: render the fleet, apply it, delete what must not exist, report status.
+"""WeatherProxy reconciliation, one way through: resolve the spec, render, apply, observe, status.
 
-One ``reconcile`` serves every trigger: create/resume/update of the WeatherProxy, the
-periodic drift repair and monitoring re-check (``handlers.periodic``), and the change or
-deletion of a child (``handlers.children``). Server-side apply of an unchanged object is
-a no-op on the API server (no new resourceVersion, no watch event), so re-applies do not
-feed back into themselves.
+Every trigger is a request in the queue (``workqueue``): the WeatherProxy's own events
+(a new generation), its ApiKeys' events, its children's watch events, a key expiring,
+the drift repair. A reconcile starts from the latest indexed body, so requests that
+pile up while one runs cost one more reconcile, not one each:
 
-No timers or daemons on WeatherProxy: Kopf would put a finalizer on every fleet for
-them, and a finalizer blocks deletion while the operator is down. Nothing here needs
-cleanup beyond owner references, so the WeatherProxy never gets a finalizer.
+1. **resolve** the spec once (model + preset); a spec the models reject is written as
+   ``Ready=False, reason InvalidSpec`` naming the field and the rule, and nothing else is
+   done until the spec changes;
+2. **render** every child, the keys Secrets included (``render.fleet``, pure);
+3. **apply** what changed since it was last applied (server-side apply; a child changed or
+   deleted by someone else is applied again from its watch event, and the drift repair
+   applies everything); delete what must not exist;
+4. **observe** the Deployment and Redis from their watch events (no reads);
+5. **write the status** (``status.proxy_status``, validated by ``WeatherProxyStatus``) when
+   it changed; an API refusal becomes ``Degraded, reason ReconcileFailed`` and a retry
+   with backoff.
+
+No finalizers: cleanup is the garbage collector's (owner references), so deleting a
+WeatherProxy never waits for the operator.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import hashlib
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
+import orjson
 
-from weather_operator import apply, discovery, events, status
+from weather_operator import apply, discovery, events, keys, status, workqueue
 from weather_operator.api import constants, effective, weatherproxy
-from weather_operator.handlers import apikeys, keysync, runtime, specs
+from weather_operator.api import resolve as resolve_
+from weather_operator.handlers import keysync, runtime, specs
 from weather_operator.render import fleet as fleet_
 from weather_operator.render import names
 
 WP = (constants.GROUP, constants.VERSION, constants.WEATHERPROXY_PLURAL)
 
+logger = logging.getLogger(__name__)
+
+
+def resolve(state: runtime.State, body: Mapping[str, Any]) -> effective.EffectiveSpec:
+    """The spec with its preset applied; raises ``specs.InvalidSpec``."""
+    spec = specs.parse(weatherproxy.WeatherProxySpec, body)
+    try:
+        return resolve_.effective(spec, default_image=state.settings.default_image)
+    except ValueError as exc:
+        raise specs.InvalidSpec(f"invalid spec: {exc}") from None
+
+
+def ident(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def digest(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What one reconcile did, for events."""
+    """What one reconcile did (for its Events, and for tests)."""
 
-    changed: list[str]
-    deleted: list[str]
-    monitoring_available: bool
-
-
-def _name(body: Mapping[str, Any]) -> tuple[str, str]:
-    return body["metadata"]["namespace"], body["metadata"]["name"]
+    changed: list[str] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)
+    status_written: bool = False
+    invalid: str | None = None
 
 
-def parse_spec(body: Mapping[str, Any]) -> weatherproxy.WeatherProxySpec:
-    """The spec model; an invalid spec is a permanent error (the user must fix it)."""
-    return specs.parse(weatherproxy.WeatherProxySpec, body)
+async def reconcile(state: runtime.State, request: workqueue.Request, reason: str) -> Outcome:
+    """The queue's reconcile of one WeatherProxy (from its latest indexed body)."""
+    namespace, name = request.namespace, request.name
+    body = state.fleet(namespace, name)
+    if body is None:
+        return Outcome()  # deleted: its children go with it (owner references)
+    try:
+        spec = resolve(state, body)
+    except specs.InvalidSpec as exc:
+        written = await write_status(state, body, None, None, invalid=str(exc))
+        return Outcome(status_written=written, invalid=str(exc))
+    try:
+        full = (namespace, name) in state.full_apply
+        changed, deleted, config_hash = await converge(state, body, spec, full=full)
+        state.full_apply.discard((namespace, name))
+    except apply.ApiError as exc:
+        await write_status(state, body, spec, None, reconcile_error=str(exc)[:1024])
+        raise
+    written = await write_status(state, body, spec, config_hash)
+    if changed:
+        events.info(body, reason="Applied", message=f"{reason}: applied {', '.join(changed)}")
+    if deleted:
+        events.info(body, reason="Deleted", message=f"{reason}: deleted {', '.join(deleted)}")
+    return Outcome(changed=changed, deleted=deleted, status_written=written)
 
 
-def render(state: runtime.State, body: Mapping[str, Any], available: bool) -> fleet_.Fleet:
-    namespace, name = _name(body)
-    shards, previous = state.key_layouts.get((namespace, name), (1, None))
-    return fleet_.render_fleet(
+DRIFT = "drift repair"
+
+
+async def converge(
+    state: runtime.State, body: Mapping[str, Any], spec: effective.EffectiveSpec, *, full: bool = False
+) -> tuple[list[str], list[str], str]:
+    """Render and apply the fleet; (changed, deleted, config hash). ``full``: apply even what is unchanged."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    available = await state.monitoring.available()
+    records = keysync.records_of(state, namespace, name)
+    now = state.clock()
+    keys_file = keys.keys_file(records, now)
+    shards, previous = await keysync.layout(state, namespace, name, keys_file)
+    fleet = fleet_.render_fleet(
         fleet_.FleetInputs(
             name=name,
             namespace=namespace,
-            spec=parse_spec(body),
-            keys=keysync.keys_file_of(state, namespace, name),
-            default_image=state.settings.default_image,
+            spec=spec,
+            keys=keys_file,
             monitoring_available=available,
             key_shards=shards,
             previous_key_shards=previous,
+            key_revisions=keysync.revisions_of(state, namespace, name, max(shards, previous or 0)),
+            now=now,
         )
     )
+    changed: list[str] = []
+    if spec.redis.managed and await ensure_redis_password(state, body):
+        changed.append(f"Secret/{names.redis_secret_name(name)}")
+    for obj in fleet.objects:
+        child = ident(obj)
+        wanted = apply.adopt(obj, body)
+        fingerprint = digest(wanted)
+        if not full and state.applied.get((namespace, child)) == fingerprint:
+            continue
+        applied = await _apply_or_recreate(state, wanted, body)
+        if state.applied.get((namespace, child)) != fingerprint and _changed_by_apply(
+            state, namespace, applied
+        ):
+            changed.append(child)
+        state.applied[namespace, child] = fingerprint
+        state.absent.discard((namespace, child))
+        if obj["kind"] in WORKLOAD_KINDS:
+            state.workloads.setdefault((namespace, child), runtime.workload_view(applied))
+    keysync.written(state, namespace, fleet.keys_secrets)
+    deleted = await _delete_unwanted(state, body, fleet, available)
+    if previous is not None and _rolled_out(
+        state.workloads.get((namespace, f"Deployment/{name}")), fleet.config_hash
+    ):
+        # Every pod runs the new key layout: the old one's copies and Secrets can go.
+        for secret in keysync.finish_resharding(state, namespace, name):
+            if await state.cluster.delete(apply.SECRET, namespace, secret):
+                deleted.append(f"Secret/{secret}")
+            state.key_revisions.pop((namespace, secret), None)
+            state.applied.pop((namespace, f"Secret/{secret}"), None)
+        state.request_fleet(namespace, name, "resharding rolled out")
+    delay = keysync.next_transition(records, now)
+    if delay is not None:
+        state.request_fleet(namespace, name, "a key expires", delay=delay)
+    return changed, deleted, fleet.config_hash
+
+
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
+
+
+async def _delete_unwanted(
+    state: runtime.State, body: Mapping[str, Any], fleet: fleet_.Fleet, available: bool
+) -> list[str]:
+    namespace = body["metadata"]["namespace"]
+    deleted: list[str] = []
+    for ref in fleet.unwanted:
+        child = f"{ref.kind}/{ref.name}"
+        if (namespace, child) in state.absent:
+            continue
+        kind = apply.kind_of(ref.api_version, ref.kind)
+        if kind.api_version == discovery.MONITORING_API_VERSION and not available:
+            continue  # the kind is not served: nothing of it can exist
+        existing = await state.cluster.get(kind, namespace, ref.name)
+        if existing is not None and _owned_by(existing, body):
+            await state.cluster.delete(kind, namespace, ref.name)
+            deleted.append(child)
+        state.applied.pop((namespace, child), None)
+        state.workloads.pop((namespace, child), None)
+        state.absent.add((namespace, child))
+    return deleted
 
 
 def _owned_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
@@ -73,6 +193,10 @@ def _owned_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
 async def ensure_redis_password(state: runtime.State, body: Mapping[str, Any]) -> bool:
     """Create the managed Redis password Secret once; an existing one is kept. True when created."""
     name = body["metadata"]["name"]
+    namespace = body["metadata"]["namespace"]
+    child = f"Secret/{names.redis_secret_name(name)}"
+    if (namespace, child) in state.applied:
+        return False
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -83,86 +207,9 @@ async def ensure_redis_password(state: runtime.State, body: Mapping[str, Any]) -
         },
         "stringData": {names.REDIS_PASSWORD_KEY: secrets.token_urlsafe(32)},
     }
-    return await state.cluster.create(apply.adopt(secret, body)) is not None
-
-
-async def reconcile(state: runtime.State, body: Mapping[str, Any]) -> Outcome:
-    """Bring the fleet of ``body`` to its desired state and write the status if it changed."""
-    namespace, name = _name(body)
-    async with state.fleet_locks[namespace, name]:
-        parse_spec(body)  # an invalid spec stops here, before anything is written
-        available = await state.monitoring.available()
-        changed: list[str] = []
-        # The keys Secrets first (their layout decides the config, Role and volumes rendered below),
-        # written by keysync under its lock from the freshest index; always re-applied: repairs hand edits.
-        state.applied_keys.pop((namespace, name), None)
-        for applied_keys in await keysync.sync_keys(state, namespace, name, owner=body):
-            _track(state, namespace, applied_keys, changed)
-        fleet = render(state, body, available)
-        spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
-        if spec.redis.managed and await ensure_redis_password(state, body):
-            changed.append(f"Secret/{names.redis_secret_name(name)}")
-        shards, previous = state.key_layouts.get((namespace, name), (1, None))
-        keys_names = set(names.keys_secret_names(name, max(shards, previous or 0)))
-        for obj in fleet.objects:
-            if obj["kind"] == "Secret" and obj["metadata"]["name"] in keys_names:
-                continue  # written by keysync above
-            applied = await _apply_or_recreate(state, apply.adopt(obj, body), body)
-            _track(state, namespace, applied, changed)
-            rolled_out = obj["kind"] == "Deployment" and _rolled_out(applied, fleet.config_hash)
-            # Every pod runs the new key layout: the old one's copies and Secrets can go.
-            if (
-                rolled_out
-                and previous is not None
-                and await keysync.finish_resharding(state, namespace, name, body)
-            ):
-                request(state, namespace, name, "resharding rolled out")
-        deleted: list[str] = []
-        for ref in fleet.unwanted:
-            kind = apply.kind_of(ref.api_version, ref.kind)
-            if kind.api_version == discovery.MONITORING_API_VERSION and not available:
-                continue  # the kind is not served: nothing of it can exist
-            existing = await state.cluster.get(kind, namespace, ref.name)
-            if existing is not None and _owned_by(existing, body):
-                await state.cluster.delete(kind, namespace, ref.name)
-                deleted.append(f"{ref.kind}/{ref.name}")
-        await write_status(state, body, spec, fleet.config_hash, available)
-        return Outcome(changed=changed, deleted=deleted, monitoring_available=available)
-
-
-async def _apply_or_recreate(
-    state: runtime.State, obj: Mapping[str, Any], owner: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Apply; a StatefulSet whose immutable fields changed (e.g. Redis persistence switched on
-    by a new environment) is deleted and created anew. Redis is a cache: losing it is safe."""
-    try:
-        return await state.cluster.apply(obj)
-    except apply.ApiError as exc:
-        if not (exc.status == 422 and obj["kind"] == "StatefulSet" and "Forbidden" in str(exc)):
-            raise
-    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
-    await state.cluster.delete(apply.STATEFULSET, namespace, name)
-    events.warn(
-        owner, reason="Recreated", message=f"StatefulSet {name}: an immutable field changed; re-created"
-    )
-    return await state.cluster.apply(obj)
-
-
-async def refresh_status(
-    state: runtime.State, body: Mapping[str, Any], reconcile_error: str | None = None
-) -> bool:
-    """Re-observe the children and write the status if it changed (no apply).
-
-    ``reconcile_error``: the last reconcile failed with it; the status says so (Degraded,
-    ReconcileFailed) until a reconcile succeeds.
-    """
-    async with state.fleet_locks[_name(body)]:
-        available = state.monitoring.last_answer
-        if available is None:
-            available = await state.monitoring.available()
-        fleet = render(state, body, available)
-        spec = fleet.effective or parse_spec(body).effective(default_image=state.settings.default_image)
-        return await write_status(state, body, spec, fleet.config_hash, available, reconcile_error)
+    created = await state.cluster.create(apply.adopt(secret, body)) is not None
+    state.applied[namespace, child] = "created once"
+    return created
 
 
 # Kinds whose objects nobody but their writers changes (no status written by a controller):
@@ -182,23 +229,22 @@ STATUSLESS_KINDS = frozenset(
 )
 
 
-def _track(state: runtime.State, namespace: str, applied: Mapping[str, Any], changed: list[str]) -> None:
-    """Note a child as changed when the apply changed it.
+def _changed_by_apply(state: runtime.State, namespace: str, applied: Mapping[str, Any]) -> bool:
+    """Whether the apply changed the child (for the Applied event), not only re-stated it.
 
     Objects with a controller-written status get new resourceVersions without any apply;
     for them the API server's stamp on the operator's managedFields entry is used, which
     moves only when the operator's fields changed (to the second).
     """
     metadata = applied.get("metadata", {})
-    ident = f"{applied.get('kind')}/{metadata.get('name')}"
     if applied.get("kind") in STATUSLESS_KINDS:
         version = metadata.get("resourceVersion")
     else:
         version = _own_fields_time(applied)
-    key = (namespace, ident)
-    if key not in state.child_versions or state.child_versions[key] != version:
-        changed.append(ident)
-        state.child_versions[namespace, ident] = version
+    key = (namespace, f"version:{applied.get('kind')}/{metadata.get('name')}")
+    before = state.applied.get(key)
+    state.applied[key] = str(version)
+    return before != str(version)
 
 
 def _own_fields_time(obj: Mapping[str, Any]) -> str | None:
@@ -208,11 +254,42 @@ def _own_fields_time(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+async def _apply_or_recreate(
+    state: runtime.State, obj: Mapping[str, Any], owner: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Apply; an object whose immutable fields changed is deleted and created anew.
+
+    A StatefulSet (e.g. Redis persistence switched on by a new environment: Redis is a
+    cache, losing it is safe) and a Service (``clusterIP``, e.g. Redis's Service becoming
+    headless) cannot be changed in place.
+    """
+    try:
+        return await state.cluster.apply(obj)
+    except apply.ApiError as exc:
+        if not (exc.status == 422 and obj["kind"] in RECREATED_KINDS and _immutable(exc)):
+            raise
+    kind = apply.kind_of(obj["apiVersion"], obj["kind"])
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    await state.cluster.delete(kind, namespace, name)
+    events.warn(
+        owner, reason="Recreated", message=f"{obj['kind']} {name}: an immutable field changed; re-created"
+    )
+    return await state.cluster.apply(obj)
+
+
+RECREATED_KINDS = frozenset({"StatefulSet", "Service"})
+
+
+def _immutable(exc: apply.ApiError) -> bool:
+    text = str(exc)
+    return "Forbidden" in text or "immutable" in text or "may not change" in text
+
+
 async def observe_redis(
     state: runtime.State, namespace: str, name: str, spec: effective.EffectiveSpec
 ) -> status.RedisObservation:
     if spec.redis.managed:
-        sts = await state.cluster.get(apply.STATEFULSET, namespace, names.redis_name(name))
+        sts = await _workload(state, apply.STATEFULSET, namespace, names.redis_name(name))
         return status.redis_from_statefulset(sts)
     ref = spec.redis.url_secret_ref
     if ref is None:
@@ -221,32 +298,56 @@ async def observe_redis(
     return status.redis_from_external_secret(secret, ref.name, ref.key)
 
 
+async def _workload(
+    state: runtime.State, kind: apply.Kind, namespace: str, name: str
+) -> dict[str, Any] | None:
+    """The workload as its latest watch event showed it; read once when no event came yet."""
+    child = (namespace, f"{kind.kind}/{name}")
+    if child in state.workloads:
+        return state.workloads[child]
+    if child in state.absent:
+        return None
+    found = await state.cluster.get(kind, namespace, name)
+    if found is None:
+        return None
+    state.workloads[child] = runtime.workload_view(found)
+    return state.workloads[child]
+
+
 async def write_status(
     state: runtime.State,
     body: Mapping[str, Any],
-    spec: effective.EffectiveSpec,
+    spec: effective.EffectiveSpec | None,
     config_hash: str | None,
-    available: bool,
+    *,
     reconcile_error: str | None = None,
+    invalid: str | None = None,
 ) -> bool:
     """Observe the children, compute the status, and patch it only when it changed."""
-    namespace, name = _name(body)
-    monitoring_wanted = spec.monitoring.service_monitor.enabled or spec.monitoring.alerts.enabled
-    observation = status.ProxyObservation(
-        name=name,
-        namespace=namespace,
-        generation=body["metadata"].get("generation"),
-        spec=spec,
-        deployment=await state.cluster.get(apply.DEPLOYMENT, namespace, names.deployment_name(name)),
-        redis=await observe_redis(state, namespace, name, spec),
-        monitoring=status.MonitoringObservation(wanted=monitoring_wanted, available=available),
-        api_keys=len(state.keys_of(namespace, name)),
-        config_hash=config_hash,
-        selector=names.selector_string(name),
-        reconcile_error=reconcile_error,
-    )
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     previous = state.previous_status(constants.WEATHERPROXY_KIND, body)
-    desired = status.proxy_status(observation, previous, state.clock())
+    now = state.clock()
+    if spec is None:
+        desired = status.invalid_proxy_status(
+            body["metadata"].get("generation"), invalid or "invalid spec", previous, now
+        )
+    else:
+        monitoring_wanted = spec.monitoring.service_monitor.enabled or spec.monitoring.alerts.enabled
+        available = state.monitoring.last_answer
+        observation = status.ProxyObservation(
+            name=name,
+            namespace=namespace,
+            generation=body["metadata"].get("generation"),
+            spec=spec,
+            deployment=await _workload(state, apply.DEPLOYMENT, namespace, names.deployment_name(name)),
+            redis=await observe_redis(state, namespace, name, spec),
+            monitoring=status.MonitoringObservation(wanted=monitoring_wanted, available=bool(available)),
+            api_keys=len(state.keys_of(namespace, name)),
+            config_hash=config_hash if config_hash is not None else previous.get("configHash"),
+            selector=names.selector_string(name),
+            reconcile_error=reconcile_error,
+        )
+        desired = status.proxy_status(observation, previous, now)
     if not status.changed(previous, desired):
         return False
     _announce_transitions(body, previous, desired)
@@ -267,17 +368,12 @@ def _announce_transitions(
             events.warn(body, reason="MonitoringSkipped", message=condition["message"])
         elif condition["type"] == status.READY and condition["status"] == status.TRUE:
             events.info(body, reason="Ready", message=condition["message"])
+        elif condition["type"] == status.READY and condition["reason"] == specs.REASON:
+            events.warn(body, reason=specs.REASON, message=condition["message"])
         elif condition["type"] == status.DEGRADED and condition["status"] == status.TRUE:
             events.warn(body, reason=condition["reason"], message=condition["message"])
         elif condition["type"] == status.REDIS_READY and condition["reason"] == "ExternalSecretNotFound":
             events.warn(body, reason="RedisSecretNotFound", message=condition["message"])
-
-
-def report(body: Mapping[str, Any], outcome: Outcome, *, trigger: str) -> None:
-    if outcome.changed:
-        events.info(body, reason="Applied", message=f"{trigger}: applied {', '.join(outcome.changed)}")
-    if outcome.deleted:
-        events.info(body, reason="Deleted", message=f"{trigger}: deleted {', '.join(outcome.deleted)}")
 
 
 def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
@@ -287,8 +383,10 @@ def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
     return (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured")
 
 
-def _rolled_out(deployment: Mapping[str, Any], config_hash: str) -> bool:
+def _rolled_out(deployment: Mapping[str, Any] | None, config_hash: str) -> bool:
     """Whether every replica of the Deployment runs the pod template of ``config_hash`` and is available."""
+    if deployment is None:
+        return False
     template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
     if (template.get("annotations") or {}).get(constants.CONFIG_HASH_ANNOTATION) != config_hash:
         return False
@@ -303,79 +401,41 @@ def _rolled_out(deployment: Mapping[str, Any], config_hash: str) -> bool:
     )
 
 
-def key_layout_changed(state: runtime.State, namespace: str, name: str) -> None:
-    """The fleet's keys need another number of Secrets: reconcile it, so its pods roll to the new layout."""
-    request(state, namespace, name, "keys resharded")
-
-
-def keys_changed(state: runtime.State, namespace: str, name: str) -> None:
-    """The fleet's keys Secret was rewritten from an ApiKey event: refresh ``status.apiKeys``."""
-    body = state.fleet(namespace, name)
-    if body is not None:
-        state.spawn(refresh_status(state, body), f"status of {namespace}/{name}")
-
-
-# --- reconciles requested by watch events of children and by the periodic loop -------------------------
-
-
-def request(state: runtime.State, namespace: str, name: str, trigger: str) -> None:
-    """Reconcile the fleet soon, from its latest indexed body; requests made meanwhile coalesce."""
-    key = (namespace, name)
-    first = key not in state.requested
-    state.requested.add(key)
-    state.requested_triggers.setdefault(key, trigger)
-    if first:
-        state.spawn(_work_off(state, key), f"reconcile of {namespace}/{name}")
-
-
-async def _work_off(state: runtime.State, key: tuple[str, str]) -> None:
-    try:
-        body = state.fleet(*key)
-        trigger = state.requested_triggers.pop(key, "requested")
-        state.requested.discard(key)
-        if body is not None:
-            report(body, await reconcile(state, body), trigger=trigger)
-    finally:
-        state.requested.discard(key)
-
-
-# --- Kopf handlers -------------------------------------------------------------------------------------
+# --- Kopf handlers: they only enqueue -------------------------------------------------------------------
 
 
 @kopf.index(*WP)
 async def weatherproxies_by_name(
     body: kopf.Body, namespace: str | None, name: str | None, memo: Any, **_: Any
 ) -> Any:
-    """(namespace, name) -> a snapshot of the WeatherProxy: what the periodic loop and watchers use."""
+    """(namespace, name) -> a snapshot of the WeatherProxy: what the reconciles start from."""
     runtime.started_state(memo)
     if namespace is None or name is None:
         return {}
     return {(namespace, name): runtime.snapshot(body)}
 
 
-@kopf.on.resume(*WP)
-@kopf.on.create(*WP)
-@kopf.on.update(*WP)
-async def weatherproxy_changed(body: kopf.Body, memo: Any, reason: str, **_: Any) -> None:
-    state = runtime.state_of(memo)
-    try:
-        outcome = await reconcile(state, body)
-    except apply.ApiError as exc:
-        with contextlib.suppress(apply.ApiError):  # the API server may refuse the status too
-            await refresh_status(state, body, reconcile_error=str(exc)[:1024])
-        # Kopf's default retry is a minute away; most refusals (conflicts, a namespace being set up,
-        # an overloaded API server) pass sooner.
-        raise kopf.TemporaryError(str(exc), delay=state.settings.retry_delay_seconds) from exc
-    report(body, outcome, trigger=str(reason))
-    if reason in {"create", "resume"}:
-        namespace, name = _name(body)
-        apikeys.recheck_fleet_keys(state, namespace, name)
-
-
 @kopf.on.event(*WP)
-def weatherproxy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+async def weatherproxy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A new generation (or the operator seeing the fleet for the first time) is a reconcile."""
+    state = runtime.state_of(memo)
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if event.get("type") == "DELETED":
-        state = runtime.state_of(memo)
-        namespace, name = _name(body)
-        state.forget(namespace, name)
-        apikeys.recheck_fleet_keys(state, namespace, name)
+        state.forget_fleet(namespace, name)
+        _recheck_keys(state, namespace, name, "its WeatherProxy was deleted")
+        return
+    key = (runtime.WEATHERPROXY, namespace, name)
+    generation = body["metadata"].get("generation")
+    if key in state.generations and state.generations[key] == generation:
+        return  # a status write or a metadata change: nothing to render differs
+    first = key not in state.generations
+    state.generations[key] = generation
+    state.request_fleet(namespace, name, "created or resumed" if first else f"generation {generation}")
+    if first:
+        _recheck_keys(state, namespace, name, "its WeatherProxy appeared")
+
+
+def _recheck_keys(state: runtime.State, namespace: str, proxy: str, reason: str) -> None:
+    """The fleet appeared or went away: its ApiKeys' Ready condition says whether it exists."""
+    for item in state.keys_of(namespace, proxy):
+        state.request_key(namespace, item.body["metadata"]["name"], reason)

@@ -1,26 +1,27 @@
-"""Keeping a fleet's keys Secrets (``<proxy>-keys``, ``<proxy>-keys-1``, ...) equal to its ApiKeys.
+"""The keys of a fleet, as its reconcile needs them: the ApiKeys' hashes, their layout, revisions.
 
-Called by the WeatherProxy reconcile and directly on every ApiKey event, so a key
-added, changed or deleted reaches the Secret within one watch event. The proxy pods
-watch the Secret (and hot-reload its mounted file as the fallback); keys are not part of
-the config hash, so no pod restarts. An expiring key is dropped at its expiry moment by a
-loop callback scheduled here.
+The keys Secrets (``<proxy>-keys``, ``<proxy>-keys-1``, ...) are children of the fleet like
+any other: rendered by ``render.fleet`` from the ``apikeys_by_proxy`` index and applied by
+the fleet's reconcile, which every ApiKey event requests. Requests coalesce in the queue,
+so 1,000 ApiKey events cost a few reconciles. The proxy pods watch the Secrets (and
+hot-reload their mounted files as the fallback); keys are not part of the config hash, so
+no pod restarts for a key.
 
-Every new content gets a higher ``revision`` (the clock in milliseconds, above any revision
-written before, the live Secret's included after a restart); a re-apply of the same content
-keeps its revision. The proxy never lets its lagging mounted file replace a newer revision
-it got from the watch.
+What this module keeps per fleet, for the render:
+
+* the layout: how many Secrets the keys are spread over (``keyshards.shard_count``), and
+  while a resharding rolls out, how many there were before (every Secret of both layouts
+  holds the keys of both until the pods run with the new one);
+* each Secret's (content digest, revision): a re-render of the same content keeps its
+  revision; new content gets a higher one (``render.keys_secret.next_revision``). After a
+  restart both come from the live Secrets once, so a revision never goes down.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime
-import hashlib
-from collections.abc import Mapping
-from typing import Any
 
 from weather_operator import apply, keys, keyshards
 from weather_operator.handlers import runtime
@@ -32,85 +33,22 @@ def records_of(state: runtime.State, namespace: str, proxy: str) -> list[keys.Ke
     return [item.record for item in state.keys_of(namespace, proxy)]
 
 
-def keys_file_of(state: runtime.State, namespace: str, proxy: str) -> config.KeysFile:
-    return keys.keys_file(records_of(state, namespace, proxy), state.clock())
-
-
-async def sync_keys(
-    state: runtime.State, namespace: str, proxy: str, owner: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Apply the fleet's keys Secrets whose content changed; the applied objects.
-
-    The keys are spread over ``keyshards.shard_count`` Secrets; when that count changes, a
-    resharding starts (``runtime.State.key_layouts``): every Secret of both layouts holds the
-    keys of both until the pods run with the new one (``finish_resharding``), and the fleet is
-    reconciled at once to roll them. Without an ``owner`` body the WeatherProxy comes from the
-    index; when it does not exist, nothing is written (its reconcile writes the Secrets).
-    """
+async def layout(
+    state: runtime.State, namespace: str, proxy: str, keys_file: config.KeysFile
+) -> tuple[int, int | None]:
+    """(shards, previous shards while resharding) for ``keys_file``; its size may start a resharding."""
     key = (namespace, proxy)
-    resharded = False
-    # Syncs coalesce: callers that queued while one ran are served by the next one, which reads
-    # the index after all their events (1,000 ApiKey events then cost a few syncs, not 1,000).
-    requested = state.key_syncs_requested[key] = state.key_syncs_requested.get(key, 0) + 1
-    async with state.keys_locks[key]:
-        if state.key_syncs_started.get(key, 0) >= requested:
-            return []
-        state.key_syncs_started[key] = state.key_syncs_requested[key]
-        records = records_of(state, namespace, proxy)
-        now = state.clock()
-        keys_file = keys.keys_file(records, now)
-        _schedule_expiry(state, namespace, proxy, records, now)
-        in_reconcile = owner is not None
-        owner = owner if owner is not None else state.fleet(namespace, proxy)
-        if owner is None:
-            return []
-        shards, previous = await layout_of(state, namespace, proxy)
-        wanted = keyshards.shard_count(keyshards.size(keys_file), shards)
-        if wanted != shards:
-            # Pods may still run the oldest layout: it stays readable until the roll-out ends.
-            previous, shards, resharded = (shards if previous is None else previous), wanted, True
-            state.key_layouts[key] = (shards, previous)
-        applied = await _apply_shards(state, namespace, proxy, owner, keys_file, shards, previous, now)
-    if resharded or (applied and not in_reconcile):
-        if resharded and state.on_key_layout_changed is not None:
-            state.on_key_layout_changed(state, namespace, proxy)
-        elif state.on_keys_changed is not None:
-            state.on_keys_changed(state, namespace, proxy)
-    return applied
+    shards, previous = await _known_layout(state, namespace, proxy)
+    wanted = keyshards.shard_count(keyshards.size(keys_file), shards)
+    if wanted != shards:
+        # Pods may still run the oldest layout: it stays readable until the roll-out ends.
+        previous, shards = (shards if previous is None else previous), wanted
+        state.key_layouts[key] = (shards, previous)
+    return shards, previous
 
 
-async def _apply_shards(
-    state: runtime.State,
-    namespace: str,
-    proxy: str,
-    owner: Mapping[str, Any],
-    keys_file: config.KeysFile,
-    shards: int,
-    previous: int | None,
-    now: datetime.datetime,
-) -> list[dict[str, Any]]:
-    """Write each keys Secret of the layout whose content (or layout annotation) changed."""
-    applied = []
-    written = state.applied_keys.setdefault((namespace, proxy), {})
-    parts = keyshards.layout(keys_file, shards, previous)
-    for index, (name, part) in enumerate(zip(names.keys_secret_names(proxy, len(parts)), parts, strict=True)):
-        text = keys_secret.keys_yaml(part)
-        digest = _digest(shards, previous, text)
-        if written.get(name) == digest:
-            continue
-        revision = await _revision(state, namespace, name, digest, now)
-        versioned = part.model_copy(update={"revision": revision})
-        secret = keys_secret.render(
-            proxy, namespace, versioned, shard=index, shards=shards, previous=previous
-        )
-        applied.append(await state.cluster.apply(apply.adopt(secret, owner)))
-        written[name] = digest
-        state.key_revisions[namespace, name] = (digest, revision)
-    return applied
-
-
-async def layout_of(state: runtime.State, namespace: str, proxy: str) -> tuple[int, int | None]:
-    """(shards, previous shards while resharding) of a fleet: remembered, else read from its first Secret."""
+async def _known_layout(state: runtime.State, namespace: str, proxy: str) -> tuple[int, int | None]:
+    """The layout remembered, else read from the fleet's first keys Secret (with the revisions)."""
     key = (namespace, proxy)
     found = state.key_layouts.get(key)
     if found is None:
@@ -121,7 +59,45 @@ async def layout_of(state: runtime.State, namespace: str, proxy: str) -> tuple[i
             _count(annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION)),
         )
         state.key_layouts[key] = found
+        for name in names.keys_secret_names(proxy, max(found[0], found[1] or 0)):
+            live = secret if name == names.keys_secret_name(proxy) else None
+            if live is None:
+                live = await state.cluster.get(apply.SECRET, namespace, name)
+            state.key_revisions.setdefault((namespace, name), _live_revision(live))
     return found
+
+
+def finish_resharding(state: runtime.State, namespace: str, proxy: str) -> list[str]:
+    """The pods run the new layout: forget the old one. The Secrets only it had, to delete."""
+    key = (namespace, proxy)
+    shards, previous = state.key_layouts.get(key, (1, None))
+    if previous is None:
+        return []
+    state.key_layouts[key] = (shards, None)
+    return names.keys_secret_names(proxy, previous)[shards:]
+
+
+def revisions_of(state: runtime.State, namespace: str, proxy: str, shards: int) -> dict[str, tuple[str, int]]:
+    return {
+        name: state.key_revisions[namespace, name]
+        for name in names.keys_secret_names(proxy, shards)
+        if (namespace, name) in state.key_revisions
+    }
+
+
+def written(state: runtime.State, namespace: str, secrets: list[keys_secret.KeysSecret]) -> None:
+    """Remember the keys Secrets as applied: the next render keeps their revisions."""
+    for item in secrets:
+        state.key_revisions[namespace, item.name] = (item.digest, item.revision)
+
+
+def next_transition(records: list[keys.KeyRecord], now: datetime.datetime) -> float | None:
+    """Seconds until the fleet's keys.yaml changes by itself (a key expires, a grace ends), if ever."""
+    moment = keys.next_transition(records, now)
+    if moment is None:
+        return None
+    # A little after the moment, so the clock read in that reconcile is surely past it.
+    return max(0.0, (moment - now).total_seconds()) + 0.05
 
 
 def _count(text: str | None) -> int | None:
@@ -133,83 +109,22 @@ def _count(text: str | None) -> int | None:
     return value if 0 < value <= keyshards.MAX_SHARDS and value & (value - 1) == 0 else None
 
 
-async def finish_resharding(
-    state: runtime.State, namespace: str, proxy: str, owner: Mapping[str, Any]
-) -> bool:
-    """The pods run the new layout: drop the old one's copies and Secrets. True when one was finished."""
-    key = (namespace, proxy)
-    async with state.keys_locks[key]:
-        shards, previous = await layout_of(state, namespace, proxy)
-        if previous is None:
-            return False
-        state.key_layouts[key] = (shards, None)
-        keys_file = keys.keys_file(records_of(state, namespace, proxy), state.clock())
-        await _apply_shards(state, namespace, proxy, owner, keys_file, shards, None, state.clock())
-        written = state.applied_keys.setdefault(key, {})
-        for name in names.keys_secret_names(proxy, previous)[shards:]:
-            await state.cluster.delete(apply.SECRET, namespace, name)
-            written.pop(name, None)
-            state.key_revisions.pop((namespace, name), None)
-    return True
-
-
-async def _revision(
-    state: runtime.State, namespace: str, name: str, digest: str, now: datetime.datetime
-) -> int:
-    """The revision of Secret ``name``'s content ``digest``: the last one when unchanged, else higher."""
-    previous = state.key_revisions.get((namespace, name))
-    if previous is None:
-        previous = await _live_revision(state, namespace, name)
-    last_digest, last = previous
-    if last_digest == digest:
-        return last
-    return max(last + 1, int(now.timestamp() * 1000))
-
-
-async def _live_revision(state: runtime.State, namespace: str, name: str) -> tuple[str, int]:
-    """(no digest, revision) of a keys Secret as it is stored: a restart never writes a lower revision."""
-    secret = await state.cluster.get(apply.SECRET, namespace, name)
-    encoded = ((secret or {}).get("data") or {}).get(names.KEYS_KEY)
+def _live_revision(secret: dict[str, object] | None) -> tuple[str, int]:
+    """(digest, revision) of a keys Secret as it is stored: a restart never writes a lower revision."""
+    data = (secret or {}).get("data") or {}
+    encoded = data.get(names.KEYS_KEY) if isinstance(data, dict) else None
     if not encoded:
         return "", 0
+    metadata = (secret or {}).get("metadata") or {}
+    annotations = (metadata.get("annotations") if isinstance(metadata, dict) else None) or {}
     try:
-        stored = config.parse_keys(base64.b64decode(encoded).decode("utf-8"), f"Secret {name}")
+        stored = config.parse_keys(base64.b64decode(str(encoded)).decode("utf-8"), "keys Secret")
     except (ValueError, binascii.Error):
         return "", 0  # unreadable: overwritten with a fresh revision
-    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
-    shards = annotations.get(keys_secret.SHARDS_ANNOTATION, "1")
-    previous = annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION)
     text = keys_secret.keys_yaml(stored.model_copy(update={"revision": 0}))
-    return _digest(shards, previous, text), stored.revision
-
-
-def _digest(shards: int | str, previous: int | str | None, text: str) -> str:
-    """What decides whether a keys Secret must be written: its layout annotations and its content."""
-    return hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest()
-
-
-def _schedule_expiry(
-    state: runtime.State,
-    namespace: str,
-    proxy: str,
-    records: list[keys.KeyRecord],
-    now: datetime.datetime,
-) -> None:
-    key = (namespace, proxy)
-    previous = state.expiry_timers.pop(key, None)
-    if previous is not None:
-        previous.cancel()
-    moment = keys.next_transition(records, now)
-    if moment is None:
-        return
-    # A little after the moment, so the clock read in the re-sync is surely past it.
-    delay = max(0.0, (moment - now).total_seconds()) + 0.05
-    loop = asyncio.get_running_loop()
-    state.expiry_timers[key] = loop.call_later(delay, _transition, state, namespace, proxy)
-
-
-def _transition(state: runtime.State, namespace: str, proxy: str) -> None:
-    """A key of the fleet expired or left its rotation grace: re-render keys.yaml, re-check statuses."""
-    state.spawn(sync_keys(state, namespace, proxy), f"keys.yaml of {namespace}/{proxy}")
-    if state.on_key_transition is not None:
-        state.on_key_transition(state, namespace, proxy)
+    digest = keys_secret.content_digest(
+        annotations.get(keys_secret.SHARDS_ANNOTATION, "1"),
+        annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION),
+        text,
+    )
+    return digest, stored.revision

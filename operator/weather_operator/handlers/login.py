@@ -1,8 +1,8 @@
 """Authentication: in-cluster service account, else the kubeconfig (``$KUBECONFIG`` honoured).
 
-One login feeds both clients: Kopf's own (watching, patching, events) gets a
-``kopf.ConnectionInfo``; the operator's apply client gets a ``kubernetes`` client
-configured from the very same credentials. Kopf calls this again when the API
+One login feeds both clients: Kopf's own (watching, events) gets a
+``kopf.ConnectionInfo``; the operator's API client (``apply.Cluster``, aiohttp too)
+gets the very same credentials. Kopf calls this again when the API
 server answers 401, and the apply client is rebuilt with the fresh credentials.
 """
 
@@ -57,7 +57,11 @@ def connection_info(configuration: kubernetes.client.Configuration) -> kopf.Conn
 
 
 @kopf.on.login()
-def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
+async def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
     configuration = load_configuration()
-    runtime.state_of(memo).connect(kubernetes.client.ApiClient(configuration))
+    state = memo.get(runtime.MEMO_KEY) if hasattr(memo, "get") else None
+    if isinstance(state, runtime.State):
+        state.connect(configuration)
+    else:
+        raise kopf.TemporaryError("operator state not initialised yet", delay=1)
     return connection_info(configuration)

@@ -1,16 +1,16 @@
 """The operator's one background loop: drift repair, monitoring re-check, ApiKey re-check.
 
-Started by the startup handler, cancelled by the cleanup handler. Per-object Kopf timers
-would do the same, but Kopf puts a finalizer on every object with a timer or daemon, and
-a finalizer blocks deletion while the operator is down; this loop needs none.
+Started with the queue's workers, cancelled at cleanup. Per-object Kopf timers would do
+the same, but Kopf puts a finalizer on every object with a timer or daemon, and a
+finalizer blocks deletion while the operator is down; this loop needs none. Each job only
+enqueues requests, spread over its period (so 1,000 fleets are not re-applied at once):
 
-* Drift repair (``drift_interval_seconds``): every fleet is reconciled (server-side apply
-  of unchanged objects changes nothing, so this is cheap and never loops).
+* Drift repair (``drift_interval_seconds``): every fleet is reconciled with every child
+  re-applied (server-side apply of unchanged objects changes nothing).
 * Monitoring (``monitoring_recheck_seconds``): the Prometheus Operator CRDs are looked up
   again; a fleet whose MonitoringConfigured condition contradicts the answer is reconciled.
-* ApiKeys (``key_recheck_seconds``): every ApiKey is re-checked (a user Secret's new
-  content is a rotation; expiry shows in status; a missing Secret or WeatherProxy that
-  appeared is picked up).
+* ApiKeys (``key_recheck_seconds``): keys read from a user's Secret (a new content is a
+  rotation) and keys with a problem (a missing Secret) are re-checked.
 """
 
 from __future__ import annotations
@@ -38,16 +38,27 @@ class Job:
 
 
 async def repair_drift(state: runtime.State) -> None:
-    for body in state.all_fleets():
-        fleet.report(body, await fleet.reconcile(state, body), trigger="drift repair")
+    bodies = state.all_fleets()
+    spread = state.settings.drift_interval_seconds
+    for i, body in enumerate(bodies):
+        metadata = body["metadata"]
+        state.full_apply.add((metadata["namespace"], metadata["name"]))
+        state.request_fleet(
+            metadata["namespace"], metadata["name"], fleet.DRIFT, delay=spread * i / len(bodies)
+        )
 
 
 async def recheck_monitoring(state: runtime.State) -> None:
     available = await state.monitoring.available()
     for body in state.all_fleets():
         if fleet.monitoring_outdated(state.previous_status(constants.WEATHERPROXY_KIND, body), available):
+            metadata = body["metadata"]
             trigger = "monitoring CRDs " + ("installed" if available else "removed")
-            fleet.report(body, await fleet.reconcile(state, body), trigger=trigger)
+            state.request_fleet(metadata["namespace"], metadata["name"], trigger)
+
+
+async def recheck_keys(state: runtime.State) -> None:
+    apikeys.recheck(state, spread=state.settings.key_recheck_seconds)
 
 
 def jobs(state: runtime.State) -> list[Job]:
@@ -55,7 +66,7 @@ def jobs(state: runtime.State) -> list[Job]:
     return [
         Job("drift repair", own.drift_interval_seconds, repair_drift),
         Job("monitoring re-check", own.monitoring_recheck_seconds, recheck_monitoring),
-        Job("ApiKey re-check", own.key_recheck_seconds, apikeys.recheck_all),
+        Job("ApiKey re-check", own.key_recheck_seconds, recheck_keys),
     ]
 
 

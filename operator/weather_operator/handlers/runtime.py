@@ -1,8 +1,10 @@
 """Operator-wide runtime state, created at startup and shared with every handler via Kopf's memo.
 
 Nothing mutable is module-global: each operator run (and each test run) starts clean.
-The state holds the operator's API client, caches that prevent no-op writes, per-object
-locks, and the two Kopf indexes (live views Kopf keeps up to date from its watches):
+The state holds the operator's API client, the reconcile-request queue, what was last
+written (so unchanged objects and statuses are not written again), the latest body of
+each watched workload (so status is observed without reads), and the two Kopf indexes
+(live views Kopf keeps up to date from its watches):
 
 * ``weatherproxies_by_name``: (namespace, name) -> a snapshot of each WeatherProxy;
 * ``apikeys_by_proxy``: (namespace, proxy) -> a snapshot + hash record of each ApiKey.
@@ -11,7 +13,6 @@ locks, and the two Kopf indexes (live views Kopf keeps up to date from its watch
 from __future__ import annotations
 
 import asyncio
-import collections
 import copy
 import dataclasses
 import datetime
@@ -22,14 +23,17 @@ from typing import Any
 import kopf
 import kubernetes.client
 
-from weather_operator import apply, keys, settings
+from weather_operator import apply, keys, metrics, settings, workqueue
 from weather_operator import discovery as discovery_
 
 MEMO_KEY = "weather"
+
+logger = logging.getLogger(__name__)
 FLEETS_INDEX = "weatherproxies_by_name"
 KEYS_INDEX = "apikeys_by_proxy"
 
-logger = logging.getLogger(__name__)
+WEATHERPROXY = "WeatherProxy"
+APIKEY = "ApiKey"
 
 Key = tuple[str, str]
 
@@ -54,6 +58,22 @@ def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def workload_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What status and roll-out checks read of a Deployment/StatefulSet (kept per watched workload)."""
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    template = (spec.get("template") or {}).get("metadata") or {}
+    return {
+        "kind": body.get("kind"),
+        "metadata": {"name": metadata.get("name"), "generation": metadata.get("generation")},
+        "spec": {
+            "replicas": spec.get("replicas"),
+            "template": {"metadata": {"annotations": copy.deepcopy(template.get("annotations") or {})}},
+        },
+        "status": copy.deepcopy(dict(body.get("status") or {})),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class IndexedKey:
     """An ApiKey as the ``apikeys_by_proxy`` index holds it: hashes, never a plaintext."""
@@ -64,74 +84,60 @@ class IndexedKey:
 
 @dataclasses.dataclass
 class State:
-    """What handlers share: settings, the apply client, indexes, caches, locks and tasks."""
+    """What handlers share: settings, the API client, the queue, indexes and what was written."""
 
     settings: settings.OperatorSettings
     clock: Callable[[], datetime.datetime] = utcnow
     fleets: Mapping[Key, Any] = dataclasses.field(default_factory=dict)
     apikeys: Mapping[Key, Any] = dataclasses.field(default_factory=dict)
+    metrics: metrics.OperatorMetrics = dataclasses.field(default_factory=metrics.OperatorMetrics)
     _cluster: apply.Cluster | None = None
-    _api_client: kubernetes.client.ApiClient | None = None
     discovery: discovery_.MonitoringDiscovery | None = None
-    # One reconcile of a fleet at a time, whichever path triggered it.
-    fleet_locks: collections.defaultdict[Key, asyncio.Lock] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(asyncio.Lock)
-    )
-    # One write of a fleet's keys Secret at a time (its content is computed inside the lock).
-    keys_locks: collections.defaultdict[Key, asyncio.Lock] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(asyncio.Lock)
-    )
-    # One reconcile of an ApiKey at a time (the handler and the periodic re-check).
-    apikey_locks: collections.defaultdict[Key, asyncio.Lock] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(asyncio.Lock)
-    )
-    # Hash of the keys.yaml last applied per fleet, to skip no-op writes.
-    applied_keys: dict[Key, dict[str, str]] = dataclasses.field(default_factory=dict)
-    # (hash, revision) of the keys.yaml content last written per fleet: a re-apply of the same
-    # content keeps its revision; new content gets a higher one.
-    # Keyed by (namespace, Secret name): each shard has its own revision.
+    queue: workqueue.WorkQueue | None = None
+    # Digest of each child as last applied, per (namespace, "Kind/name"): an unchanged render is not
+    # re-applied. A child's foreign change or deletion (watch event) and the drift repair drop entries.
+    applied: dict[Key, str] = dataclasses.field(default_factory=dict)
+    # Fleets whose next reconcile applies every child, changed or not (the drift repair).
+    full_apply: set[Key] = dataclasses.field(default_factory=set)
+    # Children known not to exist, per (namespace, "Kind/name") (so unwanted ones are not read again).
+    absent: set[Key] = dataclasses.field(default_factory=set)
+    # (digest, revision) of the keys.yaml content last written, per (namespace, Secret name).
     key_revisions: dict[Key, tuple[str, int]] = dataclasses.field(default_factory=dict)
-    # Per fleet: keys syncs asked for, and the count covered by the latest one started (they coalesce).
-    key_syncs_requested: dict[Key, int] = dataclasses.field(default_factory=dict)
-    key_syncs_started: dict[Key, int] = dataclasses.field(default_factory=dict)
     # (shards, shards before the resharding that is rolling out, else None) per fleet.
     key_layouts: dict[Key, tuple[int, int | None]] = dataclasses.field(default_factory=dict)
-    # The status last written per object: a later reconcile from a body older than that write
-    # compares with what is really stored, so a status is written once, not once per stale body.
+    # The status last written per object: compared with the newly computed one (written on change).
     written_status: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
-    # resourceVersion of each applied child last seen, to tell real changes from no-op applies.
-    child_versions: dict[Key, str | None] = dataclasses.field(default_factory=dict)
-    # metadata.generation of each watched Deployment/StatefulSet at its last event.
-    workload_generations: dict[Key, str] = dataclasses.field(default_factory=dict)
-    # The fleet each ApiKey belonged to at its last event (a changed proxyRef re-syncs both).
-    key_proxies: dict[Key, str] = dataclasses.field(default_factory=dict)
-    # Pending re-render of a fleet's keys.yaml at its next key expiry.
-    expiry_timers: dict[Key, asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
-    # Fleets with a reconcile requested (by child events) and the task working them off.
-    requested: set[Key] = dataclasses.field(default_factory=set)
-    requested_triggers: dict[Key, str] = dataclasses.field(default_factory=dict)
-    background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
-    # Called when a fleet's keys change by themselves (an expiry): re-checks its ApiKeys' status.
-    on_key_transition: Callable[[State, str, str], None] | None = None
-    # Called when keysync rewrote a fleet's keys Secret outside a reconcile (status.apiKeys moves).
-    on_keys_changed: Callable[[State, str, str], None] | None = None
-    # Called when a fleet's keys need another number of Secrets: its pods must roll to the new layout.
-    on_key_layout_changed: Callable[[State, str, str], None] | None = None
+    # The latest body of each watched Deployment/StatefulSet, per (namespace, "Kind/name").
+    workloads: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # metadata.generation last reconciled per (kind, namespace, name): events that do not move it
+    # (status writes, the operator's own annotation patches) are not reconciles.
+    generations: dict[tuple[str, str, str], Any] = dataclasses.field(default_factory=dict)
+    # The fleet and the record each ApiKey had at its last event (a change re-renders the fleet's keys).
+    key_owners: dict[Key, tuple[str, keys.KeyRecord | None]] = dataclasses.field(default_factory=dict)
+    # ApiKeys whose spec the index cannot read (no record): their latest snapshot, for their reconcile.
+    unindexed_keys: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # ApiKeys to re-check periodically: read from a user's Secret, or with a problem.
+    key_rechecks: set[Key] = dataclasses.field(default_factory=set)
     # The periodic loop's coroutine factory, started by the first object Kopf processes.
     periodic: Callable[[], Coroutine[Any, Any, Any]] | None = None
-    periodic_started: bool = False
+    periodic_task: asyncio.Task[Any] | None = None
+    background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
 
-    def connect(self, api_client: kubernetes.client.ApiClient) -> None:
-        """Use a freshly authenticated client (Kopf re-logs in on 401)."""
-        old = self._api_client
-        self._api_client = api_client
-        self._cluster = apply.Cluster(api_client, self.settings.request_timeout_seconds)
+    def connect(self, configuration: kubernetes.client.Configuration) -> None:
+        """Use freshly loaded credentials (Kopf logs in again on a 401)."""
+        old = self._cluster
+        self._cluster = apply.Cluster(
+            apply.Credentials.from_configuration(configuration),
+            self.settings.request_timeout_seconds,
+            self.settings.api_connections,
+        )
+        self.metrics.watch_client(self._cluster)
         if self.discovery is None:
             self.discovery = discovery_.MonitoringDiscovery(
                 self._served_kinds, ttl=self.settings.monitoring_recheck_seconds
             )
         if old is not None:
-            old.close()  # type: ignore[no-untyped-call]
+            self.spawn(old.close(), "closing the previous API client")
 
     async def _served_kinds(self, api_version: str) -> set[str]:
         return await self.cluster.served_kinds(api_version)
@@ -151,6 +157,30 @@ class State:
         if self.discovery is None:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         return self.discovery
+
+    # --- the queue ---------------------------------------------------------------------------------
+
+    def request(self, kind: str, namespace: str, name: str, reason: str, delay: float = 0.0) -> None:
+        """Reconcile this object soon (or after ``delay`` seconds); requests for it coalesce."""
+        if self.queue is not None:
+            self.queue.add(workqueue.Request(kind, namespace, name), reason, delay)
+
+    def request_fleet(self, namespace: str, name: str, reason: str, delay: float = 0.0) -> None:
+        self.request(WEATHERPROXY, namespace, name, reason, delay)
+
+    def request_key(self, namespace: str, name: str, reason: str, delay: float = 0.0) -> None:
+        self.request(APIKEY, namespace, name, reason, delay)
+
+    def start(self) -> None:
+        """Start the queue's workers and the periodic loop (once), from inside Kopf's processing.
+
+        Not from the startup handler: Kopf's event posting (``kopf.event``) works only in
+        tasks whose context Kopf prepared for processing objects; a task inherits it.
+        """
+        if self.queue is not None and not self.queue.started:
+            self.queue.start()
+        if self.periodic is not None and self.periodic_task is None:
+            self.periodic_task = self.spawn(self.periodic(), "periodic loop")
 
     # --- the indexes -------------------------------------------------------------------------------
 
@@ -172,6 +202,15 @@ class State:
         for key in list(self.apikeys):
             yield from self.keys_of(*key)
 
+    def api_key(self, namespace: str, name: str) -> IndexedKey | None:
+        owner = self.key_owners.get((namespace, name))
+        if owner is None:
+            return None
+        for item in self.keys_of(namespace, owner[0]):
+            if item.body["metadata"]["name"] == name:
+                return item
+        return None
+
     # --- status written once -----------------------------------------------------------------------
 
     def previous_status(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,54 +222,49 @@ class State:
     def remember_status(self, kind: str, body: Mapping[str, Any], written: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
         key = (kind, metadata["namespace"], metadata["name"])
-        self.written_status[key] = {**self.written_status.get(key, body.get("status") or {}), **written}
+        merged = {**self.written_status.get(key, body.get("status") or {}), **written}
+        self.written_status[key] = {k: v for k, v in merged.items() if v is not None}
 
-    # --- background work ---------------------------------------------------------------------------
+    def forget_fleet(self, namespace: str, name: str) -> None:
+        """Drop what is kept for a deleted fleet."""
+        for secret in [
+            k for k in self.key_revisions if k[0] == namespace and k[1].startswith(f"{name}-keys")
+        ]:
+            self.key_revisions.pop(secret, None)
+        self.key_layouts.pop((namespace, name), None)
+        self.written_status.pop((WEATHERPROXY, namespace, name), None)
+        self.generations.pop((WEATHERPROXY, namespace, name), None)
+        if self.queue is not None:
+            self.queue.forget(workqueue.Request(WEATHERPROXY, namespace, name))
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str = "background task") -> None:
-        """Run ``coro`` in the background, keeping a reference; failures are logged, not lost."""
+    def forget_child(self, namespace: str, ident: str) -> None:
+        """A child changed or went away behind the operator's back: the next reconcile applies it."""
+        self.applied.pop((namespace, ident), None)
+        self.absent.discard((namespace, ident))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str = "background task") -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference until it ends; a failure is logged."""
         task = asyncio.get_running_loop().create_task(coro)
         self.background.add(task)
         task.add_done_callback(lambda done: self._finished(done, what))
-
-    def start_periodic(self) -> None:
-        """Start the periodic loop (once), from inside Kopf's per-object processing.
-
-        Not from the startup handler: Kopf's event posting (``kopf.event``) works only in
-        tasks whose context Kopf prepared for processing objects; a task inherits it.
-        """
-        if self.periodic is not None and not self.periodic_started:
-            self.periodic_started = True
-            self.spawn(self.periodic(), "periodic loop")
+        return task
 
     def _finished(self, task: asyncio.Task[Any], what: str) -> None:
         self.background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("%s failed: %r", what, task.exception())
 
-    def forget(self, namespace: str, name: str) -> None:
-        """Drop what is kept for a deleted fleet."""
-        key = (namespace, name)
-        written = self.applied_keys.pop(key, None) or {}
-        for secret in written:
-            self.key_revisions.pop((namespace, secret), None)
-        self.key_layouts.pop(key, None)
-        self.written_status.pop(("WeatherProxy", namespace, name), None)
-        timer = self.expiry_timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-
     async def close(self) -> None:
-        for timer in self.expiry_timers.values():
-            timer.cancel()
-        self.expiry_timers.clear()
+        if self.queue is not None:
+            await self.queue.stop()
+        if self.periodic_task is not None:
+            self.periodic_task.cancel()
+            self.periodic_task = None
         for task in list(self.background):
             task.cancel()
-        if self.background:
-            await asyncio.gather(*self.background, return_exceptions=True)
-        if self._api_client is not None:
-            self._api_client.close()  # type: ignore[no-untyped-call]
-            self._api_client = None
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self._cluster is not None:
+            await self._cluster.close()
             self._cluster = None
 
 
@@ -241,11 +275,11 @@ def _values(index: Mapping[Key, Any], key: Key) -> list[Any]:
 
 
 def started_state(memo: Any) -> State | None:
-    """The State if the startup handler made one, with its periodic loop running; else None."""
+    """The State if the startup handler made one, with its workers running; else None."""
     state = memo.get(MEMO_KEY) if hasattr(memo, "get") else getattr(memo, MEMO_KEY, None)
     if not isinstance(state, State):
         return None
-    state.start_periodic()
+    state.start()
     return state
 
 
@@ -254,4 +288,5 @@ def state_of(memo: Any) -> State:
     state = memo.get(MEMO_KEY) if hasattr(memo, "get") else getattr(memo, MEMO_KEY, None)
     if not isinstance(state, State):
         raise kopf.TemporaryError("operator state not initialised yet", delay=1)
+    state.start()
     return state

@@ -12,9 +12,10 @@ from typing import Any
 
 import kopf
 
+from weather_operator import metrics, workqueue
 from weather_operator import settings as own_settings
 from weather_operator.api import constants
-from weather_operator.handlers import apikeys, fleet, periodic, runtime
+from weather_operator.handlers import apikeys, children, fleet, periodic, runtime
 
 
 def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSettings) -> None:
@@ -41,27 +42,57 @@ def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSe
     kopf_settings.persistence.finalizer = f"{constants.GROUP}/finalizer"
 
 
+def watch_only_managed(kopf_settings: kopf.OperatorSettings) -> None:
+    """The API server sends the operator only its own children (not every Secret of the cluster)."""
+    for (group, version, plural), selector in children.CHILD_SELECTORS.items():
+        resource = (group, version, plural) if group else (version, plural)
+        kopf_settings.watching.label_selectors[resource] = selector
+
+
+def queue(state: runtime.State) -> workqueue.WorkQueue:
+    """The reconcile-request queue, with the reconcile of each kind and the metrics it feeds."""
+    work = workqueue.WorkQueue(
+        {
+            runtime.WEATHERPROXY: functools.partial(fleet.reconcile, state),
+            runtime.APIKEY: functools.partial(apikeys.reconcile, state),
+        },
+        workers=state.settings.reconcile_workers,
+        first_backoff=state.settings.retry_delay_seconds,
+        observe=lambda request, result, seconds: state.metrics.observe(request.kind, result, seconds),
+    )
+    state.metrics.watch_queue(
+        work, lambda: {key: len(state.keys_of(*key)) for key in list(state.fleets) if state.fleet(*key)}
+    )
+    return work
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwargs: Any) -> None:
     own = own_settings.OperatorSettings.from_env()
     configure(settings, own)
+    watch_only_managed(settings)
     # The indexes are live views that Kopf fills from its watches.
     state = runtime.State(
         settings=own, fleets=kwargs[runtime.FLEETS_INDEX], apikeys=kwargs[runtime.KEYS_INDEX]
     )
-    memo[runtime.MEMO_KEY] = state
+    state.queue = queue(state)
     state.periodic = functools.partial(periodic.run, state)
-    state.on_key_transition = apikeys.recheck_fleet_keys
-    state.on_keys_changed = fleet.keys_changed
-    state.on_key_layout_changed = fleet.key_layout_changed
+    memo[runtime.MEMO_KEY] = state
+    if own.metrics_port:
+        memo[METRICS_RUNNER] = await metrics.serve(state.metrics, "0.0.0.0", own.metrics_port)  # noqa: S104 - a pod's port  # nosec B104
     logger.info(
-        "weather-operator settings: default image %s, drift every %ss, monitoring re-check every %ss, "
-        "ApiKey re-check every %ss",
+        "weather-operator settings: default image %s, %s reconcile workers, drift every %ss, "
+        "monitoring re-check every %ss, ApiKey re-check every %ss, metrics on port %s",
         own.default_image,
+        own.reconcile_workers,
         own.drift_interval_seconds,
         own.monitoring_recheck_seconds,
         own.key_recheck_seconds,
+        own.metrics_port or "(off)",
     )
+
+
+METRICS_RUNNER = "weather_metrics_runner"
 
 
 @kopf.on.cleanup()
@@ -69,3 +100,6 @@ async def cleanup(memo: Any, **_: Any) -> None:
     state = memo.get(runtime.MEMO_KEY)
     if isinstance(state, runtime.State):
         await state.close()
+    runner = memo.get(METRICS_RUNNER)
+    if runner is not None:
+        await runner.cleanup()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from weather_operator import api, keyshards
+from weather_operator import api
 from weather_operator.render import (
     configmap,
     deployment,
@@ -29,12 +30,14 @@ from weather_proxy import config
 class FleetInputs:
     name: str
     namespace: str
-    spec: api.weatherproxy.WeatherProxySpec
+    spec: api.effective.EffectiveSpec  # the spec with its preset applied (resolved once, by the caller)
     keys: config.KeysFile  # aggregated ApiKeys (hashes only)
-    default_image: str  # from operator settings
     monitoring_available: bool  # ServiceMonitor + PrometheusRule CRDs installed
     key_shards: int = 1  # Secrets the keys are spread over (weather_operator.keyshards)
     previous_key_shards: int | None = None  # while a resharding rolls out: the count before
+    # Per keys Secret name: (content digest, revision) last written; new content gets a higher revision.
+    key_revisions: Mapping[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    now: datetime.datetime = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # revision of new content
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,24 +52,28 @@ class Fleet:
     objects: list[dict[str, Any]]  # desired children, in apply order, WITHOUT ownerReferences
     unwanted: list[ObjectRef]  # children that must not exist for this spec
     config_hash: str  # hash of the rendered config.yaml (pod template annotation)
-    # The spec with its preset applied, for status and events; not part of the contract above.
-    effective: api.effective.EffectiveSpec | None = dataclasses.field(default=None, compare=False)
+    keys_secrets: list[keys_secret.KeysSecret] = dataclasses.field(default_factory=list)  # also in objects
 
 
 def render_fleet(inputs: FleetInputs) -> Fleet:
     """The desired children of a WeatherProxy; pure: the same inputs give the same fleet."""
-    name, namespace = inputs.name, inputs.namespace
-    spec = inputs.spec.effective(default_image=inputs.default_image)
+    name, namespace, spec = inputs.name, inputs.namespace, inputs.spec
     shards, previous = inputs.key_shards, inputs.previous_key_shards
     text = configmap.config_yaml(configmap.proxy_config(name, spec, shards))
     config_hash = configmap.config_hash(text)
+    keys_secrets = keys_secret.render_layout(
+        name,
+        namespace,
+        inputs.keys,
+        shards=shards,
+        previous=previous,
+        written=inputs.key_revisions,
+        now=inputs.now,
+    )
 
     objects: list[dict[str, Any]] = [
         configmap.render(name, namespace, text),
-        *(
-            keys_secret.render(name, namespace, part, shard=i, shards=shards, previous=previous)
-            for i, part in enumerate(keyshards.layout(inputs.keys, shards, previous))
-        ),
+        *(item.secret for item in keys_secrets),
         # The pods' identity before the Deployment that names it (admission checks it exists).
         rbac.render_service_account(name, namespace),
         # While a resharding rolls out, pods of both layouts read their Secrets.
@@ -124,7 +131,7 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
             objects.append(build())
         else:
             unwanted.append(ref)
-    return Fleet(objects=objects, unwanted=unwanted, config_hash=config_hash, effective=spec)
+    return Fleet(objects=objects, unwanted=unwanted, config_hash=config_hash, keys_secrets=keys_secrets)
 
 
 def _ref(obj: dict[str, Any]) -> ObjectRef:

@@ -8,6 +8,10 @@ annotation, so an operator that restarts picks the layout up from the cluster.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from weather_operator import keyshards
@@ -46,3 +50,54 @@ def render(
         "metadata": meta.metadata(name, namespace, proxy, names.PROXY, annotations=annotations),
         "data": {names.KEYS_KEY: encoded},
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class KeysSecret:
+    """One rendered keys Secret with what decides whether it is new content."""
+
+    name: str
+    digest: str  # of its layout annotations and content without the revision
+    revision: int
+    secret: dict[str, Any]
+
+
+def content_digest(shards: int | str, previous: int | str | None, text: str) -> str:
+    """What decides whether a keys Secret changed: its layout annotations and its content."""
+    return hashlib.sha256(f"{shards}/{previous}\n{text}".encode()).hexdigest()
+
+
+def next_revision(written: tuple[str, int] | None, digest: str, now: datetime.datetime) -> int:
+    """The revision of content ``digest``: the one written last when unchanged, else higher.
+
+    New content gets the clock in milliseconds, and always more than any revision written
+    before (the live Secret's included after a restart), so the proxy can tell newer content.
+    """
+    if written is None:
+        return int(now.timestamp() * 1000)
+    last_digest, last = written
+    if last_digest == digest:
+        return last
+    return max(last + 1, int(now.timestamp() * 1000))
+
+
+def render_layout(
+    proxy: str,
+    namespace: str,
+    keys: config.KeysFile,
+    *,
+    shards: int,
+    previous: int | None,
+    written: Mapping[str, tuple[str, int]],
+    now: datetime.datetime,
+) -> list[KeysSecret]:
+    """Every keys Secret of the layout, each with its revision (``written``: name -> (digest, revision))."""
+    out = []
+    parts = keyshards.layout(keys, shards, previous)
+    for index, (name, part) in enumerate(zip(names.keys_secret_names(proxy, len(parts)), parts, strict=True)):
+        digest = content_digest(shards, previous, keys_yaml(part))
+        revision = next_revision(written.get(name), digest, now)
+        versioned = part.model_copy(update={"revision": revision})
+        secret = render(proxy, namespace, versioned, shard=index, shards=shards, previous=previous)
+        out.append(KeysSecret(name, digest, revision, secret))
+    return out

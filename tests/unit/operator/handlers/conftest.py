@@ -17,7 +17,7 @@ import kubernetes.config
 import pytest
 
 from hack import kubectl as kubectl_
-from weather_operator import settings
+from weather_operator import apply, settings
 from weather_operator.handlers import runtime
 
 
@@ -38,20 +38,25 @@ def namespace(kubectl: kubectl_.Kubectl) -> Iterator[str]:
 
 
 @pytest.fixture
-def api_client(kubeconfig: pathlib.Path) -> Iterator[kubernetes.client.ApiClient]:
+def configuration(kubeconfig: pathlib.Path) -> kubernetes.client.Configuration:
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    client = kubernetes.client.ApiClient(configuration)
-    yield client
-    client.close()
+    return configuration
 
 
 @pytest.fixture
-async def state(api_client: kubernetes.client.ApiClient) -> AsyncIterator[runtime.State]:
+async def cluster(configuration: kubernetes.client.Configuration) -> AsyncIterator[apply.Cluster]:
+    """The operator's API client, on the real API server."""
+    client = apply.Cluster(apply.Credentials.from_configuration(configuration))
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def state(configuration: kubernetes.client.Configuration) -> AsyncIterator[runtime.State]:
     """The operator's runtime state connected to the real API server (indexes are plain dicts)."""
     own = settings.OperatorSettings(monitoring_recheck_seconds=0.01)
     state = runtime.State(settings=own, fleets={}, apikeys={})
-    state.connect(api_client)
-    state._api_client = None  # the fixture closes the client
+    state.connect(configuration)
     yield state
     await state.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import kubernetes.client
 import pytest
 
 from weather_operator import apply
@@ -55,9 +54,8 @@ def _owns(obj: dict[str, Any], field: str) -> bool:
 
 
 async def test_server_side_apply_creates_then_is_a_no_op_then_updates(
-    api_client: kubernetes.client.ApiClient, namespace: str
+    cluster: apply.Cluster, namespace: str
 ) -> None:
-    cluster = apply.Cluster(api_client)
     created = await cluster.apply(_config_map(namespace, {"k": "1"}))
     assert created["data"] == {"k": "1"}
     again = await cluster.apply(_config_map(namespace, {"k": "1"}))
@@ -68,9 +66,8 @@ async def test_server_side_apply_creates_then_is_a_no_op_then_updates(
 
 
 async def test_a_field_left_out_of_the_apply_is_released_to_other_managers(
-    api_client: kubernetes.client.ApiClient, namespace: str
+    cluster: apply.Cluster, namespace: str
 ) -> None:
-    cluster = apply.Cluster(api_client)
     with_replicas = await cluster.apply(_deployment(namespace, 3))
     assert _owns(with_replicas, "f:replicas")
     without = await cluster.apply(_deployment(namespace, None))
@@ -78,9 +75,8 @@ async def test_a_field_left_out_of_the_apply_is_released_to_other_managers(
 
 
 async def test_create_keeps_what_exists_and_get_delete_report_absence(
-    api_client: kubernetes.client.ApiClient, namespace: str
+    cluster: apply.Cluster, namespace: str
 ) -> None:
-    cluster = apply.Cluster(api_client)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -98,9 +94,8 @@ async def test_create_keeps_what_exists_and_get_delete_report_absence(
 
 
 async def test_merge_patch_and_status_patch_of_a_custom_resource(
-    api_client: kubernetes.client.ApiClient, namespace: str
+    cluster: apply.Cluster, namespace: str
 ) -> None:
-    cluster = apply.Cluster(api_client)
     body = {
         "apiVersion": constants.API_VERSION,
         "kind": constants.WEATHERPROXY_KIND,
@@ -117,10 +112,7 @@ async def test_merge_patch_and_status_patch_of_a_custom_resource(
     assert stored["status"]["apiKeys"] == 3
 
 
-async def test_api_errors_carry_status_and_message(
-    api_client: kubernetes.client.ApiClient, namespace: str
-) -> None:
-    cluster = apply.Cluster(api_client)
+async def test_api_errors_carry_status_and_message(cluster: apply.Cluster, namespace: str) -> None:
     bad = _config_map(namespace, {"k": "1"})
     bad["metadata"]["name"] = "Not_A_Valid_Name"
     with pytest.raises(apply.ApiError) as caught:
@@ -130,9 +122,8 @@ async def test_api_errors_carry_status_and_message(
 
 
 async def test_served_kinds_of_installed_and_missing_api_groups(
-    api_client: kubernetes.client.ApiClient,
+    cluster: apply.Cluster,
 ) -> None:
-    cluster = apply.Cluster(api_client)
     assert {"WeatherProxy", "ApiKey"} <= await cluster.served_kinds(constants.API_VERSION)
     assert "ConfigMap" in await cluster.served_kinds("v1")
     assert await cluster.served_kinds("nothing.example.com/v1") == set()

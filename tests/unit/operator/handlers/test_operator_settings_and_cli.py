@@ -114,7 +114,7 @@ def test_help_lists_every_setting_with_its_variable(
         assert settings.variables()[name] == "WEATHER_OPERATOR_" + name.upper()
         assert field.description, f"{name} has no docstring"
         assert f"  WEATHER_OPERATOR_{name.upper()}  (default: " in shown
-    assert "WEATHER_OPERATOR_DRIFT_INTERVAL_SECONDS  (default: 60)" in shown
+    assert "WEATHER_OPERATOR_DRIFT_INTERVAL_SECONDS  (default: 600)" in shown
     assert "WEATHER_OPERATOR_WATCH_NAMESPACE  (default: unset)" in shown
 
 

@@ -11,9 +11,9 @@ import kopf
 import pytest
 import yaml
 
-from weather_operator import events, keys, settings
+from weather_operator import events, keys, settings, workqueue
 from weather_operator.api import constants
-from weather_operator.handlers import children, login, runtime
+from weather_operator.handlers import children, login, runtime, startup
 
 
 def _state() -> runtime.State:
@@ -65,7 +65,7 @@ def test_the_status_written_last_wins_over_a_stale_body() -> None:
     assert state.previous_status("WeatherProxy", body) == {"apiKeys": 1}
     state.remember_status("WeatherProxy", body, {"apiKeys": 2, "configHash": "h"})
     assert state.previous_status("WeatherProxy", body) == {"apiKeys": 2, "configHash": "h"}
-    state.forget("ns", "paris")
+    state.forget_fleet("ns", "paris")
     assert state.previous_status("WeatherProxy", body) == {"apiKeys": 1}
 
 
@@ -89,10 +89,12 @@ async def test_background_failures_are_logged_and_close_cancels_everything(
         await started.wait()
         await asyncio.sleep(0)
     assert "failing task failed" in caplog.text
-    state.expiry_timers["ns", "p"] = asyncio.get_running_loop().call_later(60, lambda: None)
+    state.queue = workqueue.WorkQueue({})
+    state.request_fleet("ns", "p", "a key expires", delay=60)
+    assert state.queue.scheduled == 1
     await state.close()
     assert state.background == set()
-    assert state.expiry_timers == {}
+    assert state.queue.scheduled == 0
 
 
 async def test_the_periodic_loop_is_started_once_by_the_first_object() -> None:
@@ -144,11 +146,13 @@ async def test_child_events_of_unknown_or_replaced_owners_are_ignored() -> None:
         "kind": "ConfigMap",
         "metadata": {"name": "c", "namespace": "ns", "ownerReferences": [{**ref, "uid": "old"}]},
     }
-    await children.on_config_event(state, {"type": "DELETED"}, stale)
-    await children.on_workload_event(state, {"type": "DELETED"}, stale)
-    await children.on_config_event(state, {"type": "ADDED"}, stale)
-    await children.on_workload_event(state, {"type": "BOOKMARK"}, stale)
-    assert state.requested == set()
+    state.queue = workqueue.WorkQueue({})
+    children.on_config_event(state, {"type": "DELETED"}, stale)
+    children.on_workload_event(state, {"type": "DELETED"}, stale)
+    children.on_config_event(state, {"type": "ADDED"}, stale)
+    children.on_workload_event(state, {"type": "MODIFIED"}, stale)
+    assert state.queue.depth == 0
+    assert state.queue.added == 0
 
 
 def test_login_reads_the_kubeconfig_named_by_the_environment(tmp_path: pathlib.Path) -> None:
@@ -177,3 +181,15 @@ def test_events_outside_kopf_are_logged_not_lost(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.INFO):
         events.warn(_proxy(), "MonitoringSkipped", "no CRDs")
     assert "MonitoringSkipped: no CRDs" in caplog.text
+
+
+def test_the_api_server_streams_only_the_fleets_children() -> None:
+    settings_ = kopf.OperatorSettings()
+    startup.watch_only_managed(settings_)
+    secrets = settings_.watching.label_selectors["v1", "secrets"]
+    assert secrets == "app.kubernetes.io/managed-by=weather-operator,app.kubernetes.io/component!=api-key"
+    assert settings_.watching.label_selectors["apps", "v1", "deployments"] == (
+        "app.kubernetes.io/managed-by=weather-operator"
+    )
+    # Every resource a child handler watches has its selector (and nothing else is filtered).
+    assert len(settings_.watching.label_selectors) == len(children.CHILD_SELECTORS)

@@ -89,9 +89,8 @@ def inputs(
     return fleet.FleetInputs(
         name=NAME,
         namespace=NAMESPACE,
-        spec=weatherproxy.WeatherProxySpec.model_validate(spec),
+        spec=weatherproxy.WeatherProxySpec.model_validate(spec).effective(default_image=DEFAULT_IMAGE),
         keys=keys,
-        default_image=DEFAULT_IMAGE,
         monitoring_available=monitoring_available,
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
+import datetime
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -359,7 +361,17 @@ def test_extra_labels_never_override_the_standard_ones() -> None:
     assert _by_kind(result, "ServiceMonitor")["metadata"]["labels"]["app.kubernetes.io/instance"] == "paris"
 
 
-def test_effective_spec_is_returned_with_the_fleet() -> None:
-    result = fleet.render_fleet(cases.inputs("dev"))
-    assert result.effective is not None
-    assert result.effective.replicas == 1
+def test_keys_secrets_keep_their_revision_until_their_content_changes() -> None:
+    now = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+    first = fleet.render_fleet(dataclasses.replace(cases.inputs("dev"), now=now))
+    [written] = first.keys_secrets
+    assert written.revision == int(now.timestamp() * 1000)
+    later = now + datetime.timedelta(minutes=5)
+    remembered = {written.name: (written.digest, written.revision)}
+    same = fleet.render_fleet(dataclasses.replace(cases.inputs("dev"), now=later, key_revisions=remembered))
+    assert same.keys_secrets[0].revision == written.revision
+    assert same.objects == first.objects
+    other = fleet.render_fleet(
+        dataclasses.replace(cases.inputs("dev", keys=config.KeysFile()), now=now, key_revisions=remembered)
+    )
+    assert other.keys_secrets[0].revision == written.revision + 1  # never lower, even with a slow clock
