@@ -159,7 +159,7 @@ e2e: install controlplane-build node-packages images helm ## e2e on kind (with a
 
 .PHONY: bench
 bench: install ## Benchmarks (wrk on loopback); prints the figures
-	@bash hack/system-packages.sh wrk postgresql
+	@bash hack/system-packages.sh wrk postgresql nginx
 	bench/run.sh
 
 ##@ Client SDKs and Postman (sdk/python, sdk/typescript, sdk/go, postman/)

@@ -20,6 +20,8 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating wrk rounds (figure 1)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (figure 1)")
+    parser.add_argument("--no-nginx", action="store_true", help="figure 1 without the nginx baseline")
+    parser.add_argument("--no-scaling", action="store_true", help="figure 1 without the 1 -> 2 workers run")
     parser.add_argument("--zipf-requests", type=int, default=10_000)
     parser.add_argument("--zipf-ttl", type=int, default=300, help="fresh TTL for figure 3, seconds")
     parser.add_argument("--admission-seconds", type=float, default=75.0, help="load duration of figure 4")
@@ -37,9 +39,15 @@ def main() -> None:
             print(
                 "\n".join(
                     throughput.run(
-                        root / "t", seconds=args.seconds, connections=args.connections, rounds=args.rounds
+                        root / "t",
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        rounds=args.rounds,
+                        scaling=not args.no_scaling,
+                        with_nginx=not args.no_nginx,
                     ).lines()
-                )
+                ),
+                flush=True,
             )
         if "2" in only:
             print("\n".join(coalescing.run(root / "c").lines()), flush=True)

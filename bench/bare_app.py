@@ -1,8 +1,10 @@
-"""The baseline: bare FastAPI endpoints returning the same JSON body as a proxy cache hit.
+"""The baselines: bare apps returning the same JSON body as a proxy cache hit.
 
-``/dict`` returns a dict (FastAPI serializes it); ``/bytes`` returns pre-serialized
-bytes. Served with the same uvicorn settings as the proxy (see bench/throughput.py).
-The body is read from ``BENCH_BODY_FILE`` (a real proxy response captured by the run).
+FastAPI: ``/dict`` returns a dict (FastAPI serializes it); ``/bytes`` returns
+pre-serialized bytes. ``asgi_app``: a bare ASGI callable sending the same bytes
+on any path, the server's own ceiling. Served with the same server settings as the
+proxy (see bench/serve.py). The body is read from ``BENCH_BODY_FILE`` (a real
+proxy response captured by the run).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pathlib
 from typing import Any
 
 from fastapi import FastAPI, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def create_app() -> FastAPI:
@@ -27,5 +30,27 @@ def create_app() -> FastAPI:
     @app.get("/bytes")
     async def as_bytes(city: str) -> Response:
         return Response(raw, media_type="application/json")
+
+    return app
+
+
+def asgi_app() -> ASGIApp:
+    """The bare ASGI callable: the captured body with its content type and length, nothing else."""
+    raw = pathlib.Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+    }
+    body = {"type": "http.response.body", "body": raw}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send(start)
+        await send(body)
 
     return app

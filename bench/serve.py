@@ -1,7 +1,8 @@
-"""Serve the proxy or the bare baseline with one set of uvicorn settings (those of ``weather-proxy``).
+"""Serve the proxy or a bare baseline with one set of uvicorn settings (those of ``weather-proxy``).
 
 python -m bench.serve proxy --port 8081   # config from $WEATHER_PROXY_CONFIG
-python -m bench.serve bare --port 8082    # body from $BENCH_BODY_FILE
+python -m bench.serve bare --port 8082    # bare FastAPI; body from $BENCH_BODY_FILE
+python -m bench.serve asgi --port 8083    # a bare ASGI callable sending the same body
 """
 
 from __future__ import annotations
@@ -13,18 +14,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from bench import bare_app
+from weather_proxy import server
 
-# The flags weather_proxy.__main__ passes to uvicorn.run, minus the graceful-shutdown timeout.
-UVICORN_SETTINGS = {
-    "loop": "uvloop",
-    "http": "httptools",
-    "lifespan": "on",
-    "log_config": None,
-    "access_log": False,
-    "proxy_headers": True,
-    "server_header": False,
-    "workers": 1,
-}
+# The flags weather_proxy.server passes to uvicorn.run, minus the graceful-shutdown timeout.
+UVICORN_SETTINGS = {**server.UVICORN_SETTINGS, "workers": 1}
 
 
 def proxy() -> FastAPI:
@@ -40,10 +33,11 @@ def proxy() -> FastAPI:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve")
-    parser.add_argument("which", choices=["proxy", "bare"])
+    parser.add_argument("which", choices=["proxy", "bare", "asgi"])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    app = proxy() if args.which == "proxy" else bare_app.create_app()
+    apps = {"proxy": proxy, "bare": bare_app.create_app, "asgi": bare_app.asgi_app}
+    app = apps[args.which]()
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN_SETTINGS)  # type: ignore[arg-type]
 
 

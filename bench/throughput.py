@@ -1,47 +1,93 @@
-"""Figure 1: cache-hit throughput and latency of the proxy, as a ratio to bare FastAPI.
+"""Figure 1: cache-hit throughput and latency of the proxy, as ratios to its baselines, and worker scaling.
 
-Both servers run under ``bench.serve`` (same uvicorn flags, 1 worker, uvloop + httptools);
-``wrk`` drives them over loopback one after the other. The proxy path is the real one:
-API-key auth, a Redis-backed rate limit (high, so nothing is throttled), metrics, one
-JSON log line per request.
+The proxy is the real one (``python -m weather_proxy``, one uvicorn worker): API-key auth, a
+Redis-backed rate limit (high, so nothing is throttled), metrics, one JSON audit line per
+request. The baselines, each on loopback like the proxy and driven by the same ``wrk``:
+
+* a bare ASGI callable sending the same bytes (``bench.bare_app.asgi_app``): the server's
+  own ceiling, under the same uvicorn settings (``weather_proxy.server.UVICORN_SETTINGS``);
+* bare FastAPI returning the same JSON as a dict and as bytes (``bench.bare_app``);
+* nginx ``proxy_cache`` in front of the proxy, one worker, with an ``X-API-Key`` map check and
+  ``limit_req`` (``bench.nginx``): what an operator might put in front instead.
+
+Every server is up at once and the rounds alternate between them, so the machine's drift
+hits all alike; each figure is the median round. Then the proxy's p99 at half its measured
+rate (wrk paced by a Lua ``delay``), and the proxy with 1 and 2 workers (``workers`` in
+config.yaml), alternating as well. wrk runs on the same cores as the servers: on a small
+machine the scaling figure is bounded by what wrk leaves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
+import time
+from collections.abc import Iterator
 
 import httpx
 
-from bench import fleet, wrk
+from bench import fleet, nginx, wrk
 from devcluster import openmeteo as om
 from tests.support import proxy_process
+from weather_proxy import config as proxy_config
+
+PATH = "/v1/weather?city=Paris"
 
 
 @dataclasses.dataclass(frozen=True)
 class Throughput:
-    proxy: wrk.WrkResult
-    bare_dict: wrk.WrkResult
-    bare_bytes: wrk.WrkResult
+    results: dict[str, wrk.WrkResult]  # by target name, median rounds
+    paced: wrk.WrkResult | None  # the proxy at half its rate
+    paced_rate: float
+    workers: dict[int, wrk.WrkResult]  # the proxy by worker count
 
     def lines(self) -> list[str]:
         def row(name: str, r: wrk.WrkResult) -> str:
             return (
-                f"  {name:<28} {r.requests_per_second:>9.0f} req/s   p50 {r.p50_ms:6.2f} ms   "
+                f"  {name:<34} {r.requests_per_second:>9.0f} req/s   p50 {r.p50_ms:6.2f} ms   "
                 f"p99 {r.p99_ms:6.2f} ms   (non-2xx {r.non_2xx}, socket errors {r.errors})"
             )
 
-        to_dict = self.proxy.requests_per_second / self.bare_dict.requests_per_second
-        to_bytes = self.proxy.requests_per_second / self.bare_bytes.requests_per_second
-        return [
-            "1. Cache-hit throughput (wrk, loopback, 1 uvicorn worker each; median of alternating rounds)",
-            row("proxy /v1/weather (HIT)", self.proxy),
-            row("bare FastAPI, dict body", self.bare_dict),
-            row("bare FastAPI, bytes body", self.bare_bytes),
-            f"  ratio proxy / bare(dict)  = {to_dict:.2f}   (target >= 0.6)",
-            f"  ratio proxy / bare(bytes) = {to_bytes:.2f}",
+        r = self.results
+        proxy = r["proxy"].requests_per_second
+        out = [
+            "1. Cache-hit throughput (wrk -t1, loopback, 1 worker each; median of alternating rounds)",
+            row("proxy /v1/weather (HIT)", r["proxy"]),
+            row("bare ASGI callable, same bytes", r["asgi"]),
+            row("bare FastAPI, dict body", r["dict"]),
+            row("bare FastAPI, bytes body", r["bytes"]),
         ]
+        if "nginx" in r:
+            out.append(row("nginx proxy_cache HIT, key map", r["nginx"]))
+
+        def ratio(name: str, of: str, target: str = "") -> str:
+            return f"  ratio proxy / {name:<18} = {proxy / r[of].requests_per_second:.2f}{target}"
+
+        out += [
+            ratio("bare ASGI", "asgi", "   (target >= 0.7)"),
+            ratio("bare FastAPI dict", "dict", "   (target >= 0.6)"),
+            ratio("bare FastAPI bytes", "bytes"),
+        ]
+        if "nginx" in r:
+            out.append(ratio("nginx proxy_cache", "nginx"))
+        if self.paced is not None:
+            paced = self.paced
+            out.append(
+                f"  proxy paced at half ({self.paced_rate:.0f} req/s): {paced.requests_per_second:.0f} req/s,"
+                f" p50 {paced.p50_ms:.2f} ms, p99 {paced.p99_ms:.2f} ms   (target p99 <= 5 ms)"
+            )
+        if self.workers:
+            counts = sorted(self.workers)
+            out.append("  proxy by workers (wrk -t2 -c100, same cores as the workers):")
+            out += [row(f"  {n} worker{'s' if n > 1 else ''}", self.workers[n]) for n in counts]
+            if 1 in self.workers and len(counts) > 1:
+                base = self.workers[1].requests_per_second
+                for n in counts[1:]:
+                    scale = self.workers[n].requests_per_second / base
+                    out.append(f"  scaling 1 -> {n} workers = {scale:.2f}x   (target >= 1.8x)")
+        return out
 
 
 def _median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
@@ -49,37 +95,101 @@ def _median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
     return sorted(results, key=lambda r: r.requests_per_second)[len(results) // 2]
 
 
-def run(workdir: pathlib.Path, *, seconds: int, connections: int, rounds: int = 3) -> Throughput:
-    """Both servers up side by side; rounds alternate proxy / bare so drift hits both alike."""
+@contextlib.contextmanager
+def _proxy(workdir: pathlib.Path, cfg: proxy_config.ProxyConfig, workers: int) -> Iterator[str]:
+    proc = proxy_process.ProxyProcess(
+        workdir, cfg.model_copy(update={"workers": workers}), fleet.keys_file()
+    ).start(timeout=60)
+    try:
+        url = f"{proc.url}{PATH}"
+        headers = {"X-API-Key": fleet.KEY}
+        httpx.get(url, headers=headers, timeout=30).raise_for_status()
+        hit = httpx.get(url, headers=headers, timeout=30)
+        if hit.headers.get("x-cache") != "HIT":
+            raise RuntimeError(f"expected a cache hit, got {hit.headers.get('x-cache')}")
+        yield proc.url
+    finally:
+        proc.stop()
+
+
+def _alternate(
+    targets: dict[str, str], *, seconds: int, connections: int, rounds: int, threads: int = 1
+) -> dict[str, wrk.WrkResult]:
+    headers = {"X-API-Key": fleet.KEY}  # every target gets the same request
+    for url in targets.values():  # warm-up
+        wrk.run(url, seconds=2, connections=connections, threads=threads, headers=headers)
+    results: dict[str, list[wrk.WrkResult]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, url in targets.items():
+            results[name].append(
+                wrk.run(url, seconds=seconds, connections=connections, threads=threads, headers=headers)
+            )
+    return {name: _median(rs) for name, rs in results.items()}
+
+
+def run(
+    workdir: pathlib.Path,
+    *,
+    seconds: int,
+    connections: int,
+    rounds: int = 3,
+    scaling: bool = True,
+    with_nginx: bool = True,
+) -> Throughput:
+    """Every server up side by side; rounds alternate between them so drift hits all alike."""
     with om.OpenMeteoEmulator() as emulator, fleet.redis() as redis:
-        proc = proxy_process.ProxyProcess(
-            workdir / "proxy", fleet.config(emulator, redis.url), fleet.keys_file()
-        )
-        env = {**os.environ, "WEATHER_PROXY_CONFIG": str(proc.config_path)}
-        with fleet.served("proxy", proc.port, env, workdir / "proxy.log") as proxy_url:
-            url = f"{proxy_url}/v1/weather?city=Paris"
-            headers = {"X-API-Key": fleet.KEY}
-            httpx.get(url, headers=headers, timeout=30).raise_for_status()
-            hit = httpx.get(url, headers=headers, timeout=30)
-            if hit.headers.get("x-cache") != "HIT":
-                raise RuntimeError(f"expected a cache hit, got {hit.headers.get('x-cache')}")
+        cfg = fleet.config(emulator, redis.url)
+        with _proxy(workdir / "proxy", cfg, 1) as proxy_url, contextlib.ExitStack() as stack:
             body_file = workdir / "body.json"
-            body_file.write_bytes(hit.content)
-            bare_env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
-            with fleet.served("bare", proxy_process.free_port(), bare_env, workdir / "bare.log") as bare_url:
-                targets = {
-                    "proxy": (url, headers),
-                    "dict": (f"{bare_url}/dict?city=Paris", {}),
-                    "bytes": (f"{bare_url}/bytes?city=Paris", {}),
-                }
-                results: dict[str, list[wrk.WrkResult]] = {name: [] for name in targets}
-                for target_url, target_headers in targets.values():  # warm-up
-                    wrk.run(target_url, seconds=2, connections=connections, headers=target_headers)
-                for _ in range(rounds):
-                    for name, (target_url, target_headers) in targets.items():
-                        results[name].append(
-                            wrk.run(
-                                target_url, seconds=seconds, connections=connections, headers=target_headers
-                            )
-                        )
-    return Throughput(_median(results["proxy"]), _median(results["dict"]), _median(results["bytes"]))
+            body_file.write_bytes(
+                httpx.get(f"{proxy_url}{PATH}", headers={"X-API-Key": fleet.KEY}, timeout=30).content
+            )
+            env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
+            targets = {"proxy": f"{proxy_url}{PATH}"}
+            asgi_url = stack.enter_context(
+                fleet.served("asgi", proxy_process.free_port(), env, workdir / "asgi.log")
+            )
+            targets["asgi"] = f"{asgi_url}{PATH}"
+            bare_url = stack.enter_context(
+                fleet.served("bare", proxy_process.free_port(), env, workdir / "bare.log")
+            )
+            targets["dict"] = f"{bare_url}/dict?city=Paris"
+            targets["bytes"] = f"{bare_url}/bytes?city=Paris"
+            if with_nginx:
+                nginx_url = stack.enter_context(
+                    nginx.served(
+                        workdir / "nginx",
+                        port=proxy_process.free_port(),
+                        upstream_port=int(proxy_url.rsplit(":", 1)[1]),
+                        key=fleet.KEY,
+                    )
+                )
+                for _ in range(20):
+                    cached = httpx.get(f"{nginx_url}{PATH}", headers={"X-API-Key": fleet.KEY}, timeout=30)
+                    if cached.headers.get("x-nginx-cache") == "HIT":
+                        break
+                    time.sleep(0.1)
+                else:
+                    raise RuntimeError(f"nginx did not cache: {cached.headers.get('x-nginx-cache')}")
+                targets["nginx"] = f"{nginx_url}{PATH}"
+            results = _alternate(targets, seconds=seconds, connections=connections, rounds=rounds)
+            half = results["proxy"].requests_per_second / 2
+            paced = wrk.run(
+                targets["proxy"],
+                seconds=seconds,
+                connections=connections,
+                headers={"X-API-Key": fleet.KEY},
+                rate=half,
+            )
+        workers: dict[int, wrk.WrkResult] = {}
+        if scaling:
+            with _proxy(workdir / "w1", cfg, 1) as one, _proxy(workdir / "w2", cfg, 2) as two:
+                by_count = _alternate(
+                    {"1": f"{one}{PATH}", "2": f"{two}{PATH}"},
+                    seconds=seconds,
+                    connections=2 * connections,
+                    rounds=rounds,
+                    threads=2,
+                )
+            workers = {int(n): r for n, r in by_count.items()}
+    return Throughput(results, paced, half, workers)

@@ -6,6 +6,7 @@ import dataclasses
 import re
 import shutil
 import subprocess
+import tempfile
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -38,16 +39,36 @@ def parse(report: str) -> WrkResult:
     return WrkResult(rps, p50, p99, total, int(non_2xx_match.group(1)) if non_2xx_match else 0, errors)
 
 
+# wrk calls delay() before each request of a connection: its pause in ms paces the load.
+PACING = "function delay()\n  return {delay_ms}\nend\n"
+
+
 def run(
-    url: str, *, seconds: int, connections: int, threads: int = 1, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+    rate: float | None = None,
 ) -> WrkResult:
+    """``wrk`` flat out, or paced at about ``rate`` requests/s (each connection pausing between requests).
+
+    Paced, each connection waits ``connections / rate`` between a response and its next
+    request, so the offered rate is a little under ``rate`` (by the response time).
+    """
     binary = shutil.which("wrk")
     if binary is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     args = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
-    report = subprocess.run(
-        [*args, url], capture_output=True, text=True, check=True, timeout=seconds + 60
-    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if rate is not None:
+            script.write(PACING.format(delay_ms=max(0, round(connections / rate * 1000))))
+            script.flush()
+            args += ["-s", script.name]
+        report = subprocess.run(
+            [*args, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+        ).stdout
     return parse(report)

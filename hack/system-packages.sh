@@ -5,12 +5,13 @@
 #                 /usr/lib/postgresql/<version>/bin; the tests run their own server, not the package's)
 #   lua5.4:       runs the Argo CD health-check scripts in tests
 #   wrk:          load generator for bench/ (only needed by `make bench`)
+#   nginx:        nginx-light, bench figure 1's proxy_cache baseline (only needed by `make bench`)
 #   containerd runc containernetworking-plugins iptables conntrack socat:  the real node (make cluster, make e2e)
 #   buildah mmdebstrap gcc libc6-dev:  the local image builds (make images)
 # Arguments are package names (or commands named like their package); installed ones are skipped.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [postgresql]=postgresql [lua5.4]=lua5.4 [wrk]=wrk)
+declare -A package_of=([redis-server]=redis-server [postgresql]=postgresql [lua5.4]=lua5.4 [wrk]=wrk [nginx]=nginx-light)
 missing=()
 for name in "$@"; do
   pkg="${package_of[$name]:-$name}"
