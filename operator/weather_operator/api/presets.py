@@ -1,7 +1,7 @@
 """Environment presets: the values an unset WeatherProxy field takes in dev, staging, production.
 
 A preset never overrides what the user wrote; ``resolve.effective()`` (which
-``WeatherProxySpec.effective()`` calls) applies it field by field.
+``api.resolve.effective()`` calls) applies it field by field.
 """
 
 from __future__ import annotations

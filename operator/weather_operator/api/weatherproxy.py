@@ -6,7 +6,7 @@ import enum
 
 from pydantic import Field, model_validator
 
-from weather_operator.api import base, cel, constants, effective
+from weather_operator.api import base, cel, effective
 from weather_operator.api import conditions as conditions_
 from weather_proxy import config
 
@@ -272,16 +272,6 @@ class WeatherProxySpec(base.CrdModel):
     tracing: TracingSpec | None = None
     ingress: IngressSpec | None = None
     topology_spread: TopologySpread | None = None
-
-    def effective(self, default_image: str = constants.DEFAULT_PROXY_IMAGE) -> effective.EffectiveSpec:
-        """This spec with its environment preset applied: ``resolve.effective(self, default_image)``.
-
-        Kept for callers not yet moved to ``resolve.effective``; the import is deferred because
-        resolve reads these models (the method goes once nothing calls it).
-        """
-        from weather_operator.api import resolve
-
-        return resolve.effective(self, default_image)
 
 
 class WeatherProxyStatus(base.CrdModel):

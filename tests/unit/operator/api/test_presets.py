@@ -135,8 +135,6 @@ def test_image_defaults_to_the_operator_setting() -> None:
     assert resolve.effective(spec).image == constants.DEFAULT_PROXY_IMAGE
     assert resolve.effective(spec, default_image="registry.local/proxy:9").image == "registry.local/proxy:9"
     assert resolve.effective(weatherproxy.WeatherProxySpec(image="mine:1"), "other:2").image == "mine:1"
-    # The method the handlers still call is the same resolution.
-    assert spec.effective("registry.local/proxy:9") == resolve.effective(spec, "registry.local/proxy:9")
 
 
 def test_redis_managed_by_default_and_external_on_request() -> None:

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 from weather_operator import status
-from weather_operator.api import weatherproxy
+from weather_operator.api import resolve, weatherproxy
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 READY_REDIS = status.RedisObservation(managed=True, ready=True, detail="Redis is ready")
 
 
 def _spec(**spec: Any) -> Any:
-    return weatherproxy.WeatherProxySpec.model_validate({"environment": "dev", **spec}).effective(
-        default_image="img"
+    return resolve.effective(
+        weatherproxy.WeatherProxySpec.model_validate({"environment": "dev", **spec}), default_image="img"
     )
 
 

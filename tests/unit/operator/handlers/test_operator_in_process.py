@@ -66,7 +66,7 @@ def test_fleet_and_keys_end_to_end(
             if not kubectl.exists("secret", "team-a-key", namespace=namespace):
                 return None
             secret = kubectl.get("secret", "team-a-key", namespace=namespace)
-            plaintext = base64.b64decode(secret["data"]["apiKey"]).decode()
+            plaintext = base64.b64decode(secret["data"][names.APIKEY_SECRET_KEY]).decode()
             digest = hashlib.sha256(plaintext.encode()).hexdigest()
             return (
                 plaintext if f"{namespace}/team-a:{digest}" in (_keys(kubectl, namespace) or set()) else None

@@ -179,7 +179,7 @@ async def test_a_disabled_option_deletes_its_child_and_a_hand_edit_is_reverted(
         apply.kind_of("v1", "ConfigMap"),
         namespace,
         names.config_map_name("paris"),
-        {"data": {"config.yaml": "x"}},
+        {"data": {names.CONFIG_KEY: "x"}},
     )
     edited["metadata"]["managedFields"] = [{"manager": "kubectl", "time": "9999-01-01T00:00:00Z"}]
     children.on_config_event(state, {"type": "MODIFIED"}, edited)  # its watch event: someone else's edit
@@ -189,7 +189,7 @@ async def test_a_disabled_option_deletes_its_child_and_a_hand_edit_is_reverted(
     assert f"ConfigMap/{names.config_map_name('paris')}" in outcome.changed
     cm = await state.cluster.get(apply.kind_of("v1", "ConfigMap"), namespace, names.config_map_name("paris"))
     assert cm is not None
-    assert cm["data"]["config.yaml"] != "x"
+    assert cm["data"][names.CONFIG_KEY] != "x"
 
 
 async def test_generated_key_reaches_keys_yaml_and_rotation_keeps_the_old_hash(
@@ -204,7 +204,7 @@ async def test_generated_key_reaches_keys_yaml_and_rotation_keeps_the_old_hash(
     body = await _reindex_key(state, namespace, "team-a")
     secret = await state.cluster.get(apply.SECRET, namespace, names.apikey_secret_name("team-a"))
     assert secret is not None
-    plaintext = base64.b64decode(secret["data"]["apiKey"]).decode()
+    plaintext = base64.b64decode(secret["data"][names.APIKEY_SECRET_KEY]).decode()
     assert body["metadata"]["annotations"][keys.SHA256_ANNOTATION] == keys.sha256_hex(plaintext)
     assert body["status"]["keyPrefix"] == plaintext[:8]
     assert body["status"]["conditions"][0]["reason"] == "KeyIssued"
@@ -248,7 +248,9 @@ async def test_user_secret_missing_proxy_and_recovery(state: runtime.State, name
     assert result.status["conditions"][0]["reason"] == "SecretNotFound"
     assert (namespace, "k") in state.key_rechecks  # re-checked periodically
 
-    await state.cluster.patch(apply.SECRET, namespace, "mine", {"stringData": {"apiKey": "user-chosen-key"}})
+    await state.cluster.patch(
+        apply.SECRET, namespace, "mine", {"stringData": {names.APIKEY_SECRET_KEY: "user-chosen-key"}}
+    )
     result = await _handle(state, body)
     assert result.problem is not None
     assert result.problem[0] == "ProxyNotFound"

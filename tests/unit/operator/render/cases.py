@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from weather_operator.api import weatherproxy
+from weather_operator.api import resolve, weatherproxy
 from weather_operator.render import fleet
 from weather_proxy import config
 
@@ -89,7 +89,9 @@ def inputs(
     return fleet.FleetInputs(
         name=NAME,
         namespace=NAMESPACE,
-        spec=weatherproxy.WeatherProxySpec.model_validate(spec).effective(default_image=DEFAULT_IMAGE),
+        spec=resolve.effective(
+            weatherproxy.WeatherProxySpec.model_validate(spec), default_image=DEFAULT_IMAGE
+        ),
         keys=keys,
         monitoring_available=monitoring_available,
     )
