@@ -17,7 +17,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from weather_operator.api import base, cel, effective
 from weather_proxy import config
@@ -117,40 +117,30 @@ class ExternalDatabase(base.CrdModel):
 class DatabaseSpec(base.CrdModel):
     """Where the history lives: Managed (run by the operator, the default) or External."""
 
-    model_config = base.crd_config(
-        json_schema_extra=cel.schema_extra(
-            cel.rule(
-                "!has(self.mode) || self.mode != 'External' || has(self.external)",
-                EXTERNAL_NEEDS_URL,
-                ".external",
-            ),
-            cel.rule(
-                "!has(self.mode) || self.mode != 'External' || !has(self.managed)",
-                EXTERNAL_WITHOUT_MANAGED,
-                ".managed",
-            ),
-            cel.rule(
-                "(has(self.mode) && self.mode == 'External') || !has(self.external)",
-                MANAGED_WITHOUT_EXTERNAL,
-                ".external",
-            ),
-        )
+    cel_rules = (
+        cel.Rule(
+            "!has(self.mode) || self.mode != 'External' || has(self.external)",
+            EXTERNAL_NEEDS_URL,
+            lambda s: s.mode is not DatabaseMode.EXTERNAL or s.external is not None,
+            ".external",
+        ),
+        cel.Rule(
+            "!has(self.mode) || self.mode != 'External' || !has(self.managed)",
+            EXTERNAL_WITHOUT_MANAGED,
+            lambda s: s.mode is not DatabaseMode.EXTERNAL or s.managed is None,
+            ".managed",
+        ),
+        cel.Rule(
+            "(has(self.mode) && self.mode == 'External') || !has(self.external)",
+            MANAGED_WITHOUT_EXTERNAL,
+            lambda s: s.mode is DatabaseMode.EXTERNAL or s.external is None,
+            ".external",
+        ),
     )
 
     mode: DatabaseMode | None = Field(None, description="Managed (default) or External.")
     managed: ManagedDatabase | None = None
     external: ExternalDatabase | None = None
-
-    @model_validator(mode="after")
-    def _one_mode(self) -> DatabaseSpec:
-        external = self.mode is DatabaseMode.EXTERNAL
-        if external and self.external is None:
-            raise ValueError(EXTERNAL_NEEDS_URL)
-        if external and self.managed is not None:
-            raise ValueError(EXTERNAL_WITHOUT_MANAGED)
-        if not external and self.external is not None:
-            raise ValueError(MANAGED_WITHOUT_EXTERNAL)
-        return self
 
 
 class AnalyticsSpec(base.CrdModel):

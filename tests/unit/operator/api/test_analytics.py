@@ -189,3 +189,25 @@ def test_retention_bounds_match_the_proxy_config() -> None:
     assert (
         config.Analytics.model_fields["erase_on_key_delete"].default is analytics.DEFAULT_ERASE_ON_KEY_DELETE
     )
+
+
+def test_the_cross_field_rules_are_declared_once_and_reach_the_schema() -> None:
+    database = _schema()["properties"]["database"]
+    assert database["x-kubernetes-validations"] == [r.entry() for r in analytics.DatabaseSpec.cel_rules]
+    assert len(analytics.DatabaseSpec.cel_rules) == 3
+
+
+@pytest.mark.parametrize("spec", [s for s, _ in BAD_CEL] + GOOD, ids=lambda v: str(v)[:40])
+def test_each_rule_and_its_check_agree(spec: dict[str, Any]) -> None:
+    messages = {r.message for r in analytics.DatabaseSpec.cel_rules}
+    by_cel = set(cel_eval.failed_messages(_schema(), spec)) & messages
+    try:
+        analytics.AnalyticsSpec.model_validate(spec)
+        by_pydantic: set[str] = set()
+    except pydantic.ValidationError as caught:
+        by_pydantic = {
+            part
+            for err in caught.errors()
+            for part in str(err["msg"]).removeprefix("Value error, ").split("; ")
+        } & messages
+    assert by_pydantic == by_cel
