@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import bisect
 import os
+import platform
 from collections.abc import Callable
 
 import prometheus_client as prom
 from prometheus_client import multiprocess
 
-from weather_proxy import contract
+from weather_proxy import contract, version
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_STATE_VALUES = contract.BREAKER_STATE_VALUES
@@ -89,6 +90,15 @@ class Metrics:
         self._batched: list[BatchedCounter | BatchedHistogram] = []
         self.registry = prom.CollectorRegistry(auto_describe=True)
         r = self.registry
+        # A Gauge, not an Info: prometheus-client's multiprocess mode has no Info.
+        self.build_info = prom.Gauge(
+            "weather_proxy_build_info",
+            "The proxy's version and Python (always 1).",
+            ["version", "python_version"],
+            multiprocess_mode="max",
+            registry=r,
+        )
+        self.build_info.labels(version.VERSION, platform.python_version()).set(1)
         self.http_requests = prom.Counter(
             contract.METRIC_HTTP_REQUESTS_TOTAL,
             "HTTP requests by route template, method and status.",

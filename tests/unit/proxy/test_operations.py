@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import pathlib
+import platform
 
 import pytest
 
@@ -14,6 +15,7 @@ from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory, build_config, running
 from weather_proxy import __main__ as cli
 from weather_proxy import config as config_mod
+from weather_proxy import version
 from weather_proxy.cache import warmer
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import tracing
@@ -43,6 +45,8 @@ async def test_metrics_use_route_templates_and_agreed_names(proxy: AppFactory) -
     assert "/random/path/123" not in text
     assert 'weather_proxy_cache_requests_total{result="hit",tier="l1"} 1.0' in text
     assert 'weather_proxy_upstream_requests_total{endpoint="geocoding",outcome="success"} 1.0' in text
+    build = f'python_version="{platform.python_version()}",version="{version.VERSION}"'
+    assert f"weather_proxy_build_info{{{build}}} 1.0" in text
 
 
 async def test_readiness_document_shape(proxy: AppFactory) -> None:
