@@ -73,14 +73,15 @@ def _ident(body: Mapping[str, Any]) -> str:
 
 
 def on_workload_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    child = (body["metadata"]["namespace"], _ident(body))
+    if event.get("type") == "DELETED":
+        state.workloads.pop(child, None)  # whatever its owner: a fleet of the same name may come back
+        state.forget_child(*child)
     owner = _owner(state, body)
     if owner is None:
         return
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
-    child = (namespace, _ident(body))
     if event.get("type") == "DELETED":
-        state.workloads.pop(child, None)
-        state.forget_child(*child)
         state.request_fleet(namespace, name, f"{_describe(body)} was deleted")
         return
     seen = state.workloads.get(child)
@@ -102,11 +103,11 @@ def on_config_event(state: runtime.State, event: Mapping[str, Any], body: Mappin
         return
     if event["type"] == "MODIFIED" and changed_by_operator(body):
         return
+    state.forget_child(body["metadata"]["namespace"], _ident(body))
     owner = _owner(state, body)
     if owner is None:
         return
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
-    state.forget_child(namespace, _ident(body))
     verb = "deleted" if event["type"] == "DELETED" else "changed"
     state.request_fleet(namespace, name, f"{_describe(body)} was {verb}")
 
