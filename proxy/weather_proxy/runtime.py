@@ -45,7 +45,6 @@ RESTART_FIELDS = (
     ("observability", "tracing"),
     ("analytics",),
     ("workers",),
-    ("server",),
 )
 
 
