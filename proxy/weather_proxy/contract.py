@@ -19,6 +19,13 @@ ENV_REDIS_URL = "WEATHER_PROXY_REDIS_URL"
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - the variable's name, not a password
 ENV_ANALYTICS_URL = "WEATHER_PROXY_ANALYTICS_DATABASE_URL"
 ENV_ANALYTICS_PASSWORD = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - a variable name
+# Server processes (``weather_proxy.cpus``, ``weather_proxy.server``): their count (overrides
+# config.yaml's workers), the CPU request in millicores that sets the default when the container
+# has no CPU limit (the Downward API's requests.cpu with divisor 1m), and the directory of their
+# metric files (prometheus-client's own name; default /tmp/weather-proxy-metrics).
+ENV_WORKERS = "WEATHER_PROXY_WORKERS"
+ENV_CPU_REQUEST_MILLICORES = "WEATHER_PROXY_CPU_REQUEST_MILLICORES"
+ENV_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # Files: config.yaml from the fleet's ConfigMap, keys.yaml from its keys Secret (data key = file name).
 CONFIG_FILE = "config.yaml"

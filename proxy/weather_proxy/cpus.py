@@ -15,8 +15,10 @@ import os
 import pathlib
 from collections.abc import Mapping
 
-ENV_WORKERS = "WEATHER_PROXY_WORKERS"
-ENV_CPU_REQUEST = "WEATHER_PROXY_CPU_REQUEST_MILLICORES"
+from weather_proxy import contract
+
+ENV_WORKERS = contract.ENV_WORKERS
+ENV_CPU_REQUEST = contract.ENV_CPU_REQUEST_MILLICORES
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 
 

@@ -22,7 +22,7 @@ import tempfile
 from typing import Any
 
 from weather_proxy import config as config_mod
-from weather_proxy import settings
+from weather_proxy import contract, settings
 
 # The uvicorn settings of every server process (bench/serve.py serves its baselines with them).
 UVICORN_SETTINGS: dict[str, Any] = {
@@ -35,7 +35,7 @@ UVICORN_SETTINGS: dict[str, Any] = {
     "server_header": False,
 }
 ENV_LOG_FORMAT = "WEATHER_PROXY_LOG_FORMAT"
-ENV_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name
+ENV_METRICS_DIR = contract.ENV_METRICS_DIR
 
 
 def graceful_seconds(cfg: config_mod.ProxyConfig) -> int:

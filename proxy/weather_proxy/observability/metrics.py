@@ -85,7 +85,7 @@ class Metrics:
     """The proxy's metric families, registered in a private registry."""
 
     def __init__(self) -> None:
-        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        self.multiprocess_dir = os.environ.get(contract.ENV_METRICS_DIR) or None
         self._before_render: list[Callable[[], None]] = []
         self._batched: list[BatchedCounter | BatchedHistogram] = []
         self.registry = prom.CollectorRegistry(auto_describe=True)
