@@ -9,6 +9,7 @@ threads. Printed:
 * the time from the first create until everything is Ready: every WeatherProxy's Ready
   condition True, every ApiKey's Ready condition True, and every fleet's keys Secrets
   holding the hash of each of its keys;
+* the CPU the operator and each control-plane process used until then;
 * the operator's CPU (share of one core) in 10 s windows after that, its RSS then and its
   peak RSS;
 * how often Kopf logged "Creation is processed" per ApiKey (1 is once), and the count
@@ -25,6 +26,7 @@ import base64
 import collections
 import concurrent.futures
 import math
+import os
 import pathlib
 import re
 import tempfile
@@ -152,6 +154,7 @@ def run(workdir: pathlib.Path, fleets: int, keys: int, idle_windows: int) -> lis
 
             objects = [_fleet(i) for i in range(fleets)] + [_api_key(i, fleets) for i in range(keys)]
             cpu_start = proc._cpu_seconds(pid)
+            plane_start = {comp: proc._cpu_seconds(p) for comp, p in cp.pids.items()}
             started = time.monotonic()
             with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
                 list(pool.map(create, objects))
@@ -167,6 +170,8 @@ def run(workdir: pathlib.Path, fleets: int, keys: int, idle_windows: int) -> lis
                 time.sleep(0.5)
             ready_in = max(reached.values())
             busy = proc._cpu_seconds(pid) - cpu_start
+            cores = os.cpu_count() or 1
+            plane = {comp: proc._cpu_seconds(p) - plane_start[comp] for comp, p in cp.pids.items()}
             windows = []
             for _ in range(idle_windows):
                 before = proc._cpu_seconds(pid)
@@ -181,6 +186,11 @@ def run(workdir: pathlib.Path, fleets: int, keys: int, idle_windows: int) -> lis
                 f"everything Ready {ready_in:.1f} s after the first create (creates took {created_in:.1f} s; "
                 f"operator CPU until then {busy:.1f} s); "
                 + ", ".join(f"{what} at {seconds:.1f} s" for what, seconds in reached.items()),
+                "   control plane CPU until then: "
+                + ", ".join(
+                    f"{comp} {seconds:.1f} s" for comp, seconds in sorted(plane.items(), key=lambda x: -x[1])
+                )
+                + f" ({cores} cores: {cores * ready_in:.0f} core-seconds in that time)",
                 "   operator CPU in 10 s windows after Ready: "
                 + ", ".join(f"{share:.1%}" for share in windows)
                 + f" of a core; RSS {memory['VmRSS'] / 2**20:.0f} MiB,"

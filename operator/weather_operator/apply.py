@@ -67,12 +67,16 @@ KINDS: Mapping[tuple[str, str], Kind] = {
         Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         Kind("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors"),
         Kind("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
+        Kind("postgresql.cnpg.io/v1", "Cluster", "clusters"),
+        Kind("batch/v1", "Job", "jobs"),
         Kind(constants.API_VERSION, constants.WEATHERPROXY_KIND, constants.WEATHERPROXY_PLURAL),
         Kind(constants.API_VERSION, constants.APIKEY_KIND, constants.APIKEY_PLURAL),
     )
 }
 
 SECRET = KINDS["v1", "Secret"]
+JOB = KINDS["batch/v1", "Job"]
+CNPG_CLUSTER = KINDS["postgresql.cnpg.io/v1", "Cluster"]
 DEPLOYMENT = KINDS["apps/v1", "Deployment"]
 STATEFULSET = KINDS["apps/v1", "StatefulSet"]
 WEATHERPROXY = KINDS[constants.API_VERSION, constants.WEATHERPROXY_KIND]

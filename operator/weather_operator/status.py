@@ -28,6 +28,7 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 REDIS_READY = "RedisReady"
 MONITORING_CONFIGURED = "MonitoringConfigured"
+ANALYTICS_READY = "AnalyticsReady"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +116,8 @@ class ProxyObservation:
     selector: str
     reconcile_error: str | None = None
     """Why the last reconcile could not apply the children (the API server's refusal), if it failed."""
+    analytics: Observed | None = None
+    """AnalyticsReady: the usage history's database as read back (``render.postgres.readiness``)."""
 
 
 def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any] | None) -> int:
@@ -198,6 +201,8 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
         out.append(
             Observed(MONITORING_CONFIGURED, TRUE, "Configured", "ServiceMonitor/PrometheusRule applied")
         )
+    if obs.analytics is not None:
+        out.append(obs.analytics)
     return out
 
 

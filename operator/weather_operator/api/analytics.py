@@ -164,23 +164,8 @@ class AnalyticsSpec(base.CrdModel):
     )
 
 
-class EffectiveAnalytics(effective.Resolved):
-    """``spec.analytics`` with its preset applied."""
-
-    enabled: bool
-    managed: bool
-    # Managed: the image for the StatefulSet (always set) and for a CloudNativePG Cluster (None: CNPG's).
-    image: str
-    cnpg_image: str | None
-    instances: int
-    storage_size: str
-    storage_class_name: str | None
-    resources: effective.EffectiveResources
-    # External: where the proxy reads the URL and (optionally) the password from.
-    url_secret_ref: effective.SecretKeySelector | None
-    password_secret_ref: effective.SecretKeySelector | None
-    retention_days: int
-    erase_on_key_delete: bool
+# The resolved form lives with the other resolved models (EffectiveSpec carries it).
+EffectiveAnalytics = effective.EffectiveAnalytics
 
 
 def _resources(cpu: str, memory: str, memory_limit: str) -> Mapping[str, Mapping[str, str]]:

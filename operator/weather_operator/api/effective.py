@@ -100,6 +100,25 @@ class SpreadMode(enum.StrEnum):
     OFF = "Off"
 
 
+class EffectiveAnalytics(Resolved):
+    """``spec.analytics`` with its preset applied."""
+
+    enabled: bool
+    managed: bool
+    # Managed: the image for the StatefulSet (always set) and for a CloudNativePG Cluster (None: CNPG's).
+    image: str
+    cnpg_image: str | None
+    instances: int
+    storage_size: str
+    storage_class_name: str | None
+    resources: EffectiveResources
+    # External: where the proxy reads the URL and (optionally) the password from.
+    url_secret_ref: SecretKeySelector | None
+    password_secret_ref: SecretKeySelector | None
+    retention_days: int
+    erase_on_key_delete: bool
+
+
 class EffectiveSpec(Resolved):
     """What a WeatherProxy means once its environment preset is applied."""
 
@@ -120,3 +139,4 @@ class EffectiveSpec(Resolved):
     monitoring: EffectiveMonitoring
     ingress: EffectiveIngress
     topology_spread: SpreadMode
+    analytics: EffectiveAnalytics

@@ -6,7 +6,7 @@ field by field. Renderers read only the result (``api.effective``).
 
 from __future__ import annotations
 
-from weather_operator.api import constants, presets, weatherproxy
+from weather_operator.api import analytics, constants, presets, weatherproxy
 from weather_operator.api import effective as effective_
 from weather_proxy import config
 
@@ -175,4 +175,5 @@ def effective(
         monitoring=_monitoring(spec.monitoring, preset),
         ingress=_ingress(spec.ingress),
         topology_spread=_topology_spread(spec.topology_spread, preset),
+        analytics=analytics.resolve(spec.analytics, spec.environment),
     )

@@ -6,6 +6,7 @@ import enum
 
 from pydantic import Field, model_validator
 
+from weather_operator.api import analytics as analytics_
 from weather_operator.api import base, cel, effective
 from weather_operator.api import conditions as conditions_
 from weather_proxy import config
@@ -272,6 +273,7 @@ class WeatherProxySpec(base.CrdModel):
     tracing: TracingSpec | None = None
     ingress: IngressSpec | None = None
     topology_spread: TopologySpread | None = None
+    analytics: analytics_.AnalyticsSpec | None = None
 
 
 class WeatherProxyStatus(base.CrdModel):

@@ -30,9 +30,9 @@ import kopf
 
 from weather_operator import apply, events, keys, status, workqueue
 from weather_operator.api import apikey, constants
-from weather_operator.handlers import runtime, specs
+from weather_operator.handlers import fleet, runtime, specs
 from weather_operator.render import apikey as apikey_render
-from weather_operator.render import names
+from weather_operator.render import names, postgres
 
 AK = (constants.GROUP, constants.VERSION, constants.APIKEY_PLURAL)
 
@@ -321,6 +321,34 @@ def invalid_key(state: runtime.State, body: Mapping[str, Any], message: str) -> 
     )
 
 
+async def erase_history(state: runtime.State, namespace: str, name: str, proxy: str) -> bool:
+    """Erase a deleted ApiKey's usage history with a Job of its fleet (``eraseOnKeyDelete``); True if created.
+
+    The Job is owned by the WeatherProxy (it goes with the fleet) and is idempotent, so a repeated
+    deletion event only finds it there (409).
+    """
+    body = state.fleet(namespace, proxy)
+    if body is None:
+        return False
+    try:
+        spec = fleet.resolve(state, body)
+    except specs.InvalidSpec:
+        return False
+    job = postgres.render_erase_job(
+        proxy, namespace, keys.key_id(namespace, name), spec.image, spec.analytics
+    )
+    if job is None:
+        return False
+    created = await state.cluster.create(apply.adopt(job, body)) is not None
+    if created:
+        events.info(
+            body,
+            reason="HistoryErasure",
+            message=f"ApiKey {name} deleted: Job {job['metadata']['name']} erases its usage history",
+        )
+    return created
+
+
 def recheck(state: runtime.State, spread: float) -> int:
     """Request a re-check of the keys read from a user's Secret and of those with a problem."""
     due = sorted(state.key_rechecks)
@@ -345,6 +373,7 @@ async def apikey_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: An
             state.queue.forget(workqueue.Request(runtime.APIKEY, namespace, name))
         if before is not None:
             state.request_fleet(namespace, before[0], f"ApiKey {name} was deleted")
+            state.spawn(erase_history(state, namespace, name, before[0]), f"history erasure of ApiKey {name}")
         return
     record = keys.record_from_body(body)
     proxy = ((body.get("spec") or {}).get("proxyRef") or {}).get("name") or ""

@@ -38,7 +38,7 @@ from weather_operator.api import constants, effective, weatherproxy
 from weather_operator.api import resolve as resolve_
 from weather_operator.handlers import keysync, runtime, specs
 from weather_operator.render import fleet as fleet_
-from weather_operator.render import names
+from weather_operator.render import names, postgres
 
 WP = (constants.GROUP, constants.VERSION, constants.WEATHERPROXY_PLURAL)
 
@@ -107,6 +107,7 @@ async def converge(
     """Render and apply the fleet; (changed, deleted, config hash). ``full``: apply even what is unchanged."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     available = await state.monitoring.available()
+    cnpg = spec.analytics.enabled and spec.analytics.managed and await state.cloudnativepg.available()
     records = keysync.records_of(state, namespace, name)
     now = state.clock()
     keys_file = keys.keys_file(records, now)
@@ -118,6 +119,7 @@ async def converge(
             spec=spec,
             keys=keys_file,
             monitoring_available=available,
+            cnpg_available=cnpg,
             key_shards=shards,
             previous_key_shards=previous,
             key_revisions=keysync.revisions_of(state, namespace, name, max(shards, previous or 0)),
@@ -125,8 +127,13 @@ async def converge(
         )
     )
     changed: list[str] = []
-    if spec.redis.managed and await ensure_redis_password(state, body):
+    # Passwords are created once, never applied: an existing one is kept (the pods and the data use it).
+    if spec.redis.managed and await create_once(state, body, _redis_password(name)):
         changed.append(f"Secret/{names.redis_secret_name(name)}")
+    if spec.analytics.enabled and spec.analytics.managed:
+        password = postgres.render_password_secret(name, namespace, postgres.new_password())
+        if await create_once(state, body, password):
+            changed.append(f"Secret/{names.postgres_secret_name(name)}")
     for obj in fleet.objects:
         child = ident(obj)
         wanted = apply.adopt(obj, body)
@@ -175,6 +182,8 @@ async def _delete_unwanted(
         kind = apply.kind_of(ref.api_version, ref.kind)
         if kind.api_version == discovery.MONITORING_API_VERSION and not available:
             continue  # the kind is not served: nothing of it can exist
+        if kind.api_version == discovery.CNPG_API_VERSION and not await state.cloudnativepg.available():
+            continue
         existing = await state.cluster.get(kind, namespace, ref.name)
         if existing is not None and _owned_by(existing, body):
             await state.cluster.delete(kind, namespace, ref.name)
@@ -190,14 +199,8 @@ def _owned_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
     return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
 
-async def ensure_redis_password(state: runtime.State, body: Mapping[str, Any]) -> bool:
-    """Create the managed Redis password Secret once; an existing one is kept. True when created."""
-    name = body["metadata"]["name"]
-    namespace = body["metadata"]["namespace"]
-    child = f"Secret/{names.redis_secret_name(name)}"
-    if (namespace, child) in state.applied:
-        return False
-    secret = {
+def _redis_password(name: str) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
@@ -207,8 +210,17 @@ async def ensure_redis_password(state: runtime.State, body: Mapping[str, Any]) -
         },
         "stringData": {names.REDIS_PASSWORD_KEY: secrets.token_urlsafe(32)},
     }
+
+
+async def create_once(state: runtime.State, body: Mapping[str, Any], secret: Mapping[str, Any]) -> bool:
+    """Create a generated Secret (a password) once; an existing one is kept. True when created."""
+    namespace = body["metadata"]["namespace"]
+    child = f"Secret/{secret['metadata']['name']}"
+    if (namespace, child) in state.applied:
+        return False
     created = await state.cluster.create(apply.adopt(secret, body)) is not None
     state.applied[namespace, child] = "created once"
+    state.absent.discard((namespace, child))
     return created
 
 
@@ -298,6 +310,22 @@ async def observe_redis(
     return status.redis_from_external_secret(secret, ref.name, ref.key)
 
 
+async def observe_analytics(
+    state: runtime.State, namespace: str, name: str, spec: effective.EffectiveSpec
+) -> status.Observed:
+    """AnalyticsReady from the managed database as last seen (its StatefulSet, or CloudNativePG's Cluster)."""
+    analytics = spec.analytics
+    cnpg = analytics.enabled and analytics.managed and bool(state.cloudnativepg.last_answer)
+    live: dict[str, Any] | None = None
+    if analytics.enabled and analytics.managed:
+        if cnpg:
+            live = await state.cluster.get(apply.CNPG_CLUSTER, namespace, names.cnpg_cluster_name(name))
+        else:
+            live = await _workload(state, apply.STATEFULSET, namespace, names.postgres_name(name))
+    found = postgres.readiness(name, analytics, cnpg, live)
+    return status.Observed(status.ANALYTICS_READY, found.status, found.reason, found.message)
+
+
 async def _workload(
     state: runtime.State, kind: apply.Kind, namespace: str, name: str
 ) -> dict[str, Any] | None:
@@ -346,6 +374,7 @@ async def write_status(
             config_hash=config_hash if config_hash is not None else previous.get("configHash"),
             selector=names.selector_string(name),
             reconcile_error=reconcile_error,
+            analytics=await observe_analytics(state, namespace, name, spec),
         )
         desired = status.proxy_status(observation, previous, now)
     if not status.changed(previous, desired):

@@ -93,6 +93,7 @@ class State:
     metrics: metrics.OperatorMetrics = dataclasses.field(default_factory=metrics.OperatorMetrics)
     _cluster: apply.Cluster | None = None
     discovery: discovery_.MonitoringDiscovery | None = None
+    cnpg: discovery_.CnpgDiscovery | None = None
     queue: workqueue.WorkQueue | None = None
     # Digest of each child as last applied, per (namespace, "Kind/name"): an unchanged render is not
     # re-applied. A child's foreign change or deletion (watch event) and the drift repair drop entries.
@@ -136,6 +137,10 @@ class State:
             self.discovery = discovery_.MonitoringDiscovery(
                 self._served_kinds, ttl=self.settings.monitoring_recheck_seconds
             )
+        if self.cnpg is None:
+            self.cnpg = discovery_.CnpgDiscovery(
+                self._served_kinds, ttl=self.settings.monitoring_recheck_seconds
+            )
         if old is not None:
             self.spawn(old.close(), "closing the previous API client")
 
@@ -157,6 +162,12 @@ class State:
         if self.discovery is None:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         return self.discovery
+
+    @property
+    def cloudnativepg(self) -> discovery_.CnpgDiscovery:
+        if self.cnpg is None:
+            raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
+        return self.cnpg
 
     # --- the queue ---------------------------------------------------------------------------------
 

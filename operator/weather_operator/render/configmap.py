@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from weather_operator.api import effective
-from weather_operator.render import meta, names
+from weather_operator.render import meta, names, postgres
 from weather_proxy import config
 
 # Where an External Redis URL really comes from: env WEATHER_PROXY_REDIS_URL (a secretKeyRef)
@@ -16,8 +16,13 @@ from weather_proxy import config
 EXTERNAL_REDIS_PLACEHOLDER_URL = "redis://external-redis-url-from-env.invalid:6379/0"
 
 
-def proxy_config(proxy: str, spec: effective.EffectiveSpec, key_shards: int = 1) -> config.ProxyConfig:
-    """The ProxyConfig the fleet's pods run with (their keys over ``key_shards`` Secrets)."""
+def proxy_config(
+    proxy: str, spec: effective.EffectiveSpec, key_shards: int = 1, cnpg: bool = False
+) -> config.ProxyConfig:
+    """The ProxyConfig the fleet's pods run with (their keys over ``key_shards`` Secrets).
+
+    ``cnpg``: a managed history database is a CloudNativePG Cluster (its primary's Service).
+    """
     redis_url = names.redis_url(proxy) if spec.redis.managed else EXTERNAL_REDIS_PLACEHOLDER_URL
     return config.ProxyConfig(
         environment=spec.environment,
@@ -38,6 +43,7 @@ def proxy_config(proxy: str, spec: effective.EffectiveSpec, key_shards: int = 1)
         rate_limit=spec.rate_limit,
         http=spec.http,
         observability=config.Observability(log_level=spec.log_level, tracing=spec.tracing),
+        analytics=postgres.analytics_config(proxy, spec.analytics, cnpg),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from weather_operator.api import constants, effective
-from weather_operator.render import meta, names
+from weather_operator.render import meta, names, postgres
 from weather_proxy import contract
 
 PROXY_USER = 10001
@@ -32,6 +32,11 @@ _WHEN_UNSATISFIABLE = {
 
 
 def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
+    """Secrets the proxy reads from env: Redis's password (or URL), the history database's."""
+    return [*_redis_env(proxy, spec), *postgres.proxy_env(proxy, spec.analytics)]
+
+
+def _redis_env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
     if spec.redis.managed:
         ref = {"name": names.redis_secret_name(proxy), "key": names.REDIS_PASSWORD_KEY}
         return [{"name": REDIS_PASSWORD_ENV, "valueFrom": {"secretKeyRef": ref}}]

@@ -17,6 +17,7 @@ from weather_operator.render import (
     names,
     networkpolicy,
     pdb,
+    postgres,
     prometheusrule,
     rbac,
     redis,
@@ -33,6 +34,7 @@ class FleetInputs:
     spec: api.effective.EffectiveSpec  # the spec with its preset applied (resolved once, by the caller)
     keys: config.KeysFile  # aggregated ApiKeys (hashes only)
     monitoring_available: bool  # ServiceMonitor + PrometheusRule CRDs installed
+    cnpg_available: bool = False  # CloudNativePG's Cluster is served: a managed database is one
     key_shards: int = 1  # Secrets the keys are spread over (weather_operator.keyshards)
     previous_key_shards: int | None = None  # while a resharding rolls out: the count before
     # Per keys Secret name: (content digest, revision) last written; new content gets a higher revision.
@@ -59,7 +61,8 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     """The desired children of a WeatherProxy; pure: the same inputs give the same fleet."""
     name, namespace, spec = inputs.name, inputs.namespace, inputs.spec
     shards, previous = inputs.key_shards, inputs.previous_key_shards
-    text = configmap.config_yaml(configmap.proxy_config(name, spec, shards))
+    cnpg = inputs.cnpg_available
+    text = configmap.config_yaml(configmap.proxy_config(name, spec, shards, cnpg))
     config_hash = configmap.config_hash(text)
     keys_secrets = keys_secret.render_layout(
         name,
@@ -92,6 +95,11 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     else:
         unwanted += [_ref(obj) for obj in redis_objects]
         unwanted.append(ObjectRef("v1", "Secret", names.redis_secret_name(name)))
+
+    # The history database before the pods that write to it.
+    database = postgres.render_database(name, namespace, spec.analytics, cnpg)
+    objects += database.objects
+    unwanted += [ObjectRef(ref.api_version, ref.kind, ref.name) for ref in database.unwanted]
 
     objects += [
         deployment.render(name, namespace, spec, config_hash, shards),

@@ -33,10 +33,14 @@ CHILD_KINDS = {
     "policy": ("poddisruptionbudgets",),
     "networking.k8s.io": ("networkpolicies", "ingresses"),
     "monitoring.coreos.com": ("servicemonitors", "prometheusrules"),
+    # The managed usage-history database as a CloudNativePG Cluster.
+    "postgresql.cnpg.io": ("clusters",),
     # The proxy pods' identity: a ServiceAccount whose Role reads the fleet's keys Secrets.
     "rbac.authorization.k8s.io": ("roles", "rolebindings"),
 }
 CHILD_KINDS[""] += ("serviceaccounts",)
+# A deleted ApiKey's history erasure: a Job created once (never patched).
+ERASURE_JOBS = {("batch", "jobs", v) for v in ("get", "list", "watch", "create", "delete")}
 CHILD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 # Rights the operator must never hold: they would let it escalate or read what it does not own.
 # (Roles and RoleBindings it may write: RBAC refuses any that grants more than the operator
@@ -87,8 +91,14 @@ def test_child_kind_rights(role: dict[str, Any], group: str) -> None:
         assert (group, resource, verb) in rights
 
 
+def test_erasure_jobs_are_created_and_deleted_never_changed(role: dict[str, Any]) -> None:
+    rights = granted(role)
+    assert rights >= ERASURE_JOBS
+    assert {v for g, r, v in rights if (g, r) == ("batch", "jobs")} == {v for _, _, v in ERASURE_JOBS}
+
+
 def test_nothing_beyond_what_is_listed(role: dict[str, Any]) -> None:
-    allowed_resources = {(g, r) for g, r, _ in REQUIRED}
+    allowed_resources = {(g, r) for g, r, _ in REQUIRED | ERASURE_JOBS}
     allowed_resources |= {(g, r) for g, rs in CHILD_KINDS.items() for r in rs}
     for group, resource, verb in granted(role):
         assert (group, resource) in allowed_resources, f"unexpected right on {group}/{resource}"

@@ -29,6 +29,13 @@ def _by_kind(result: fleet.Fleet, kind: str, name: str | None = None) -> dict[st
     return found[0]
 
 
+def _redis_env(result: fleet.Fleet) -> dict[str, Any]:
+    """The proxy container's one Redis variable (the password, or the external URL)."""
+    env = _by_kind(result, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    [redis] = [e for e in env if "REDIS" in e["name"]]
+    return dict(redis)
+
+
 def _kinds(result: fleet.Fleet) -> set[str]:
     return {o["kind"] for o in result.objects}
 
@@ -59,7 +66,12 @@ def test_every_child_is_labelled_namespaced_and_not_owned(case: str) -> None:
         assert labels["app.kubernetes.io/part-of"] == "weather-proxy-fleet"
         assert labels["app.kubernetes.io/managed-by"] == "weather-operator"
         assert labels["app.kubernetes.io/name"] == "weather-proxy"
-        assert labels["app.kubernetes.io/component"] in {names.PROXY, names.REDIS, names.MONITORING}
+        assert labels["app.kubernetes.io/component"] in {
+            names.PROXY,
+            names.REDIS,
+            names.MONITORING,
+            names.POSTGRES,
+        }
 
 
 @pytest.mark.parametrize("case", sorted(ALL))
@@ -103,9 +115,20 @@ def test_fixed_replicas_without_autoscaling() -> None:
 def test_dev_fleet_has_no_hpa_pdb_alerts_or_redis_volume() -> None:
     result = fleet.render_fleet(cases.inputs("dev"))
     assert _by_kind(result, "Deployment")["spec"]["replicas"] == 1
-    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "PrometheusRule", "Ingress"} == _unwanted_kinds(
-        result
-    )
+    # The usage history is off in dev: its database, Service, NetworkPolicy and password are unwanted.
+    assert {
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "PrometheusRule",
+        "Ingress",
+        "StatefulSet",
+        "Service",
+        "NetworkPolicy",
+        "Secret",
+    } == _unwanted_kinds(result)
+    assert {ref.name for ref in result.unwanted if ref.kind == "StatefulSet"} == {
+        names.postgres_name(cases.NAME)
+    }
     assert "ServiceMonitor" in _kinds(result)
     statefulset = _by_kind(result, "StatefulSet")
     assert "volumeClaimTemplates" not in statefulset["spec"]
@@ -116,7 +139,7 @@ def test_dev_fleet_has_no_hpa_pdb_alerts_or_redis_volume() -> None:
 
 def test_persistent_redis_has_a_claim_template_and_append_only_file() -> None:
     result = fleet.render_fleet(cases.inputs("production-customised"))
-    statefulset = _by_kind(result, "StatefulSet")
+    statefulset = _by_kind(result, "StatefulSet", "paris-redis")
     [claim] = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert claim["spec"]["storageClassName"] == "fast"
@@ -270,7 +293,7 @@ def test_proxy_pods_are_restricted() -> None:
 
 def test_managed_redis_password_comes_from_the_redis_secret() -> None:
     result = fleet.render_fleet(cases.inputs("production"))
-    [env] = _by_kind(result, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = _redis_env(result)
     assert env == {
         "name": "REDIS_PASSWORD",
         "valueFrom": {"secretKeyRef": {"name": "paris-redis-auth", "key": "password"}},
@@ -279,12 +302,14 @@ def test_managed_redis_password_comes_from_the_redis_secret() -> None:
 
 def test_external_redis_url_comes_from_the_users_secret_and_no_redis_is_run() -> None:
     result = fleet.render_fleet(cases.inputs("production-external-redis"))
-    [env] = _by_kind(result, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = _redis_env(result)
     assert env == {
         "name": "WEATHER_PROXY_REDIS_URL",
         "valueFrom": {"secretKeyRef": {"name": "shared-redis", "key": "url"}},
     }
-    assert not {"StatefulSet", "NetworkPolicy"} & _kinds(result)
+    assert not {("StatefulSet", "paris-redis"), ("NetworkPolicy", "paris-redis")} & {
+        (o["kind"], o["metadata"]["name"]) for o in result.objects
+    }
     assert {
         fleet.ObjectRef("apps/v1", "StatefulSet", "paris-redis"),
         fleet.ObjectRef("v1", "Service", "paris-redis"),
@@ -297,7 +322,7 @@ def test_external_redis_url_comes_from_the_users_secret_and_no_redis_is_run() ->
 
 
 def test_network_policy_admits_only_the_fleets_proxy_pods_to_redis() -> None:
-    policy = _by_kind(fleet.render_fleet(cases.inputs("production")), "NetworkPolicy")
+    policy = _by_kind(fleet.render_fleet(cases.inputs("production")), "NetworkPolicy", "paris-redis")
     assert policy["spec"]["podSelector"]["matchLabels"] == names.selector_labels("paris", names.REDIS)
     [rule] = policy["spec"]["ingress"]
     assert rule["from"] == [{"podSelector": {"matchLabels": names.selector_labels("paris", names.PROXY)}}]
@@ -312,7 +337,7 @@ def test_services_select_their_pods() -> None:
     redis_service = _by_kind(result, "Service", "paris-redis")
     assert (
         redis_service["spec"]["selector"]
-        == _by_kind(result, "StatefulSet")["spec"]["selector"]["matchLabels"]
+        == _by_kind(result, "StatefulSet", "paris-redis")["spec"]["selector"]["matchLabels"]
     )
 
 
