@@ -32,8 +32,15 @@ _WHEN_UNSATISFIABLE = {
 
 
 def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
-    """Secrets the proxy reads from env: Redis's password (or URL), the history database's."""
-    return [*_redis_env(proxy, spec), *postgres.proxy_env(proxy, spec.analytics)]
+    """What the proxy reads from env: its CPU request (its server workers' default: one per CPU of
+    the container's limit, else of this request), Redis's password (or URL), the history database's."""
+    cpu_request = {
+        "name": contract.ENV_CPU_REQUEST_MILLICORES,
+        "valueFrom": {
+            "resourceFieldRef": {"containerName": CONTAINER_NAME, "resource": "requests.cpu", "divisor": "1m"}
+        },
+    }
+    return [cpu_request, *_redis_env(proxy, spec), *postgres.proxy_env(proxy, spec.analytics)]
 
 
 def _redis_env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from tests.unit.operator.render import cases
 from weather_operator import keys
 from weather_operator.api import resolve, weatherproxy
 from weather_operator.render import configmap, deployment, names, prometheusrule, servicemonitor
-from weather_proxy import config, contract, settings
+from weather_proxy import config, contract, cpus, settings
 from weather_proxy.auth import keys as proxy_keys
 from weather_proxy.observability import metrics
 from weather_proxy.routes import health
@@ -83,12 +83,20 @@ def test_the_rendered_env_is_what_the_proxy_settings_read(redis: dict[str, Any] 
         settings.ENV_REDIS_PASSWORD,
         settings.ENV_ANALYTICS_URL,
         settings.ENV_ANALYTICS_PASSWORD,
+        cpus.ENV_CPU_REQUEST,
     }
     assert rendered <= read
     redis_env = {contract.ENV_REDIS_PASSWORD} if redis is None else {contract.ENV_REDIS_URL}
     # Production keeps a usage history in a managed database: its password comes from env too.
-    assert rendered == redis_env | {contract.ENV_ANALYTICS_PASSWORD}
-    environ = {e["name"]: "redis://from-env:6379/0" for e in container["env"]}
+    assert rendered == redis_env | {contract.ENV_ANALYTICS_PASSWORD, contract.ENV_CPU_REQUEST_MILLICORES}
+    # The workers' default: the container's CPU request in millicores, as the proxy parses it.
+    [cpu] = [e for e in container["env"] if e["name"] == cpus.ENV_CPU_REQUEST]
+    assert cpu["valueFrom"]["resourceFieldRef"] == {
+        "containerName": deployment.CONTAINER_NAME,
+        "resource": "requests.cpu",
+        "divisor": "1m",
+    }
+    environ = {e["name"]: "redis://from-env:6379/0" for e in container["env"] if "REDIS" in e["name"]}
     cfg = settings.with_env(configmap.proxy_config(cases.NAME, spec), environ)
     if redis is not None:
         assert cfg.redis is not None
