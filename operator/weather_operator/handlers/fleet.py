@@ -403,6 +403,14 @@ def _announce_transitions(
             events.warn(body, reason=condition["reason"], message=condition["message"])
         elif condition["type"] == status.REDIS_READY and condition["reason"] == "ExternalSecretNotFound":
             events.warn(body, reason="RedisSecretNotFound", message=condition["message"])
+        elif condition["type"] == status.ANALYTICS_READY and condition["reason"] == "DatabaseReady":
+            events.info(body, reason="AnalyticsReady", message=condition["message"])
+        elif (
+            condition["type"] == status.ANALYTICS_READY
+            and before is not None
+            and condition["status"] == status.FALSE
+        ):
+            events.warn(body, reason="AnalyticsNotReady", message=condition["message"])
 
 
 def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
