@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import hmac
 import math
 import time
 from collections.abc import Iterable
 
 from weather_proxy import config as config_mod
+from weather_proxy import contract
 
 # What an anonymous caller (auth not required, no key) may do: what a key may by default.
 ANONYMOUS_SCOPES = frozenset(config_mod.DEFAULT_SCOPES)
@@ -85,8 +85,8 @@ def _epoch(moment: datetime.datetime | None) -> float:
     return moment.timestamp()
 
 
-def hash_key(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+# The contract's hash: the operator writes what this compares (weather_proxy.contract).
+hash_key = contract.key_sha256
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
