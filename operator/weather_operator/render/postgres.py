@@ -28,7 +28,7 @@ import secrets
 from typing import Any
 
 from weather_operator.api import analytics as analytics_api
-from weather_operator.render import meta, names
+from weather_operator.render import meta, names, networkpolicy
 from weather_proxy import config, settings
 
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
@@ -170,46 +170,42 @@ def _postgres_port() -> dict[str, Any]:
 
 def render_network_policy(proxy: str, namespace: str) -> dict[str, Any]:
     """Only the fleet's proxy and erasure pods reach the StatefulSet's PostgreSQL, on 5432."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": meta.metadata(names.postgres_name(proxy), namespace, proxy, names.POSTGRES),
-        "spec": {
-            "podSelector": {"matchLabels": names.selector_labels(proxy, names.POSTGRES)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": _client_pods(proxy), "ports": [_postgres_port()]}],
-        },
-    }
+    return networkpolicy.ingress_policy(
+        names.postgres_name(proxy),
+        namespace,
+        proxy,
+        names.POSTGRES,
+        names.selector_labels(proxy, names.POSTGRES),
+        [{"from": _client_pods(proxy), "ports": [_postgres_port()]}],
+    )
 
 
 def render_cnpg_network_policy(proxy: str, namespace: str) -> dict[str, Any]:
     """The Cluster's pods: 5432 from the fleet's clients and each other, 8000 from CloudNativePG."""
     cluster = {"cnpg.io/cluster": names.cnpg_cluster_name(proxy)}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": meta.metadata(names.cnpg_network_policy_name(proxy), namespace, proxy, names.POSTGRES),
-        "spec": {
-            "podSelector": {"matchLabels": cluster},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [*_client_pods(proxy), {"podSelector": {"matchLabels": cluster}}],
-                    "ports": [_postgres_port()],
-                },
-                {
-                    # The operator's status and backup calls, from wherever CloudNativePG runs.
-                    "from": [
-                        {
-                            "namespaceSelector": {},
-                            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}},
-                        }
-                    ],
-                    "ports": [{"protocol": "TCP", "port": 8000}],
-                },
-            ],
-        },
-    }
+    return networkpolicy.ingress_policy(
+        names.cnpg_network_policy_name(proxy),
+        namespace,
+        proxy,
+        names.POSTGRES,
+        cluster,
+        [
+            {
+                "from": [*_client_pods(proxy), {"podSelector": {"matchLabels": cluster}}],
+                "ports": [_postgres_port()],
+            },
+            {
+                # The operator's status and backup calls, from wherever CloudNativePG runs.
+                "from": [
+                    {
+                        "namespaceSelector": {},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 8000}],
+            },
+        ],
+    )
 
 
 def render_cnpg_cluster(
