@@ -216,7 +216,7 @@ def test_every_requirement_of_the_project_has_a_lower_bound() -> None:
     missing = [f"{r.name} ({r.group})" for r in requirements() if r.lower_bound is None]
     assert not missing, "without a >= there is nothing for make test-minimums to test"
     pins = dependencies.minimum_pins()
-    assert "kopf==1.44" in pins
+    assert "kopf==1.45" in pins
     assert not [pin for pin in pins if pin.startswith("weather-proxy-fleet")]
 
 
