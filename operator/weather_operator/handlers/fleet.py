@@ -107,7 +107,9 @@ async def converge(
     """Render and apply the fleet; (changed, deleted, config hash). ``full``: apply even what is unchanged."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     available = await state.monitoring.available()
-    cnpg = spec.analytics.enabled and spec.analytics.managed and await state.cloudnativepg.available()
+    # Whether CloudNativePG's Cluster is served decides the managed database's form, and whether a
+    # Cluster left from before (analytics turned off, or External) can exist to be deleted.
+    cnpg = await state.cloudnativepg.available()
     records = keysync.records_of(state, namespace, name)
     now = state.clock()
     keys_file = keys.keys_file(records, now)

@@ -400,3 +400,13 @@ def test_keys_secrets_keep_their_revision_until_their_content_changes() -> None:
         dataclasses.replace(cases.inputs("dev", keys=config.KeysFile()), now=now, key_revisions=remembered)
     )
     assert other.keys_secrets[0].revision == written.revision + 1  # never lower, even with a slow clock
+
+
+def test_a_cloudnativepg_cluster_left_from_before_is_unwanted_when_analytics_is_off() -> None:
+    result = fleet.render_fleet(dataclasses.replace(cases.inputs("dev"), cnpg_available=True))
+    assert fleet.ObjectRef("postgresql.cnpg.io/v1", "Cluster", names.cnpg_cluster_name(cases.NAME)) in set(
+        result.unwanted
+    )
+    on = fleet.render_fleet(dataclasses.replace(cases.inputs("staging"), cnpg_available=True))
+    assert "Cluster" in _kinds(on)
+    assert names.postgres_name(cases.NAME) in {ref.name for ref in on.unwanted if ref.kind == "StatefulSet"}
