@@ -62,7 +62,9 @@ async def test_spent_budget_serves_stale_data_when_cached(openmeteo: om.OpenMete
     cfg = build_config(
         openmeteo,
         cache={"ttlSeconds": 1, "staleTtlSeconds": 600, "memory": {"ttlSeconds": 600}},
-        upstream={"budget": {"perMinute": 2}},
+        # Every window spent: the windows are fixed UTC minutes, hours and days, so a run across a
+        # minute's end would otherwise get a fresh minute for the refresh.
+        upstream={"budget": {"perMinute": 2, "perHour": 2, "perDay": 2}},
     )
     async with running(cfg) as (_app, client):
         fresh = await client.get("/v1/weather", params={"city": "Paris"})
