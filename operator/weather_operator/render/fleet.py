@@ -14,6 +14,7 @@ from weather_operator.render import (
     hpa,
     ingress,
     keys_secret,
+    meta,
     names,
     networkpolicy,
     pdb,
@@ -42,11 +43,7 @@ class FleetInputs:
     now: datetime.datetime = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # revision of new content
 
 
-@dataclasses.dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    name: str
+ObjectRef = meta.ObjectRef
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +96,7 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     # The history database before the pods that write to it.
     database = postgres.render_database(name, namespace, spec.analytics, cnpg)
     objects += database.objects
-    unwanted += [ObjectRef(ref.api_version, ref.kind, ref.name) for ref in database.unwanted]
+    unwanted += database.unwanted
 
     objects += [
         deployment.render(name, namespace, spec, config_hash, shards),

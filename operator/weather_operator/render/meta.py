@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from weather_operator.render import names
@@ -49,3 +50,12 @@ def restricted_pod_security_context(user: int) -> dict[str, Any]:
         "fsGroup": user,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectRef:
+    """A child named without its body: one that must not exist for the spec."""
+
+    api_version: str
+    kind: str
+    name: str

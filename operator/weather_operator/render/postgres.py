@@ -72,20 +72,11 @@ exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$
 
 
 @dataclasses.dataclass(frozen=True)
-class Ref:
-    """A child that must not exist (the fleet's ``ObjectRef``)."""
-
-    api_version: str
-    kind: str
-    name: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Database:
     """The database's desired children, in apply order, and those that must not exist."""
 
     objects: list[dict[str, Any]]
-    unwanted: list[Ref]
+    unwanted: list[meta.ObjectRef]
 
 
 def new_password() -> str:
@@ -351,8 +342,8 @@ def render_service(proxy: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def _ref(obj: dict[str, Any]) -> Ref:
-    return Ref(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+def _ref(obj: dict[str, Any]) -> meta.ObjectRef:
+    return meta.ObjectRef(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
 
 
 def render_database(
@@ -370,7 +361,7 @@ def render_database(
         render_statefulset(proxy, namespace, analytics),
     ]
     cnpg = [render_cnpg_network_policy(proxy, namespace), render_cnpg_cluster(proxy, namespace, analytics)]
-    secret = Ref("v1", "Secret", names.postgres_secret_name(proxy))
+    secret = meta.ObjectRef("v1", "Secret", names.postgres_secret_name(proxy))
     if not analytics.enabled or not analytics.managed:
         unwanted = [_ref(o) for o in statefulset] + [
             _ref(o) for o in cnpg if cnpg_available or o["kind"] != CNPG_KIND
