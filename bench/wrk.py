@@ -39,8 +39,11 @@ def parse(report: str) -> WrkResult:
     return WrkResult(rps, p50, p99, total, int(non_2xx_match.group(1)) if non_2xx_match else 0, errors)
 
 
-# wrk calls delay() before each request of a connection: its pause in ms paces the load.
-PACING = "function delay()\n  return {delay_ms}\nend\n"
+# wrk calls delay() before each request of a connection: its pause in ms paces the load. The pause
+# is drawn uniformly from [0, 2 x mean] so that the connections' requests arrive independently: with
+# one fixed pause they fall into step and arrive as trains, each request queued behind the others
+# (the latency of a burst, not of half the load).
+PACING = "math.randomseed(os.time())\nfunction delay()\n  return math.random(0, {twice_mean_ms})\nend\n"
 
 
 def run(
@@ -54,8 +57,9 @@ def run(
 ) -> WrkResult:
     """``wrk`` flat out, or paced at about ``rate`` requests/s (each connection pausing between requests).
 
-    Paced, each connection waits ``connections / rate`` between a response and its next
-    request, so the offered rate is a little under ``rate`` (by the response time).
+    Paced, each connection waits ``connections / rate`` on average (uniformly random) between a
+    response and its next request, so the offered rate is a little under ``rate`` (by the
+    response time).
     """
     binary = shutil.which("wrk")
     if binary is None:
@@ -65,7 +69,7 @@ def run(
         args += ["-H", f"{name}: {value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         if rate is not None:
-            script.write(PACING.format(delay_ms=max(0, round(connections / rate * 1000))))
+            script.write(PACING.format(twice_mean_ms=max(0, round(2 * connections / rate * 1000))))
             script.flush()
             args += ["-s", script.name]
         report = subprocess.run(

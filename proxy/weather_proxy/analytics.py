@@ -46,6 +46,8 @@ class UsageAnalytics:
         self.link = link
         self._day = today()
         self._day_ends = _next_midnight()
+        # The hit path's only counter: (key id, the query's city or None) -> requests, since the last fold.
+        self._hits: collections.Counter[tuple[str, str | None]] = collections.Counter()
         self._pending_keys: collections.Counter[str] = collections.Counter()
         self._pending_cities: collections.Counter[tuple[str, str]] = collections.Counter()
         self._local_keys: collections.Counter[str] = collections.Counter()
@@ -55,6 +57,7 @@ class UsageAnalytics:
     def _roll(self) -> None:
         if time.time() < self._day_ends:
             return
+        self._fold()  # what was counted before midnight belongs to the day that ended
         self._day_ends = _next_midnight()
         day = today()
         if day != self._day:
@@ -63,23 +66,34 @@ class UsageAnalytics:
             self._local_cities.clear()
 
     def record(self, key_id: str, city: str | None) -> None:
-        """Count one served request (cheap: no I/O)."""
-        self._roll()
-        self._local_keys[key_id] += 1
-        self._pending_keys[key_id] += 1
-        if city:
+        """Count one served request (cheap: one counter; the per-key and per-city counts come at a fold)."""
+        if time.time() >= self._day_ends:
+            self._roll()
+        self._hits[(key_id, city)] += 1
+        if len(self._hits) >= MAX_PENDING:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Add the hits counted since the last fold to the per-key and per-city counters."""
+        hits, self._hits = self._hits, collections.Counter()
+        for (key_id, city), n in hits.items():
+            self._local_keys[key_id] += n
+            self._pending_keys[key_id] += n
+            if not city:
+                continue
             name = self._names.get(city)
             if name is None:
                 if len(self._names) >= MAX_PENDING:
                     self._names.clear()
                 name = self._names[city] = city.strip().title()
             if len(self._local_cities) < MAX_PENDING:
-                self._local_cities[(key_id, name)] += 1
+                self._local_cities[(key_id, name)] += n
             if len(self._pending_cities) < MAX_PENDING:
-                self._pending_cities[(key_id, name)] += 1
+                self._pending_cities[(key_id, name)] += n
 
     async def flush(self) -> bool:
         """Push pending counts to Redis; kept for the next flush when Redis fails."""
+        self._fold()
         if not self._pending_keys or not self.link.usable:
             return False
         assert self.link.client is not None
@@ -118,6 +132,7 @@ class UsageAnalytics:
     async def usage(self, key_id: str) -> dict[str, Any]:
         """Today's requests and top cities of a key: the fleet's when Redis answers, else this process's."""
         self._roll()
+        self._fold()
         day = self._day
         if self.link.usable:
             assert self.link.client is not None

@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-audit_logger = logging.getLogger("weather_proxy.audit")
+AUDIT_LOGGER = "weather_proxy.audit"
+audit_logger = logging.getLogger(AUDIT_LOGGER)
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -95,25 +96,29 @@ _clock = _Clock()
 
 
 class AuditWriter:
-    """Audit lines formatted with orjson and written to a handler's stream once per loop turn."""
+    """Audit lines formatted with orjson and written to a handler's stream once per loop turn.
+
+    The lines stay bytes until they are written: to the stream's binary buffer when it has
+    one (stdout), after flushing its text layer so that lines keep their order.
+    """
 
     def __init__(self, handler: logging.StreamHandler[Any]) -> None:
         self.handler = handler
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
         self._scheduled = False
 
     def write(self, fields: dict[str, Any]) -> None:
         data: dict[str, Any] = {
             "time": _clock.now(),
             "level": "info",
-            "logger": audit_logger.name,
+            "logger": AUDIT_LOGGER,
             "message": "request",
         }
         request_id = request_id_var.get()
         if request_id is not None:
             data["requestId"] = request_id
         data.update(fields)
-        self._pending.append(orjson.dumps(data, default=str).decode() + "\n")
+        self._pending.append(orjson.dumps(data, default=str, option=orjson.OPT_APPEND_NEWLINE))
         if not self._scheduled:
             try:
                 loop = asyncio.get_running_loop()
@@ -127,10 +132,16 @@ class AuditWriter:
         self._scheduled = False
         if not self._pending:
             return
-        text, self._pending = "".join(self._pending), []
+        lines, self._pending = b"".join(self._pending), []
         stream = self.handler.stream
-        stream.write(text)
+        binary = getattr(stream, "buffer", None)
+        if binary is None:
+            stream.write(lines.decode())
+            stream.flush()
+            return
         stream.flush()
+        binary.write(lines)
+        binary.flush()
 
 
 _audit_writer: AuditWriter | None = None

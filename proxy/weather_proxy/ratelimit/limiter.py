@@ -46,7 +46,9 @@ def bucket_key(limiter_id: str) -> str:
     return f"{KEY_PREFIX}:{{{limiter_id}}}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# The values a check returns are plain slotted classes, not frozen ones: a frozen dataclass's
+# __init__ costs 2.4 us against 0.5 us here, and every cache hit makes a Decision. Treat them as values.
+@dataclasses.dataclass(slots=True)
 class QuotaState:
     """A key's quota in the current period."""
 
@@ -59,7 +61,7 @@ class QuotaState:
         return max(0, self.limit - self.used)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Decision:
     """Whether one request is admitted, and the numbers of its RateLimit-* headers."""
 

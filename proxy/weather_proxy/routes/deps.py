@@ -40,7 +40,7 @@ def refusal_problem(refused: keys.Refused) -> problems.ProblemError:
     return problems.ProblemError(status, str(refused), title=title, slug=slug)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # not frozen: made on every request (see limiter.Decision)
 class Caller:
     identity: keys.Identity
     decision: limiter.Decision

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -294,6 +294,61 @@ def _fragments(location_json: bytes, current_json: bytes) -> tuple[bytes, bytes]
     return found
 
 
+class Timed(NamedTuple):
+    """What an answer's response holds until its Age or max-age next changes (a second at most)."""
+
+    answer: swr.Answer
+    until: float  # epoch seconds: when Age or max-age next changes
+    stale_ttl: int  # the config's cache.staleTtlSeconds it was made with
+    etag: bytes
+    headers: tuple[tuple[bytes, bytes], ...]  # X-Cache, Age, Cache-Control, ETag
+    body: bytes
+
+
+# id(answer) -> its Timed parts: every hit of one answer within a second sends the same bytes.
+_TIMED: dict[int, Timed] = {}
+
+
+def _timed(found: swr.Answer, now: float, stale_ttl: int) -> Timed:
+    kept = _TIMED.get(id(found))
+    if kept is not None and kept.answer is found and now < kept.until and kept.stale_ttl == stale_ttl:
+        return kept
+    entry, status = found.entry, found.status
+    age = max(0, int(now - entry.fetched_at))
+    until = entry.fetched_at + age + 1  # Age goes up by one then
+    stale = status == swr.STALE
+    max_age = 0
+    if not stale:
+        max_age = max(0, int(entry.fresh_until - now))
+        if max_age > 0:
+            until = min(until, entry.fresh_until - max_age)  # max-age goes down by one then
+    etag, head = _fragments(found.location_json, entry.current_json)
+    age_bytes = b"%d" % age
+    headers = (
+        X_CACHE_HEADERS[status],
+        (b"age", age_bytes),
+        (
+            b"cache-control",
+            b"public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d"
+            % (max_age, stale_ttl, stale_ttl),
+        ),
+        (b"etag", etag),
+    )
+    body = b"".join(
+        (
+            head,
+            STATUS_BYTES[status],
+            b'","ageSeconds":',
+            age_bytes,
+            b',"stale":true},"source":"open-meteo"}' if stale else b',"stale":false},"source":"open-meteo"}',
+        )
+    )
+    if len(_TIMED) >= MAX_FRAGMENTS:
+        _TIMED.clear()
+    timed = _TIMED[id(found)] = Timed(found, until, stale_ttl, etag, headers, body)
+    return timed
+
+
 def _respond(
     rt: runtime_mod.Runtime,
     caller: deps.Caller,
@@ -301,23 +356,10 @@ def _respond(
     city: str | None,
     if_none_match: str | None,
 ) -> RawResponse:
-    entry, status = found.entry, found.status
-    now = time.time()
-    age = b"%d" % max(0, int(now - entry.fetched_at))
-    stale = status == swr.STALE
-    max_age = 0 if stale else max(0, int(entry.fresh_until - now))
-    stale_ttl = rt.config.cache.stale_ttl_seconds
-    etag, head = _fragments(found.location_json, entry.current_json)
+    timed = _timed(found, time.time(), rt.config.cache.stale_ttl_seconds)
     decision = caller.decision
     headers = [
-        X_CACHE_HEADERS[status],
-        (b"age", age),
-        (
-            b"cache-control",
-            b"public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d"
-            % (max_age, stale_ttl, stale_ttl),
-        ),
-        (b"etag", etag),
+        *timed.headers,
         (b"ratelimit-limit", b"%d" % decision.limit),
         (b"ratelimit-remaining", b"%d" % decision.remaining),
         (b"ratelimit-reset", b"%d" % decision.reset_seconds),
@@ -326,19 +368,10 @@ def _respond(
     if key_id is not None:
         assert rt.analytics is not None
         rt.analytics.record(key_id, city)
-    if if_none_match and _etag_matches(if_none_match, etag.decode()):
+    if if_none_match and _etag_matches(if_none_match, timed.etag.decode()):
         return 304, headers, b""
-    body = b"".join(
-        (
-            head,
-            STATUS_BYTES[status],
-            b'","ageSeconds":',
-            age,
-            b',"stale":true},"source":"open-meteo"}' if stale else b',"stale":false},"source":"open-meteo"}',
-        )
-    )
     headers.append(JSON_TYPE)
-    return 200, headers, body
+    return 200, headers, timed.body
 
 
 @router.get(

@@ -101,7 +101,7 @@ async def test_a_busy_key_takes_leases_and_the_fleet_count_stays_exact(fleet: ob
     decisions = [await one.hit("key:busy2", limit) for _ in range(640)]
     scripts = await _evals(client) - before
     assert all(d.allowed for d in decisions)
-    assert scripts <= 11  # leases of 64 (capped; 0.05 s at 2,000/s would be 100)
+    assert scripts <= 11  # leases of 100 (0.05 s at 2,000/s; the cap is 1% of the rate, 1,000)
     # Every served request took its token from the fleet's bucket: another replica sees them
     # all gone, and this process holds at most one lease's unspent tokens.
     peeked = await two.peek("key:busy2", limit)
@@ -139,7 +139,7 @@ async def test_concurrent_requests_share_one_renewal(fleet: object) -> None:
 
 async def test_near_the_limit_a_lease_shrinks_to_what_fits(fleet: object) -> None:
     (one, two), _client, clock = fleet  # type: ignore[misc]
-    limit = config_mod.Limit(requests_per_minute=100_000, burst=3000)  # leases up to 64
+    limit = config_mod.Limit(requests_per_minute=100_000, burst=3000)  # leases up to 1,000 (1% of the rate)
     await _warm(one, clock, "key:edge", limit)  # 2,001 of the bucket's 3,000, ~1,667 refilled
     served = 0
     left = (await two.peek("key:edge", limit)).remaining
