@@ -174,6 +174,7 @@ class Limiter:
         self._by_limit: dict[int, tuple[config_mod.Limit, bucket_mod.Bucket]] = {}
         self._leases: dict[tuple[str, bucket_mod.Bucket], lease_mod.Lease] = {}
         self._renewing: dict[tuple[str, bucket_mod.Bucket], asyncio.Future[None]] = {}
+        self._waiting: dict[tuple[str, bucket_mod.Bucket], int] = {}  # requests waiting on a renewal
         self._paces: dict[tuple[str, bucket_mod.Bucket], lease_mod.Pace] = {}
 
     def bucket(self, limit: config_mod.Limit) -> bucket_mod.Bucket:
@@ -241,14 +242,24 @@ class Limiter:
             if pending is None:
                 break
             # Someone is renewing this key's lease: share it rather than take another.
-            await asyncio.shield(pending)
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+            try:
+                await asyncio.shield(pending)
+            finally:
+                left = self._waiting[key] - 1
+                if left:
+                    self._waiting[key] = left
+                else:
+                    del self._waiting[key]
             now = self.clock()
         renewal = asyncio.get_running_loop().create_future()
         self._renewing[key] = renewal
         if held is not None and held.tokens > 0:
             self.link.metrics.lease_unspent.inc(held.tokens)  # taken from the bucket, never served
         try:
-            size = lease_mod.next_size(pace, cap)
+            # Enough for the requests already waiting on this key too: a key busy after a quiet
+            # spell has no pace yet, and one token per round trip would serve one request each.
+            size = max(lease_mod.next_size(pace, cap), min(cap, 1 + self._waiting.get(key, 0)))
             decision, granted = await self._take(limiter_id, bucket, quota, size)
             if granted > 1:
                 self._leases[key] = lease_mod.grant(

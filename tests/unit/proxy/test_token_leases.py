@@ -137,6 +137,19 @@ async def test_concurrent_requests_share_one_renewal(fleet: object) -> None:
     assert (await one.peek("key:burst", limit)).remaining == before_left - 200
 
 
+async def test_a_burst_on_a_key_without_a_pace_takes_tokens_for_its_queue(fleet: object) -> None:
+    """A key busy after a quiet spell has no pace: the renewal takes one token per waiting request."""
+    (one, two), client, _clock = fleet  # type: ignore[misc]
+    limit = config_mod.Limit(requests_per_minute=100_000, burst=100_000)
+    before = await _evals(client)
+    decisions = await asyncio.gather(*(one.hit("key:cold", limit) for _ in range(50)))
+    scripts = await _evals(client) - before
+    assert all(d.allowed for d in decisions)
+    assert scripts == 2  # the first request's own token, then one lease for the 49 queued behind it
+    assert one.unspent("key:cold", limit) == 0  # no token taken for a request that is not there
+    assert (await two.peek("key:cold", limit)).remaining == 100_000 - 50
+
+
 async def test_near_the_limit_a_lease_shrinks_to_what_fits(fleet: object) -> None:
     (one, two), _client, clock = fleet  # type: ignore[misc]
     limit = config_mod.Limit(requests_per_minute=100_000, burst=3000)  # leases up to 1,000 (1% of the rate)
