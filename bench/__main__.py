@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating wrk rounds (figure 1)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (figure 1)")
     parser.add_argument("--no-nginx", action="store_true", help="figure 1 without the nginx baseline")
+    parser.add_argument("--no-granian", action="store_true", help="figure 1 without the granian servers")
     parser.add_argument("--no-scaling", action="store_true", help="figure 1 without the 1 -> 2 workers run")
     parser.add_argument("--zipf-requests", type=int, default=10_000)
     parser.add_argument("--zipf-ttl", type=int, default=300, help="fresh TTL for figure 3, seconds")
@@ -45,6 +46,7 @@ def main() -> None:
                         rounds=args.rounds,
                         scaling=not args.no_scaling,
                         with_nginx=not args.no_nginx,
+                        with_granian=not args.no_granian,
                     ).lines()
                 ),
                 flush=True,

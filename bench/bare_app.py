@@ -2,7 +2,8 @@
 
 FastAPI: ``/dict`` returns a dict (FastAPI serializes it); ``/bytes`` returns
 pre-serialized bytes. ``asgi_app``: a bare ASGI callable sending the same bytes
-on any path, the server's own ceiling. Served with the same server settings as the
+on any path, the server's own ceiling; ``asgi_headers_app``: the same with the
+headers of a proxy answer. Served with the same server settings as the
 proxy (see bench/serve.py). The body is read from ``BENCH_BODY_FILE`` (a real
 proxy response captured by the run).
 """
@@ -36,11 +37,28 @@ def create_app() -> FastAPI:
 
 def asgi_app() -> ASGIApp:
     """The bare ASGI callable: the captured body with its content type and length, nothing else."""
-    raw = pathlib.Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
+    return _asgi(pathlib.Path(os.environ["BENCH_BODY_FILE"]).read_bytes(), [])
+
+
+def asgi_headers_app() -> ASGIApp:
+    """The bare ASGI callable sending a proxy answer's headers too (``BENCH_HEADERS_FILE``, JSON pairs).
+
+    What the server's own handling of the contract's headers costs, with no work per request.
+    """
+    headers = json.loads(pathlib.Path(os.environ["BENCH_HEADERS_FILE"]).read_text())
+    extra = [(name.encode(), value.encode()) for name, value in headers]
+    return _asgi(pathlib.Path(os.environ["BENCH_BODY_FILE"]).read_bytes(), extra)
+
+
+def _asgi(raw: bytes, extra: list[tuple[bytes, bytes]]) -> ASGIApp:
     start = {
         "type": "http.response.start",
         "status": 200,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            *extra,
+        ],
     }
     body = {"type": "http.response.body", "body": raw}
 

@@ -71,11 +71,13 @@ def proxies(
 
 
 @contextlib.contextmanager
-def served(which: str, port: int, env: Mapping[str, str], log: pathlib.Path) -> Iterator[str]:
-    """``python -m bench.serve <which>`` on ``port``; yields its base URL once it answers."""
+def served(
+    which: str, port: int, env: Mapping[str, str], log: pathlib.Path, server: str = "uvicorn"
+) -> Iterator[str]:
+    """``python -m bench.serve <which>`` on ``port`` under ``server``; yields its base URL once it answers."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", which, "--port", str(port)],
+            [sys.executable, "-m", "bench.serve", which, "--port", str(port), "--server", server],
             env={**env},
             stdout=out,
             stderr=subprocess.STDOUT,

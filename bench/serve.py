@@ -1,8 +1,10 @@
-"""Serve the proxy or a bare baseline with one set of uvicorn settings (those of ``weather-proxy``).
+"""Serve the proxy or a bare baseline with the server settings of ``weather-proxy``.
 
 python -m bench.serve proxy --port 8081   # config from $WEATHER_PROXY_CONFIG
 python -m bench.serve bare --port 8082    # bare FastAPI; body from $BENCH_BODY_FILE
 python -m bench.serve asgi --port 8083    # a bare ASGI callable sending the same body
+python -m bench.serve asgi-headers --port 8084   # with a proxy answer's headers ($BENCH_HEADERS_FILE)
+python -m bench.serve asgi --port 8085 --server granian   # the same under granian (one worker)
 """
 
 from __future__ import annotations
@@ -33,10 +35,25 @@ def proxy() -> FastAPI:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve")
-    parser.add_argument("which", choices=["proxy", "bare", "asgi"])
+    parser.add_argument("which", choices=["proxy", "bare", "asgi", "asgi-headers"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     args = parser.parse_args()
-    apps = {"proxy": proxy, "bare": bare_app.create_app, "asgi": bare_app.asgi_app}
+    if args.server == "granian":
+        # Granian imports the app in its worker process, by name (as weather_proxy.server runs it).
+        names = {
+            "proxy": "bench.serve:proxy",
+            "bare": "bench.bare_app:create_app",
+            "asgi": "bench.bare_app:asgi_app",
+        }
+        server.granian(names[args.which], host="127.0.0.1", port=args.port, workers=1).serve()
+        return
+    apps = {
+        "proxy": proxy,
+        "bare": bare_app.create_app,
+        "asgi": bare_app.asgi_app,
+        "asgi-headers": bare_app.asgi_headers_app,
+    }
     app = apps[args.which]()
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN_SETTINGS)  # type: ignore[arg-type]
 

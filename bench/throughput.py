@@ -6,9 +6,13 @@ request. The baselines, each on loopback like the proxy and driven by the same `
 
 * a bare ASGI callable sending the same bytes (``bench.bare_app.asgi_app``): the server's
   own ceiling, under the same uvicorn settings (``weather_proxy.server.UVICORN_SETTINGS``);
+* the same callable sending the proxy answer's headers as well (``asgi_headers_app``): the
+  ceiling of any app that answers with the contract's headers on this server;
 * bare FastAPI returning the same JSON as a dict and as bytes (``bench.bare_app``);
 * nginx ``proxy_cache`` in front of the proxy, one worker, with an ``X-API-Key`` map check and
-  ``limit_req`` (``bench.nginx``): what an operator might put in front instead.
+  ``limit_req`` (``bench.nginx``): what an operator might put in front instead;
+* the proxy and the bare ASGI callable under granian (``server: granian``, one worker each):
+  the other server the proxy offers, and its own ceiling.
 
 Every server is up at once and the rounds alternate between them, so the machine's drift
 hits all alike; each figure is the median round. Then the proxy's p99 at half its measured
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import pathlib
 import time
@@ -56,22 +61,38 @@ class Throughput:
             "1. Cache-hit throughput (wrk -t1, loopback, 1 worker each; median of alternating rounds)",
             row("proxy /v1/weather (HIT)", r["proxy"]),
             row("bare ASGI callable, same bytes", r["asgi"]),
+            row("bare ASGI callable, + proxy headers", r["asgi-headers"]),
             row("bare FastAPI, dict body", r["dict"]),
             row("bare FastAPI, bytes body", r["bytes"]),
         ]
         if "nginx" in r:
             out.append(row("nginx proxy_cache HIT, key map", r["nginx"]))
+        if "granian" in r:
+            out.append(row("proxy under granian (HIT)", r["granian"]))
+            out.append(row("bare ASGI callable under granian", r["asgi-granian"]))
 
         def ratio(name: str, of: str, target: str = "") -> str:
             return f"  ratio proxy / {name:<18} = {proxy / r[of].requests_per_second:.2f}{target}"
 
         out += [
             ratio("bare ASGI", "asgi", "   (target >= 0.7)"),
+            ratio("bare ASGI + headers", "asgi-headers"),
+            f"  ratio bare ASGI + headers / bare ASGI = "
+            f"{r['asgi-headers'].requests_per_second / r['asgi'].requests_per_second:.2f}"
+            "   (the server's cost of the answer's headers alone)",
             ratio("bare FastAPI dict", "dict", "   (target >= 0.6)"),
             ratio("bare FastAPI bytes", "bytes"),
         ]
         if "nginx" in r:
             out.append(ratio("nginx proxy_cache", "nginx"))
+        if "granian" in r:
+            on_granian = r["granian"].requests_per_second
+            out += [
+                f"  ratio proxy under granian / bare ASGI under granian = "
+                f"{on_granian / r['asgi-granian'].requests_per_second:.2f}",
+                f"  ratio proxy under granian / proxy under uvicorn = {on_granian / proxy:.2f}"
+                "   (granian offered at >= 1.5)",
+            ]
         if self.paced is not None:
             paced = self.paced
             out.append(
@@ -96,9 +117,14 @@ def _median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
 
 
 @contextlib.contextmanager
-def _proxy(workdir: pathlib.Path, cfg: proxy_config.ProxyConfig, workers: int) -> Iterator[str]:
+def _proxy(
+    workdir: pathlib.Path,
+    cfg: proxy_config.ProxyConfig,
+    workers: int,
+    server: proxy_config.Server = proxy_config.Server.UVICORN,
+) -> Iterator[str]:
     proc = proxy_process.ProxyProcess(
-        workdir, cfg.model_copy(update={"workers": workers}), fleet.keys_file()
+        workdir, cfg.model_copy(update={"workers": workers, "server": server}), fleet.keys_file()
     ).start(timeout=60)
     try:
         url = f"{proc.url}{PATH}"
@@ -135,21 +161,31 @@ def run(
     rounds: int = 3,
     scaling: bool = True,
     with_nginx: bool = True,
+    with_granian: bool = True,
 ) -> Throughput:
     """Every server up side by side; rounds alternate between them so drift hits all alike."""
     with om.OpenMeteoEmulator() as emulator, fleet.redis() as redis:
         cfg = fleet.config(emulator, redis.url)
         with _proxy(workdir / "proxy", cfg, 1) as proxy_url, contextlib.ExitStack() as stack:
+            answer = httpx.get(f"{proxy_url}{PATH}", headers={"X-API-Key": fleet.KEY}, timeout=30)
             body_file = workdir / "body.json"
-            body_file.write_bytes(
-                httpx.get(f"{proxy_url}{PATH}", headers={"X-API-Key": fleet.KEY}, timeout=30).content
+            body_file.write_bytes(answer.content)
+            headers_file = workdir / "headers.json"
+            # The answer's headers but those the server adds (date) or the callable sets itself.
+            own = {"date", "server", "content-type", "content-length"}
+            headers_file.write_text(
+                json.dumps([(name, value) for name, value in answer.headers.items() if name not in own])
             )
-            env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
+            env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_HEADERS_FILE": str(headers_file)}
             targets = {"proxy": f"{proxy_url}{PATH}"}
             asgi_url = stack.enter_context(
                 fleet.served("asgi", proxy_process.free_port(), env, workdir / "asgi.log")
             )
             targets["asgi"] = f"{asgi_url}{PATH}"
+            asgi_headers_url = stack.enter_context(
+                fleet.served("asgi-headers", proxy_process.free_port(), env, workdir / "asgi-headers.log")
+            )
+            targets["asgi-headers"] = f"{asgi_headers_url}{PATH}"
             bare_url = stack.enter_context(
                 fleet.served("bare", proxy_process.free_port(), env, workdir / "bare.log")
             )
@@ -172,6 +208,17 @@ def run(
                 else:
                     raise RuntimeError(f"nginx did not cache: {cached.headers.get('x-nginx-cache')}")
                 targets["nginx"] = f"{nginx_url}{PATH}"
+            if with_granian:
+                granian_url = stack.enter_context(
+                    _proxy(workdir / "granian", cfg, 1, proxy_config.Server.GRANIAN)
+                )
+                targets["granian"] = f"{granian_url}{PATH}"
+                asgi_granian_url = stack.enter_context(
+                    fleet.served(
+                        "asgi", proxy_process.free_port(), env, workdir / "asgi-granian.log", server="granian"
+                    )
+                )
+                targets["asgi-granian"] = f"{asgi_granian_url}{PATH}"
             results = _alternate(targets, seconds=seconds, connections=connections, rounds=rounds)
             half = results["proxy"].requests_per_second / 2
             paced = wrk.run(

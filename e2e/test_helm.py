@@ -40,13 +40,18 @@ def run_helm(kube: k.Kube, *args: str, timeout: float = TIMEOUT + 60) -> str:
 
 
 def sample_fleet() -> dict[str, Any]:
-    """A small fleet: one proxy pod and a managed Redis from the locally built image."""
+    """A small fleet: one proxy pod and a managed Redis from the locally built image.
+
+    Its proxy runs under granian (``spec.server``), the other server the image offers: Ready
+    means granian answered the pod's real probes on this node.
+    """
     return {
         "apiVersion": "weatherproxy.dev/v1alpha1",
         "kind": "WeatherProxy",
         "metadata": {"name": FLEET, "namespace": WATCHED},
         "spec": {
             "replicas": 1,
+            "server": "granian",
             "redis": {"managed": {"image": "localhost/wpf/redis:7.0-bookworm"}},
         },
     }
@@ -120,6 +125,8 @@ def test_helm_install_reconciles_a_fleet_then_uninstalls(kube: k.Kube) -> None:
             assert kube.kubectl("-n", WATCHED, "get", f"kopfpeering/{OPERATOR}", "-o", "name").strip()
             proxy = kube.json("-n", WATCHED, "get", f"deployment/{FLEET}")
             assert proxy["metadata"]["ownerReferences"][0]["kind"] == "WeatherProxy"
+            rendered = kube.json("-n", WATCHED, "get", f"configmap/{FLEET}-config")["data"]["config.yaml"]
+            assert "server: granian" in rendered, rendered
 
             kube.kubectl(
                 "-n", WATCHED, "delete", f"weatherproxy/{FLEET}", "--wait=true", f"--timeout={TIMEOUT}s"

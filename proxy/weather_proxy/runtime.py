@@ -45,6 +45,7 @@ RESTART_FIELDS = (
     ("observability", "tracing"),
     ("analytics",),
     ("workers",),
+    ("server",),
 )
 
 

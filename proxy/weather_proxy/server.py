@@ -1,11 +1,12 @@
-"""Serve the app: uvicorn, one process or ``workers`` processes behind one port.
+"""Serve the app: uvicorn (or granian), one process or ``workers`` processes behind one port.
 
 With one worker the app is built here and served in this process, as before. With
 several, uvicorn's supervisor binds the port once and starts each worker as a fresh
 process (spawned, not forked) that builds its own app from the same config file
 (``worker_app``): each has its own L1 cache and background tasks and shares the
 fleet's Redis (limits, breaker, coalescing locks, L2) like any other replica. The
-supervisor restarts a worker that dies and stops them all on SIGTERM.
+supervisor restarts a worker that dies and stops them all on SIGTERM. With
+``server: granian`` granian's supervisor does the same, always with spawned workers.
 
 Metrics of several workers go through prometheus-client's multiprocess mode: each
 worker writes its samples to files in one directory, and whichever worker answers a
@@ -52,6 +53,13 @@ def run(
     log_format: str,
 ) -> None:
     """Serve until SIGTERM; ``workers`` > 1 runs that many processes behind the one port."""
+    if cfg.server is config_mod.Server.GRANIAN:
+        # Before anything imports the app: granian forks its workers, which must import
+        # prometheus-client themselves, after the multiprocess directory is set.
+        _run_granian(
+            cfg, config_path=config_path, host=host, port=port, workers=workers, log_format=log_format
+        )
+        return
     import uvicorn
 
     from weather_proxy import app as app_mod
@@ -63,17 +71,75 @@ def run(
         logs.configure(cfg.observability.log_level, log_format)
         uvicorn.run(application, host=host, port=port, **options)
         return
+    _prepare_workers(cfg, config_path, log_format, shared_metrics=True)
+    uvicorn.run(
+        "weather_proxy.server:worker_app", factory=True, host=host, port=port, workers=workers, **options
+    )
+
+
+def _prepare_workers(
+    cfg: config_mod.ProxyConfig, config_path: str | None, log_format: str, *, shared_metrics: bool
+) -> None:
+    """What a spawned worker reads to build the same app (its environment is a copy of ours)."""
+    from weather_proxy.observability import logging as logs
+
     settings.with_env(cfg, os.environ)  # a bad override fails here, not in every worker
     logs.configure(cfg.observability.log_level, log_format)
-    # What a spawned worker reads to build the same app (its environment is a copy of ours).
     if config_path is not None:
         os.environ[settings.ENV_CONFIG] = str(config_path)
     else:
         os.environ.pop(settings.ENV_CONFIG, None)
     os.environ[ENV_LOG_FORMAT] = log_format
-    os.environ[ENV_METRICS_DIR] = str(_metrics_dir())
-    uvicorn.run(
-        "weather_proxy.server:worker_app", factory=True, host=host, port=port, workers=workers, **options
+    if shared_metrics:
+        os.environ[ENV_METRICS_DIR] = str(_metrics_dir())
+
+
+def _run_granian(
+    cfg: config_mod.ProxyConfig,
+    *,
+    config_path: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    log_format: str,
+) -> None:
+    """Granian: its Rust HTTP server in front of the same app, each worker a process of its own.
+
+    The settings match uvicorn's: asyncio on uvloop, no access log (the audit line is ours),
+    no websockets; on SIGTERM a worker finishes its requests and runs the app's shutdown.
+    """
+    _prepare_workers(cfg, config_path, log_format, shared_metrics=workers > 1)
+    granian(
+        "weather_proxy.server:worker_app",
+        host=host,
+        port=port,
+        workers=workers,
+        graceful_seconds=graceful_seconds(cfg),
+    ).serve()
+
+
+def granian(target: str, *, host: str, port: int, workers: int, graceful_seconds: int = 5) -> Any:
+    """A Granian server of the app factory ``target`` ("module:function") with the proxy's settings.
+
+    Asyncio on uvloop, no access log (the audit line is ours), no websockets, failed workers
+    respawned; on SIGTERM a worker finishes its requests and runs the app's shutdown.
+    bench/serve.py serves its baselines with the same.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    return Granian(
+        target,
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=graceful_seconds,
     )
 
 

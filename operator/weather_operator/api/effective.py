@@ -134,6 +134,7 @@ class EffectiveSpec(Resolved):
     auth_required: bool
     http: config.Http
     log_level: str
+    server: config.Server
     tracing: config.Tracing
     redis: EffectiveRedis
     monitoring: EffectiveMonitoring

@@ -170,6 +170,7 @@ def effective(
         auth_required=auth.required if auth.required is not None else preset.auth_required,
         http=spec.http or config.Http(),
         log_level=spec.log_level or preset.log_level,
+        server=spec.server or config.Server.UVICORN,
         tracing=_tracing(spec.tracing),
         redis=_redis(spec.redis, preset),
         monitoring=_monitoring(spec.monitoring, preset),

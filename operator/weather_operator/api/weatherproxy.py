@@ -268,6 +268,11 @@ class WeatherProxySpec(base.CrdModel):
         pattern="^(debug|info|warning|error|critical)$",
         description="Log level; debug in dev, info elsewhere.",
     )
+    server: config.Server | None = Field(
+        None,
+        description="The proxy's HTTP server (config.yaml server): uvicorn (when unset) or granian, "
+        "which served the full proxy's cache hits 1.8x faster (bench figure 1). A change restarts the pods.",
+    )
     redis: RedisSpec | None = None
     monitoring: MonitoringSpec | None = None
     tracing: TracingSpec | None = None

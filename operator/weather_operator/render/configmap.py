@@ -44,6 +44,7 @@ def proxy_config(
         http=spec.http,
         observability=config.Observability(log_level=spec.log_level, tracing=spec.tracing),
         analytics=postgres.analytics_config(proxy, spec.analytics, cnpg),
+        server=spec.server,
     )
 
 

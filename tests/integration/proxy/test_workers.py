@@ -1,4 +1,4 @@
-"""Several server processes behind one port: each answers, they share Redis, metrics add up per pod."""
+"""Server processes behind one port (uvicorn, granian): each answers, they share Redis, metrics add up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from devcluster import openmeteo as om
 from tests.integration.proxy import scenario
 from tests.support import proxy_process
+from weather_proxy import config as proxy_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,11 +37,11 @@ def test_two_workers_serve_one_port_and_their_metrics_add_up(
     # Whichever worker answers the scrape counts the requests of both (multiprocess mode); the
     # other worker adds its batched counts within a second.
     served = {"route": "/v1/weather", "status": "200"}
-    total = "weather_proxy_http_requests_total"
 
     def scraped() -> str:
         return httpx.get(f"{proxy.url}/metrics", timeout=10).text
 
+    total = "weather_proxy_http_requests_total"
     assert scenario.wait_until(lambda: scenario.metric_value(scraped(), total, served) == 201, timeout=5)
     for _ in range(4):  # whichever worker answers
         assert scenario.metric_value(scraped(), total, served) == 201
@@ -53,3 +54,38 @@ def test_two_workers_serve_one_port_and_their_metrics_add_up(
     assert l2_hits is not None
     assert l2_hits >= 1
     assert proxy.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_granian_serves_the_same_contract(
+    make_config: scenario.ConfigBuilder, proxy_factory: proxy_process.ProxyFactory, workers: int
+) -> None:
+    cfg = make_config(server=proxy_config.Server.GRANIAN, workers=workers)
+    proxy = proxy_factory(cfg, scenario.standard_keys())
+    url = f"{proxy.url}/v1/weather"
+    headers = {"X-API-Key": scenario.KEY_ALPHA, "X-Request-ID": "granian-1"}
+    first = httpx.get(url, params={"city": "Paris"}, headers=headers, timeout=10)
+    again = httpx.get(url, params={"city": "Paris"}, headers=headers, timeout=10)
+    missing = httpx.get(url, params={"city": "Paris"}, timeout=10)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["x-cache"] in ("HIT", "MISS")  # MISS when the other worker answered
+    assert again.json()["location"]["name"] == "Paris"
+    assert again.headers["x-request-id"] == "granian-1"
+    assert int(again.headers["content-length"]) == len(again.content)
+    assert {"etag", "age", "cache-control", "ratelimit-remaining"} <= set(again.headers)
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    served = {"route": "/v1/weather", "status": "200"}
+    assert scenario.wait_until(
+        lambda: (
+            scenario.metric_value(
+                httpx.get(f"{proxy.url}/metrics", timeout=10).text,
+                "weather_proxy_http_requests_total",
+                served,
+            )
+            == 2
+        ),
+        timeout=5,
+    )
+    assert proxy.stop() == 0
+    assert "weather proxy stopped" in proxy.log_text()

@@ -100,3 +100,12 @@ def test_config_workers_is_validated_and_left_out_when_default() -> None:
         config_mod.ProxyConfig.model_validate({"workers": 0})
     assert "workers" not in config_mod.ProxyConfig().to_camel_dict()
     assert config_mod.ProxyConfig.model_validate({"workers": 2}).to_camel_dict()["workers"] == 2
+
+
+def test_server_is_uvicorn_unless_granian_is_asked_for() -> None:
+    assert config_mod.ProxyConfig().server is config_mod.Server.UVICORN
+    assert "server" not in config_mod.ProxyConfig().to_camel_dict()  # files rendered before stay the same
+    chosen = config_mod.ProxyConfig.model_validate({"server": "granian"})
+    assert chosen.to_camel_dict()["server"] == "granian"
+    with pytest.raises(ValueError, match="server"):
+        config_mod.ProxyConfig.model_validate({"server": "gunicorn"})

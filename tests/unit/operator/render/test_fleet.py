@@ -201,6 +201,16 @@ def test_config_map_is_a_valid_proxy_config(tmp_path: pathlib.Path) -> None:
     assert loaded.observability.tracing.enabled is True
 
 
+def test_the_server_is_uvicorn_unless_the_spec_asks_for_granian() -> None:
+    base = fleet.render_fleet(cases.inputs("staging"))
+    text = _by_kind(base, "ConfigMap")["data"]["config.yaml"]
+    assert "server" not in yaml.safe_load(text)  # unset: the proxy's default, files as before
+    chosen = fleet.render_fleet(cases.inputs("staging", server="granian"))
+    loaded = yaml.safe_load(_by_kind(chosen, "ConfigMap")["data"]["config.yaml"])
+    assert config.ProxyConfig.model_validate(loaded).server is config.Server.GRANIAN
+    assert chosen.config_hash != base.config_hash  # the pods restart onto the other server
+
+
 def test_keys_secret_holds_the_hashes_only(tmp_path: pathlib.Path) -> None:
     result = fleet.render_fleet(cases.inputs("production"))
     secret = _by_kind(result, "Secret", "paris-keys")
