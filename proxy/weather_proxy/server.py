@@ -54,11 +54,17 @@ def run(
 ) -> None:
     """Serve until SIGTERM; ``workers`` > 1 runs that many processes behind the one port."""
     if cfg.server is config_mod.Server.GRANIAN:
+        # Granian's Rust HTTP server in front of the same app, each worker a process of its own.
         # Before anything imports the app: granian forks its workers, which must import
         # prometheus-client themselves, after the multiprocess directory is set.
-        _run_granian(
-            cfg, config_path=config_path, host=host, port=port, workers=workers, log_format=log_format
-        )
+        _prepare_workers(cfg, config_path, log_format, shared_metrics=workers > 1)
+        granian(
+            "weather_proxy.server:worker_app",
+            host=host,
+            port=port,
+            workers=workers,
+            graceful_seconds=graceful_seconds(cfg),
+        ).serve()
         return
     import uvicorn
 
@@ -92,30 +98,6 @@ def _prepare_workers(
     os.environ[ENV_LOG_FORMAT] = log_format
     if shared_metrics:
         os.environ[ENV_METRICS_DIR] = str(_metrics_dir())
-
-
-def _run_granian(
-    cfg: config_mod.ProxyConfig,
-    *,
-    config_path: str | None,
-    host: str,
-    port: int,
-    workers: int,
-    log_format: str,
-) -> None:
-    """Granian: its Rust HTTP server in front of the same app, each worker a process of its own.
-
-    The settings match uvicorn's: asyncio on uvloop, no access log (the audit line is ours),
-    no websockets; on SIGTERM a worker finishes its requests and runs the app's shutdown.
-    """
-    _prepare_workers(cfg, config_path, log_format, shared_metrics=workers > 1)
-    granian(
-        "weather_proxy.server:worker_app",
-        host=host,
-        port=port,
-        workers=workers,
-        graceful_seconds=graceful_seconds(cfg),
-    ).serve()
 
 
 def granian(target: str, *, host: str, port: int, workers: int, graceful_seconds: int = 5) -> Any:
