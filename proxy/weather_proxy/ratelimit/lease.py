@@ -11,8 +11,8 @@ of at least ``PACE_WINDOW_SECONDS`` (``Pace``): a lease should last about
 ``TARGET_SECONDS``. It starts at 1 (exactly one round trip per request, as
 without leases), is never less than the requests already waiting for it (a key
 busy after a quiet spell has no pace yet: one token per round trip served its
-queue one request at a time, which gave figure 1 a p99 of 430 ms in its first
-second), and is capped at ``MAX_SIZE``, at ``MAX_FRACTION`` of the
+queue one request at a time: the proxy's first wrk round after start had a p99
+of 430 ms), and is capped at ``MAX_SIZE``, at ``MAX_FRACTION`` of the
 per-minute rate and at the bucket's capacity, so small limits are always
 counted request by request. ``MAX_SIZE`` only bounds the leases of very large
 limits: the accuracy bounds below come from the TTL and ``MAX_FRACTION``. (At 64, a
