@@ -98,6 +98,8 @@ def create_app(
         version=version.VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # A slash redirect would echo the client's Host header into Location: no redirect, a 404.
+        redirect_slashes=False,
         # Tracing is ours (tracing.instrument_app, a private provider); FastAPI's native
         # telemetry would look up the global OpenTelemetry providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -111,7 +113,9 @@ def create_app(
     openapi.install(app)
     rt.tracer_provider = tracing.make_provider(config.observability.tracing)
     tracing.instrument_app(app, rt.tracer_provider)
-    # add_middleware prepends: the last added is the outermost.
+    # add_middleware prepends: the last added is the outermost. The deadline is innermost, so the
+    # weather fast path (which keeps its own deadline) is outside it in either arrangement.
+    app.add_middleware(middleware.RequestDeadline, deadline=lambda: rt.config.http.request_timeout_seconds)
     app.add_middleware(GZipMiddleware, minimum_size=config.http.gzip_minimum_size)
     fast: dict[str, Any] = {}
     if fast_path:

@@ -5,7 +5,9 @@ symlink, so the file's own mtime may not change: each poll stats the resolved
 path (device, inode, size, mtime) and its realpath. A bad file is reported in
 logs, in ``weather_proxy_config_reload_total{result="failure"}`` /
 ``weather_proxy_config_reload_success`` and in readiness; the previous version
-keeps serving.
+keeps serving. An empty keys file is such a bad file (``config.parse_keys``), and a
+file is read only once it has stopped changing, so a rewrite in place is never read
+half-written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime
 import logging
 import os
 import pathlib
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 POLL_SECONDS = 0.5
+# A file modified this recently may still be being written; the poll after next reads it.
+SETTLE_SECONDS = 0.2
 
 
 def fingerprint(path: pathlib.Path) -> tuple[Any, ...] | None:
@@ -83,20 +88,27 @@ class WatchedFile(Generic[T]):
         self.state.last_reload = _now()
         self.metrics.config_reload_ok.labels(self.label).set(1)
 
-    async def check(self) -> bool | None:
-        """Reload when changed: True on success, False on failure, None when unchanged.
+    async def check(self, *, settle: float = 0.0) -> bool | None:
+        """Reload when changed: True on success, False on failure, None when unchanged (or not yet).
 
         The file is parsed in a thread (a large keys file must not stall the loop);
-        the new version is applied on the loop, in one step.
+        the new version is applied on the loop, in one step. A file modified less than
+        ``settle`` seconds ago, or modified while it was read, is left for a later check:
+        a file rewritten in place (not swapped like a volume) is read whole, not half-written.
         """
         seen = fingerprint(self.path)
         if seen == self._seen:
             return None
-        self._seen = seen
+        if settle and seen is not None and time.time() - seen[-1] / 1e9 < settle:
+            return None
         try:
             value = await asyncio.to_thread(self.loader, self.path)
+            if fingerprint(self.path) != seen:
+                return None  # changed while it was read: the next check reads it again
+            self._seen = seen
             self.apply(value)
         except (config_mod.ConfigError, ValueError) as exc:
+            self._seen = seen
             self.state.ok = False
             self.state.error = str(exc)
             self.metrics.config_reloads.labels(self.label, "failure").inc()
@@ -125,11 +137,11 @@ class Reloader:
     def add(self, watched: WatchedFile[Any]) -> None:
         self.files[watched.label] = watched
 
-    async def check_all(self) -> None:
+    async def check_all(self, *, settle: float = 0.0) -> None:
         for watched in list(self.files.values()):
-            await watched.check()
+            await watched.check(settle=settle)
 
     async def run(self, interval: float = POLL_SECONDS) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self.check_all()
+            await self.check_all(settle=SETTLE_SECONDS)

@@ -16,6 +16,7 @@ JSON error documents (problems, the readiness 503) pass unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -236,6 +237,45 @@ class RequestContextMiddleware:
                     "route": template,
                 }
             )
+
+
+class RequestDeadline:
+    """Every request FastAPI routes is answered within ``deadline()`` seconds, else 504.
+
+    The weather routes bound their own work behind a miss; this bounds the others (usage and
+    analytics wait on PostgreSQL, readiness on Redis), so no caller waits on a paused database
+    longer than ``http.requestTimeoutSeconds``. Once an answer has started it is let finish.
+    """
+
+    def __init__(self, app: ASGIApp, deadline: Callable[[], float]) -> None:
+        self.app = app
+        self.deadline = deadline
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seconds = self.deadline()
+        started = False
+
+        async def send_and_stop_timer(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                timer.reschedule(None)
+            await send(message)
+
+        try:
+            async with asyncio.timeout(seconds) as timer:
+                await self.app(scope, receive, send_and_stop_timer)
+        except TimeoutError:
+            if started or not timer.expired():
+                raise
+            status, headers, body = problems.raw(
+                problems.ProblemError(504, f"No answer within {seconds:g} seconds.")
+            )
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
 
 _DROPPED_ON_REWRITE = frozenset({b"content-type", b"content-length", b"content-encoding"})

@@ -46,6 +46,11 @@ def bucket_key(limiter_id: str) -> str:
     return f"{KEY_PREFIX}:{{{limiter_id}}}"
 
 
+def quota_key(limiter_id: str, period: bucket_mod.Period) -> str:
+    """The Redis key of a quota period's counter (the bucket's hash tag: one slot for both)."""
+    return f"{QUOTA_PREFIX}:{{{limiter_id}}}:{period.label}"
+
+
 # The values a check returns are plain slotted classes, not frozen ones: a frozen dataclass's
 # __init__ costs 2.4 us against 0.5 us here, and every cache hit makes a Decision. Treat them as values.
 @dataclasses.dataclass(slots=True)
@@ -282,23 +287,39 @@ class Limiter:
         held = self._leases.get((limiter_id, self.bucket(limit)))
         return held.tokens if held is not None and self.clock() < held.expires_at else 0
 
-    async def peek(self, limiter_id: str, limit: config_mod.Limit) -> Decision:
-        """The bucket now, without taking a token; this process's unspent lease counts as left."""
+    async def peek(
+        self, limiter_id: str, limit: config_mod.Limit, quota: config_mod.Quota | None = None
+    ) -> Decision:
+        """The bucket (and the ``quota``'s period) now, taking nothing: a peek is never refused.
+
+        This process's unspent lease counts as left, and as not yet used of the quota.
+        """
         bucket = self.bucket(limit)
-        now = int(self.clock() * bucket_mod.MICROS)
+        now_s = self.clock()
+        now = int(now_s * bucket_mod.MICROS)
+        period = bucket_mod.period_of(quota.period, now_s) if quota is not None else None
         tat = self.local.tats.get(limiter_id, 0)
+        used = self.local.quotas.get((limiter_id, period.label), (0, 0.0))[0] if period is not None else 0
         if self.fleet_wide:
             assert self.link.client is not None
+            keys = [bucket_key(limiter_id)]
+            if period is not None:
+                keys.append(quota_key(limiter_id, period))
             try:
-                raw = await self.link.client.get(bucket_key(limiter_id))
+                raw = await self.link.client.mget(keys)
             except redis_link.ERRORS as exc:
                 self.link.failed(exc)
             else:
                 self.link.ok()
-                tat = int(raw or 0)
+                tat = int(raw[0] or 0)
+                used = int(raw[1] or 0) if period is not None else 0
+        held = self.unspent(limiter_id, limit)
         ahead = max(0, tat - now)
-        remaining = bucket.tokens(ahead) + self.unspent(limiter_id, limit)
-        return Decision(remaining > 0, bucket.capacity, remaining, math.ceil(ahead / bucket_mod.MICROS))
+        remaining = bucket.tokens(ahead) + held
+        state = None
+        if quota is not None and period is not None:
+            state = QuotaState(quota.requests, max(0, used - held), period.end)
+        return Decision(True, bucket.capacity, remaining, math.ceil(ahead / bucket_mod.MICROS), quota=state)
 
     def _leased(
         self, bucket: bucket_mod.Bucket, quota: config_mod.Quota | None, held: lease_mod.Lease, now: float
@@ -322,7 +343,7 @@ class Limiter:
             keys = [bucket_key(limiter_id)]
             ttl = 0
             if period is not None:
-                keys.append(f"{QUOTA_PREFIX}:{{{limiter_id}}}:{period.label}")
+                keys.append(quota_key(limiter_id, period))
                 ttl = bucket_mod.quota_ttl_ms(period, now_s)
             try:
                 reply = await self._script(

@@ -53,12 +53,14 @@ async def authorize(
     state: dict[str, object],
     *,
     scope: config_mod.Scope,
+    spend: bool = True,
 ) -> Caller:
     """Authenticate X-API-Key, check the route's ``scope``, count the request against the limit.
 
     401 missing key; 403 bad key or ``insufficient-scope``; 429 over the limit or quota.
     Framework-free (the weather fast path calls it with raw ASGI data); records the key id
-    in the request ``state`` for the audit line.
+    in the request ``state`` for the audit line. ``spend=False`` takes no token and counts
+    against no quota: the decision then only reports the bucket and quota as they are.
     """
     cfg = rt.config
     try:
@@ -74,6 +76,8 @@ async def authorize(
     quota = identity.limit.quota
     if quota is None and identity.key_id is not None:
         quota = cfg.rate_limit.default.quota  # a key's own rateLimit without a quota keeps the fleet's
+    if not spend:
+        return Caller(identity, await rt.limiter.peek(identity.limiter_id, identity.limit, quota))
     decision = rt.limiter.hit_leased(identity.limiter_id, identity.limit, quota)
     if decision is None:
         decision = await rt.limiter.hit(identity.limiter_id, identity.limit, quota)
@@ -83,6 +87,31 @@ async def authorize(
             rt.metrics.quota_exceeded.inc()
         raise decision.problem()
     return Caller(identity, decision)
+
+
+def header_value(raw: bytes) -> str:
+    """A header's value without the blanks around it, which are not part of it (RFC 9110 §5.5).
+
+    Servers differ on whether they strip them (granian does, httptools does not); a key sent
+    with a trailing blank must be the same key under either.
+    """
+    return raw.strip(b" \t").decode("latin-1")
+
+
+def several_keys() -> problems.ProblemError:
+    """400 for a request with more than one X-API-Key: which one counts would be a guess."""
+    return problems.ProblemError(400, "X-API-Key: send one key, not several.")
+
+
+def api_key_of(scope: Scope) -> str | None:
+    """The request's X-API-Key; 400 when it is given more than once."""
+    found: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            if found is not None:
+                raise several_keys()
+            found = header_value(value)
+    return found
 
 
 def client_address(scope: Scope) -> str:
@@ -99,18 +128,20 @@ API_KEY_HEADER = APIKeyHeader(
 )
 
 
-def require(scope: config_mod.Scope) -> Any:
+def require(scope: config_mod.Scope, *, spend: bool = True) -> Any:
     """The FastAPI dependency form of ``authorize``: ``Annotated[Caller, require(scope)]``.
 
     Declared as a ``Security`` of ``API_KEY_HEADER``, so the OpenAPI document lists the scope.
     """
 
     async def authorized_caller(
-        request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)]
+        request: Request, _documented: Annotated[str | None, Security(API_KEY_HEADER)]
     ) -> Caller:
+        # The key is read here, not from the security scheme: that takes the first of several.
         state: dict[str, object] = request.scope.setdefault("state", {})
+        api_key = api_key_of(request.scope)
         return await authorize(
-            request.app.state.runtime, api_key, client_address(request.scope), state, scope=scope
+            request.app.state.runtime, api_key, client_address(request.scope), state, scope=scope, spend=spend
         )
 
     return Security(authorized_caller, scopes=[scope.value])
@@ -122,5 +153,6 @@ def declare_scope(scope: config_mod.Scope) -> Any:
 
 
 # The caller of a FastAPI route, by the scope the route needs.
-UsageCallerDep = Annotated[Caller, require(config_mod.Scope.USAGE_READ)]
+# /v1/usage spends nothing and answers a key over its limit or quota: that is when it is needed.
+UsageCallerDep = Annotated[Caller, require(config_mod.Scope.USAGE_READ, spend=False)]
 AnalyticsCallerDep = Annotated[Caller, require(config_mod.Scope.ANALYTICS_READ)]

@@ -1,5 +1,8 @@
 """``GET /v1/usage``: the calling key's limit, what is left of it, and its request counts.
 
+It spends nothing (no token, no quota) and answers a key over its limit or quota, as GitHub's
+``/rate_limit`` does: that is when a consumer needs ``resetsAt``.
+
 With ``from`` and ``to`` (and optionally ``granularity``) it answers the key's history instead,
 from the usage history in PostgreSQL (404 ``analytics-disabled`` without it).
 """
@@ -25,7 +28,8 @@ router = APIRouter(tags=["usage"])
 @router.get(
     "/v1/usage",
     summary="The calling key's limit and usage, or its history",
-    description="Needs X-API-Key. Without `from`/`to`: the limit, what is left of it, the quota and "
+    description="Needs X-API-Key. Takes no token and counts against no quota, so it answers a key "
+    "that is over its limit or quota too. Without `from`/`to`: the limit, what is left of it, the quota and "
     "today's (UTC) counts, fleet-wide when Redis answers. With `from` and `to` (UTC days, at most 366): "
     "the key's requests, errors and cache hits per day or hour, from the usage history.",
     response_class=Response,
@@ -41,7 +45,6 @@ router = APIRouter(tags=["usage"])
         403: schemas.problem(
             "X-API-Key unknown, expired or disabled, or its key lacks usage:read.", 403, "Invalid API key"
         ),
-        429: analytics.PROBLEMS[429],
         404: analytics.PROBLEMS[404],
         503: analytics.PROBLEMS[503],
     },

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 import urllib.parse
 from typing import Any, NamedTuple
@@ -34,6 +35,20 @@ MAX_CITY = 100
 SCOPE = config_mod.Scope.WEATHER_READ  # what a key needs to call these routes
 X_CACHE = {swr.HIT: "HIT", swr.MISS: "MISS", swr.STALE: "STALE"}
 
+# What the place's parameters may hold: no control characters (C0, DEL, C1: a NUL cannot even be
+# stored in a history row), and something besides blanks. BLANKS are the characters ECMAScript's
+# ``\s`` matches that are not control characters: the parser strips exactly these, and the
+# schema's pattern spells the same classes out, so the document and the parser agree on every
+# string (``\s`` itself means different sets in Python's and ECMAScript's regular expressions).
+CONTROLS = r"\u0000-\u001f\u007f-\u009f"  # regular-expression ranges, read alike by both syntaxes
+BLANKS = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+BLANK_CHARS = "".join(  # BLANKS as characters, for str.strip
+    [" \u00a0\u1680", *map(chr, range(0x2000, 0x200B)), "\u2028\u2029\u202f\u205f\u3000\ufeff"]
+)
+CITY_PATTERN = rf"^[^{CONTROLS}]*[^{CONTROLS}{BLANKS}][^{CONTROLS}]*$"
+_CONTROL = re.compile(f"[{CONTROLS}]")
+# A coordinate as a number is written: no blanks, no underscores, no nan or inf (float() takes all).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # "city (and country) or lat and lon, not both" is one query parameter in the document: an
 # object serialized form-exploded (``?city=Paris&country=FR`` or ``?lat=48.85&lon=2.35``, the
 # same wire format), whose oneOf says which combinations exist. OpenAPI has no constraint across
@@ -46,8 +61,8 @@ CITY_QUERY: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_CITY,
-            "pattern": r"\S",
-            "description": f"Place name, 1-{MAX_CITY} characters, not only blanks.",
+            "pattern": CITY_PATTERN,
+            "description": f"Place name, 1-{MAX_CITY} characters: not only blanks, no control characters.",
         },
         "country": {
             "type": "string",
@@ -146,37 +161,62 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
 
 
+PLACE_PARAMETERS = ("city", "country", "lat", "lon")
+
+
 def _coordinate(raw: str | None, name: str, bound: float) -> float | None:
     if raw is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise problems.ProblemError(400, f"{name}: must be a number, got {raw[:20]!r}.") from None
-    if not -bound <= value <= bound:  # also rejects nan
+    if not _NUMBER.fullmatch(raw):
+        raise problems.ProblemError(400, f"{name}: must be a number, got {raw[:20]!r}.")
+    value = float(raw)
+    if not -bound <= value <= bound:
         raise problems.ProblemError(400, f"{name}: must be between {-bound:g} and {bound:g}.")
     return value
 
 
-# Valid query strings already parsed -> their query (the same few are asked again and again).
-_QUERIES: dict[bytes, swr.Query] = {}
-MAX_QUERIES = 10_000
+def _decode(raw: bytes, what: str) -> str:
+    """A query string's name or value: ``+`` is a space, ``%XX`` an escaped byte, the whole UTF-8."""
+    if b"%" in raw or b"+" in raw:
+        raw = urllib.parse.unquote_to_bytes(raw.replace(b"+", b" "))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise problems.ProblemError(400, f"{what}: must be UTF-8 (percent-encoded).") from None
+
+
+def _parameters(query_string: bytes) -> dict[str, str]:
+    """The place's parameters; 400 for any other parameter, or one given twice."""
+    plain = query_string.isascii() and b"%" not in query_string and b"+" not in query_string
+    if plain:  # nothing escaped: split the text itself (the usual query, twice as fast)
+        pairs = [part.partition("=") for part in query_string.decode("ascii").split("&")]
+    else:
+        pairs = []
+        for part in query_string.split(b"&"):
+            raw_name, sep, raw_value = part.partition(b"=")
+            name = _decode(raw_name, "query parameter name")
+            pairs.append((name, "=" if sep else "", _decode(raw_value, name[:40])))
+    params: dict[str, str] = {}
+    for name, _, value in pairs:
+        if name not in PLACE_PARAMETERS:
+            if not name and not value:
+                continue  # "a=1&&b=2": an empty part, as every query parser skips it
+            raise problems.ProblemError(
+                400, f"{name[:40]!r}: unknown query parameter; give city (and country), or lat and lon."
+            )
+        if name in params:
+            raise problems.ProblemError(400, f"{name}: given more than once.")
+        params[name] = value
+    return params
 
 
 def parse_query(query_string: bytes) -> swr.Query:
-    """The validated query of a query string; raises ProblemError (400) naming the parameter."""
-    query = _QUERIES.get(query_string)
-    if query is None:
-        query = _parse_query(query_string)
-        if len(_QUERIES) >= MAX_QUERIES:
-            _QUERIES.clear()
-        _QUERIES[query_string] = query
-    return query
+    """The validated query of a query string; raises ProblemError (400) naming the parameter.
 
-
-def _parse_query(query_string: bytes) -> swr.Query:
-    """Validate the query by hand: FastAPI's per-parameter machinery costs more than the hit path."""
-    params = dict(urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    By hand, and on every request: FastAPI's per-parameter machinery costs more than the hit
+    path, and a memo of parsed query strings would be keyed by bytes the client chooses.
+    """
+    params = _parameters(query_string)
     city = params.get("city")
     country = params.get("country")
     lat = _coordinate(params.get("lat"), "lat", 90)
@@ -186,11 +226,13 @@ def _parse_query(query_string: bytes) -> swr.Query:
     if city is not None:
         if lat is not None or lon is not None:
             raise problems.ProblemError(400, "Give either city or lat/lon, not both.")
-        name = city.strip()
-        if not name:
-            raise problems.ProblemError(400, "city: must not be empty.")
-        if len(name) > MAX_CITY:
+        if len(city) > MAX_CITY:
             raise problems.ProblemError(400, f"city: must be at most {MAX_CITY} characters.")
+        if _CONTROL.search(city):
+            raise problems.ProblemError(400, "city: must not contain control characters.")
+        name = city.strip(BLANK_CHARS)
+        if not name:
+            raise problems.ProblemError(400, "city: must not be empty or only blanks.")
         return swr.Query(city=name, country=country.upper() if country else None)
     if country is not None:
         raise problems.ProblemError(400, "country: only goes with city.")
@@ -219,7 +261,9 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
     api_key = if_none_match = None
     for name, value in scope["headers"]:
         if name == b"x-api-key":
-            api_key = value.decode("latin-1")
+            if api_key is not None:
+                raise deps.several_keys()
+            api_key = deps.header_value(value)
         elif name == b"if-none-match":
             if_none_match = value.decode("latin-1")
     state: dict[str, Any] = scope.setdefault("state", {})

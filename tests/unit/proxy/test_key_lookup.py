@@ -98,7 +98,9 @@ async def test_http_auth_limits_and_usage(
             for _ in range(3)
         ]
         usage = await client.get("/v1/usage", headers={"X-API-Key": KEY})
+        last = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
         limited = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
+        over = await client.get("/v1/usage", headers={"X-API-Key": KEY})
         ready = await client.get("/health/ready")
     assert missing.status_code == 401
     assert unknown.status_code == disabled.status_code == expired.status_code == 403
@@ -110,19 +112,24 @@ async def test_http_auth_limits_and_usage(
     assert doc["keyId"] == "weather/team-a"
     assert doc["limit"] == {"requestsPerMinute": 3, "burst": 4, "capacity": 4, "window": 7}
     assert doc["quota"] is None
-    assert doc["remaining"] == 0
+    assert doc["remaining"] == 1  # /v1/usage takes no token: the last one is still there
     assert doc["requests"]["requests"] == 3
     assert doc["requests"]["topCities"] == [{"city": "Paris", "requests": 3}]
+    assert last.status_code == 200
     assert limited.status_code == 429
     assert 19 <= int(limited.headers["retry-after"]) <= 20  # one token every 20 s
     assert limited.json()["type"] == "https://weatherproxy.dev/problems/rate-limited"
     assert limited.headers["ratelimit-remaining"] == "0"
     assert limited.headers["content-type"] == "application/problem+json"
+    # A key over its limit still reads its usage, and reading it spent nothing.
+    assert over.status_code == 200
+    assert over.json()["remaining"] == 0
+    assert "retry-after" not in over.headers
     assert ready.json()["checks"]["keys"]["count"] == 3
     audit = [r for r in caplog.records if r.name == "weather_proxy.audit"]
-    assert len(audit) == 5  # 3 served + usage + 429; refused keys have no key id
+    assert len(audit) == 7  # 4 served + 2 usage + 429; refused keys have no key id
     assert {getattr(r, "keyId", None) for r in audit} == {"weather/team-a"}
-    assert [getattr(r, "status", None) for r in audit][-1] == 429
+    assert [getattr(r, "status", None) for r in audit][-2:] == [429, 200]
     assert KEY not in caplog.text
 
 
@@ -161,17 +168,18 @@ async def test_fleet_quota_applies_to_keys_and_usage_shows_it(
     ):
         first = await client.get("/v1/weather", params={"city": "Paris"}, headers=headers)
         usage = await client.get("/v1/usage", headers=headers)
+        second = await client.get("/v1/weather", params={"city": "Paris"}, headers=headers)
         over = await client.get("/v1/weather", params={"city": "Paris"}, headers=headers)
+        spent = await client.get("/v1/usage", headers=headers)
         metrics = (await client.get("/metrics")).text
         now = app.state.runtime.limiter.clock()
-    assert first.status_code == usage.status_code == 200
+    assert first.status_code == usage.status_code == second.status_code == 200
     midnight = datetime.datetime.fromtimestamp(now, datetime.UTC).date() + datetime.timedelta(days=1)
-    assert usage.json()["quota"] == {
-        "limit": 2,
-        "used": 2,
-        "remaining": 0,
-        "resetsAt": f"{midnight.isoformat()}T00:00:00Z",
-    }
+    resets_at = f"{midnight.isoformat()}T00:00:00Z"
+    # /v1/usage counts against no quota, and answers a key whose quota is spent.
+    assert usage.json()["quota"] == {"limit": 2, "used": 1, "remaining": 1, "resetsAt": resets_at}
+    assert spent.status_code == 200
+    assert spent.json()["quota"] == {"limit": 2, "used": 2, "remaining": 0, "resetsAt": resets_at}
     assert over.status_code == 429
     body = over.json()
     assert body["type"] == "https://weatherproxy.dev/problems/quota-exceeded"

@@ -191,9 +191,9 @@ async def test_a_usage_only_key_gets_403_on_weather_and_spends_no_token(
     for response in refused:
         _assert_insufficient(response, "weather:read")
     assert openmeteo.calls("search") == openmeteo.calls("forecast") == 0
-    # Six refusals, more than the bucket holds, and the first counted request still finds it full.
+    # Six refusals, more than the bucket holds, and the bucket is still full (usage takes nothing).
     assert usage.status_code == 200, usage.text
-    assert int(usage.headers["ratelimit-remaining"]) == int(usage.headers["ratelimit-limit"]) - 1
+    assert int(usage.headers["ratelimit-remaining"]) == int(usage.headers["ratelimit-limit"])
     assert usage.json()["requests"]["requests"] == 0
     audit = [r for r in caplog.records if r.name == "weather_proxy.audit"]
     assert [getattr(r, "status", None) for r in audit] == [403] * 6 + [200]
