@@ -351,11 +351,58 @@ class Cors(ConfigModel):
     allow_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
 
 
+def _ip_networks(entries: list[str]) -> list[str]:
+    import ipaddress
+
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"http.trustedProxies: {entry!r} is not an IP address or a CIDR network (e.g. 10.0.0.0/8)"
+            ) from None
+    return entries
+
+
 class Http(ConfigModel):
     request_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Deadline of one request (504).")
     cors: Cors = Field(default_factory=Cors)
     trusted_hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     gzip_minimum_size: int = Field(1000, ge=0, description="Responses larger than this are gzipped.")
+    trusted_proxies: Annotated[list[str], AfterValidator(_ip_networks)] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Peers (IP addresses or CIDR networks) whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed: the client address (which anonymous rate limits count by) and scheme then come "
+        "from those headers. Empty (the default): nobody's, so a client cannot pick its address. Behind "
+        "an Ingress, list the ingress controller's pod CIDR (or the nodes' network when it runs with "
+        "hostNetwork), never 0.0.0.0/0. Read at start.",
+    )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=8192,
+        le=1024 * 1024,
+        description="Largest request head (request line and header lines, as sent): over it, 431 and the "
+        "connection is closed; also at most 100 header lines. Read at start.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=60,
+        description="A connection that has not sent a whole request head this long after it opened (or "
+        "after its next request began) is closed. Read at start.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_limits(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left at their defaults they are not written: a rendered config.yaml (and so its hash, which
+        # restarts pods) stays as it was for fleets that do not set them.
+        data: dict[str, Any] = handler(self)
+        for name in ("trusted_proxies", "max_header_bytes", "header_timeout_seconds"):
+            if getattr(self, name) == Http.model_fields[name].get_default(call_default_factory=True):
+                data.pop(name, None)
+                data.pop(to_camel(name), None)
+        return data
 
 
 class Tracing(ConfigModel):
@@ -484,12 +531,15 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _load_yaml(path: pathlib.Path) -> Any:
+def _read(path: pathlib.Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return _parse_yaml(text, str(path))
+
+
+def _load_yaml(path: pathlib.Path) -> Any:
+    return _parse_yaml(_read(path), str(path))
 
 
 # libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
@@ -526,18 +576,20 @@ def load_config(path: pathlib.Path | str) -> ProxyConfig:
 
 
 def load_keys(path: pathlib.Path | str) -> KeysFile:
-    """Read and validate ``keys.yaml``; raises ConfigError naming the field."""
+    """Read and validate ``keys.yaml``; raises ConfigError naming the field (or that it is empty)."""
     path = pathlib.Path(path)
-    data = _load_yaml(path)
-    try:
-        return KeysFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from exc
+    return parse_keys(_read(path), str(path))
 
 
 def parse_keys(text: str, source: str) -> KeysFile:
-    """Validate ``keys.yaml`` text (e.g. a watched Secret's); ConfigError names ``source`` and the field."""
+    """Validate ``keys.yaml`` text (e.g. a watched Secret's); ConfigError names ``source`` and the field.
+
+    An empty document is an error, not zero keys: a file caught truncated mid-rewrite, or emptied
+    by mistake, must not refuse every key. Zero keys on purpose is written ``keys: []``.
+    """
     data = _parse_yaml(text, source)
+    if not data:
+        raise ConfigError(f"{source}: (root): the document is empty (zero keys are written `keys: []`)")
     try:
         return KeysFile.model_validate(data)
     except ValidationError as exc:
