@@ -1,8 +1,12 @@
 """The two cache tiers: L1 in-process (cachetools TLRU) in front of L2 Redis.
 
-L1 entries live until their stale deadline when Redis is absent (L1 is then the
-only tier), and at most ``cache.memory.ttlSeconds`` when Redis is there (so a
-replica picks up what others refreshed). Redis errors degrade to L1 only.
+L1 keeps every entry until its own deadline (the weather's stale deadline, the
+geocoding's expiry), bounded by ``cache.memory.maxEntries``. With Redis there,
+an L1 entry is trusted alone for at most ``cache.memory.ttlSeconds`` (so a
+replica picks up what others refreshed); past that it is read through L2 first.
+While Redis is down, L1 is the only tier and trusted up to the entries' own
+deadlines: a Redis outage must not shorten the stale window that stale-if-error
+serves from. Redis errors degrade to L1 only.
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ GEO_PREFIX = "weather-proxy:geo:"
 V = TypeVar("V")
 
 
-def _l1_until(value: Any) -> float:
-    return float(value[1])
+def _weather_until(_key: str, value: tuple[entries.WeatherEntry, float], _now: float) -> float:
+    return value[0].stale_until
+
+
+def _geo_until(_key: str, value: tuple[entries.GeoEntry, float], _now: float) -> float:
+    return value[0].expires_at
 
 
 class L1Cache(cachetools.TLRUCache[str, V]):
@@ -59,16 +67,19 @@ class TieredStore:
         link: redis_link.RedisLink,
         metrics: metrics_mod.Metrics,
         max_entries: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._cfg = cache_config
         self.link = link
         self.metrics = metrics
-        # Values are (entry, l1_expires_at): the TTL is per item, decided at put time.
+        self.clock = clock
+        # Values are (entry, trusted_until): until when L1 may answer without L2 (see ``trusted``),
+        # decided at put time. Items leave L1 at the entry's own deadline (or by LRU eviction).
         self.weather_l1: L1Cache[tuple[entries.WeatherEntry, float]] = L1Cache(
-            maxsize=max_entries, ttu=lambda _k, v, _now: _l1_until(v), timer=time.time
+            maxsize=max_entries, ttu=_weather_until, timer=clock
         )
         self.geo_l1: L1Cache[tuple[entries.GeoEntry, float]] = L1Cache(
-            maxsize=max_entries, ttu=lambda _k, v, _now: _l1_until(v), timer=time.time
+            maxsize=max_entries, ttu=_geo_until, timer=clock
         )
 
     def _l1_expiry(self, now: float, until: float) -> float:
@@ -76,18 +87,34 @@ class TieredStore:
             return min(until, now + self._cfg().memory.ttl_seconds)
         return until
 
+    def trusted(self, trusted_until: float, now: float) -> bool:
+        """Whether an L1 item may answer alone: within its L1 lifetime, or at any age while Redis is down.
+
+        Redis being up is what the app last saw (a failed operation or the health ping says
+        otherwise); without Redis configured the lifetime already is the entry's deadline.
+        """
+        return now < trusted_until or not self.link.up
+
     # -- weather -------------------------------------------------------------------
 
-    def weather_l1_get(self, key: str) -> entries.WeatherEntry | None:
+    def weather_l1_get(self, key: str, now: float | None = None) -> entries.WeatherEntry | None:
+        """The L1 entry if it may answer alone (``trusted``), or None."""
+        item = self.weather_l1.get(key)
+        if item is None or not self.trusted(item[1], self.clock() if now is None else now):
+            return None
+        return item[0]
+
+    def weather_l1_last(self, key: str) -> entries.WeatherEntry | None:
+        """The L1 entry whatever its L1 lifetime: what stands in when neither L2 nor upstream can."""
         item = self.weather_l1.get(key)
         return item[0] if item is not None else None
 
     def weather_l1_item(self, key: str) -> tuple[entries.WeatherEntry, float] | None:
-        """The L1 entry with the time L1 drops it, or None."""
+        """The L1 entry with the time it stops being ``trusted`` alone while Redis is up, or None."""
         return self.weather_l1.get(key)
 
     def geo_l1_item(self, key: str) -> tuple[entries.GeoEntry, float] | None:
-        """The L1 geocoding entry with the time L1 drops it, or None."""
+        """The L1 geocoding entry with the time it stops being ``trusted`` alone while Redis is up."""
         return self.geo_l1.get(key)
 
     async def _l2_get(self, redis_key: str) -> bytes | None:
@@ -128,19 +155,27 @@ class TieredStore:
             return None
 
     def weather_l1_put(self, key: str, entry: entries.WeatherEntry, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         if entry.stale_until > now:
             self.weather_l1[key] = (entry, self._l1_expiry(now, entry.stale_until))
 
     async def weather_put(self, key: str, entry: entries.WeatherEntry) -> None:
         """Write both tiers (L2 with a TTL of the entry's stale deadline)."""
-        now = time.time()
+        now = self.clock()
         self.weather_l1_put(key, entry, now)
         await self._l2_set(WEATHER_PREFIX + key, entry.encode(), int((entry.stale_until - now) * 1000))
 
     # -- geocoding -----------------------------------------------------------------
 
-    def geo_l1_get(self, key: str) -> entries.GeoEntry | None:
+    def geo_l1_get(self, key: str, now: float | None = None) -> entries.GeoEntry | None:
+        """The L1 geocoding entry if it may answer alone (``trusted``), or None."""
+        item = self.geo_l1.get(key)
+        if item is None or not self.trusted(item[1], self.clock() if now is None else now):
+            return None
+        return item[0]
+
+    def geo_l1_last(self, key: str) -> entries.GeoEntry | None:
+        """The L1 geocoding entry whatever its L1 lifetime (see ``weather_l1_last``)."""
         item = self.geo_l1.get(key)
         return item[0] if item is not None else None
 
@@ -150,7 +185,7 @@ class TieredStore:
 
     async def geo_l2_get(self, key: str) -> entries.GeoEntry | None:
         """An unexpired L2 entry (copied into L1), or None."""
-        now = time.time()
+        now = self.clock()
         raw = await self._l2_get(GEO_PREFIX + key)
         if raw is None:
             return None
@@ -164,7 +199,7 @@ class TieredStore:
         return None
 
     async def geo_put(self, key: str, entry: entries.GeoEntry) -> None:
-        now = time.time()
+        now = self.clock()
         if entry.expires_at <= now:
             return
         self.geo_l1[key] = (entry, self._l1_expiry(now, entry.expires_at))

@@ -10,7 +10,14 @@ L1 answer, synchronous, no I/O) or ``resolve`` (everything else, awaited):
   since a stale entry is always served, an unreachable upstream or an open
   breaker also gets stale data (stale-if-error);
 * nothing servable: one upstream call per key per process (in-flight sharing)
-  and per fleet (Redis lock), everyone else waits for its result.
+  and per fleet (Redis lock), everyone else waits for its result. Should that
+  call fail, L1's copy past its L1 lifetime (see ``store``) still stands in
+  within its stale window (Redis back but empty while the upstream is down).
+
+A key whose background refreshes keep failing is refreshed at most once per
+backoff interval (``RefreshBackoff``), and the failures are logged once per
+change of state, not once per stale answer: an upstream outage otherwise logs
+(and calls upstream) at the request rate.
 
 Background refreshes count as background calls of the upstream budget (they stop at its
 ``backgroundPercent``); a user's miss that joined one refused there makes its own call.
@@ -42,6 +49,8 @@ T = TypeVar("T")
 HIT, MISS, STALE = "hit", "miss", "stale"
 NEGATIVE_GEO_TTL_SECONDS = 600.0
 MAX_FLEET_WAIT_SECONDS = 10.0
+REFRESH_BACKOFF_INITIAL_SECONDS = 1.0
+REFRESH_BACKOFF_MAX_SECONDS = 30.0
 
 
 class CityNotFound(Exception):
@@ -81,6 +90,49 @@ def coordinates_json(lat: float, lon: float, entry: entries.WeatherEntry) -> byt
     )
 
 
+class RefreshBackoff:
+    """Per key, when a background refresh may next run after failed ones: exponential, capped.
+
+    Only keys whose refreshes failed are held, and at most ``max_keys`` of them (the oldest
+    failure goes first), so the map stays within the size of the cache it serves.
+    """
+
+    def __init__(
+        self,
+        max_keys: int,
+        initial: float = REFRESH_BACKOFF_INITIAL_SECONDS,
+        maximum: float = REFRESH_BACKOFF_MAX_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_keys = max(1, max_keys)
+        self.initial = initial
+        self.maximum = maximum
+        self.clock = clock
+        self._held: dict[str, tuple[float, float]] = {}  # key -> (not before, the delay that set it)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def due(self, key: str) -> bool:
+        held = self._held.get(key)
+        return held is None or self.clock() >= held[0]
+
+    def delay(self, key: str) -> float | None:
+        """The current delay of a held key (None: not held)."""
+        held = self._held.get(key)
+        return held[1] if held is not None else None
+
+    def failed(self, key: str) -> None:
+        held = self._held.pop(key, None)
+        delay = self.initial if held is None else min(held[1] * 2, self.maximum)
+        if len(self._held) >= self.max_keys:
+            del self._held[next(iter(self._held))]
+        self._held[key] = (self.clock() + delay, delay)
+
+    def succeeded(self, key: str) -> None:
+        self._held.pop(key, None)
+
+
 class WeatherService:
     """Reads weather and geocoding through the caches, calling upstream only when needed."""
 
@@ -105,6 +157,8 @@ class WeatherService:
         # query -> (its last hit, valid until, the L1 generations it was read at)
         self._answers: dict[Query, tuple[Answer, float, tuple[int, int]]] = {}
         self._answers_max = max(1, self.tiers.geo_l1.maxsize)
+        self.refresh_backoff = RefreshBackoff(int(self.tiers.weather_l1.maxsize))
+        self._refreshes_failing = False
 
     # -- queries -------------------------------------------------------------------
 
@@ -124,7 +178,7 @@ class WeatherService:
         location: upstream.Location | None = None
         if query.city is not None:
             item = self.tiers.geo_l1_item(entries.geo_key(query.city, query.country))
-            if item is None or item[0].expires_at <= now:
+            if item is None or item[0].expires_at <= now or not self.tiers.trusted(item[1], now):
                 return None
             geo = item[0]
             location = geo.location
@@ -137,7 +191,7 @@ class WeatherService:
             assert query.lon is not None
             lat, lon = query.lat, query.lon
         found = self.tiers.weather_l1_item(entries.weather_key(lat, lon))
-        if found is None or now >= found[0].fresh_until:
+        if found is None or now >= found[0].fresh_until or not self.tiers.trusted(found[1], now):
             return None
         entry = found[0]
         self.metrics.l1_hit.inc()
@@ -145,6 +199,8 @@ class WeatherService:
         answer = Answer(location, location_json, entry, HIT)
         if len(self._answers) >= self._answers_max:
             self._answers.clear()
+        # Trusted past its L1 lifetime (Redis down): kept with that lifetime, i.e. not reused, since
+        # Redis may be back by the next request.
         self._answers[query] = (answer, min(until, found[1], entry.fresh_until), self.tiers.generations())
         return answer
 
@@ -189,8 +245,9 @@ class WeatherService:
 
     def cached_location(self, name: str, country: str | None) -> entries.GeoEntry | None:
         """The L1 geocoding entry if unexpired, without I/O (raises CityNotFound for a cached miss)."""
-        entry = self.tiers.geo_l1_get(entries.geo_key(name, country))
-        if entry is None or entry.expires_at <= time.time():
+        now = time.time()
+        entry = self.tiers.geo_l1_get(entries.geo_key(name, country), now)
+        if entry is None or entry.expires_at <= now:
             return None
         if entry.location is None:
             raise CityNotFound(name)
@@ -200,7 +257,17 @@ class WeatherService:
         shared = await self.tiers.geo_l2_get(key)
         if shared is not None:
             return shared
-        return await self._fetch_geo(key, name, country)
+        last = self.tiers.geo_l1_last(key)
+        if last is not None and last.expires_at <= time.time():
+            last = None
+        if last is not None and not self.tiers.link.up:
+            return last  # Redis went down during the read above: L1 is the only tier now
+        try:
+            return await self._fetch_geo(key, name, country)
+        except upstream.UpstreamUnavailable:
+            if last is None:
+                raise
+            return last
 
     async def _fetch_geo(self, key: str, name: str, country: str | None) -> entries.GeoEntry:
         lock_key = "geo:" + key
@@ -239,7 +306,7 @@ class WeatherService:
         key = entries.weather_key(latitude, longitude)
         now = time.time()
         m = self.metrics
-        entry = self.tiers.weather_l1_get(key)
+        entry = self.tiers.weather_l1_get(key, now)
         if entry is not None and now < entry.fresh_until:
             m.l1_hit.inc()
             return entry, HIT
@@ -274,17 +341,29 @@ class WeatherService:
                 if entry is None or shared.fetched_at > entry.fetched_at:
                     entry = shared
                     self.tiers.weather_l1_put(key, shared, now)
+            if entry is None and not self.tiers.link.up:
+                # Redis went down during the read above: L1 is the only tier now.
+                entry = self.tiers.weather_l1_get(key, now)
+                if entry is not None and now < entry.fresh_until:
+                    return entry, HIT
         if entry is not None and now < entry.stale_until:
             self.revalidate(latitude, longitude)
             return entry, STALE
         fetch = functools.partial(self._fetch_weather, key, latitude, longitude)
-        fresh = await _as_user_if_refused(lambda: self.coalescer.run("wx:" + key, fetch))
+        try:
+            fresh = await _as_user_if_refused(lambda: self.coalescer.run("wx:" + key, fetch))
+        except upstream.UpstreamUnavailable:
+            last = self.tiers.weather_l1_last(key)
+            now = time.time()
+            if last is None or now >= last.stale_until:
+                raise
+            return last, HIT if now < last.fresh_until else STALE
         return fresh, MISS
 
     def revalidate(self, latitude: float, longitude: float) -> None:
-        """Refresh an entry in the background unless a refresh is already in flight."""
+        """Refresh an entry in the background unless one is in flight or the key's failures back off."""
         key = entries.weather_key(latitude, longitude)
-        if self.coalescer.inflight("wx:" + key):
+        if self.coalescer.inflight("wx:" + key) or not self.refresh_backoff.due(key):
             return
         task = asyncio.get_running_loop().create_task(self._refresh(key, latitude, longitude))
         self._background.add(task)
@@ -296,9 +375,27 @@ class WeatherService:
                 await self.coalescer.run("wx:" + key, lambda: self._fetch_weather(key, latitude, longitude))
         except (upstream.UpstreamUnavailable, upstream.UpstreamRejected) as exc:
             self.metrics.background_refreshes.labels("failure").inc()
-            log.info("background refresh of %s failed: %s", key, exc)
+            self.refresh_backoff.failed(key)
+            if self._refreshes_failing:
+                log.debug("background refresh of %s failed: %s", key, exc)
+            else:
+                self._refreshes_failing = True
+                log.warning(
+                    "background refreshes are failing, stale data is served meanwhile "
+                    "(logged again on recovery): %s failed: %s",
+                    key,
+                    exc,
+                )
         else:
             self.metrics.background_refreshes.labels("success").inc()
+            self._refreshed(key)
+
+    def _refreshed(self, key: str) -> None:
+        """The key has new data: no backoff for it, and a failing state ends (whichever path fetched)."""
+        self.refresh_backoff.succeeded(key)
+        if self._refreshes_failing:
+            self._refreshes_failing = False
+            log.info("background refreshes succeed again (%s refreshed)", key)
 
     async def refresh_if_due(self, latitude: float, longitude: float, margin: float) -> bool:
         """Refresh when the entry is missing or fresh for less than ``margin`` seconds (cache warming)."""
@@ -346,6 +443,7 @@ class WeatherService:
             entry = entries.WeatherEntry.from_current(
                 current, time.time(), cfg.ttl_seconds, cfg.stale_ttl_seconds
             )
+            self._refreshed(key)
             await self.tiers.weather_put(key, entry)
             return entry
         finally:

@@ -25,6 +25,10 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 AUDIT_LOGGER = "weather_proxy.audit"
 audit_logger = logging.getLogger(AUDIT_LOGGER)
 
+# Libraries that log every upstream call at INFO (httpx: one line per request, URL included): at the
+# request rate of an outage that is a flood. Their warnings and errors still pass.
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -185,3 +189,5 @@ def set_level(level: str) -> None:
     value = LEVELS.get(level, logging.INFO)
     logging.getLogger("weather_proxy").setLevel(value)
     logging.getLogger().setLevel(value)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(value, logging.WARNING))
