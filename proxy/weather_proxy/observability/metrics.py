@@ -234,7 +234,13 @@ class Metrics:
         self.analytics_rows_dropped = prom.Counter(
             "weather_proxy_analytics_rows_dropped_total",
             "Request rows dropped before reaching the analytics database (queue full while it was slow "
-            "or down), oldest first.",
+            "or down, oldest first; or still queued at shutdown when they could not be written).",
+            registry=r,
+        )
+        self.analytics_rows_rejected = prom.Counter(
+            "weather_proxy_analytics_rows_rejected_total",
+            "Request rows the analytics database refused for their content (SQLSTATE classes 22 and "
+            "23, or a value the driver cannot send), dropped one by one; the rest of their batch is written.",
             registry=r,
         )
         self.analytics_queue_rows = prom.Gauge(
