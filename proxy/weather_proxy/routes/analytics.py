@@ -12,7 +12,7 @@ import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from weather_proxy import runtime as runtime_mod
@@ -20,7 +20,7 @@ from weather_proxy.history import database, queries, service
 from weather_proxy.http import openapi, problems
 from weather_proxy.routes import deps, schemas
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], dependencies=[Depends(deps.only_known_parameters)])
 
 DEFAULT_DAYS = 7
 DISABLED = "analytics-disabled"

@@ -114,6 +114,43 @@ def api_key_of(scope: Scope) -> str | None:
     return found
 
 
+# Route -> the query parameters it takes (the aliases of its handler's Query parameters).
+_QUERY_NAMES: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def query_names(route: object) -> frozenset[str]:
+    known = _QUERY_NAMES.get(id(route))
+    if known is None or known[0] is not route:
+        dependant = getattr(route, "dependant", None)
+        names = _query_aliases(dependant) if dependant is not None else frozenset()
+        known = _QUERY_NAMES[id(route)] = (route, names)
+    return known[1]
+
+
+def _query_aliases(dependant: Any) -> frozenset[str]:
+    """The query parameters of a FastAPI dependant and of its dependencies, by their wire names."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_aliases(sub)
+    return frozenset(names)
+
+
+def only_known_parameters(request: Request) -> None:
+    """400 for a query parameter the route does not take, or one given twice (a router dependency).
+
+    Silently ignoring them would answer a request the document says is invalid, as if it were
+    another one (a misspelt ``form=`` would quietly give the default range).
+    """
+    allowed = query_names(request.scope.get("route"))
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name not in allowed:
+            raise problems.ProblemError(400, f"{name[:40]!r}: unknown query parameter of this route.")
+        if name in seen:
+            raise problems.ProblemError(400, f"{name}: given more than once.")
+        seen.add(name)
+
+
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"

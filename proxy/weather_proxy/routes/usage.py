@@ -13,7 +13,7 @@ import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from weather_proxy import runtime as runtime_mod
@@ -22,7 +22,7 @@ from weather_proxy.http import problems
 from weather_proxy.ratelimit import limiter
 from weather_proxy.routes import analytics, deps, schemas
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(tags=["usage"], dependencies=[Depends(deps.only_known_parameters)])
 
 
 @router.get(
