@@ -23,6 +23,11 @@ def main() -> None:
     parser.add_argument("--no-nginx", action="store_true", help="figure 1 without the nginx baseline")
     parser.add_argument("--no-granian", action="store_true", help="figure 1 without the granian servers")
     parser.add_argument("--no-scaling", action="store_true", help="figure 1 without the 1 -> 2 workers run")
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="figure 1 also serves the proxy of this git commit, in the same rounds",
+    )
     parser.add_argument("--zipf-requests", type=int, default=10_000)
     parser.add_argument("--zipf-ttl", type=int, default=300, help="fresh TTL for figure 3, seconds")
     parser.add_argument("--admission-seconds", type=float, default=75.0, help="load duration of figure 4")
@@ -47,6 +52,7 @@ def main() -> None:
                         scaling=not args.no_scaling,
                         with_nginx=not args.no_nginx,
                         with_granian=not args.no_granian,
+                        against=args.against,
                     ).lines()
                 ),
                 flush=True,

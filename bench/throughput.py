@@ -19,6 +19,10 @@ hits all alike; each figure is the median round. Then the proxy's p99 at half it
 rate (wrk paced by a Lua ``delay``), and the proxy with 1 and 2 workers (``workers`` in
 config.yaml), alternating as well. wrk runs on the same cores as the servers: on a small
 machine the scaling figure is bounded by what wrk leaves.
+
+``--against REF`` serves the proxy of an earlier commit (its ``proxy/`` tree from ``git
+archive``, on PYTHONPATH) beside today's, under each server, in the same alternating rounds:
+a change's cost on the hit path, before and after, in one run.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -93,6 +98,14 @@ class Throughput:
                 f"  ratio proxy under granian / proxy under uvicorn = {on_granian / proxy:.2f}"
                 "   (granian offered at >= 1.5)",
             ]
+        for name in r:
+            if "@" in name:
+                now = "proxy" if name.startswith("proxy@") else "granian"
+                out.append(row(name, r[name]))
+                out.append(
+                    f"  ratio {now} / {name} = {r[now].requests_per_second / r[name].requests_per_second:.2f}"
+                    "   (this tree against that commit, same run)"
+                )
         if self.paced is not None:
             paced = self.paced
             out.append(
@@ -122,10 +135,18 @@ def _proxy(
     cfg: proxy_config.ProxyConfig,
     workers: int,
     server: proxy_config.Server = proxy_config.Server.UVICORN,
+    source: pathlib.Path | None = None,
 ) -> Iterator[str]:
+    """A proxy serving a warm cache hit; from the package under ``source`` when given (an older tree)."""
+    env = {"PYTHONPATH": str(source)} if source is not None else None
     proc = proxy_process.ProxyProcess(
-        workdir, cfg.model_copy(update={"workers": workers, "server": server}), fleet.keys_file()
-    ).start(timeout=60)
+        workdir, cfg.model_copy(update={"workers": workers, "server": server}), fleet.keys_file(), env=env
+    )
+    if source is not None:
+        # Only what differs from the defaults: an older tree does not know the fields added since.
+        written = proc.config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        proc.config_volume.write({proxy_process.CONFIG_FILE: proxy_process.to_yaml(written)})
+    proc.start(timeout=60)
     try:
         url = f"{proc.url}{PATH}"
         headers = {"X-API-Key": fleet.KEY}
@@ -153,6 +174,14 @@ def _alternate(
     return {name: _median(rs) for name, rs in results.items()}
 
 
+def source_of(ref: str, workdir: pathlib.Path) -> pathlib.Path:
+    """The proxy package of git ``ref`` (``git archive``), for ``python -m weather_proxy`` on PYTHONPATH."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", ref, "proxy"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+    return workdir / "proxy"
+
+
 def run(
     workdir: pathlib.Path,
     *,
@@ -162,8 +191,13 @@ def run(
     scaling: bool = True,
     with_nginx: bool = True,
     with_granian: bool = True,
+    against: str | None = None,
 ) -> Throughput:
-    """Every server up side by side; rounds alternate between them so drift hits all alike."""
+    """Every server up side by side; rounds alternate between them so drift hits all alike.
+
+    ``against`` (a git ref) adds the proxy of that commit, under each server, to the rounds: a
+    change's cost on the hit path, measured before and after in the same run.
+    """
     with om.OpenMeteoEmulator() as emulator, fleet.redis() as redis:
         cfg = fleet.config(emulator, redis.url)
         with _proxy(workdir / "proxy", cfg, 1) as proxy_url, contextlib.ExitStack() as stack:
@@ -219,6 +253,15 @@ def run(
                     )
                 )
                 targets["asgi-granian"] = f"{asgi_granian_url}{PATH}"
+            if against is not None:
+                source = source_of(against, workdir / "against")
+                servers = [proxy_config.Server.UVICORN] + (
+                    [proxy_config.Server.GRANIAN] if with_granian else []
+                )
+                for server in servers:
+                    name = f"{'proxy' if server is proxy_config.Server.UVICORN else 'granian'}@{against}"
+                    old_url = stack.enter_context(_proxy(workdir / name, cfg, 1, server, source))
+                    targets[name] = f"{old_url}{PATH}"
             results = _alternate(targets, seconds=seconds, connections=connections, rounds=rounds)
             half = results["proxy"].requests_per_second / 2
             paced = wrk.run(
