@@ -358,9 +358,7 @@ def _ip_networks(entries: list[str]) -> list[str]:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise ValueError(
-                f"http.trustedProxies: {entry!r} is not an IP address or a CIDR network (e.g. 10.0.0.0/8)"
-            ) from None
+            raise ValueError(f"{entry!r} is not an IP address or a CIDR network (e.g. 10.0.0.0/8)") from None
     return entries
 
 
@@ -373,24 +371,27 @@ class Http(ConfigModel):
         default_factory=list,
         max_length=256,
         description="Peers (IP addresses or CIDR networks) whose X-Forwarded-For and X-Forwarded-Proto "
-        "are believed: the client address (which anonymous rate limits count by) and scheme then come "
-        "from those headers. Empty (the default): nobody's, so a client cannot pick its address. Behind "
-        "an Ingress, list the ingress controller's pod CIDR (or the nodes' network when it runs with "
-        "hostNetwork), never 0.0.0.0/0. Read at start.",
+        "are believed: on their connections the client's address (which anonymous rate limits count "
+        "by) is the rightmost X-Forwarded-For entry not in this list, and the scheme X-Forwarded-Proto's. "
+        "Empty (the default): nobody's, so a client cannot choose its address. Behind an Ingress, list "
+        "the ingress controller's pod CIDR (the nodes' network when it runs with hostNetwork), never "
+        "0.0.0.0/0. Read at start.",
     )
     max_header_bytes: int = Field(
         16 * 1024,
         ge=8192,
         le=1024 * 1024,
-        description="Largest request head (request line and header lines, as sent): over it, 431 and the "
-        "connection is closed; also at most 100 header lines. Read at start.",
+        description="Largest request head (request line and header lines, as sent), under either server: "
+        "over it, or over 100 header lines, 431 and the connection is closed (a long URL too: 431, not "
+        "414). Read at start.",
     )
     header_timeout_seconds: float = Field(
         10.0,
         ge=1,
         le=60,
-        description="A connection that has not sent a whole request head this long after it opened (or "
-        "after its next request began) is closed. Read at start.",
+        description="A request head not whole this long after its first byte is dropped (the connection "
+        "closed without an answer); under uvicorn, also a connection that sends nothing this long after "
+        "it opened. Read at start.",
     )
 
     @model_serializer(mode="wrap")

@@ -12,6 +12,11 @@ Metrics of several workers go through prometheus-client's multiprocess mode: eac
 worker writes its samples to files in one directory, and whichever worker answers a
 scrape of ``/metrics`` reads them all, so the pod's counters add up whichever process
 Prometheus reaches (see ``observability.metrics``).
+
+Both servers hold request heads to the same bounds (``http.maxHeaderBytes``,
+``http.headerTimeoutSeconds``): uvicorn through ``http.protocol``, granian through its
+HTTP/1 settings. Both believe X-Forwarded-For/-Proto only from ``http.trustedProxies``,
+through one middleware around the app (``serving_app``), none when the list is empty.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ from weather_proxy import config as config_mod
 from weather_proxy import contract, settings
 
 # The uvicorn settings of every server process (bench/serve.py serves its baselines with them).
+# ``http``: httptools with a bounded, timed request head (http/protocol.py), by name so that
+# importing this module does not import uvicorn. Forwarded headers are ``serving_app``'s: uvicorn's
+# own handling would believe them from 127.0.0.1 whatever http.trustedProxies says.
 UVICORN_SETTINGS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": "httptools",
+    "http": "weather_proxy.http.protocol:BoundedHttpToolsProtocol",
     "lifespan": "on",
     "log_config": None,
     "access_log": False,
-    "proxy_headers": True,
+    "proxy_headers": False,
     "server_header": False,
 }
 ENV_LOG_FORMAT = "WEATHER_PROXY_LOG_FORMAT"
@@ -64,16 +72,19 @@ def run(
             port=port,
             workers=workers,
             graceful_seconds=graceful_seconds(cfg),
+            http=cfg.http,
         ).serve()
         return
     import uvicorn
 
     from weather_proxy import app as app_mod
+    from weather_proxy.http import protocol
     from weather_proxy.observability import logging as logs
 
     options = {**UVICORN_SETTINGS, "timeout_graceful_shutdown": graceful_seconds(cfg)}
     if workers <= 1:
-        application = app_mod.create_app(cfg, config_path=config_path)
+        application = serving_app(app_mod.create_app(cfg, config_path=config_path), cfg)
+        protocol.configure(cfg.http)
         logs.configure(cfg.observability.log_level, log_format)
         uvicorn.run(application, host=host, port=port, **options)
         return
@@ -100,16 +111,33 @@ def _prepare_workers(
         os.environ[ENV_METRICS_DIR] = str(_metrics_dir())
 
 
-def granian(target: str, *, host: str, port: int, workers: int, graceful_seconds: int = 5) -> Any:
+def granian(
+    target: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    graceful_seconds: int = 5,
+    http: config_mod.Http | None = None,
+) -> Any:
     """A Granian server of the app factory ``target`` ("module:function") with the proxy's settings.
 
     Asyncio on uvloop, no access log (the audit line is ours), no websockets, failed workers
     respawned; on SIGTERM a worker finishes its requests and runs the app's shutdown.
     bench/serve.py serves its baselines with the same.
+
+    Request heads get ``http``'s bounds (the defaults without it). Granian's read buffer is the
+    head's bound: a head that does not fit gets 431 (a long URL too: hyper's 414 needs 64 KiB), as do
+    more than 100 header lines (hyper's fixed bound); a connection that has begun a head and not
+    finished it within the timeout is closed without an answer. Unlike uvicorn here, granian
+    leaves open a connection that never sends a byte. Its answers to these and to malformed
+    requests (400) have empty bodies, not problem documents: they come from its Rust server.
     """
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings, HTTP2Settings
 
+    limits = http or config_mod.Http()
     return Granian(
         target,
         factory=True,
@@ -122,6 +150,11 @@ def granian(target: str, *, host: str, port: int, workers: int, graceful_seconds
         log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=graceful_seconds,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=round(limits.header_timeout_seconds * 1000),
+            max_buffer_size=limits.max_header_bytes,
+        ),
+        http2_settings=HTTP2Settings(max_headers_size=limits.max_header_bytes),
     )
 
 
@@ -138,9 +171,31 @@ def _metrics_dir() -> pathlib.Path:
 def worker_app() -> Any:
     """The app of one worker process (uvicorn's factory), from the config its supervisor loaded."""
     from weather_proxy import app as app_mod
+    from weather_proxy.http import protocol
     from weather_proxy.observability import logging as logs
 
     path = os.environ.get(settings.ENV_CONFIG)
     cfg = config_mod.load_config(path) if path else config_mod.ProxyConfig()
     logs.configure(cfg.observability.log_level, os.environ.get(ENV_LOG_FORMAT, "json"))
-    return app_mod.create_app(cfg, config_path=path)
+    # A spawned uvicorn worker builds its app before it accepts a connection: its protocol's limits
+    # are set in time. Under granian this is unused and harmless.
+    protocol.configure(cfg.http)
+    return serving_app(app_mod.create_app(cfg, config_path=path), cfg)
+
+
+def serving_app(app: Any, cfg: config_mod.ProxyConfig) -> Any:
+    """``app`` as served: behind uvicorn's forwarded-headers middleware when there are trusted proxies.
+
+    The client address and scheme then come from X-Forwarded-For/-Proto, but only on connections
+    from ``http.trustedProxies`` (the rightmost address not among them is the client's). With no
+    trusted proxy nothing is added in front of the app.
+    """
+    if not cfg.http.trusted_proxies:
+        return app
+    import ipaddress
+
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    # uvicorn reads a network only in its strict form (10.0.0.0/8, not 10.1.2.3/8).
+    networks = [str(ipaddress.ip_network(entry, strict=False)) for entry in cfg.http.trusted_proxies]
+    return ProxyHeadersMiddleware(app, trusted_hosts=networks)

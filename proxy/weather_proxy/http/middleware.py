@@ -100,12 +100,13 @@ class RequestContextMiddleware:
     def _context(scope: Scope) -> tuple[str, list[tuple[bytes, bytes]]]:
         """The request's id (echoed or generated) and the headers every answer to it carries."""
         request_id: str | None = None
+        # The scheme is https behind a trusted proxy that says so (http.trustedProxies sets it), never
+        # because any client sent X-Forwarded-Proto.
         https = scope.get("scheme") == "https"
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _valid_request_id(value):
                 request_id = value.decode("ascii")
-            elif name == b"x-forwarded-proto" and value.lower() == b"https":
-                https = True
+                break
         if request_id is None:
             request_id = request_ids.next()
         extra = [(b"x-request-id", request_id.encode("ascii")), *SECURITY_HEADERS]

@@ -171,7 +171,8 @@ def test_usage_answers_a_key_over_its_quota_and_spends_nothing(
 def test_an_emptied_keys_file_keeps_the_last_good_keys(
     make_config: scenario.ConfigBuilder, proxy_factory: proxy_process.ProxyFactory
 ) -> None:
-    proxy = proxy_factory(make_config(), scenario.standard_keys())
+    unlimited = proxy_config.Limit(requests_per_minute=1_000_000, burst=100_000)  # only keys refuse here
+    proxy = proxy_factory(make_config(default_limit=unlimited), scenario.standard_keys())
     target = pathlib.Path(proxy.keys_path).resolve()  # the file behind the volume's symlinks
     good = target.read_text()
     target.write_text("")  # truncated in place, as a mistaken `> keys.yaml` does

@@ -134,8 +134,10 @@ async def test_security_headers_and_request_id(proxy: AppFactory) -> None:
     async with proxy() as (_app, client):
         plain = await client.get("/health/live")
         tls = await client.get(
-            "/health/live", headers={"X-Forwarded-Proto": "https", "X-Request-ID": "abc-1"}
+            client.base_url.copy_with(scheme="https", path="/health/live"), headers={"X-Request-ID": "abc-1"}
         )
+        # Not from a trusted proxy (http.trustedProxies is empty): a client's word is not https.
+        claimed = await client.get("/health/live", headers={"X-Forwarded-Proto": "https"})
         bogus = await client.get("/health/live", headers={"X-Request-ID": "x" * 500})
     assert plain.headers["x-content-type-options"] == "nosniff"
     assert plain.headers["x-frame-options"] == "DENY"
@@ -143,6 +145,7 @@ async def test_security_headers_and_request_id(proxy: AppFactory) -> None:
     assert len(plain.headers["x-request-id"]) == 32
     assert tls.headers["strict-transport-security"].startswith("max-age=")
     assert tls.headers["x-request-id"] == "abc-1"
+    assert "strict-transport-security" not in claimed.headers
     assert bogus.headers["x-request-id"] != "x" * 500
 
 
