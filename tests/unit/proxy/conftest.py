@@ -7,6 +7,7 @@ sockets on 127.0.0.1, no mocks of httpx or redis.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -79,3 +80,17 @@ def keys_file(tmp_path: Any) -> Any:
         "    expiresAt: 2020-01-01T00:00:00Z\n"
     )
     return path
+
+
+def age_entry(app: object, key: str, seconds: float) -> None:
+    """Move an L1 weather entry ``seconds`` into the past."""
+    tiers = app.state.runtime.service.tiers  # type: ignore[attr-defined]
+    entry = tiers.weather_l1_get(key)
+    old = dataclasses.replace(
+        entry,
+        fetched_at=entry.fetched_at - seconds,
+        fresh_until=entry.fresh_until - seconds,
+        stale_until=entry.stale_until - seconds,
+    )
+    tiers.weather_l1.pop(key)
+    tiers.weather_l1_put(key, old)

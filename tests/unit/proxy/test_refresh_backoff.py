@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from devcluster import openmeteo as om
-from tests.unit.proxy.conftest import AppFactory
+from tests.unit.proxy.conftest import AppFactory, age_entry
 from weather_proxy.cache import swr
 from weather_proxy.observability import logging as logs
 
@@ -83,19 +81,6 @@ def app_log_levels() -> Iterator[None]:
             logging.getLogger(name).setLevel(saved_level)
 
 
-def _age(app: Any, seconds: float) -> None:
-    tiers = app.state.runtime.service.tiers
-    entry = tiers.weather_l1_get(PARIS)
-    older = dataclasses.replace(
-        entry,
-        fetched_at=entry.fetched_at - seconds,
-        fresh_until=entry.fresh_until - seconds,
-        stale_until=entry.stale_until - seconds,
-    )
-    tiers.weather_l1.pop(PARIS)
-    tiers.weather_l1_put(PARIS, older)
-
-
 async def _settled(service: swr.WeatherService) -> None:
     deadline = time.monotonic() + 5
     while service._background:
@@ -120,7 +105,7 @@ async def test_an_outage_starts_few_refreshes_and_logs_once(
         service = app.state.runtime.service
         service.refresh_backoff.clock = clock
         await client.get("/v1/weather", params=PARAMS)
-        _age(app, 120)
+        age_entry(app, PARIS, 120)
         openmeteo.set_fault("forecast", "error500")
         before = openmeteo.calls("forecast")
 

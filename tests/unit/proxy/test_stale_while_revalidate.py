@@ -7,24 +7,10 @@ import dataclasses
 import time
 
 from devcluster import openmeteo as om
-from tests.unit.proxy.conftest import AppFactory
+from tests.unit.proxy.conftest import AppFactory, age_entry
 from weather_proxy.cache import entries
 
 PARIS = "48.85,2.35"
-
-
-def age_entry(app: object, key: str, seconds: float) -> None:
-    """Move an L1 weather entry ``seconds`` into the past."""
-    tiers = app.state.runtime.service.tiers  # type: ignore[attr-defined]
-    entry = tiers.weather_l1_get(key)
-    old = dataclasses.replace(
-        entry,
-        fetched_at=entry.fetched_at - seconds,
-        fresh_until=entry.fresh_until - seconds,
-        stale_until=entry.stale_until - seconds,
-    )
-    tiers.weather_l1.pop(key)
-    tiers.weather_l1_put(key, old)
 
 
 async def wait_for(predicate: object, seconds: float = 3.0) -> None:
