@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from weather_proxy import analytics, redis_link, reload, settings, version
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
+from weather_proxy.auth import keys as keys_mod
 from weather_proxy.auth import keysources, keywatch
 from weather_proxy.cache import coalesce, store, swr, warmer
 from weather_proxy.history import service as history_service
@@ -76,6 +77,8 @@ def create_app(
     config = settings.with_env(config or config_mod.ProxyConfig(), environ)
     metrics = metrics_mod.Metrics()
     rt = runtime_mod.Runtime(config=config, metrics=metrics, redis_password=settings.redis_password(environ))
+    # Every replica of a fleet holds its Redis password: the secret that keys anonymous callers' ids.
+    keys_mod.use_anonymous_secret(rt.redis_password)
     if config.analytics is not None:
         # No I/O here: the lifespan connects, in the background (the weather never waits for it).
         rt.history = history_service.UsageHistory(
@@ -112,9 +115,8 @@ def create_app(
     app.include_router(health.router)
     openapi.install(app)
     rt.tracer_provider = tracing.make_provider(config.observability.tracing)
-    tracing.instrument_app(app, rt.tracer_provider)
-    # add_middleware prepends: the last added is the outermost. The deadline is innermost, so the
-    # weather fast path (which keeps its own deadline) is outside it in either arrangement.
+    # add_middleware prepends: the last added is the outermost. The deadline is innermost; the
+    # weather fast path, which keeps its own deadline, never passes through it.
     app.add_middleware(middleware.RequestDeadline, deadline=lambda: rt.config.http.request_timeout_seconds)
     app.add_middleware(GZipMiddleware, minimum_size=config.http.gzip_minimum_size)
     fast: dict[str, Any] = {}
@@ -128,10 +130,6 @@ def create_app(
             },
             "gzip_minimum_size": config.http.gzip_minimum_size,
         }
-    # With tracing, OpenTelemetry's middleware wraps FastAPI's stack: the fast path stays inside it.
-    ahead = bool(fast) and rt.tracer_provider is None
-    if fast and not ahead:
-        app.add_middleware(fastpath.WeatherFastPath, **fast)
     # The request's context and the checks every request passes, outermost last.
     outer: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
     if config.http.cors.allow_origins:
@@ -142,7 +140,9 @@ def create_app(
     outer.append((middleware.RequestContextMiddleware, {"metrics": metrics, "recorder": recorder}))
     for cls, options in outer:
         app.add_middleware(cls, **options)
-    if ahead:
+    # Server spans outermost, on either path: the request's log lines are written inside its span.
+    tracing.instrument_app(app, rt.tracer_provider)
+    if fast:
         # The same outer middlewares around the fast path, ahead of FastAPI's stack.
         direct = fastpath.WeatherFastPath(functools.partial(FastAPI.__call__, app), **fast)
         chain: ASGIApp = direct
@@ -151,7 +151,7 @@ def create_app(
         if len(outer) == 1 and isinstance(chain, middleware.RequestContextMiddleware):
             # Only the request's context: it sends the fast path's answer itself.
             chain = functools.partial(chain.serve_raw, direct.respond)
-        app.fast_path = chain
+        app.fast_path = tracing.traced(chain, rt.tracer_provider)
         app.fast_paths = frozenset(fast["routes"])
     return app
 

@@ -260,11 +260,14 @@ func TestRateLimitedIsReturnedWhenRetriesAreOff(t *testing.T) {
 func TestASpentQuotaIsReturnedAtOnce(t *testing.T) {
 	c, rec := client(t, key(t, "QUOTA"))
 	ctx := context.Background()
-	u, err := c.Usage(ctx)
+	if _, err := c.WeatherByCity(ctx, "Paris", ""); err != nil { // the one request of the quota
+		t.Fatal(err)
+	}
+	u, err := c.Usage(ctx) // answered, and spending nothing, with the quota spent
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Quota == nil || u.Quota.Limit != 1 || !u.Quota.ResetsAt.After(time.Now()) {
+	if u.Quota == nil || u.Quota.Limit != 1 || u.Quota.Used != 1 || !u.Quota.ResetsAt.After(time.Now()) {
 		t.Fatalf("quota: %+v", u.Quota)
 	}
 	started := time.Now()
@@ -272,7 +275,7 @@ func TestASpentQuotaIsReturnedAtOnce(t *testing.T) {
 	if waited := time.Since(started); waited > 900*time.Millisecond {
 		t.Fatalf("waited %s: a spent quota must not be waited for", waited)
 	}
-	wantStatuses(t, rec, 200, 429)
+	wantStatuses(t, rec, 200, 200, 429)
 	if e := refusal(t, err, weatherproxy.KindQuotaExceeded, weatherproxy.ErrQuotaExceeded); e.RetryAfter < time.Second {
 		t.Fatalf("retry after %s", e.RetryAfter)
 	}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import hmac
 import math
 import time
@@ -61,7 +62,7 @@ class Identity:
 
     key_id: str | None
     limit: config_mod.Limit
-    limiter_id: str  # the rate-limit bucket: "key:<id>" or "anon:<ip>"
+    limiter_id: str  # the rate-limit bucket: "key:<id>" or "anon:<hash of the address>"
     scopes: frozenset[config_mod.Scope] = ANONYMOUS_SCOPES
 
 
@@ -83,6 +84,40 @@ def _epoch(moment: datetime.datetime | None) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment.timestamp()
+
+
+# An anonymous caller's bucket is named by a hash of its address, never the address: the name is
+# a Redis key the fleet shares, seen by whoever reads Redis. The hash is the same in every replica
+# (their buckets must agree), keyed by ``use_anonymous_secret`` (the app passes the fleet's Redis
+# password); unkeyed (no Redis, no password), an IPv4 address is found again by trying all 2**32,
+# so it is then a pseudonym, not anonymity. Hashing costs about 0.5 us, the
+# remembered id a dict probe: a caller's next requests find it.
+_ANONYMOUS_PERSON = b"wp-anon-limiter"
+_anonymous_key = b""
+_anonymous_ids: dict[str, str] = {}
+MAX_ANONYMOUS_IDS = 10_000
+
+
+def use_anonymous_secret(secret: str | None) -> None:
+    """Key the anonymous callers' ids with a secret every replica of the fleet holds (None: unkeyed)."""
+    global _anonymous_key
+    key = hashlib.blake2b(secret.encode(), digest_size=32).digest() if secret else b""
+    if key != _anonymous_key:
+        _anonymous_key = key
+        _anonymous_ids.clear()
+
+
+def anonymous_limiter_id(address: str) -> str:
+    """The rate-limit id of an anonymous caller at ``address``: ``anon:`` and 32 hex digits."""
+    found = _anonymous_ids.get(address)
+    if found is None:
+        if len(_anonymous_ids) >= MAX_ANONYMOUS_IDS:
+            _anonymous_ids.clear()
+        digest = hashlib.blake2b(
+            address.encode(), digest_size=16, key=_anonymous_key, person=_ANONYMOUS_PERSON
+        ).hexdigest()
+        found = _anonymous_ids[address] = "anon:" + digest
+    return found
 
 
 # The contract's hash: the operator writes what this compares (weather_proxy.contract).
@@ -161,7 +196,7 @@ class KeyRing:
         if not presented:
             if required:
                 raise MissingKey("This API needs an X-API-Key header.")
-            return Identity(None, limits.anonymous, "anon:" + client_address)
+            return Identity(None, limits.anonymous, anonymous_limiter_id(client_address))
         found = self.lookup(presented)
         if found is None:
             raise UnknownKey("The API key is not valid.")

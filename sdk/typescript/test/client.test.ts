@@ -163,13 +163,15 @@ describe("WeatherProxyClient against a real proxy", { skip }, () => {
 
   test("a spent quota is thrown at once", async () => {
     const { client, statuses } = recorded(key("QUOTA"));
-    const usage = await client.usage();
+    await client.weather({ city: "Paris" }); // the one request of the quota
+    const usage = await client.usage(); // answered, and spending nothing, with the quota spent
     assert.equal(usage.quota?.limit, 1);
+    assert.equal(usage.quota?.used, 1);
     assert.ok(Date.parse(usage.quota?.resetsAt ?? "") > Date.now());
     const started = Date.now();
     const error = await refusal(client.weather({ city: "Paris" }));
     assert.ok(Date.now() - started < 900, "no wait: the quota resets at the day's end");
-    assert.deepEqual(statuses(), [200, 429]);
+    assert.deepEqual(statuses(), [200, 200, 429]);
     assert.equal(error.kind, "quota-exceeded");
     assert.ok((error.retryAfterSeconds ?? 0) >= 1);
   });

@@ -185,15 +185,17 @@ def test_rate_limited_is_raised_when_retries_are_off(sdk_stack: SdkStack, record
 
 def test_a_spent_quota_is_surfaced_at_once(sdk_stack: SdkStack, recorder: Recorder) -> None:
     with client_for(sdk_stack, sdk_stack.key("quota"), recorder) as c:
-        usage = c.usage()
+        c.weather("Paris")  # the one request of the quota
+        usage = c.usage()  # answered, and spending nothing, with the quota spent
         assert usage.quota is not None
         assert usage.quota.limit == 1
+        assert usage.quota.used == 1
         assert usage.quota.resets_at > datetime.datetime.now(datetime.UTC)
         started = time.monotonic()
         with pytest.raises(errors.QuotaExceeded) as caught:
             c.weather("Paris")
         assert time.monotonic() - started < 0.9  # no wait: the quota resets at the day's end
-    assert recorder.statuses == [200, 429]
+    assert recorder.statuses == [200, 200, 429]
     assert caught.value.retry_after is not None
     assert caught.value.retry_after >= 1
 

@@ -75,7 +75,8 @@ def test_anonymous_when_auth_is_optional() -> None:
     who = ring().authenticate(None, required=False, limits=LIMITS, client_address="9.9.9.9")
     assert who.key_id is None
     assert who.limit == LIMITS.anonymous
-    assert who.limiter_id == "anon:9.9.9.9"
+    assert who.limiter_id == keys.anonymous_limiter_id("9.9.9.9")
+    assert "9.9.9.9" not in who.limiter_id
 
 
 def test_wrong_key_is_refused_even_when_optional() -> None:
