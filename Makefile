@@ -50,7 +50,7 @@ lock-upgrade: $(VENV)/.installed ## Re-resolve constraints.txt: the newest versi
 	$(PIP_COMPILE) --upgrade
 
 .PHONY: install
-install: $(VENV)/.installed system-packages kubectl sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs), kubectl, node packages
+install: $(VENV)/.installed system-packages kubectl sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs, prometheus), kubectl, node packages
 
 # kubectl, when the machine has none: built from its Go modules (hack/tools/kubectl, the control
 # plane's version) into ~/.cache, installed as /usr/local/bin/kubectl.
@@ -71,7 +71,7 @@ kubectl: ## Install kubectl (built from its Go modules) unless one is on PATH
 
 .PHONY: system-packages
 system-packages: ## Install missing Debian packages the tests need
-	@bash hack/system-packages.sh redis-server postgresql lua5.4 nodejs npm
+	@bash hack/system-packages.sh redis-server postgresql lua5.4 nodejs npm prometheus
 
 ##@ Development
 

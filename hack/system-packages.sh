@@ -4,6 +4,7 @@
 #   postgresql:   the usage history's database in tests and benchmarks (server binaries in
 #                 /usr/lib/postgresql/<version>/bin; the tests run their own server, not the package's)
 #   lua5.4:       runs the Argo CD health-check scripts in tests
+#   prometheus:   promtool, which evaluates the PrometheusRule's alerts on synthetic series in tests
 #   wrk:          load generator for bench/ (only needed by `make bench`)
 #   nginx:        nginx-light, bench figure 1's proxy_cache baseline (only needed by `make bench`)
 #   containerd runc containernetworking-plugins iptables conntrack socat:  the real node (make cluster, make e2e)

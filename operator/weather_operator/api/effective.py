@@ -69,13 +69,29 @@ class EffectiveServiceMonitor(Resolved):
     labels: dict[str, str]
 
 
+class EffectiveSlo(Resolved):
+    """``spec.monitoring.slo`` with its defaults applied."""
+
+    availability_percent: float
+    latency_threshold_seconds: float
+    latency_percent: float
+    min_requests_per_second: float
+
+
 class EffectiveAlerts(Resolved):
     enabled: bool
     error_rate_percent: float
     p95_latency_seconds: float
-    availability_target_percent: float
+    # In the alerts rather than beside them: the PrometheusRule, rendered from these, is the only
+    # reader of the objectives.
+    slo: EffectiveSlo
     runbook_base_url: str
     labels: dict[str, str]
+
+    @property
+    def availability_target_percent(self) -> float:
+        """``slo.availability_percent`` under its older name."""
+        return self.slo.availability_percent
 
 
 class EffectiveMonitoring(Resolved):

@@ -114,6 +114,11 @@ SERVICE_MONITOR_INTERVAL = "30s"
 ERROR_RATE_PERCENT = 5.0
 P95_LATENCY_SECONDS = 2.0
 AVAILABILITY_TARGET_PERCENT = 99.9
+# spec.monitoring.slo: 99% of requests within 0.5 s (a bucket bound of the proxy's histogram), and
+# no burn-rate alert while the long window saw less than one request every 10 s.
+SLO_LATENCY_THRESHOLD_SECONDS = 0.5
+SLO_LATENCY_PERCENT = 99.0
+SLO_MIN_REQUESTS_PER_SECOND = 0.1
 REDIS_PERSISTENCE_SIZE = "1Gi"
 INGRESS_PATH = "/"
 TRACING_SAMPLE_RATIO = 0.1

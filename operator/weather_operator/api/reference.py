@@ -157,7 +157,9 @@ def _preset_section() -> list[str]:
         "",
         f"In every environment: ServiceMonitor interval `{presets.SERVICE_MONITOR_INTERVAL}`, alert on "
         f"error rate > {presets.ERROR_RATE_PERCENT:g}% and p95 latency > {presets.P95_LATENCY_SECONDS:g} s, "
-        f"availability SLO {presets.AVAILABILITY_TARGET_PERCENT:g}%, Redis volume "
+        f"availability SLO {presets.AVAILABILITY_TARGET_PERCENT:g}%, latency SLO "
+        f"{presets.SLO_LATENCY_PERCENT:g}% of requests within {presets.SLO_LATENCY_THRESHOLD_SECONDS:g} s, "
+        f"burn-rate alerts silent below {presets.SLO_MIN_REQUESTS_PER_SECOND:g} requests/s, Redis volume "
         f"`{presets.REDIS_PERSISTENCE_SIZE}`, tracing sample ratio {presets.TRACING_SAMPLE_RATIO:g}.",
         "",
     ]

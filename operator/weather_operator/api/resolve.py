@@ -86,6 +86,30 @@ def _redis(spec: weatherproxy.RedisSpec | None, preset: presets.Preset) -> effec
     )
 
 
+def _slo(spec: weatherproxy.SloSpec | None, alerts: weatherproxy.AlertsSpec) -> effective_.EffectiveSlo:
+    spec = spec or weatherproxy.SloSpec()
+    latency = spec.latency or weatherproxy.LatencySloSpec()
+    # The schema refuses the two availability fields when they differ: either may be the one set.
+    availability = next(
+        (v for v in (spec.availability_percent, alerts.availability_target) if v is not None),
+        presets.AVAILABILITY_TARGET_PERCENT,
+    )
+    return effective_.EffectiveSlo(
+        availability_percent=availability,
+        latency_threshold_seconds=(
+            latency.threshold_seconds
+            if latency.threshold_seconds is not None
+            else presets.SLO_LATENCY_THRESHOLD_SECONDS
+        ),
+        latency_percent=latency.percent if latency.percent is not None else presets.SLO_LATENCY_PERCENT,
+        min_requests_per_second=(
+            spec.min_requests_per_second
+            if spec.min_requests_per_second is not None
+            else presets.SLO_MIN_REQUESTS_PER_SECOND
+        ),
+    )
+
+
 def _monitoring(
     spec: weatherproxy.MonitoringSpec | None, preset: presets.Preset
 ) -> effective_.EffectiveMonitoring:
@@ -110,11 +134,7 @@ def _monitoring(
                 if alerts.p95_latency_seconds is not None
                 else presets.P95_LATENCY_SECONDS
             ),
-            availability_target_percent=(
-                alerts.availability_target
-                if alerts.availability_target is not None
-                else presets.AVAILABILITY_TARGET_PERCENT
-            ),
+            slo=_slo(spec.slo, alerts),
             runbook_base_url=alerts.runbook_base_url or presets.RUNBOOK_BASE_URL,
             labels=dict(alerts.labels or {}),
         ),

@@ -10,12 +10,18 @@ from weather_operator.api import analytics as analytics_
 from weather_operator.api import base, cel, effective
 from weather_operator.api import conditions as conditions_
 from weather_proxy import config
+from weather_proxy.observability import metrics as proxy_metrics
 
 IMAGE_PATTERN = (
     r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 INTERVAL_PATTERN = r"^[0-9]+(ms|s|m|h)$"
 LABEL_VALUE_MAX = 63
+# A latency objective is counted from the request-duration histogram's buckets: a threshold
+# between two bounds would need interpolation, which makes the SLI an estimate.
+LATENCY_BUCKET_BOUNDS: tuple[float, ...] = tuple(proxy_metrics.LATENCY_BUCKETS)
+_BOUNDS_CEL = "[" + ", ".join(repr(float(b)) for b in LATENCY_BUCKET_BOUNDS) + "]"
+_BOUNDS_TEXT = ", ".join(format(b, "g") for b in LATENCY_BUCKET_BOUNDS)
 
 
 class Autoscaling(base.CrdModel):
@@ -178,7 +184,11 @@ class AlertsSpec(base.CrdModel):
         None, gt=0, le=300, description="Alert when the 95th percentile latency exceeds this."
     )
     availability_target: float | None = Field(
-        None, ge=50, lt=100, description="Availability SLO in percent (default 99.9) for burn-rate alerts."
+        None,
+        ge=50,
+        lt=100,
+        description="Availability SLO in percent (default 99.9) for burn-rate alerts; "
+        "slo.availabilityPercent is its newer name.",
     )
     runbook_base_url: str | None = Field(
         None, max_length=2048, pattern=r"^https?://", description="Base URL of the runbooks."
@@ -186,9 +196,83 @@ class AlertsSpec(base.CrdModel):
     labels: dict[str, str] | None = Field(None, description="Extra labels on the PrometheusRule object.")
 
 
+class LatencySloSpec(base.CrdModel):
+    """The latency objective: the share of requests answered within thresholdSeconds."""
+
+    cel_rules = (
+        cel.Rule(
+            f"!has(self.thresholdSeconds) || self.thresholdSeconds in {_BOUNDS_CEL}",
+            "spec.monitoring.slo.latency.thresholdSeconds must be one of the bucket bounds of the "
+            f"proxy's request-duration histogram: {_BOUNDS_TEXT}",
+            lambda s: s.threshold_seconds is None or s.threshold_seconds in LATENCY_BUCKET_BOUNDS,
+            ".thresholdSeconds",
+        ),
+    )
+
+    threshold_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="A request slower than this misses the latency objective (default 0.5). One of "
+        f"the bucket bounds of weather_proxy_http_request_duration_seconds: {_BOUNDS_TEXT}.",
+    )
+    percent: float | None = Field(
+        None,
+        gt=0,
+        lt=100,
+        description="Share of requests, in percent, that must be answered within thresholdSeconds "
+        "over 30 days (default 99).",
+    )
+
+
+class SloSpec(base.CrdModel):
+    """Service level objectives: multi-window burn-rate alerts and error-budget recording rules."""
+
+    availability_percent: float | None = Field(
+        None,
+        gt=0,
+        lt=100,
+        description="Share of requests, in percent, not answered with a 5xx over 30 days (default "
+        "99.9). Health probes and metrics scrapes do not count. Replaces alerts.availabilityTarget; "
+        "when both are set they must be equal.",
+    )
+    latency: LatencySloSpec | None = Field(
+        None, description="The latency objective (default: 99% of requests within 0.5 s)."
+    )
+    min_requests_per_second: float | None = Field(
+        None,
+        ge=0,
+        description="Burn-rate alerts stay silent while the request rate over their long window is "
+        "below this (default 0.1): a handful of failed requests at night is not an outage. 0 turns "
+        "the guard off.",
+    )
+
+
 class MonitoringSpec(base.CrdModel):
+    cel_rules = (
+        cel.Rule(
+            "!has(self.slo) || !has(self.slo.availabilityPercent) || !has(self.alerts)"
+            " || !has(self.alerts.availabilityTarget)"
+            " || self.slo.availabilityPercent == self.alerts.availabilityTarget",
+            "spec.monitoring.slo.availabilityPercent and spec.monitoring.alerts.availabilityTarget "
+            "must be equal when both are set",
+            lambda s: (
+                s.slo is None
+                or s.slo.availability_percent is None
+                or s.alerts is None
+                or s.alerts.availability_target is None
+                or s.slo.availability_percent == s.alerts.availability_target
+            ),
+            ".slo.availabilityPercent",
+        ),
+    )
+
     service_monitor: ServiceMonitorSpec | None = None
     alerts: AlertsSpec | None = None
+    slo: SloSpec | None = Field(
+        None,
+        description="Availability and latency objectives the PrometheusRule alerts on (with "
+        "alerts.enabled) and records error budgets for.",
+    )
 
 
 class TracingSpec(base.CrdModel):

@@ -87,6 +87,22 @@ BAD_SPECS: list[BadSpec] = [
         "spec.ingress.host is required when spec.ingress.enabled is true",
         cel=True,
     ),
+    BadSpec(
+        "slo-latency-threshold-between-buckets",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"latency": {"thresholdSeconds": 0.3}}}},
+        "spec.monitoring.slo.latency.thresholdSeconds must be one of the bucket bounds of the proxy's "
+        "request-duration histogram: 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10",
+        cel=True,
+    ),
+    BadSpec(
+        "slo-availability-contradicts-alerts-target",
+        WEATHERPROXY,
+        {"monitoring": {"alerts": {"availabilityTarget": 99.5}, "slo": {"availabilityPercent": 99.9}}},
+        "spec.monitoring.slo.availabilityPercent and spec.monitoring.alerts.availabilityTarget must be "
+        "equal when both are set",
+        cel=True,
+    ),
     # WeatherProxy: schema rules.
     BadSpec("environment-unknown", WEATHERPROXY, {"environment": "qa"}, "spec.environment"),
     BadSpec("replicas-negative", WEATHERPROXY, {"replicas": -1}, "spec.replicas"),
@@ -184,6 +200,42 @@ BAD_SPECS: list[BadSpec] = [
         WEATHERPROXY,
         {"monitoring": {"alerts": {"availabilityTarget": 100}}},
         "spec.monitoring.alerts.availabilityTarget",
+    ),
+    BadSpec(
+        "slo-availability-100",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"availabilityPercent": 100}}},
+        "spec.monitoring.slo.availabilityPercent",
+    ),
+    BadSpec(
+        "slo-availability-0",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"availabilityPercent": 0}}},
+        "spec.monitoring.slo.availabilityPercent",
+    ),
+    BadSpec(
+        "slo-latency-percent-100",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"latency": {"percent": 100}}}},
+        "spec.monitoring.slo.latency.percent",
+    ),
+    BadSpec(
+        "slo-latency-percent-0",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"latency": {"percent": 0}}}},
+        "spec.monitoring.slo.latency.percent",
+    ),
+    BadSpec(
+        "slo-latency-threshold-zero",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"latency": {"thresholdSeconds": 0}}}},
+        "spec.monitoring.slo.latency.thresholdSeconds",
+    ),
+    BadSpec(
+        "slo-min-requests-negative",
+        WEATHERPROXY,
+        {"monitoring": {"slo": {"minRequestsPerSecond": -0.5}}},
+        "spec.monitoring.slo.minRequestsPerSecond",
     ),
     BadSpec(
         "ingress-host-invalid",

@@ -185,3 +185,41 @@ def test_topology_spread_is_soft_unless_the_spec_says_otherwise(environment: str
     for mode in effective_.SpreadMode:
         eff = effective(environment=environment, topologySpread={"mode": mode.value})
         assert eff.topology_spread is mode
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "production"])
+def test_slo_defaults(environment: str) -> None:
+    slo = effective(environment=environment).monitoring.alerts.slo
+    assert slo == effective_.EffectiveSlo(
+        availability_percent=99.9,
+        latency_threshold_seconds=0.5,
+        latency_percent=99.0,
+        min_requests_per_second=0.1,
+    )
+    # The default threshold is one the spec itself would accept.
+    weatherproxy.LatencySloSpec(threshold_seconds=slo.latency_threshold_seconds)
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "availability"),
+    [
+        ({"slo": {"availabilityPercent": 99.5}}, 99.5),
+        ({"alerts": {"availabilityTarget": 99.5}}, 99.5),
+        ({"alerts": {"availabilityTarget": 99.5}, "slo": {"availabilityPercent": 99.5}}, 99.5),
+    ],
+)
+def test_slo_availability_takes_either_name(monitoring: dict[str, Any], availability: float) -> None:
+    alerts = effective(monitoring=monitoring).monitoring.alerts
+    assert alerts.slo.availability_percent == alerts.availability_target_percent == availability
+
+
+def test_slo_fields_set_win() -> None:
+    slo = effective(
+        monitoring={"slo": {"latency": {"thresholdSeconds": 1, "percent": 95}, "minRequestsPerSecond": 0}}
+    ).monitoring.alerts.slo
+    assert (slo.latency_threshold_seconds, slo.latency_percent, slo.min_requests_per_second) == (
+        1.0,
+        95.0,
+        0.0,
+    )
+    assert slo.availability_percent == presets.AVAILABILITY_TARGET_PERCENT

@@ -62,6 +62,16 @@ GOOD_EDGE_CASES: list[dict[str, Any]] = [
     {"image": "localhost:5000/weather-proxy:dev"},
     {"monitoring": {"serviceMonitor": {"interval": "500ms", "labels": {"release": "kube-prometheus-stack"}}}},
     {"resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": 1}}},
+    # Whole numbers as floats: cel-python has no int-to-double equality; the API server turns the
+    # integers of a number field into doubles before CEL sees them.
+    {
+        "monitoring": {
+            "slo": {"availabilityPercent": 99.99, "latency": {"thresholdSeconds": 1.0, "percent": 99.5}}
+        }
+    },
+    {"monitoring": {"slo": {"latency": {"thresholdSeconds": 0.001}, "minRequestsPerSecond": 0}}},
+    {"monitoring": {"alerts": {"availabilityTarget": 99.5}, "slo": {"availabilityPercent": 99.5}}},
+    {"monitoring": {"alerts": {"availabilityTarget": 99.5}, "slo": {"minRequestsPerSecond": 1}}},
 ]
 
 
@@ -138,6 +148,8 @@ RULE_CASES: list[dict[str, Any]] = [
     {"ingress": {"host": "weather.example.com"}},
     {"ingress": {"enabled": True}},
     {"ingress": {}},
+    {"monitoring": {"slo": {"latency": {"percent": 99}}}},
+    {"monitoring": {"slo": {"availabilityPercent": 99.9}}},
 ]
 
 

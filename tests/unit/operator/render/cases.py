@@ -65,6 +65,7 @@ SPECS: dict[str, dict[str, Any]] = {
                 "runbookBaseUrl": "https://runbooks.example.com/weather",
                 "labels": {"release": "kube-prometheus-stack"},
             },
+            "slo": {"latency": {"thresholdSeconds": 1, "percent": 99.5}, "minRequestsPerSecond": 0.5},
         },
         "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318", "sampleRatio": 0.25},
         "ingress": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +33,8 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
         "WeatherProxyKeysWatchDown",
         "WeatherProxyErrorBudgetBurnFast",
         "WeatherProxyErrorBudgetBurnSlow",
+        "WeatherProxyLatencyBudgetBurnFast",
+        "WeatherProxyLatencyBudgetBurnSlow",
     }
     for name, alert in alerts.items():
         assert alert["labels"]["severity"] in {"critical", "warning"}, name
@@ -89,10 +92,76 @@ def test_burn_rate_thresholds_follow_the_availability_target(
 def test_every_burn_window_is_recorded() -> None:
     rule = _rule()
     records = {r["record"] for group in rule["spec"]["groups"] for r in group["rules"] if "record" in r}
-    assert records == {f"weatherproxy:http_error_ratio:rate{w}" for w in ("5m", "30m", "1h", "6h", "3d")}
+    windows = ("5m", "30m", "1h", "6h", "3d")
+    assert records == {
+        *(
+            f"weatherproxy:http_{sli}:rate{w}"
+            for sli in ("error_ratio", "slow_ratio", "requests")
+            for w in windows
+        ),
+        "weatherproxy:http_errors:rate5m",
+        "weatherproxy:http_slow_requests:rate5m",
+        "weatherproxy:slo_objective:ratio",
+        "weatherproxy:slo_sli:ratio30d",
+        "weatherproxy:error_budget_remaining:ratio30d",
+    }
     exprs = " ".join(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r)
     for window in prometheusrule.BURN_WINDOWS:
         assert f"rate{window}{{" in exprs
+
+
+@pytest.mark.parametrize(
+    ("slo", "page_fast", "page_slow", "ticket", "floor"),
+    [
+        ({}, "0.144", "0.06", "0.01", "0.1"),
+        (
+            {"latency": {"thresholdSeconds": 1, "percent": 99.5}, "minRequestsPerSecond": 0},
+            "0.072",
+            "0.03",
+            "0.005",
+            "0",
+        ),
+    ],
+)
+def test_latency_burn_rate_thresholds_follow_the_latency_slo(
+    slo: dict[str, Any], page_fast: str, page_slow: str, ticket: str, floor: str
+) -> None:
+    rule = _rule(monitoring={"slo": slo})
+    alerts = _alerts(rule)
+    job = '{namespace="weather",job="paris"}'
+    fast = alerts["WeatherProxyLatencyBudgetBurnFast"]
+    assert fast["labels"]["severity"] == "critical"
+    for window, threshold in (("1h", page_fast), ("5m", page_fast), ("6h", page_slow), ("30m", page_slow)):
+        assert f"weatherproxy:http_slow_ratio:rate{window}{job} > {threshold}" in fast["expr"]
+    slow = alerts["WeatherProxyLatencyBudgetBurnSlow"]
+    assert slow["labels"]["severity"] == "warning"
+    assert f"weatherproxy:http_slow_ratio:rate3d{job} > {ticket}" in slow["expr"]
+    # Each pair is silent below the floor on the request rate of its long window.
+    for window in ("1h", "6h"):
+        assert f"weatherproxy:http_requests:rate{window}{job} >= {floor}" in fast["expr"]
+    assert f"weatherproxy:http_requests:rate3d{job} >= {floor}" in slow["expr"]
+    threshold = "1.0" if slo else "0.5"
+    slow_ratio = [
+        r for g in rule["spec"]["groups"] for r in g["rules"] if r.get("record", "").endswith("ratio:rate5m")
+    ]
+    assert any(f'le="{threshold}"' in r["expr"] for r in slow_ratio)
+
+
+def test_the_slis_leave_out_probes_and_scrapes() -> None:
+    rule = _rule()
+    [slo_group] = [g for g in rule["spec"]["groups"] if g["name"].endswith(".slo")]
+    for record in slo_group["rules"]:
+        for selector in re.findall(r"weather_proxy_\w+(\{[^}]*\})", record["expr"]):
+            assert 'route!~"/health/live|/health/ready|/metrics"' in selector, record
+
+
+def test_slo_availability_percent_and_its_older_name_agree() -> None:
+    newer = _alerts(_rule(monitoring={"slo": {"availabilityPercent": 99.5}}))
+    older = _alerts(_rule(monitoring={"alerts": {"availabilityTarget": 99.5}}))
+    assert newer["WeatherProxyErrorBudgetBurnFast"] == older["WeatherProxyErrorBudgetBurnFast"]
+    assert (
+        'rate1h{namespace="weather",job="paris"} > 0.072' in newer["WeatherProxyErrorBudgetBurnFast"]["expr"]
+    )
 
 
 def test_numbers_are_printed_without_float_noise() -> None:
