@@ -137,26 +137,31 @@ def _proxy(
     server: proxy_config.Server = proxy_config.Server.UVICORN,
     source: pathlib.Path | None = None,
 ) -> Iterator[str]:
-    """A proxy serving a warm cache hit; from the package under ``source`` when given (an older tree)."""
+    """A proxy serving a warm cache hit; from the package under ``source`` when given (an older tree).
+
+    Each proxy has a redis-server of its own, so the bench key's bucket is its own: sharing one, the
+    targets of a round spent each other's tokens, and one served above the bucket's refill (16,667/s)
+    was held to it by whatever the targets before it had left.
+    """
     env = {"PYTHONPATH": str(source)} if source is not None else None
-    proc = proxy_process.ProxyProcess(
-        workdir, cfg.model_copy(update={"workers": workers, "server": server}), fleet.keys_file(), env=env
-    )
-    if source is not None:
-        # Only what differs from the defaults: an older tree does not know the fields added since.
-        written = proc.config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        proc.config_volume.write({proxy_process.CONFIG_FILE: proxy_process.to_yaml(written)})
-    proc.start(timeout=60)
-    try:
-        url = f"{proc.url}{PATH}"
-        headers = {"X-API-Key": fleet.KEY}
-        httpx.get(url, headers=headers, timeout=30).raise_for_status()
-        hit = httpx.get(url, headers=headers, timeout=30)
-        if hit.headers.get("x-cache") != "HIT":
-            raise RuntimeError(f"expected a cache hit, got {hit.headers.get('x-cache')}")
-        yield proc.url
-    finally:
-        proc.stop()
+    with fleet.redis() as redis:
+        own = {"workers": workers, "server": server, "redis": proxy_config.Redis(url=redis.url)}
+        proc = proxy_process.ProxyProcess(workdir, cfg.model_copy(update=own), fleet.keys_file(), env=env)
+        if source is not None:
+            # Only what differs from the defaults: an older tree does not know the fields added since.
+            written = proc.config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            proc.config_volume.write({proxy_process.CONFIG_FILE: proxy_process.to_yaml(written)})
+        proc.start(timeout=60)
+        try:
+            url = f"{proc.url}{PATH}"
+            headers = {"X-API-Key": fleet.KEY}
+            httpx.get(url, headers=headers, timeout=30).raise_for_status()
+            hit = httpx.get(url, headers=headers, timeout=30)
+            if hit.headers.get("x-cache") != "HIT":
+                raise RuntimeError(f"expected a cache hit, got {hit.headers.get('x-cache')}")
+            yield proc.url
+        finally:
+            proc.stop()
 
 
 def _alternate(
