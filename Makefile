@@ -111,7 +111,7 @@ fmt: $(VENV)/.installed ## Format and auto-fix
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: crds
-crds: $(VENV)/.installed ## Regenerate crds/ from the pydantic models (and the chart's copy)
+crds: $(VENV)/.installed ## Regenerate crds/, docs/api-reference.md, docs/config-reference.md from the models (and the chart's copies)
 	$(PY) hack/gen_crds.py
 	@$(MAKE) --no-print-directory chart-crds
 

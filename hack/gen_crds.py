@@ -1,6 +1,9 @@
-"""Regenerate crds/ and docs/api-reference.md from the pydantic models in operator/weather_operator/api.
+"""Regenerate crds/ and the references from the pydantic models.
 
-python hack/gen_crds.py            # write crds/*.yaml and docs/api-reference.md
+crds/*.yaml and docs/api-reference.md come from operator/weather_operator/api,
+docs/config-reference.md (config.yaml and keys.yaml) from proxy/weather_proxy/config.py.
+
+python hack/gen_crds.py            # write crds/*.yaml, docs/api-reference.md, docs/config-reference.md
 python hack/gen_crds.py --check    # exit 1 (and name the files) when one of them is stale
 """
 
@@ -11,15 +14,31 @@ import pathlib
 import sys
 
 from weather_operator.api import crd, reference
+from weather_proxy import runtime
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRDS_DIR = ROOT / "crds"
 REFERENCE = ROOT / "docs" / "api-reference.md"
+CONFIG_REFERENCE = ROOT / "docs" / "config-reference.md"
+
+
+def _is_stale(path: pathlib.Path, text: str) -> bool:
+    return not path.exists() or path.read_text(encoding="utf-8") != text
 
 
 def reference_is_stale(path: pathlib.Path = REFERENCE) -> bool:
     """True when the committed reference differs from what the models generate."""
-    return not path.exists() or path.read_text(encoding="utf-8") != reference.document()
+    return _is_stale(path, reference.document())
+
+
+def config_reference() -> str:
+    """docs/config-reference.md: config.yaml and keys.yaml, fields the proxy reads only at start marked."""
+    return reference.config_document(runtime.RESTART_FIELDS)
+
+
+def config_reference_is_stale(path: pathlib.Path = CONFIG_REFERENCE) -> bool:
+    """True when the committed config.yaml/keys.yaml reference differs from what the models generate."""
+    return _is_stale(path, config_reference())
 
 
 def stale_files(directory: pathlib.Path) -> list[str]:
@@ -45,23 +64,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--check", action="store_true", help="fail when crds/ differs from the models")
+    parser.add_argument("--check", action="store_true", help="fail when an output is stale")
     parser.add_argument("--dir", type=pathlib.Path, default=CRDS_DIR, help="output folder (default: crds/)")
     parser.add_argument("--reference", type=pathlib.Path, default=REFERENCE, help="reference Markdown file")
+    parser.add_argument(
+        "--config-reference",
+        type=pathlib.Path,
+        default=CONFIG_REFERENCE,
+        help="config.yaml/keys.yaml reference Markdown file (default: docs/config-reference.md)",
+    )
     args = parser.parse_args(argv)
+    documents = ((args.reference, reference.document()), (args.config_reference, config_reference()))
     if args.check:
         stale = [str(args.dir / name) for name in stale_files(args.dir)]
-        if reference_is_stale(args.reference):
-            stale.append(str(args.reference))
+        stale += [str(path) for path, text in documents if _is_stale(path, text)]
         for name in stale:
             print(f"{name}: stale; run `python hack/gen_crds.py`", file=sys.stderr)
         return 1 if stale else 0
     for name in write(args.dir):
         print(f"wrote {args.dir / name}")
-    if reference_is_stale(args.reference):
-        args.reference.parent.mkdir(parents=True, exist_ok=True)
-        args.reference.write_text(reference.document(), encoding="utf-8")
-        print(f"wrote {args.reference}")
+    for path, text in documents:
+        if _is_stale(path, text):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
     return 0
 
 

@@ -9,6 +9,7 @@ startup with an error naming the variable and the rule it broke.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
@@ -124,6 +125,30 @@ class OperatorSettings(pydantic_settings.BaseSettings):
 
     inactivity_timeout_seconds: Seconds = 900.0
     """A watch stream silent for this long is restarted (guards against silently dead watches)."""
+
+    sentry_dsn: pydantic.SecretStr | None = None
+    """Where the operator sends reports of its own errors (the Sentry protocol): its ERROR log
+    lines and reconciles that failed other than by the API server's answer. Unset: none, and
+    the SDK is not loaded. Keep it in a Secret (the chart's errorTracking.dsnSecretRef)."""
+
+    sentry_environment: str = pydantic.Field(default="production", min_length=1, max_length=64)
+    """The environment the operator's error reports are filed under."""
+
+    @pydantic.field_validator("sentry_dsn")
+    @classmethod
+    def _a_dsn(cls, value: pydantic.SecretStr | None) -> pydantic.SecretStr | None:
+        # Checked here so that a bad one stops the process before Kopf starts; never echoed.
+        if value is None:
+            return None
+        try:
+            url = urllib.parse.urlsplit(value.get_secret_value())
+            valid = url.scheme in ("http", "https") and bool(url.username and url.hostname)
+            valid = valid and url.port != 0 and url.path.rsplit("/", 1)[-1].isdigit()
+        except ValueError:  # a port that is not a number
+            valid = False
+        if not valid:
+            raise ValueError("must be a DSN such as https://KEY@HOST/PROJECT (a number)")
+        return value
 
     @pydantic.field_validator("posting_level")
     @classmethod

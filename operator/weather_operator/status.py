@@ -29,6 +29,7 @@ DEGRADED = "Degraded"
 REDIS_READY = "RedisReady"
 MONITORING_CONFIGURED = "MonitoringConfigured"
 ANALYTICS_READY = "AnalyticsReady"
+ERROR_TRACKING_CONFIGURED = "ErrorTrackingConfigured"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +119,8 @@ class ProxyObservation:
     """Why the last reconcile could not apply the children (the API server's refusal), if it failed."""
     analytics: Observed | None = None
     """AnalyticsReady: the usage history's database as read back (``render.postgres.readiness``)."""
+    error_tracking: Observed | None = None
+    """ErrorTrackingConfigured: whether the DSN's Secret is there (``error_tracking_from_secret``)."""
 
 
 def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any] | None) -> int:
@@ -203,6 +206,8 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
         )
     if obs.analytics is not None:
         out.append(obs.analytics)
+    if obs.error_tracking is not None:
+        out.append(obs.error_tracking)
     return out
 
 
@@ -281,6 +286,29 @@ def redis_from_external_secret(
     return RedisObservation(
         managed=False, ready=True, detail=f"external Redis URL from Secret {secret_name!r}"
     )
+
+
+def error_tracking_from_secret(
+    tracking: effective.EffectiveErrorTracking, secret: Mapping[str, Any] | None
+) -> Observed:
+    """ErrorTrackingConfigured from the DSN's Secret as read (None: not found), as RedisReady's
+    External URL Secret: the pods' SENTRY_DSN is a secretKeyRef, so without it they cannot start."""
+    if not tracking.enabled or tracking.dsn_secret_ref is None:
+        return Observed(ERROR_TRACKING_CONFIGURED, FALSE, "Disabled", "spec.errorTracking is not set")
+    name, key = tracking.dsn_secret_ref.name, tracking.dsn_secret_ref.key
+    if secret is None:
+        problem = f"Secret {name!r} not found"
+    elif key not in (secret.get("data") or {}) and key not in (secret.get("stringData") or {}):
+        problem = f"Secret {name!r} has no key {key!r}"
+    else:
+        return Observed(
+            ERROR_TRACKING_CONFIGURED,
+            TRUE,
+            "SecretFound",
+            f"error reports go to the DSN in Secret {name!r}, environment {tracking.environment!r}",
+        )
+    message = f"{problem}: the proxy pods cannot start without their SENTRY_DSN"
+    return Observed(ERROR_TRACKING_CONFIGURED, FALSE, "SecretNotFound", message)
 
 
 # --- ApiKey ----------------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ from weather_proxy.auth import keysources, keywatch
 from weather_proxy.cache import coalesce, store, swr, warmer
 from weather_proxy.history import service as history_service
 from weather_proxy.http import fastpath, middleware, openapi, problems
+from weather_proxy.observability import errortracking, tracing
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
-from weather_proxy.observability import tracing
 from weather_proxy.ratelimit import limiter
 from weather_proxy.routes import analytics as analytics_routes
 from weather_proxy.routes import health, usage, weather
@@ -70,7 +70,7 @@ def create_app(
 
     ``config_path`` is the file the config came from: it is watched and hot-reloaded.
     ``environ`` (default: ``os.environ``) supplies WEATHER_PROXY_REDIS_URL, REDIS_PASSWORD,
-    WEATHER_PROXY_ANALYTICS_DATABASE_URL and ANALYTICS_DATABASE_PASSWORD.
+    WEATHER_PROXY_ANALYTICS_DATABASE_URL, ANALYTICS_DATABASE_PASSWORD and the SENTRY_* settings.
     ``fast_path=False`` leaves the weather routes to FastAPI's routing (for comparisons).
     """
     environ = os.environ if environ is None else environ
@@ -84,6 +84,8 @@ def create_app(
         rt.history = history_service.UsageHistory(
             config.analytics, settings.analytics_password(environ), metrics
         )
+    tracking = settings.error_tracking(environ, config)
+    reporter = errortracking.ErrorReporter(tracking, version.VERSION) if tracking is not None else None
     path = pathlib.Path(config_path) if config_path is not None else None
     watched = config.auth.kubernetes
     api_server = keywatch.api_server_url(watched, environ) if watched is not None else None
@@ -95,6 +97,8 @@ def create_app(
             yield
         finally:
             await _stop(rt, tasks)
+            if reporter is not None:
+                await asyncio.to_thread(reporter.close)
 
     app = ProxyApp(
         title="Weather proxy",
@@ -137,7 +141,12 @@ def create_app(
     if config.http.trusted_hosts != ["*"]:
         outer.append((TrustedHostMiddleware, {"allowed_hosts": config.http.trusted_hosts}))
     recorder = rt.history.writer if rt.history is not None else None
-    outer.append((middleware.RequestContextMiddleware, {"metrics": metrics, "recorder": recorder}))
+    outer.append(
+        (
+            middleware.RequestContextMiddleware,
+            {"metrics": metrics, "recorder": recorder, "reporter": reporter},
+        )
+    )
     for cls, options in outer:
         app.add_middleware(cls, **options)
     # Server spans outermost, on either path: the request's log lines are written inside its span.

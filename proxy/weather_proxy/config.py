@@ -109,9 +109,17 @@ class Upstream(ConfigModel):
         "https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast URL."
     )
     timeout_seconds: float = Field(5.0, gt=0, le=120, description="Timeout of one upstream HTTP call.")
-    retries: Retries = Field(default_factory=Retries)
-    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
-    pool: Pool = Field(default_factory=Pool)
+    retries: Retries = Field(
+        default_factory=Retries,
+        description="Retries of a failed upstream call (timeouts, connection errors, 5xx, 429), with "
+        "exponential backoff and jitter.",
+    )
+    circuit_breaker: CircuitBreaker = Field(
+        default_factory=CircuitBreaker,
+        description="Stops calling upstream after consecutive failures, fleet-wide through Redis, "
+        "until a trial call succeeds.",
+    )
+    pool: Pool = Field(default_factory=Pool, description="HTTP connection pool to upstream.")
     budget: Budget = Field(
         default_factory=Budget,
         description="Fleet-wide upstream call budget; spent: stale data if cached, else 503 "
@@ -133,7 +141,7 @@ class MemoryCache(ConfigModel):
     ttl_seconds: float = Field(60.0, gt=0, le=86400, description="L1 entry lifetime.")
 
 
-City = Annotated[str, Field(min_length=1, max_length=100)]
+City = Annotated[str, Field(min_length=1, max_length=100, description="A city name, as in ?city=.")]
 
 
 class Cache(ConfigModel):
@@ -144,8 +152,14 @@ class Cache(ConfigModel):
     geocoding_ttl_seconds: int = Field(
         7 * 86400, ge=60, le=365 * 86400, description="How long a geocoding result is cached."
     )
-    memory: MemoryCache = Field(default_factory=MemoryCache)
-    warm_cities: list[City] = Field(default_factory=list, max_length=100, description="Cities kept warm.")
+    memory: MemoryCache = Field(
+        default_factory=MemoryCache, description="The in-process (L1) cache in front of Redis."
+    )
+    warm_cities: list[City] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Cities kept warm: refreshed in the background before they go stale.",
+    )
 
 
 class Redis(ConfigModel):
@@ -182,7 +196,7 @@ class KubernetesKeys(ConfigModel):
         max_length=63,
         description="Namespace of the Secrets; default: the pod's own (the ServiceAccount's namespace file).",
     )
-    secret_names: list[SecretName] = Field(
+    secret_names: list[Annotated[SecretName, Field(description="Name of a keys Secret.")]] = Field(
         ...,
         min_length=1,
         max_length=64,
@@ -218,7 +232,7 @@ class KubernetesKeys(ConfigModel):
 class Auth(ConfigModel):
     required: bool = Field(False, description="Reject requests without a valid X-API-Key.")
     keys_file: str | None = Field(None, description="Path of keys.yaml; no keys when absent.")
-    keys_files: list[str] = Field(
+    keys_files: list[Annotated[str, Field(description="Path of a keys file.")]] = Field(
         default_factory=list,
         max_length=1023,
         description="More keys files merged after keysFile (a fleet's keys sharded over several Secrets): "
@@ -297,7 +311,7 @@ class AnalyticsWriter(ConfigModel):
 class Analytics(ConfigModel):
     """Usage history in PostgreSQL: one row per API request (key id, never the key; never the client's IP)."""
 
-    database: AnalyticsDatabase
+    database: AnalyticsDatabase = Field(..., description="The PostgreSQL database of the history.")
     retention_days: int = Field(
         90, ge=1, le=3660, description="Days of history kept; older daily partitions are dropped."
     )
@@ -343,12 +357,20 @@ class Limit(ConfigModel):
 
 
 class RateLimit(ConfigModel):
-    default: Limit = Field(default_factory=lambda: Limit(requests_per_minute=100, burst=20))
-    anonymous: Limit = Field(default_factory=lambda: Limit(requests_per_minute=10, burst=5))
+    default: Limit = Field(
+        default_factory=lambda: Limit(requests_per_minute=100, burst=20),
+        description="The limit of a key that has none of its own.",
+    )
+    anonymous: Limit = Field(
+        default_factory=lambda: Limit(requests_per_minute=10, burst=5),
+        description="The limit of a caller without a key (auth.required false), per client address.",
+    )
 
 
 class Cors(ConfigModel):
-    allow_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+    allow_origins: list[Annotated[str, Field(description="An origin, e.g. https://app.example.com.")]] = (
+        Field(default_factory=list, description="Origins allowed by CORS; none (no CORS headers) when empty.")
+    )
 
 
 def _ip_networks(entries: list[str]) -> list[str]:
@@ -364,10 +386,19 @@ def _ip_networks(entries: list[str]) -> list[str]:
 
 class Http(ConfigModel):
     request_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Deadline of one request (504).")
-    cors: Cors = Field(default_factory=Cors)
-    trusted_hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    cors: Cors = Field(default_factory=Cors, description="Cross-origin resource sharing.")
+    trusted_hosts: list[Annotated[str, Field(description="A host name; *.example.com or * allowed.")]] = (
+        Field(
+            default_factory=lambda: ["*"],
+            min_length=1,
+            description="Host header values accepted (400 otherwise); [*] accepts any.",
+        )
+    )
     gzip_minimum_size: int = Field(1000, ge=0, description="Responses larger than this are gzipped.")
-    trusted_proxies: Annotated[list[str], AfterValidator(_ip_networks)] = Field(
+    trusted_proxies: Annotated[
+        list[Annotated[str, Field(description="An IP address or CIDR network.")]],
+        AfterValidator(_ip_networks),
+    ] = Field(
         default_factory=list,
         max_length=256,
         description="Peers (IP addresses or CIDR networks) whose X-Forwarded-For and X-Forwarded-Proto "
@@ -407,16 +438,18 @@ class Http(ConfigModel):
 
 
 class Tracing(ConfigModel):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Trace requests with OpenTelemetry.")
     otlp_endpoint: str | None = Field(
         None, description="OTLP/HTTP endpoint; spans are not exported when unset."
     )
-    sample_ratio: float = Field(0.1, ge=0, le=1)
+    sample_ratio: float = Field(0.1, ge=0, le=1, description="Fraction of requests traced (0 to 1).")
 
 
 class Observability(ConfigModel):
-    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
-    tracing: Tracing = Field(default_factory=Tracing)
+    log_level: str = Field(
+        "info", pattern="^(debug|info|warning|error|critical)$", description="Lowest level logged."
+    )
+    tracing: Tracing = Field(default_factory=Tracing, description="OpenTelemetry tracing.")
 
 
 class Server(enum.StrEnum):
@@ -429,22 +462,28 @@ class Server(enum.StrEnum):
 class ProxyConfig(ConfigModel):
     """``config.yaml``: everything a proxy process needs to serve."""
 
-    environment: Environment = Environment.DEV
-    listen: Listen = Field(default_factory=Listen)
-    upstream: Upstream = Field(default_factory=Upstream)
-    cache: Cache = Field(default_factory=Cache)
-    redis: Redis | None = None
-    auth: Auth = Field(default_factory=Auth)
-    rate_limit: RateLimit = Field(default_factory=RateLimit)
-    http: Http = Field(default_factory=Http)
-    observability: Observability = Field(default_factory=Observability)
+    environment: Environment = Field(
+        Environment.DEV,
+        description="dev, staging or production: where this proxy runs, as its start-up log says.",
+    )
+    listen: Listen = Field(default_factory=Listen, description="Where the HTTP server listens.")
+    upstream: Upstream = Field(default_factory=Upstream, description="The Open-Meteo client.")
+    cache: Cache = Field(default_factory=Cache, description="Freshness and size of the weather cache.")
+    redis: Redis | None = Field(
+        None,
+        description="The Redis the fleet's replicas share (cache, rate limits, circuit breaker); "
+        "without it each process keeps them in its own memory.",
+    )
+    auth: Auth = Field(default_factory=Auth, description="API keys: where they come from, whether required.")
+    rate_limit: RateLimit = Field(default_factory=RateLimit, description="Per-key and anonymous rate limits.")
+    http: Http = Field(default_factory=Http, description="HTTP server behaviour.")
+    observability: Observability = Field(default_factory=Observability, description="Logs and traces.")
     analytics: Analytics | None = Field(
         None, description="Usage history and analytics in PostgreSQL; off (routes answer 404) when absent."
     )
     server: Server = Field(
         Server.UVICORN,
-        description="The HTTP server: uvicorn, or granian (faster on the cache-hit path, bench figure 1). "
-        "Read at start.",
+        description="The HTTP server: uvicorn or granian (faster on the cache-hit path). Read at start.",
     )
     workers: int | None = Field(
         None,
@@ -498,9 +537,11 @@ class KeyEntry(ConfigModel):
 
     id: str = Field(..., min_length=1, max_length=300, description="namespace/name of the ApiKey.")
     sha256: str = Field(..., pattern="^[0-9a-f]{64}$", description="Hex SHA-256 of the plaintext key.")
-    rate_limit: Limit | None = None
-    expires_at: datetime.datetime | None = None
-    disabled: bool = False
+    rate_limit: Limit | None = Field(None, description="This key's limit; rateLimit.default when absent.")
+    expires_at: datetime.datetime | None = Field(
+        None, description="RFC 3339 time from which the key is refused (403); never when absent."
+    )
+    disabled: bool = Field(False, description="Refuse the key (403) while keeping its entry.")
     scopes: Scopes = Field(
         default_factory=lambda: list(DEFAULT_SCOPES),
         description="What the key may call; weather:read and usage:read when absent.",
@@ -516,7 +557,7 @@ class KeysFile(ConfigModel):
         description="Grows with every change the operator writes (0: unversioned). A mounted file never "
         "replaces a watched Secret's content of a higher revision: a lagging file cannot undo a revocation.",
     )
-    keys: list[KeyEntry] = Field(default_factory=list)
+    keys: list[KeyEntry] = Field(default_factory=list, description="The keys; keys: [] means none.")
 
 
 class ConfigError(ValueError):

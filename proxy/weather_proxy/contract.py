@@ -19,6 +19,11 @@ ENV_REDIS_URL = "WEATHER_PROXY_REDIS_URL"
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"  # noqa: S105  # nosec B105 - the variable's name, not a password
 ENV_ANALYTICS_URL = "WEATHER_PROXY_ANALYTICS_DATABASE_URL"
 ENV_ANALYTICS_PASSWORD = "ANALYTICS_DATABASE_PASSWORD"  # noqa: S105  # nosec B105 - a variable name
+# Error reports (spec.errorTracking): the DSN (from the user's Secret), the environment they are
+# filed under and Sentry's trace sample rate; the Sentry SDKs' own names for them.
+ENV_SENTRY_DSN = "SENTRY_DSN"
+ENV_SENTRY_ENVIRONMENT = "SENTRY_ENVIRONMENT"
+ENV_SENTRY_TRACES_SAMPLE_RATE = "SENTRY_TRACES_SAMPLE_RATE"
 # Server processes (``weather_proxy.cpus``, ``weather_proxy.server``): their count (overrides
 # config.yaml's workers), the CPU request in millicores that sets the default when the container
 # has no CPU limit (the Downward API's requests.cpu with divisor 1m), and the directory of their

@@ -75,10 +75,10 @@ class DatabaseStorage(base.CrdModel):
 class DatabaseResources(base.CrdModel):
     """Compute resources of the PostgreSQL container (requests and limits)."""
 
-    requests: dict[str, base.IntOrString] | None = Field(
+    requests: dict[str, base.Quantity] | None = Field(
         None, description="Minimum resources, e.g. {cpu: 100m, memory: 256Mi}."
     )
-    limits: dict[str, base.IntOrString] | None = Field(
+    limits: dict[str, base.Quantity] | None = Field(
         None, description="Maximum resources, e.g. {memory: 512Mi}."
     )
 
@@ -100,7 +100,7 @@ class ManagedDatabase(base.CrdModel):
         description="PostgreSQL instances of a CloudNativePG Cluster (one primary, the rest replicas); "
         "the StatefulSet always runs one. Preset: 1 in staging, 2 in production.",
     )
-    storage: DatabaseStorage | None = None
+    storage: DatabaseStorage | None = Field(None, description="The database's PersistentVolumeClaim.")
     resources: DatabaseResources | None = Field(None, description="Compute resources of PostgreSQL.")
 
 
@@ -140,7 +140,11 @@ class DatabaseSpec(base.CrdModel):
 
     mode: DatabaseMode | None = Field(None, description="Managed (default) or External.")
     managed: ManagedDatabase | None = None
-    external: ExternalDatabase | None = None
+    external: ExternalDatabase | None = Field(
+        None,
+        description="A PostgreSQL you run, reached through a URL in a Secret; required when mode is "
+        "External, refused otherwise.",
+    )
 
 
 class AnalyticsSpec(base.CrdModel):

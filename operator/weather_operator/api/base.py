@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 from weather_operator.api import cel
@@ -57,6 +57,19 @@ class CrdModel(BaseModel):
 
 # A Kubernetes IntOrString (e.g. a PDB's minAvailable: 1 or "50%", a resource quantity).
 IntOrString = Annotated[int | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
+# A resource quantity, the value of a requests or limits entry (an IntOrString with its description).
+Quantity = Annotated[
+    int | str,
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "description": "A quantity of the resource named by the key, e.g. cpu: 100m, memory: 128Mi.",
+        }
+    ),
+]
+# The values of a map of labels and of annotations.
+LabelValue = Annotated[str, Field(description="Value of the label named by the key.")]
+AnnotationValue = Annotated[str, Field(description="Value of the annotation named by the key.")]
 
 DNS_1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -135,6 +135,16 @@ class EffectiveAnalytics(Resolved):
     erase_on_key_delete: bool
 
 
+class EffectiveErrorTracking(Resolved):
+    """``spec.errorTracking`` resolved: off unless set."""
+
+    enabled: bool
+    # Set when enabled: where the proxy reads its SENTRY_DSN from.
+    dsn_secret_ref: SecretKeySelector | None
+    environment: str
+    traces_sample_rate: float
+
+
 class EffectiveSpec(Resolved):
     """What a WeatherProxy means once its environment preset is applied."""
 
@@ -157,3 +167,4 @@ class EffectiveSpec(Resolved):
     ingress: EffectiveIngress
     topology_spread: SpreadMode
     analytics: EffectiveAnalytics
+    error_tracking: EffectiveErrorTracking

@@ -122,6 +122,9 @@ SLO_MIN_REQUESTS_PER_SECOND = 0.1
 REDIS_PERSISTENCE_SIZE = "1Gi"
 INGRESS_PATH = "/"
 TRACING_SAMPLE_RATIO = 0.1
+# spec.errorTracking is off unless set, in every environment (a DSN is the user's); set, no Sentry
+# tracing: the proxies' traces are OpenTelemetry's (spec.tracing).
+ERROR_TRACKING_TRACES_SAMPLE_RATE = 0.0
 
 
 def for_environment(environment: config.Environment) -> Preset:

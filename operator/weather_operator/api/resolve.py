@@ -151,6 +151,29 @@ def _tracing(spec: weatherproxy.TracingSpec | None) -> config.Tracing:
     )
 
 
+def _error_tracking(
+    spec: weatherproxy.ErrorTrackingSpec | None, environment: config.Environment
+) -> effective_.EffectiveErrorTracking:
+    if spec is None:
+        return effective_.EffectiveErrorTracking(
+            enabled=False,
+            dsn_secret_ref=None,
+            environment=environment.value,
+            traces_sample_rate=presets.ERROR_TRACKING_TRACES_SAMPLE_RATE,
+        )
+    ref = spec.dsn_secret_ref
+    return effective_.EffectiveErrorTracking(
+        enabled=True,
+        dsn_secret_ref=effective_.SecretKeySelector(name=ref.name, key=ref.key),
+        environment=spec.environment or environment.value,
+        traces_sample_rate=(
+            spec.traces_sample_rate
+            if spec.traces_sample_rate is not None
+            else presets.ERROR_TRACKING_TRACES_SAMPLE_RATE
+        ),
+    )
+
+
 def _ingress(spec: weatherproxy.IngressSpec | None) -> effective_.EffectiveIngress:
     spec = spec or weatherproxy.IngressSpec()
     return effective_.EffectiveIngress(
@@ -197,4 +220,5 @@ def effective(
         ingress=_ingress(spec.ingress),
         topology_spread=_topology_spread(spec.topology_spread, preset),
         analytics=analytics.resolve(spec.analytics, spec.environment),
+        error_tracking=_error_tracking(spec.error_tracking, spec.environment),
     )

@@ -67,7 +67,9 @@ class Disruption(base.CrdModel):
     )
 
     enabled: bool | None = Field(
-        None, description="Create a PodDisruptionBudget. Preset: off in dev, on in staging/production."
+        None,
+        description="Create a PodDisruptionBudget. Unset: true when spec.disruption is set, else the "
+        "preset's (off in dev, on in staging/production).",
     )
     min_available: base.IntOrString | None = Field(
         None, description="Pods that must stay available (a number or a percentage like 50%)."
@@ -94,10 +96,10 @@ def _is_percent(value: str) -> bool:
 class Resources(base.CrdModel):
     """Compute resources of a container (Kubernetes ResourceRequirements, requests and limits)."""
 
-    requests: dict[str, base.IntOrString] | None = Field(
+    requests: dict[str, base.Quantity] | None = Field(
         None, description="Minimum resources, e.g. {cpu: 100m, memory: 128Mi}."
     )
-    limits: dict[str, base.IntOrString] | None = Field(
+    limits: dict[str, base.Quantity] | None = Field(
         None, description="Maximum resources, e.g. {memory: 256Mi}."
     )
 
@@ -131,7 +133,10 @@ class Persistence(base.CrdModel):
 
 class ManagedRedis(base.CrdModel):
     image: str | None = Field(None, max_length=512, pattern=IMAGE_PATTERN, description="Redis image.")
-    persistence: Persistence | None = None
+    persistence: Persistence | None = Field(
+        None,
+        description="A PersistentVolumeClaim for Redis's data, so the cache survives a restart of its pod.",
+    )
     resources: Resources | None = Field(None, description="Compute resources of the Redis container.")
 
 
@@ -159,8 +164,12 @@ class RedisSpec(base.CrdModel):
     )
 
     mode: RedisMode | None = Field(None, description="Managed (default) or External.")
-    managed: ManagedRedis | None = None
-    external: ExternalRedis | None = None
+    managed: ManagedRedis | None = Field(
+        None, description="The Redis the operator runs (a one-replica StatefulSet) when mode is Managed."
+    )
+    external: ExternalRedis | None = Field(
+        None, description="A Redis you run, its URL in a Secret; required when mode is External."
+    )
 
 
 class ServiceMonitorSpec(base.CrdModel):
@@ -168,7 +177,7 @@ class ServiceMonitorSpec(base.CrdModel):
         None, description="Create a ServiceMonitor (when the Prometheus Operator CRDs exist)."
     )
     interval: str | None = Field(None, pattern=INTERVAL_PATTERN, description="Scrape interval, e.g. 30s.")
-    labels: dict[str, str] | None = Field(
+    labels: dict[str, base.LabelValue] | None = Field(
         None, description="Extra labels, e.g. {release: kube-prometheus-stack} for Prometheus to select it."
     )
 
@@ -193,7 +202,9 @@ class AlertsSpec(base.CrdModel):
     runbook_base_url: str | None = Field(
         None, max_length=2048, pattern=r"^https?://", description="Base URL of the runbooks."
     )
-    labels: dict[str, str] | None = Field(None, description="Extra labels on the PrometheusRule object.")
+    labels: dict[str, base.LabelValue] | None = Field(
+        None, description="Extra labels on the PrometheusRule object."
+    )
 
 
 class LatencySloSpec(base.CrdModel):
@@ -266,8 +277,13 @@ class MonitoringSpec(base.CrdModel):
         ),
     )
 
-    service_monitor: ServiceMonitorSpec | None = None
-    alerts: AlertsSpec | None = None
+    service_monitor: ServiceMonitorSpec | None = Field(
+        None, description="A Prometheus Operator ServiceMonitor scraping the proxies' /metrics."
+    )
+    alerts: AlertsSpec | None = Field(
+        None,
+        description="A PrometheusRule: error-rate, p95-latency and SLO burn-rate alerts, error budgets.",
+    )
     slo: SloSpec | None = Field(
         None,
         description="Availability and latency objectives the PrometheusRule alerts on (with "
@@ -281,6 +297,35 @@ class TracingSpec(base.CrdModel):
         None, max_length=2048, pattern=r"^https?://", description="OTLP/HTTP endpoint of the collector."
     )
     sample_ratio: float | None = Field(None, ge=0, le=1, description="Fraction of requests traced.")
+
+
+class ErrorTrackingSpec(base.CrdModel):
+    """Error reports from the proxy pods in the Sentry protocol: unhandled errors and 5xx answers.
+
+    Without personal data: no client address, API key, user agent or query as typed; the
+    route, the place (a city, or coordinates to 0.1 degree) and the request id instead.
+    """
+
+    dsn_secret_ref: SecretKeyRef = Field(
+        ...,
+        description="Secret key holding the DSN the reports go to (https://KEY@HOST/PROJECT), the "
+        "pods' SENTRY_DSN. The pods cannot start while the Secret or its key is missing: "
+        "condition ErrorTrackingConfigured says so (SecretNotFound).",
+    )
+    environment: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The environment the reports are filed under; spec.environment when unset.",
+    )
+    traces_sample_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Sentry's trace sample rate, 0 (the default) to 1. The proxy starts no Sentry "
+        "transaction (its traces are OpenTelemetry's: spec.tracing), so reports stay errors only.",
+    )
 
 
 class IngressSpec(base.CrdModel):
@@ -302,7 +347,9 @@ class IngressSpec(base.CrdModel):
     tls_secret_name: str | None = Field(
         None, max_length=253, pattern=base.DNS_1123_SUBDOMAIN, description="Secret with the TLS certificate."
     )
-    annotations: dict[str, str] | None = Field(None, description="Annotations of the Ingress object.")
+    annotations: dict[str, base.AnnotationValue] | None = Field(
+        None, description="Annotations of the Ingress object."
+    )
 
 
 class TopologySpread(base.CrdModel):
@@ -345,7 +392,7 @@ class WeatherProxySpec(base.CrdModel):
     )
     cache: config.Cache | None = Field(None, description="Cache settings (config.yaml cache).")
     rate_limit: config.RateLimit | None = Field(None, description="Per-key and anonymous rate limits.")
-    auth: AuthSpec | None = None
+    auth: AuthSpec | None = Field(None, description="API key authentication (X-API-Key header).")
     http: config.Http | None = Field(None, description="HTTP server settings (config.yaml http).")
     log_level: str | None = Field(
         None,
@@ -354,14 +401,24 @@ class WeatherProxySpec(base.CrdModel):
     )
     server: config.Server | None = Field(
         None,
-        description="The proxy's HTTP server (config.yaml server): uvicorn (when unset) or granian, "
-        "which served the full proxy's cache hits 1.5x to 2.8x faster (bench figure 1). "
+        description="The proxy's HTTP server (config.yaml server): uvicorn (when unset) or granian. "
         "A change restarts the pods.",
     )
     redis: RedisSpec | None = None
-    monitoring: MonitoringSpec | None = None
-    tracing: TracingSpec | None = None
-    ingress: IngressSpec | None = None
+    monitoring: MonitoringSpec | None = Field(
+        None,
+        description="Prometheus Operator objects: ServiceMonitor, alerts, SLOs. Without the "
+        "monitoring.coreos.com CRDs they are skipped (MonitoringConfigured False, CRDsNotInstalled).",
+    )
+    tracing: TracingSpec | None = Field(
+        None, description="OpenTelemetry traces of the proxies, exported over OTLP/HTTP."
+    )
+    error_tracking: ErrorTrackingSpec | None = Field(
+        None, description="Error reports from the proxies to a Sentry-protocol service; none when unset."
+    )
+    ingress: IngressSpec | None = Field(
+        None, description="An Ingress in front of the fleet's Service; none when unset."
+    )
     topology_spread: TopologySpread | None = None
     analytics: analytics_.AnalyticsSpec | None = None
 

@@ -328,6 +328,17 @@ async def observe_analytics(
     return status.Observed(status.ANALYTICS_READY, found.status, found.reason, found.message)
 
 
+async def observe_error_tracking(
+    state: runtime.State, namespace: str, spec: effective.EffectiveSpec
+) -> status.Observed:
+    """ErrorTrackingConfigured from the DSN's Secret (read only when error tracking is on)."""
+    tracking = spec.error_tracking
+    secret = None
+    if tracking.enabled and tracking.dsn_secret_ref is not None:
+        secret = await state.cluster.get(apply.SECRET, namespace, tracking.dsn_secret_ref.name)
+    return status.error_tracking_from_secret(tracking, secret)
+
+
 async def _workload(
     state: runtime.State, kind: apply.Kind, namespace: str, name: str
 ) -> dict[str, Any] | None:
@@ -377,6 +388,7 @@ async def write_status(
             selector=names.selector_string(name),
             reconcile_error=reconcile_error,
             analytics=await observe_analytics(state, namespace, name, spec),
+            error_tracking=await observe_error_tracking(state, namespace, spec),
         )
         desired = status.proxy_status(observation, previous, now)
     if not status.changed(previous, desired):
@@ -405,6 +417,10 @@ def _announce_transitions(
             events.warn(body, reason=condition["reason"], message=condition["message"])
         elif condition["type"] == status.REDIS_READY and condition["reason"] == "ExternalSecretNotFound":
             events.warn(body, reason="RedisSecretNotFound", message=condition["message"])
+        elif (
+            condition["type"] == status.ERROR_TRACKING_CONFIGURED and condition["reason"] == "SecretNotFound"
+        ):
+            events.warn(body, reason="ErrorTrackingSecretNotFound", message=condition["message"])
         elif condition["type"] == status.ANALYTICS_READY and condition["reason"] == "DatabaseReady":
             events.info(body, reason="AnalyticsReady", message=condition["message"])
         elif (

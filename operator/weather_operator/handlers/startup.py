@@ -6,13 +6,14 @@ importing the handlers has no side effect beyond registering them with Kopf.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
 
 import kopf
 
-from weather_operator import metrics, workqueue
+from weather_operator import errortracking, metrics, workqueue
 from weather_operator import settings as own_settings
 from weather_operator.api import constants
 from weather_operator.handlers import apikeys, children, fleet, periodic, runtime
@@ -49,13 +50,19 @@ def watch_only_managed(kopf_settings: kopf.OperatorSettings) -> None:
         kopf_settings.watching.label_selectors[resource] = selector
 
 
-def queue(state: runtime.State) -> workqueue.WorkQueue:
-    """The reconcile-request queue, with the reconcile of each kind and the metrics it feeds."""
+def queue(state: runtime.State, report_errors: bool = False) -> workqueue.WorkQueue:
+    """The reconcile-request queue, with the reconcile of each kind and the metrics it feeds.
+
+    ``report_errors``: a reconcile's unexpected failure is also reported (``errortracking``).
+    """
+    reconcilers: dict[str, errortracking.Reconcile] = {
+        runtime.WEATHERPROXY: functools.partial(fleet.reconcile, state),
+        runtime.APIKEY: functools.partial(apikeys.reconcile, state),
+    }
+    if report_errors:
+        reconcilers = {kind: errortracking.reporting(reconcile) for kind, reconcile in reconcilers.items()}
     work = workqueue.WorkQueue(
-        {
-            runtime.WEATHERPROXY: functools.partial(fleet.reconcile, state),
-            runtime.APIKEY: functools.partial(apikeys.reconcile, state),
-        },
+        reconcilers,
         workers=state.settings.reconcile_workers,
         first_backoff=state.settings.retry_delay_seconds,
         observe=lambda request, result, seconds: state.metrics.observe(request.kind, result, seconds),
@@ -69,26 +76,29 @@ def queue(state: runtime.State) -> workqueue.WorkQueue:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwargs: Any) -> None:
     own = own_settings.OperatorSettings.from_env()
+    # First: what fails from here on is reported.
+    reporting = errortracking.init(own)
     configure(settings, own)
     watch_only_managed(settings)
     # The indexes are live views that Kopf fills from its watches.
     state = runtime.State(
         settings=own, fleets=kwargs[runtime.FLEETS_INDEX], apikeys=kwargs[runtime.KEYS_INDEX]
     )
-    state.queue = queue(state)
+    state.queue = queue(state, report_errors=reporting)
     state.periodic = functools.partial(periodic.run, state)
     memo[runtime.MEMO_KEY] = state
     if own.metrics_port:
         memo[METRICS_RUNNER] = await metrics.serve(state.metrics, "0.0.0.0", own.metrics_port)  # noqa: S104 - a pod's port  # nosec B104
     logger.info(
         "weather-operator settings: default image %s, %s reconcile workers, drift every %ss, "
-        "monitoring re-check every %ss, ApiKey re-check every %ss, metrics on port %s",
+        "monitoring re-check every %ss, ApiKey re-check every %ss, metrics on port %s, error reports %s",
         own.default_image,
         own.reconcile_workers,
         own.drift_interval_seconds,
         own.monitoring_recheck_seconds,
         own.key_recheck_seconds,
         own.metrics_port or "(off)",
+        f"on ({own.sentry_environment})" if reporting else "off",
     )
 
 
@@ -103,3 +113,4 @@ async def cleanup(memo: Any, **_: Any) -> None:
     runner = memo.get(METRICS_RUNNER)
     if runner is not None:
         await runner.cleanup()
+    await asyncio.to_thread(errortracking.close)

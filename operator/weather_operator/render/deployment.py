@@ -33,14 +33,33 @@ _WHEN_UNSATISFIABLE = {
 
 def _env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:
     """What the proxy reads from env: its CPU request (its server workers' default: one per CPU of
-    the container's limit, else of this request), Redis's password (or URL), the history database's."""
+    the container's limit, else of this request), Redis's password (or URL), the history database's,
+    where its error reports go."""
     cpu_request = {
         "name": contract.ENV_CPU_REQUEST_MILLICORES,
         "valueFrom": {
             "resourceFieldRef": {"containerName": CONTAINER_NAME, "resource": "requests.cpu", "divisor": "1m"}
         },
     }
-    return [cpu_request, *_redis_env(proxy, spec), *postgres.proxy_env(proxy, spec.analytics)]
+    return [
+        cpu_request,
+        *_redis_env(proxy, spec),
+        *postgres.proxy_env(proxy, spec.analytics),
+        *_error_tracking_env(spec.error_tracking),
+    ]
+
+
+def _error_tracking_env(tracking: effective.EffectiveErrorTracking) -> list[dict[str, Any]]:
+    """The DSN from the user's Secret, as the Redis URL is: not optional, so a pod never runs
+    without the reports it was asked for; a missing Secret shows in ErrorTrackingConfigured."""
+    if not tracking.enabled or tracking.dsn_secret_ref is None:
+        return []
+    ref = {"name": tracking.dsn_secret_ref.name, "key": tracking.dsn_secret_ref.key}
+    return [
+        {"name": contract.ENV_SENTRY_DSN, "valueFrom": {"secretKeyRef": ref}},
+        {"name": contract.ENV_SENTRY_ENVIRONMENT, "value": tracking.environment},
+        {"name": contract.ENV_SENTRY_TRACES_SAMPLE_RATE, "value": format(tracking.traces_sample_rate, "g")},
+    ]
 
 
 def _redis_env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]]:

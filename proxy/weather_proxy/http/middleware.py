@@ -5,7 +5,8 @@ request id (echoed or generated, set in a contextvar for the logs), security
 headers, HSTS behind TLS, the request counter and latency histogram by route
 template, the audit line of keyed requests, the usage-history row of every API
 request (queued for the analytics writer when analytics is on), and a last-resort
-500 problem document (no stack trace, no key) for anything unhandled.
+500 problem document (no stack trace, no key) for anything unhandled. With error tracking on
+(``observability.errortracking``) it reports that unhandled error, and any other 5xx answer.
 
 It also keeps the promise that every error is RFC 9457 problem+json: an error
 response produced below it as text (Starlette's trusted-host and CORS
@@ -33,6 +34,7 @@ from weather_proxy.observability import metrics as metrics_mod
 
 if TYPE_CHECKING:
     from weather_proxy.history import writer as history_writer
+    from weather_proxy.observability import errortracking
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +83,19 @@ def is_api_route(template: str) -> bool:
 
 
 class RequestContextMiddleware:
-    """Request id, security headers, metrics, audit log, usage-history row, 500 fallback."""
+    """Request id, security headers, metrics, audit log, usage-history row, 500 fallback, error reports."""
 
     def __init__(
         self,
         app: ASGIApp,
         metrics: metrics_mod.Metrics,
         recorder: history_writer.RequestWriter | None = None,
+        reporter: errortracking.ErrorReporter | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.recorder = recorder
+        self.reporter = reporter  # None: error tracking off, and nothing of it on any path
         self._counters: dict[tuple[str, str, int], metrics_mod.BatchedCounter] = {}
         self._histograms: dict[str, metrics_mod.BatchedHistogram] = {}
         self._recorded: dict[str, bool] = {}  # route template -> whether its requests get a row
@@ -132,8 +136,12 @@ class RequestContextMiddleware:
             started = True
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
-        except Exception:
+            if status >= 500 and self.reporter is not None:
+                self.reporter.answered(scope, status, request_id, body)
+        except Exception as exc:
             log.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            if self.reporter is not None:
+                self.reporter.unhandled(exc, scope, request_id)
             status = 500
             if not started:
                 problem = problems.body(500, "Unexpected error.")
@@ -154,6 +162,9 @@ class RequestContextMiddleware:
         status = 500
         started = False
         rewrite: _ProblemRewrite | None = None
+        tap: _ErrorBodyTap | None = None
+        if self.reporter is not None:
+            send = tap = _ErrorBodyTap(send)
 
         async def send_with_context(message: Message) -> None:
             nonlocal status, started, rewrite
@@ -175,8 +186,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_context)
-        except Exception:
+        except Exception as exc:
             log.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            if self.reporter is not None:
+                self.reporter.unhandled(exc, scope, request_id)
             if not started:
                 status = 500
                 await send_with_context(
@@ -187,6 +200,9 @@ class RequestContextMiddleware:
                     }
                 )
                 await send({"type": "http.response.body", "body": problems.body(500, "Unexpected error.")})
+        else:
+            if status >= 500 and tap is not None and self.reporter is not None:
+                self.reporter.answered(scope, status, request_id, tap.body())
         finally:
             self._observe(scope, status, time.perf_counter() - start)
             logs.request_id_var.reset(token)
@@ -277,6 +293,30 @@ class RequestDeadline:
             )
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+
+
+class _ErrorBodyTap:
+    """``send``, keeping the start of a 5xx answer's body: the title of the problem it reports."""
+
+    LIMIT = 4096
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.error = False
+        self.chunks: list[bytes] = []
+        self.kept = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.error = message["status"] >= 500
+        elif self.error and self.kept < self.LIMIT:
+            chunk = message.get("body", b"")
+            self.chunks.append(chunk)
+            self.kept += len(chunk)
+        await self.send(message)
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 _DROPPED_ON_REWRITE = frozenset({b"content-type", b"content-length", b"content-encoding"})

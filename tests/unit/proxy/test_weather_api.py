@@ -9,6 +9,8 @@ import pytest
 
 from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
+from weather_proxy.http import problems
+from weather_proxy.routes import weather
 
 
 async def test_city_miss_then_hit_body_and_headers(
@@ -269,3 +271,16 @@ async def test_unhandled_error_is_a_500_problem_without_details(proxy: AppFactor
     assert "secret" not in response.text
     assert "Traceback" not in response.text
     assert orjson.loads(response.content)["status"] == 500
+
+
+def test_the_query_memo_holds_only_short_valid_queries() -> None:
+    """No memory keyed by what a client makes up: refused and long queries are parsed, never kept."""
+    weather._QUERIES.clear()
+    for n in range(50):
+        with pytest.raises(problems.ProblemError):
+            weather.parse_query(b"city=Paris&x=" + b"a" * n)
+    long_place = b"city=" + b"%C3%A9" * 30  # 30 characters, 185 bytes: valid, but not kept
+    assert weather.parse_query(long_place).city == "\u00e9" * 30
+    assert weather._QUERIES == {}
+    assert weather.parse_query(b"city=Paris").city == "Paris"
+    assert list(weather._QUERIES) == [b"city=Paris"]

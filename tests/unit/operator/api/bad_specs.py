@@ -184,6 +184,36 @@ BAD_SPECS: list[BadSpec] = [
         "spec.tracing.otlpEndpoint",
     ),
     BadSpec(
+        "error-tracking-traces-sample-rate-above-one",
+        WEATHERPROXY,
+        {"errorTracking": {"dsnSecretRef": {"name": "sentry", "key": "dsn"}, "tracesSampleRate": 1.5}},
+        "spec.errorTracking.tracesSampleRate",
+    ),
+    BadSpec(
+        "error-tracking-traces-sample-rate-negative",
+        WEATHERPROXY,
+        {"errorTracking": {"dsnSecretRef": {"name": "sentry", "key": "dsn"}, "tracesSampleRate": -0.1}},
+        "spec.errorTracking.tracesSampleRate",
+    ),
+    BadSpec(
+        "error-tracking-without-dsn-secret",
+        WEATHERPROXY,
+        {"errorTracking": {"environment": "production"}},
+        "spec.errorTracking.dsnSecretRef",
+    ),
+    BadSpec(
+        "error-tracking-dsn-secret-name-invalid",
+        WEATHERPROXY,
+        {"errorTracking": {"dsnSecretRef": {"name": "Sentry_DSN", "key": "dsn"}}},
+        "spec.errorTracking.dsnSecretRef.name",
+    ),
+    BadSpec(
+        "error-tracking-environment-with-a-blank",
+        WEATHERPROXY,
+        {"errorTracking": {"dsnSecretRef": {"name": "sentry", "key": "dsn"}, "environment": "prod eu"}},
+        "spec.errorTracking.environment",
+    ),
+    BadSpec(
         "service-monitor-interval-no-unit",
         WEATHERPROXY,
         {"monitoring": {"serviceMonitor": {"interval": "30"}}},

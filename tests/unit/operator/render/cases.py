@@ -68,6 +68,11 @@ SPECS: dict[str, dict[str, Any]] = {
             "slo": {"latency": {"thresholdSeconds": 1, "percent": 99.5}, "minRequestsPerSecond": 0.5},
         },
         "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318", "sampleRatio": 0.25},
+        "errorTracking": {
+            "dsnSecretRef": {"name": "sentry", "key": "dsn"},
+            "environment": "production-eu",
+            "tracesSampleRate": 0.05,
+        },
         "ingress": {
             "enabled": True,
             "host": "weather.example.com",
