@@ -33,6 +33,9 @@ Environment:
     Do not start kube-scheduler/kwok even if they are built.
 ``WPF_CONTROLPLANE_FAKE_NODES=N``
     The fixture creates N kwok nodes at start (default 0; ``up`` creates 1).
+``WPF_CONTROLPLANE_LOG_DIR=DIR``
+    The fixture's control plane copies its components' logs to ``DIR/<state dir name>/`` when
+    it stops (its temp state dir, logs included, is then removed); CI uploads them.
 ``CI=true``
     Missing binaries that cannot be built are a test failure, never a skip.
 """
@@ -68,6 +71,7 @@ ENV_BIN_DIR = "WPF_CONTROLPLANE_BIN_DIR"
 ENV_BUILD = "WPF_CONTROLPLANE_BUILD"
 ENV_KWOK = "WPF_CONTROLPLANE_KWOK"
 ENV_FAKE_NODES = "WPF_CONTROLPLANE_FAKE_NODES"
+ENV_LOG_DIR = "WPF_CONTROLPLANE_LOG_DIR"
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 KWOK_BINARIES = ("kube-scheduler", "kwok", "kwok-stages.yaml")
@@ -241,6 +245,7 @@ class ControlPlane:
     fake_nodes: int = 0  # kwok nodes to create at start (only when kwok runs)
     bind_address: str = "127.0.0.1"  # where kube-apiserver listens (and advertises, when not loopback)
     service_cidr: str = SERVICE_CLUSTER_IP_RANGE
+    log_copy_dir: Path | None = None  # stop() copies logs/ to <log_copy_dir>/<state dir name>/
 
     kubeconfig: Path = dataclasses.field(init=False)
     server: str = dataclasses.field(init=False, default="")
@@ -274,10 +279,20 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop every component (reverse order), by process group. Idempotent."""
         self._stop_components(COMPONENTS)
+        self._copy_logs()
         if self._owns_state_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
+
+    def _copy_logs(self) -> None:
+        """Keep the components' logs in ``log_copy_dir`` (a temp state dir is removed next)."""
+        if self.log_copy_dir is None or self.state_dir is None:
+            return
+        logs = self.state_dir / "logs"
+        if logs.is_dir():
+            with contextlib.suppress(OSError):  # a failed copy must not keep the processes or the dir
+                shutil.copytree(logs, Path(self.log_copy_dir) / self.state_dir.name, dirs_exist_ok=True)
 
     def _stop_components(self, components: tuple[str, ...]) -> None:
         for comp in reversed(components):

@@ -17,6 +17,7 @@ import pytest
 from devcluster.controlplane import (
     ENV_EXISTING_KUBECONFIG,
     ENV_FAKE_NODES,
+    ENV_LOG_DIR,
     BinariesUnavailable,
     ControlPlane,
     ControlPlaneError,
@@ -91,7 +92,8 @@ def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPla
     """A running control plane for the whole session.
 
     Reuses the cluster of ``$WPF_KUBECONFIG`` if set; otherwise builds (if
-    needed) and starts a private one in a temp dir, stopped at session end.
+    needed) and starts a private one in a temp dir, stopped at session end (its logs
+    copied to ``$WPF_CONTROLPLANE_LOG_DIR`` first, when set).
     """
     existing = os.environ.get(ENV_EXISTING_KUBECONFIG)
     if existing:
@@ -116,7 +118,12 @@ def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPla
         pytest.skip(f"control plane unavailable: {exc}")
     except ControlPlaneError as exc:
         pytest.fail(str(exc), pytrace=False)
-    cp = ControlPlane(bin_dir=bin_dir, fake_nodes=int(os.environ.get(ENV_FAKE_NODES, "0") or 0))
+    log_dir = os.environ.get(ENV_LOG_DIR)
+    cp = ControlPlane(
+        bin_dir=bin_dir,
+        fake_nodes=int(os.environ.get(ENV_FAKE_NODES, "0") or 0),
+        log_copy_dir=Path(log_dir).resolve() if log_dir else None,
+    )
     try:
         cp.start()
     except ControlPlaneError as exc:

@@ -182,7 +182,7 @@ READINESS = (
 
 
 def readiness(kube: k.Kube, pod: str) -> dict[str, Any]:
-    """The proxy's own readiness document, read inside the pod (DESIGN §3)."""
+    """The proxy's own readiness document, read inside the pod (docs/contracts.md, HTTP API)."""
     doc: dict[str, Any] = json.loads(
         kube.kubectl("-n", NAMESPACE, "exec", pod, "--", "python", "-c", READINESS)
     )

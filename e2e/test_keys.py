@@ -1,10 +1,10 @@
 """Key lifecycle on real pods, timed per change: applied, deleted, disabled, expired, rotated out.
 
-The DESIGN §3a bound: every pod refuses a deleted, disabled or expired key, and a rotated
-key's old hash once its grace period ends, within 2 s (p99) of the change in the API
-server (or of the expiry instant), and accepts a new key within the same bound. The pods
-watch their keys Secret through the API server; the kubelet's re-projection of the
-mounted file (a minute or more) is only the fallback.
+The target of docs/contracts.md, Keys, limits, quotas and scopes: every pod refuses a
+deleted, disabled or expired key, and a rotated key's old hash once its grace period ends,
+within 2 s (p99) of the change in the API server (or of the expiry instant), and accepts a
+new key within the same bound. The pods watch their keys Secret through the API server;
+the kubelet's re-projection of the mounted file (a minute or more) is only the fallback.
 
 Each kind of change is made ``CHANGES`` times, ``STAGGER_SECONDS`` apart, through the API
 (the Python client, so that no kubectl start-up is counted). The clock starts just before

@@ -1,4 +1,6 @@
-"""The proxy's configuration files: ``config.yaml`` and ``keys.yaml`` (DESIGN §4).
+"""The proxy's configuration files: ``config.yaml`` and ``keys.yaml``.
+
+Their contract: docs/contracts.md, Configuration files (every field: docs/config-reference.md).
 
 These models are the contract between the operator (which renders them into a
 ConfigMap and a Secret) and the proxy (which reads them and hot-reloads them).

@@ -1,4 +1,4 @@
-"""The environment's say over the config file (DESIGN §4, operator contract).
+"""The environment's say over the config file (docs/contracts.md, Configuration files).
 
 * ``WEATHER_PROXY_CONFIG``: path of config.yaml (read by ``__main__``);
 * ``WEATHER_PROXY_REDIS_URL``: overrides ``redis.url``, and enables Redis when the file has none;

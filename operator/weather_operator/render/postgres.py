@@ -1,4 +1,6 @@
-"""The usage history's database and its wiring into the fleet (``spec.analytics``, DESIGN §3b).
+"""The usage history's database and its wiring into the fleet (``spec.analytics``).
+
+What the history holds and for how long: docs/contracts.md, Usage history and analytics.
 
 Everything here is pure: the same inputs give the same objects.
 

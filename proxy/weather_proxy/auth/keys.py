@@ -5,8 +5,9 @@ matching entry is confirmed with ``hmac.compare_digest``. A refusal is a domain
 error (``Refused`` and its kinds), which the route layer answers as a problem:
 a missing key (when required) 401; unknown, expired or disabled 403. A key
 presented while auth is optional is still checked: a wrong key is refused, not
-silently anonymous. Each route needs one scope (DESIGN §3a); a caller without it
-gets ``InsufficientScope`` from ``require_scope`` (403 ``insufficient-scope``).
+silently anonymous. Each route needs one scope; a caller without it gets
+``InsufficientScope`` from ``require_scope`` (403 ``insufficient-scope``). The contract:
+docs/contracts.md, Keys, limits, quotas and scopes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from weather_proxy import contract
 
 # What an anonymous caller (auth not required, no key) may do: what a key may by default.
 ANONYMOUS_SCOPES = frozenset(config_mod.DEFAULT_SCOPES)
-# The problem type of a caller lacking a route's scope: TYPE_BASE + this (DESIGN §3a).
+# The problem type of a caller lacking a route's scope: TYPE_BASE + this.
 INSUFFICIENT_SCOPE = "insufficient-scope"
 
 

@@ -1,4 +1,7 @@
-"""Usage history in PostgreSQL (DESIGN §3b): request rows, their writer, reads, retention, erasure.
+"""Usage history in PostgreSQL: request rows, their writer, reads, retention, erasure.
+
+The contract (what is stored, the routes, the command line): docs/contracts.md, Usage history
+and analytics.
 
 * ``database``: connection settings and a few reusable connections (psycopg 3, async);
 * ``migrations``: the versioned schema, applied once whatever the number of processes;

@@ -1,11 +1,11 @@
 """Rate limits and quotas per key: token buckets (GCRA), fleet-wide in Redis, else in this process.
 
 ``requestsPerMinute`` is the sustained rate and ``burst`` the bucket's capacity
-(DESIGN §3a; the arithmetic is in ``bucket``). In Redis one script per check
-takes the token and counts the quota atomically, so the limit holds across every
-replica of the fleet. While Redis is down (or a call fails) each process keeps
-its own buckets and counters, so a fleet of N replicas then admits up to N times
-the limit, as before.
+(docs/contracts.md, Keys, limits, quotas and scopes; the arithmetic is in ``bucket``).
+In Redis one script per check takes the token and counts the quota atomically, so the
+limit holds across every replica of the fleet. While Redis is down (or a call fails) each
+process keeps its own buckets and counters, so a fleet of N replicas then admits up to N
+times the limit, as before.
 
 The clock is a parameter (epoch seconds): tests move it instead of sleeping, and
 every replica uses its own (NTP-synced) clock for the bucket's arithmetic.

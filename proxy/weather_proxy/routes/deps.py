@@ -24,7 +24,8 @@ def get_runtime(request: Request) -> runtime_mod.Runtime:
 RuntimeDep = Annotated[runtime_mod.Runtime, Depends(get_runtime)]
 
 
-# How each refusal of the key ring is answered (DESIGN §3): status, title, problem type slug.
+# How each refusal of the key ring is answered: status, title, problem type slug (the table of
+# docs/contracts.md, HTTP API).
 REFUSALS: dict[type[keys.Refused], tuple[int, str | None, str | None]] = {
     keys.MissingKey: (401, None, None),
     keys.UnknownKey: (403, "Invalid API key", "invalid-key"),

@@ -19,7 +19,7 @@ OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 
 
 def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
-    """The readiness document; see DESIGN §3 and the operator's probe."""
+    """The readiness document; see docs/contracts.md, HTTP API, and the operator's probe."""
     files = rt.reloader.files if rt.reloader is not None else {}
     config_file = files.get("config")
     keys_file = files.get("keys")

@@ -111,7 +111,7 @@ class Current:
     timezone: str | None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``current`` object of the response (DESIGN §3)."""
+        """The ``current`` object of the response (docs/contracts.md, HTTP API)."""
         return {
             "time": self.time,
             "temperatureC": self.temperature_c,

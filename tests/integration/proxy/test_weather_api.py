@@ -1,4 +1,6 @@
-"""The HTTP contract of /v1/weather (DESIGN §3): body, cache headers, ETag, errors, auth, limits.
+"""The HTTP contract of /v1/weather: body, cache headers, ETag, errors, auth, limits.
+
+The contract: docs/contracts.md, HTTP API.
 
 One proxy (create_app served by uvicorn in-process) with Redis and the emulator, shared by
 the module; each test uses its own cities where cache state matters.

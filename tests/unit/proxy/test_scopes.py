@@ -1,4 +1,6 @@
-"""API-key scopes (DESIGN §3a): keys.yaml validation, the check, the 403 problem, OpenAPI.
+"""API-key scopes: keys.yaml validation, the check, the 403 problem, OpenAPI.
+
+The contract: docs/contracts.md, Keys, limits, quotas and scopes.
 
 The HTTP cases run the real app (fast path and FastAPI routing) against the Open-Meteo
 emulator and a real redis-server, so "no token spent" is read from the fleet's counters.

@@ -1,4 +1,4 @@
-"""The HTTP contract of /v1/weather (DESIGN §3) against the emulator, memory-only."""
+"""The HTTP contract of /v1/weather (docs/contracts.md, HTTP API) against the emulator, memory-only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The DESIGN §5 examples are valid as written (placeholders ``{...}`` left out)."""
+"""Full WeatherProxy and ApiKey examples, every section spelled out, are valid as written."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ status:
   conditions: [{type: Ready, status: "True", reason: KeyReady, lastTransitionTime: 2026-11-26T10:00:00Z}]
 """
 
-# The config.yaml sections of DESIGN §4, as a WeatherProxy spec takes them.
+# The config.yaml sections (docs/config-reference.md), as a WeatherProxy spec takes them.
 CONFIG_SECTIONS = """
 upstream:
   geocodingUrl: https://geocoding-api.open-meteo.com/v1/search
