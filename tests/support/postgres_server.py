@@ -42,6 +42,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tests.support import installed
 from tests.support.redis_server import _free_port
 
 BIN_DIR_ENV = "WPF_POSTGRES_BIN_DIR"
@@ -64,13 +65,10 @@ def find_bin_dir() -> pathlib.Path | None:
 
 def require_bin_dir() -> pathlib.Path:
     """The binaries' directory, or skip (locally) / fail (CI=true) with a clear reason."""
-    found = find_bin_dir()
-    if found is None:
-        reason = "PostgreSQL is not installed (apt-get install postgresql, or set WPF_POSTGRES_BIN_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip")
-        pytest.skip(reason)
-    return found
+    return installed.require(
+        find_bin_dir(),
+        "PostgreSQL is not installed (apt-get install postgresql, or set WPF_POSTGRES_BIN_DIR)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import installed
+
 REDIS_BINARY_ENV = "WPF_REDIS_SERVER"
 
 
@@ -154,13 +156,10 @@ def _resp(*words: str) -> bytes:
 
 def require_redis_server() -> str:
     """The binary, or skip (locally) / fail (CI=true) with a clear reason."""
-    binary = find_redis_server()
-    if binary is None:
-        reason = "redis-server is not installed (apt-get install redis-server, or set WPF_REDIS_SERVER)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip")
-        pytest.skip(reason)
-    return binary
+    return installed.require(
+        find_redis_server(),
+        "redis-server is not installed (apt-get install redis-server, or set WPF_REDIS_SERVER)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ import pytest
 import yaml
 from prometheus_client import utils as prometheus_utils
 
+from tests.support import installed
 from tests.unit.operator.render import cases
 from weather_operator.render import deployment, fleet, names, prometheusrule
 from weather_proxy import contract
@@ -62,13 +63,9 @@ def find_promtool() -> str | None:
 
 def require_promtool() -> str:
     """The binary, or skip (locally) / fail (CI=true) with a clear reason."""
-    binary = find_promtool()
-    if binary is None:
-        reason = "promtool is not installed (apt-get install prometheus, or set WPF_PROMTOOL)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip")
-        pytest.skip(reason)
-    return binary
+    return installed.require(
+        find_promtool(), "promtool is not installed (apt-get install prometheus, or set WPF_PROMTOOL)"
+    )
 
 
 # --- the fleet's traffic, as the counters and histograms its pods export ------------------------
