@@ -21,7 +21,8 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from weather_operator import apply, settings, workqueue
+from weather_operator import apply, settings
+from weather_operator.controller import workqueue
 from weather_proxy import version
 from weather_proxy.observability import errortracking as proxy_errortracking
 

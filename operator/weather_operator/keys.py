@@ -26,6 +26,8 @@ from weather_proxy import config, contract
 
 KEY_PREFIX = "wpk_"
 PREFIX_LENGTH = 8
+# A key shorter than this (one of your own) shows no prefix: 8 characters would be too much of it.
+PREFIXED_KEY_MIN_LENGTH = 32
 # The data key name in the Secret, not a secret.
 SECRET_KEY = contract.APIKEY_SECRET_KEY
 
@@ -48,8 +50,10 @@ def sha256_hex(plaintext: str) -> str:
     return contract.key_sha256(plaintext)
 
 
-def key_prefix(plaintext: str) -> str:
-    """Enough of a key to recognise it (e.g. ``wpk_3fa9``), never enough to use it."""
+def key_prefix(plaintext: str) -> str | None:
+    """Enough of a key to recognise it (e.g. ``wpk_3fa9``), never enough to use it; None for a short key."""
+    if len(plaintext) < PREFIXED_KEY_MIN_LENGTH:
+        return None
     return plaintext[:PREFIX_LENGTH]
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import pydantic
 
 from weather_operator import keys
-from weather_operator.api import apikey, effective, weatherproxy
+from weather_operator.api import analytics as analytics_api
+from weather_operator.api import apikey, constants, effective, weatherproxy
 from weather_operator.render import names
 
 TRUE = "True"
@@ -118,7 +119,7 @@ class ProxyObservation:
     reconcile_error: str | None = None
     """Why the last reconcile could not apply the children (the API server's refusal), if it failed."""
     analytics: Observed | None = None
-    """AnalyticsReady: the usage history's database as read back (``render.postgres.readiness``)."""
+    """AnalyticsReady: the usage history's database as read back (``analytics_readiness``)."""
     error_tracking: Observed | None = None
     """ErrorTrackingConfigured: whether the DSN's Secret is there (``error_tracking_from_secret``)."""
 
@@ -309,6 +310,75 @@ def error_tracking_from_secret(
         )
     message = f"{problem}: the proxy pods cannot start without their SENTRY_DSN"
     return Observed(ERROR_TRACKING_CONFIGURED, FALSE, "SecretNotFound", message)
+
+
+def analytics_readiness(
+    proxy: str,
+    analytics: analytics_api.EffectiveAnalytics,
+    cnpg: bool,
+    database: Mapping[str, Any] | None,
+) -> Observed:
+    """AnalyticsReady from the managed database as read back (its StatefulSet, or CloudNativePG's Cluster).
+
+    ``database``: the live object of the form ``render.postgres.render_database`` chose (None:
+    not there yet). An External database is not the operator's to see: Unknown, the proxies'
+    readiness tells.
+    """
+    if not analytics.enabled:
+        return Observed(ANALYTICS_READY, TRUE, "Disabled", "spec.analytics is off: no usage history")
+    if not analytics.managed:
+        return Observed(
+            ANALYTICS_READY,
+            UNKNOWN,
+            "External",
+            "the database is external; the proxies' /health/ready shows whether it answers",
+        )
+    found = (database or {}).get("status") or {}
+    if cnpg:
+        name = names.cnpg_cluster_name(proxy)
+        if database is None:
+            return Observed(
+                ANALYTICS_READY, FALSE, "DatabaseCreating", f"CloudNativePG Cluster {name} does not exist yet"
+            )
+        ready, wanted = int(found.get("readyInstances") or 0), int(analytics.instances)
+        phase = str(found.get("phase") or "no phase yet")
+        if ready >= 1:
+            detail = f"{ready}/{wanted} instances ready ({phase})"
+            return Observed(ANALYTICS_READY, TRUE, "DatabaseReady", f"CloudNativePG Cluster {name}: {detail}")
+        return Observed(ANALYTICS_READY, FALSE, "DatabaseNotReady", f"CloudNativePG Cluster {name}: {phase}")
+    name = names.postgres_name(proxy)
+    if database is None:
+        return Observed(ANALYTICS_READY, FALSE, "DatabaseCreating", f"StatefulSet {name} does not exist yet")
+    if int(found.get("readyReplicas") or 0) >= 1:
+        return Observed(ANALYTICS_READY, TRUE, "DatabaseReady", f"StatefulSet {name}: PostgreSQL ready")
+    return Observed(
+        ANALYTICS_READY, FALSE, "DatabaseNotReady", f"StatefulSet {name}: PostgreSQL not ready yet"
+    )
+
+
+def rolled_out(deployment: Mapping[str, Any] | None, config_hash: str) -> bool:
+    """Whether every replica of the Deployment runs the pod template of ``config_hash`` and is available."""
+    if deployment is None:
+        return False
+    template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
+    if (template.get("annotations") or {}).get(constants.CONFIG_HASH_ANNOTATION) != config_hash:
+        return False
+    st = deployment.get("status") or {}
+    if int(st.get("observedGeneration") or 0) < int(deployment.get("metadata", {}).get("generation") or 0):
+        return False
+    updated = int(st.get("updatedReplicas") or 0)
+    return (
+        updated >= 1
+        and int(st.get("replicas") or 0) == updated
+        and int(st.get("availableReplicas") or 0) >= updated
+    )
+
+
+def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:
+    """Whether a fleet status's MonitoringConfigured condition contradicts the CRDs' presence now."""
+    condition = find(current.get("conditions"), MONITORING_CONFIGURED)
+    reason = condition.get("reason") if condition else None
+    return (available and reason == "CRDsNotInstalled") or (not available and reason == "Configured")
 
 
 # --- ApiKey ----------------------------------------------------------------------------------------

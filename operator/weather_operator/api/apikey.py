@@ -70,7 +70,10 @@ class ApiKeyStatus(base.CrdModel):
     )
     secret_name: str | None = Field(None, description="Secret holding the plaintext key (key apiKey).")
     key_prefix: str | None = Field(
-        None, max_length=16, description="First characters of the key, to recognise it; never the key."
+        None,
+        max_length=16,
+        description="First 8 characters of the key, to recognise it; unset for a key shorter than 32 "
+        "characters (one of your own), of which they would give away too much.",
     )
     expires_at: datetime.datetime | None = Field(None, description="When the key expires, if ever.")
     expired: bool | None = Field(None, description="The key is past expiresAt.")
@@ -79,7 +82,7 @@ class ApiKeyStatus(base.CrdModel):
     )
     rotated_at: datetime.datetime | None = Field(None, description="When the current key was generated.")
     previous_key_prefix: str | None = Field(
-        None, max_length=16, description="Prefix of the key replaced by the last rotation."
+        None, max_length=16, description="keyPrefix of the key replaced by the last rotation."
     )
     previous_key_expires_at: datetime.datetime | None = Field(
         None, description="When the key replaced by the last rotation stops being accepted."

@@ -7,7 +7,8 @@ so 1,000 ApiKey events cost a few reconciles. The proxy pods watch the Secrets (
 hot-reload their mounted files as the fallback); keys are not part of the config hash, so
 no pod restarts for a key.
 
-What this module keeps per fleet, for the render:
+What this module keeps per fleet (``KeyLayout``, a part of the fleet's record in ``memory``),
+for the render:
 
 * the layout: how many Secrets the keys are spread over (``keyshards.shard_count``), and
   while a resharding rolls out, how many there were before (every Secret of both layouts
@@ -21,74 +22,82 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 
 from weather_operator import apply, keys, keyshards
-from weather_operator.handlers import runtime
 from weather_operator.render import keys_secret, names
 from weather_proxy import config
 
 
-def records_of(state: runtime.State, namespace: str, proxy: str) -> list[keys.KeyRecord]:
-    return [item.record for item in state.keys_of(namespace, proxy)]
+@dataclasses.dataclass
+class KeyLayout:
+    """A fleet's keys Secrets as last written: their layout and each one's (digest, revision)."""
+
+    # (shards, shards before the resharding that is rolling out, else None); None: not known yet.
+    shards: tuple[int, int | None] | None = None
+    # Per keys Secret name: (content digest, revision) of the keys.yaml last written.
+    revisions: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
 
 
 async def layout(
-    state: runtime.State, namespace: str, proxy: str, keys_file: config.KeysFile
+    api: apply.Cluster, namespace: str, proxy: str, keys_file: config.KeysFile, memory: KeyLayout
 ) -> tuple[int, int | None]:
     """(shards, previous shards while resharding) for ``keys_file``; its size may start a resharding."""
-    key = (namespace, proxy)
-    shards, previous = await _known_layout(state, namespace, proxy)
+    shards, previous = await _known_layout(api, namespace, proxy, memory)
     wanted = keyshards.shard_count(keyshards.size(keys_file), shards)
     if wanted != shards:
         # Pods may still run the oldest layout: it stays readable until the roll-out ends.
         previous, shards = (shards if previous is None else previous), wanted
-        state.key_layouts[key] = (shards, previous)
+        memory.shards = (shards, previous)
     return shards, previous
 
 
-async def _known_layout(state: runtime.State, namespace: str, proxy: str) -> tuple[int, int | None]:
+async def _known_layout(
+    api: apply.Cluster, namespace: str, proxy: str, memory: KeyLayout
+) -> tuple[int, int | None]:
     """The layout remembered, else read from the fleet's first keys Secret (with the revisions)."""
-    key = (namespace, proxy)
-    found = state.key_layouts.get(key)
+    found = memory.shards
     if found is None:
-        secret = await state.cluster.get(apply.SECRET, namespace, names.keys_secret_name(proxy))
+        secret = await api.get(apply.SECRET, namespace, names.keys_secret_name(proxy))
         annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
         found = (
             _count(annotations.get(keys_secret.SHARDS_ANNOTATION)) or 1,
             _count(annotations.get(keys_secret.PREVIOUS_SHARDS_ANNOTATION)),
         )
-        state.key_layouts[key] = found
+        memory.shards = found
         for name in names.keys_secret_names(proxy, max(found[0], found[1] or 0)):
             live = secret if name == names.keys_secret_name(proxy) else None
             if live is None:
-                live = await state.cluster.get(apply.SECRET, namespace, name)
-            state.key_revisions.setdefault((namespace, name), _live_revision(live))
+                live = await api.get(apply.SECRET, namespace, name)
+            memory.revisions.setdefault(name, _live_revision(live))
     return found
 
 
-def finish_resharding(state: runtime.State, namespace: str, proxy: str) -> list[str]:
+def finish_resharding(proxy: str, memory: KeyLayout) -> list[str]:
     """The pods run the new layout: forget the old one. The Secrets only it had, to delete."""
-    key = (namespace, proxy)
-    shards, previous = state.key_layouts.get(key, (1, None))
+    shards, previous = memory.shards or (1, None)
     if previous is None:
         return []
-    state.key_layouts[key] = (shards, None)
-    return names.keys_secret_names(proxy, previous)[shards:]
+    memory.shards = (shards, None)
+    gone = names.keys_secret_names(proxy, previous)[shards:]
+    for name in gone:
+        memory.revisions.pop(name, None)
+    return gone
 
 
-def revisions_of(state: runtime.State, namespace: str, proxy: str, shards: int) -> dict[str, tuple[str, int]]:
+def revisions_of(proxy: str, shards: int, memory: KeyLayout) -> dict[str, tuple[str, int]]:
     return {
-        name: state.key_revisions[namespace, name]
+        name: memory.revisions[name]
         for name in names.keys_secret_names(proxy, shards)
-        if (namespace, name) in state.key_revisions
+        if name in memory.revisions
     }
 
 
-def written(state: runtime.State, namespace: str, secrets: list[keys_secret.KeysSecret]) -> None:
+def written(secrets: list[keys_secret.KeysSecret], memory: KeyLayout) -> None:
     """Remember the keys Secrets as applied: the next render keeps their revisions."""
     for item in secrets:
-        state.key_revisions[namespace, item.name] = (item.digest, item.revision)
+        memory.revisions[item.name] = (item.digest, item.revision)
 
 
 def next_transition(records: list[keys.KeyRecord], now: datetime.datetime) -> float | None:

@@ -21,8 +21,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from weather_operator.api import constants
-from weather_operator.handlers import apikeys, fleet, runtime
+from weather_operator import settings, status
+from weather_operator.controller import connection, fleets, indexes, memory, requests
 
 logger = logging.getLogger(__name__)
 
@@ -33,46 +33,69 @@ class Job:
 
     name: str
     interval: float
-    run: Callable[[runtime.State], Awaitable[None]]
+    run: Callable[[], Awaitable[None]]
     due: float = 0.0
 
 
-async def repair_drift(state: runtime.State) -> None:
-    bodies = state.all_fleets()
-    spread = state.settings.drift_interval_seconds
-    for i, body in enumerate(bodies):
-        metadata = body["metadata"]
-        state.full_apply.add((metadata["namespace"], metadata["name"]))
-        state.request_fleet(
-            metadata["namespace"], metadata["name"], fleet.DRIFT, delay=spread * i / len(bodies)
-        )
+class Periodic:
+    """The jobs, each of which only requests reconciles."""
+
+    def __init__(
+        self,
+        *,
+        settings_: settings.OperatorSettings,
+        connection_: connection.Connection,
+        indexes_: indexes.Indexes,
+        memory_: memory.Memory,
+        requests_: requests.Requests,
+    ) -> None:
+        self.settings = settings_
+        self.connection = connection_
+        self.indexes = indexes_
+        self.memory = memory_
+        self.requests = requests_
+
+    def jobs(self) -> list[Job]:
+        own = self.settings
+        return [
+            Job("drift repair", own.drift_interval_seconds, self.repair_drift),
+            Job("monitoring re-check", own.monitoring_recheck_seconds, self.recheck_monitoring),
+            Job("ApiKey re-check", own.key_recheck_seconds, self.recheck_keys),
+        ]
+
+    async def repair_drift(self) -> None:
+        bodies = self.indexes.all_fleets()
+        spread = self.settings.drift_interval_seconds
+        for i, body in enumerate(bodies):
+            namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+            self.memory.fleet(namespace, name).full_apply = True
+            self.requests.fleet(namespace, name, fleets.DRIFT, delay=spread * i / len(bodies))
+
+    async def recheck_monitoring(self) -> None:
+        available = await self.connection.monitoring.available()
+        for body in self.indexes.all_fleets():
+            namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+            if status.monitoring_outdated(
+                self.memory.fleet(namespace, name).status.previous(body), available
+            ):
+                trigger = "monitoring CRDs " + ("installed" if available else "removed")
+                self.requests.fleet(namespace, name, trigger)
+
+    async def recheck_keys(self) -> None:
+        """Request a re-check of the keys read from a user's Secret and of those with a problem."""
+        due = sorted(key for key, record in self.memory.apikeys.items() if record.recheck)
+        spread = self.settings.key_recheck_seconds
+        for i, (namespace, name) in enumerate(due):
+            self.requests.apikey(namespace, name, "periodic re-check", delay=spread * i / max(1, len(due)))
+
+    async def run(self) -> None:
+        await run(self.jobs(), lambda: self.connection.connected)
 
 
-async def recheck_monitoring(state: runtime.State) -> None:
-    available = await state.monitoring.available()
-    for body in state.all_fleets():
-        if fleet.monitoring_outdated(state.previous_status(constants.WEATHERPROXY_KIND, body), available):
-            metadata = body["metadata"]
-            trigger = "monitoring CRDs " + ("installed" if available else "removed")
-            state.request_fleet(metadata["namespace"], metadata["name"], trigger)
-
-
-async def recheck_keys(state: runtime.State) -> None:
-    apikeys.recheck(state, spread=state.settings.key_recheck_seconds)
-
-
-def jobs(state: runtime.State) -> list[Job]:
-    own = state.settings
-    return [
-        Job("drift repair", own.drift_interval_seconds, repair_drift),
-        Job("monitoring re-check", own.monitoring_recheck_seconds, recheck_monitoring),
-        Job("ApiKey re-check", own.key_recheck_seconds, recheck_keys),
-    ]
-
-
-async def run(state: runtime.State, clock: Callable[[], float] = time.monotonic) -> None:
-    """Run the jobs forever; a failing job is logged and retried at its next turn."""
-    schedule = jobs(state)
+async def run(
+    schedule: list[Job], connected: Callable[[], bool], clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Run the jobs forever (once logged in); a failing job is logged and retried at its next turn."""
     start = clock()
     for job in schedule:
         job.due = start + job.interval
@@ -82,10 +105,10 @@ async def run(state: runtime.State, clock: Callable[[], float] = time.monotonic)
             if job.due > now:
                 continue
             job.due = now + job.interval
-            if not state.connected:
+            if not connected():
                 continue
             try:
-                await job.run(state)
+                await job.run()
             except asyncio.CancelledError:
                 raise
             except Exception:

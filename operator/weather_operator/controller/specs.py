@@ -1,4 +1,4 @@
-"""Reading a custom resource's spec into its model, for the reconciles.
+"""Reading a custom resource's spec into its model (a WeatherProxy's with its preset), for the reconciles.
 
 The API server has already validated the spec against the CRD schema and CEL rules; a
 spec the models still reject (a rule the schema cannot express) is ``InvalidSpec``: the
@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import pydantic
+
+from weather_operator.api import effective, resolve, weatherproxy
 
 Spec = TypeVar("Spec", bound=pydantic.BaseModel)
 
@@ -36,3 +38,12 @@ def describe(exc: pydantic.ValidationError) -> str:
         for err in exc.errors()
     )
     return f"invalid spec: {problems}"
+
+
+def fleet_spec(body: Mapping[str, Any], default_image: str) -> effective.EffectiveSpec:
+    """A WeatherProxy's spec with its preset applied; raises InvalidSpec."""
+    spec = parse(weatherproxy.WeatherProxySpec, body)
+    try:
+        return resolve.effective(spec, default_image=default_image)
+    except ValueError as exc:
+        raise InvalidSpec(f"invalid spec: {exc}") from None

@@ -1,4 +1,4 @@
-"""The reconcile-request queue: handlers enqueue what must be reconciled, a few workers do it.
+"""The reconcile-request queue: producers enqueue what must be reconciled, a few workers do it.
 
 The semantics of client-go's workqueue, which controller-runtime reconcilers run on:
 
@@ -13,7 +13,7 @@ The semantics of client-go's workqueue, which controller-runtime reconcilers run
 * ``add(..., delay=s)`` schedules a request (a key expiring, a rollout to look at again).
 
 Whoever needs an object reconciled calls ``add``; the reconcile functions are registered
-per kind by ``handlers``, so the queue knows nothing about WeatherProxies or ApiKeys.
+per kind by ``controller.runtime``, so the queue knows nothing about WeatherProxies or ApiKeys.
 """
 
 from __future__ import annotations

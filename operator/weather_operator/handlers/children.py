@@ -1,10 +1,11 @@
-"""Watching the fleets' children: readiness into status, deleted or edited children restored at once.
+"""Kopf adapters of the fleets' children: readiness into status, deleted or edited children restored at once.
 
 Only objects labelled ``app.kubernetes.io/managed-by: weather-operator`` are streamed: the
 API server filters them (``handlers.startup`` sets Kopf's label selectors), so the
 cluster's other Secrets, ConfigMaps and Deployments never reach the operator. Only those
-controlled by a WeatherProxy count. Every event is a request for the owner's reconcile,
-which is a no-op when nothing differs from what it last applied:
+controlled by a WeatherProxy count. Every event updates the owner's memory of its children
+(``controller.children.ChildMemory``) and is a request for the owner's reconcile, which is a
+no-op when nothing differs from what it last applied:
 
 * Deleted child: it is forgotten as applied, so the reconcile re-creates it.
 * Deployment/StatefulSet: its body is kept (the status is observed from it, without a
@@ -22,7 +23,7 @@ from typing import Any
 import kopf
 
 from weather_operator.api import constants
-from weather_operator.handlers import runtime
+from weather_operator.controller import children, runtime
 from weather_operator.render import names
 
 MANAGED = {"app.kubernetes.io/managed-by": names.MANAGED_BY}
@@ -40,12 +41,12 @@ def owner_name(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _owner(state: runtime.State, body: Mapping[str, Any]) -> dict[str, Any] | None:
+def _owner(controller: runtime.Controller, body: Mapping[str, Any]) -> dict[str, Any] | None:
     """The owning WeatherProxy (from the index), unless it is gone: then the children go with it."""
     name = owner_name(body)
     if name is None:
         return None
-    owner = state.fleet(body["metadata"]["namespace"], name)
+    owner = controller.indexes.fleet(body["metadata"]["namespace"], name)
     if owner is None:
         return None
     uids = {ref.get("uid") for ref in body["metadata"].get("ownerReferences") or []}
@@ -68,48 +69,63 @@ def _describe(body: Mapping[str, Any]) -> str:
     return f"{body.get('kind', 'object')} {body['metadata']['name']}"
 
 
-def _ident(body: Mapping[str, Any]) -> str:
-    return f"{body.get('kind')}/{body['metadata']['name']}"
+def _forget(controller: runtime.Controller, body: Mapping[str, Any], *, workload: bool = False) -> None:
+    """The child changed or went away behind the operator's back: its owner's next reconcile writes it.
+
+    Whatever the owner's uid: a fleet of the same name may come back.
+    """
+    name = owner_name(body)
+    record = controller.memory.fleets.get((body["metadata"]["namespace"], name)) if name else None
+    if record is None:
+        return
+    child = children.ident(body)
+    record.children.forget(child)
+    if workload:
+        record.children.workloads.pop(child, None)
 
 
-def on_workload_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    child = (body["metadata"]["namespace"], _ident(body))
+def on_workload_event(
+    controller: runtime.Controller, event: Mapping[str, Any], body: Mapping[str, Any]
+) -> None:
     if event.get("type") == "DELETED":
-        state.workloads.pop(child, None)  # whatever its owner: a fleet of the same name may come back
-        state.forget_child(*child)
-    owner = _owner(state, body)
+        _forget(controller, body, workload=True)
+    owner = _owner(controller, body)
     if owner is None:
         return
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
     if event.get("type") == "DELETED":
-        state.request_fleet(namespace, name, f"{_describe(body)} was deleted")
+        controller.requests.fleet(namespace, name, f"{_describe(body)} was deleted")
         return
-    seen = state.workloads.get(child)
-    state.workloads[child] = runtime.workload_view(body)
+    memory = controller.memory.fleet(namespace, name).children
+    child = children.ident(body)
+    seen = memory.workloads.get(child)
+    memory.workloads[child] = children.workload_view(body)
     generation = body["metadata"].get("generation")
     if (
         seen is not None
         and seen["metadata"].get("generation") != generation
         and not changed_by_operator(body)
     ):
-        state.forget_child(*child)
-        state.request_fleet(namespace, name, f"{_describe(body)} was changed")
+        memory.forget(child)
+        controller.requests.fleet(namespace, name, f"{_describe(body)} was changed")
     elif seen is None or seen.get("status") != body.get("status"):
-        state.request_fleet(namespace, name, f"status of {_describe(body)}")
+        controller.requests.fleet(namespace, name, f"status of {_describe(body)}")
 
 
-def on_config_event(state: runtime.State, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def on_config_event(
+    controller: runtime.Controller, event: Mapping[str, Any], body: Mapping[str, Any]
+) -> None:
     if event.get("type") not in {"DELETED", "MODIFIED"}:
         return
     if event["type"] == "MODIFIED" and changed_by_operator(body):
         return
-    state.forget_child(body["metadata"]["namespace"], _ident(body))
-    owner = _owner(state, body)
+    _forget(controller, body)
+    owner = _owner(controller, body)
     if owner is None:
         return
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
     verb = "deleted" if event["type"] == "DELETED" else "changed"
-    state.request_fleet(namespace, name, f"{_describe(body)} was {verb}")
+    controller.requests.fleet(namespace, name, f"{_describe(body)} was {verb}")
 
 
 # The API server filters these watches by label (handlers.startup.watch_only_managed): the fleets'
@@ -131,7 +147,7 @@ CHILD_SELECTORS = {
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 @kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED)
 async def workload_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    on_workload_event(runtime.state_of(memo), event, body)
+    on_workload_event(runtime.of(memo), event, body)
 
 
 @kopf.on.event("v1", "services", labels=MANAGED)
@@ -141,4 +157,4 @@ async def workload_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: 
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
 async def config_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    on_config_event(runtime.state_of(memo), event, body)
+    on_config_event(runtime.of(memo), event, body)

@@ -15,7 +15,7 @@ import kopf
 import kubernetes.client
 import kubernetes.config
 
-from weather_operator.handlers import runtime
+from weather_operator.controller import runtime
 
 
 def load_configuration(environ: dict[str, str] | None = None) -> kubernetes.client.Configuration:
@@ -59,9 +59,8 @@ def connection_info(configuration: kubernetes.client.Configuration) -> kopf.Conn
 @kopf.on.login()
 async def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
     configuration = load_configuration()
-    state = memo.get(runtime.MEMO_KEY) if hasattr(memo, "get") else None
-    if isinstance(state, runtime.State):
-        state.connect(configuration)
-    else:
+    controller = memo.get(runtime.MEMO_KEY) if hasattr(memo, "get") else None
+    if not isinstance(controller, runtime.Controller):
         raise kopf.TemporaryError("operator state not initialised yet", delay=1)
+    controller.connection.connect(configuration)
     return connection_info(configuration)

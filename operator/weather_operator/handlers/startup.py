@@ -1,4 +1,4 @@
-"""Operator startup and cleanup: production Kopf settings, the shared runtime state, the periodic loop.
+"""Operator startup and cleanup: production Kopf settings, the controller (``controller.runtime``).
 
 The operator's own settings are read from the environment here (not at import), so
 importing the handlers has no side effect beyond registering them with Kopf.
@@ -7,16 +7,16 @@ importing the handlers has no side effect beyond registering them with Kopf.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
 import kopf
 
-from weather_operator import errortracking, metrics, workqueue
+from weather_operator import errortracking, metrics
 from weather_operator import settings as own_settings
 from weather_operator.api import constants
-from weather_operator.handlers import apikeys, children, fleet, periodic, runtime
+from weather_operator.controller import indexes, runtime
+from weather_operator.handlers import children
 
 
 def configure(kopf_settings: kopf.OperatorSettings, own: own_settings.OperatorSettings) -> None:
@@ -50,29 +50,6 @@ def watch_only_managed(kopf_settings: kopf.OperatorSettings) -> None:
         kopf_settings.watching.label_selectors[resource] = selector
 
 
-def queue(state: runtime.State, report_errors: bool = False) -> workqueue.WorkQueue:
-    """The reconcile-request queue, with the reconcile of each kind and the metrics it feeds.
-
-    ``report_errors``: a reconcile's unexpected failure is also reported (``errortracking``).
-    """
-    reconcilers: dict[str, errortracking.Reconcile] = {
-        runtime.WEATHERPROXY: functools.partial(fleet.reconcile, state),
-        runtime.APIKEY: functools.partial(apikeys.reconcile, state),
-    }
-    if report_errors:
-        reconcilers = {kind: errortracking.reporting(reconcile) for kind, reconcile in reconcilers.items()}
-    work = workqueue.WorkQueue(
-        reconcilers,
-        workers=state.settings.reconcile_workers,
-        first_backoff=state.settings.retry_delay_seconds,
-        observe=lambda request, result, seconds: state.metrics.observe(request.kind, result, seconds),
-    )
-    state.metrics.watch_queue(
-        work, lambda: {key: len(state.keys_of(*key)) for key in list(state.fleets) if state.fleet(*key)}
-    )
-    return work
-
-
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwargs: Any) -> None:
     own = own_settings.OperatorSettings.from_env()
@@ -81,14 +58,11 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwa
     configure(settings, own)
     watch_only_managed(settings)
     # The indexes are live views that Kopf fills from its watches.
-    state = runtime.State(
-        settings=own, fleets=kwargs[runtime.FLEETS_INDEX], apikeys=kwargs[runtime.KEYS_INDEX]
-    )
-    state.queue = queue(state, report_errors=reporting)
-    state.periodic = functools.partial(periodic.run, state)
-    memo[runtime.MEMO_KEY] = state
+    views = indexes.Indexes(kwargs[indexes.FLEETS_INDEX], kwargs[indexes.KEYS_INDEX])
+    controller = runtime.Controller(own, views, report_errors=reporting)
+    memo[runtime.MEMO_KEY] = controller
     if own.metrics_port:
-        memo[METRICS_RUNNER] = await metrics.serve(state.metrics, "0.0.0.0", own.metrics_port)  # noqa: S104 - a pod's port  # nosec B104
+        memo[METRICS_RUNNER] = await metrics.serve(controller.metrics, "0.0.0.0", own.metrics_port)  # noqa: S104 - a pod's port  # nosec B104
     logger.info(
         "weather-operator settings: default image %s, %s reconcile workers, drift every %ss, "
         "monitoring re-check every %ss, ApiKey re-check every %ss, metrics on port %s, error reports %s",
@@ -107,9 +81,9 @@ METRICS_RUNNER = "weather_metrics_runner"
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
-    state = memo.get(runtime.MEMO_KEY)
-    if isinstance(state, runtime.State):
-        await state.close()
+    controller = memo.get(runtime.MEMO_KEY)
+    if isinstance(controller, runtime.Controller):
+        await controller.close()
     runner = memo.get(METRICS_RUNNER)
     if runner is not None:
         await runner.cleanup()

@@ -13,7 +13,6 @@ from weather_operator.api import constants, effective
 from weather_operator.render import meta, names, postgres
 from weather_proxy import contract
 
-PROXY_USER = 10001
 TERMINATION_GRACE_PERIOD_SECONDS = 30
 # Lets endpoints controllers and load balancers drop the pod before it stops accepting.
 PRE_STOP_SLEEP_SECONDS = 5
@@ -98,7 +97,7 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
             "failureThreshold": 2,
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
-        "securityContext": meta.restricted_container_security_context(PROXY_USER),
+        "securityContext": meta.restricted_container_security_context(meta.PROXY_USER),
         # Directories, never subPath: the kubelet's symlink swap must reach the pod for hot reload.
         "volumeMounts": [
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
@@ -184,7 +183,7 @@ def render(
                 "serviceAccountName": names.service_account_name(proxy),
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
-                "securityContext": meta.restricted_pod_security_context(PROXY_USER),
+                "securityContext": meta.restricted_pod_security_context(meta.PROXY_USER),
                 "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
                 **_topology_spread(proxy, spec.topology_spread),
                 "containers": [_container(proxy, spec)],

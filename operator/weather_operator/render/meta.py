@@ -7,6 +7,9 @@ from typing import Any
 
 from weather_operator.render import names
 
+# The proxy image's user: the proxy pods and the history erasure Jobs (same image) run as it.
+PROXY_USER = 10001
+
 
 def metadata(
     name: str,

@@ -100,7 +100,7 @@ def redis_service_name(proxy: str) -> str:
 
 
 def redis_secret_name(proxy: str) -> str:
-    """Secret with the managed Redis password (key ``password``); created once by the handlers."""
+    """Secret with the managed Redis password (key ``password``); created once by the fleet's reconciler."""
     return f"{proxy}-redis-auth"
 
 
@@ -181,7 +181,11 @@ def cnpg_network_policy_name(proxy: str) -> str:
     return cnpg_cluster_name(proxy)
 
 
-def erase_job_name(proxy: str, key_id: str) -> str:
-    """The Job erasing one deleted key's history: one per fleet and key id, at most 63 characters."""
-    digest = hashlib.sha256(key_id.encode("utf-8")).hexdigest()[:12]
+def erase_job_name(proxy: str, key_id: str, key_uid: str) -> str:
+    """The Job erasing one deleted ApiKey's history, at most 63 characters.
+
+    One per fleet and ApiKey object (its uid): an ApiKey re-created under the same name and
+    deleted again gets a Job of its own while the first one's is still kept.
+    """
+    digest = hashlib.sha256(f"{key_id}/{key_uid}".encode()).hexdigest()[:12]
     return f"{proxy[:44].rstrip('-')}-erase-{digest}"

@@ -11,11 +11,12 @@ Everything here is pure: the same inputs give the same objects.
 * External: nothing runs; the proxy reads the URL (and the password) from the user's Secret.
 
 The owner's password lives in one ``kubernetes.io/basic-auth`` Secret, ``<proxy>-postgres-auth``,
-made by :func:`render_password_secret` from a password the caller generates once
-(:func:`new_password`) and *creates* (never applies: an existing Secret is kept, so the password
-never rotates on a reconcile and never appears in a rendered fleet). CloudNativePG reads the same
-Secret (``bootstrap.initdb.secret``) instead of generating its ``<cluster>-app``, so the proxy's
-env is the same in both managed forms and exists before the database does.
+made by :func:`render_password_secret` from a password the fleet's reconciler generates and
+*creates* once (never applies: an existing Secret is kept, so the password never rotates on a
+reconcile and never appears in a rendered fleet). CloudNativePG reads the same Secret
+(``bootstrap.initdb.secret``) instead of generating its ``<cluster>-app``, so the proxy's env is
+the same in both managed forms and exists before the database does. Whether the database is
+ready is the status's to say (``status.analytics_readiness``).
 
 The proxy side: :func:`analytics_config` is config.yaml's ``analytics`` section,
 :func:`proxy_env` the env vars of the password (and an External URL). :func:`render_erase_job`
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import secrets
 from typing import Any
 
 from weather_operator.api import analytics as analytics_api
@@ -79,11 +79,6 @@ class Database:
 
     objects: list[dict[str, Any]]
     unwanted: list[meta.ObjectRef]
-
-
-def new_password() -> str:
-    """A fresh password for :func:`render_password_secret` (call once, when the Secret is absent)."""
-    return secrets.token_urlsafe(32)
 
 
 def render_password_secret(proxy: str, namespace: str, password: str) -> dict[str, Any]:
@@ -378,10 +373,11 @@ def render_erase_job(
     proxy: str,
     namespace: str,
     key_id: str,
+    key_uid: str,
     proxy_image: str,
     analytics: analytics_api.EffectiveAnalytics,
 ) -> dict[str, Any] | None:
-    """The Job erasing every history row of ``key_id`` (a deleted ApiKey); None when not wanted.
+    """The Job erasing every history row of ``key_id`` (a deleted ApiKey, ``key_uid``); None when not wanted.
 
     Runs ``python -m weather_proxy.history --config <the fleet's config.yaml> erase <key id>`` in the
     proxy image, as the proxy user, with the proxy's database env. Retries while the database is
@@ -389,8 +385,6 @@ def render_erase_job(
     """
     if not analytics.enabled or not analytics.erase_on_key_delete:
         return None
-    from weather_operator.render import deployment  # the proxy container's user and config mount
-
     container = {
         "name": ERASER_CONTAINER,
         "image": proxy_image,
@@ -406,7 +400,7 @@ def render_erase_job(
         ],
         "env": proxy_env(proxy, analytics),
         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": meta.restricted_container_security_context(deployment.PROXY_USER),
+        "securityContext": meta.restricted_container_security_context(meta.PROXY_USER),
         "volumeMounts": [{"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True}],
     }
     pod_labels = names.labels(proxy, names.HISTORY_ERASER)
@@ -414,7 +408,7 @@ def render_erase_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta.metadata(
-            names.erase_job_name(proxy, key_id),
+            names.erase_job_name(proxy, key_id, key_uid),
             namespace,
             proxy,
             names.HISTORY_ERASER,
@@ -442,54 +436,10 @@ def render_erase_job(
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "securityContext": meta.restricted_pod_security_context(deployment.PROXY_USER),
+                    "securityContext": meta.restricted_pod_security_context(meta.PROXY_USER),
                     "containers": [container],
                     "volumes": [{"name": "config", "configMap": {"name": names.config_map_name(proxy)}}],
                 },
             },
         },
     }
-
-
-@dataclasses.dataclass(frozen=True)
-class Readiness:
-    """What the ``AnalyticsReady`` condition says: ``status`` True, False or Unknown."""
-
-    status: str
-    reason: str
-    message: str
-
-
-def readiness(
-    proxy: str, analytics: analytics_api.EffectiveAnalytics, cnpg: bool, database: dict[str, Any] | None
-) -> Readiness:
-    """``AnalyticsReady`` from the database object as read back (the StatefulSet or the Cluster).
-
-    ``database``: the live object of :func:`render_database`'s form (None: not there yet). An
-    External database is not the operator's to see: Unknown, the proxies' readiness tells.
-    """
-    if not analytics.enabled:
-        return Readiness("True", "Disabled", "spec.analytics is off: no usage history")
-    if not analytics.managed:
-        return Readiness(
-            "Unknown",
-            "External",
-            "the database is external; the proxies' /health/ready shows whether it answers",
-        )
-    status = (database or {}).get("status") or {}
-    if cnpg:
-        name = names.cnpg_cluster_name(proxy)
-        if database is None:
-            return Readiness("False", "DatabaseCreating", f"CloudNativePG Cluster {name} does not exist yet")
-        ready, wanted = int(status.get("readyInstances") or 0), int(analytics.instances)
-        phase = str(status.get("phase") or "no phase yet")
-        if ready >= 1:
-            detail = f"{ready}/{wanted} instances ready ({phase})"
-            return Readiness("True", "DatabaseReady", f"CloudNativePG Cluster {name}: {detail}")
-        return Readiness("False", "DatabaseNotReady", f"CloudNativePG Cluster {name}: {phase}")
-    name = names.postgres_name(proxy)
-    if database is None:
-        return Readiness("False", "DatabaseCreating", f"StatefulSet {name} does not exist yet")
-    if int(status.get("readyReplicas") or 0) >= 1:
-        return Readiness("True", "DatabaseReady", f"StatefulSet {name}: PostgreSQL ready")
-    return Readiness("False", "DatabaseNotReady", f"StatefulSet {name}: PostgreSQL not ready yet")

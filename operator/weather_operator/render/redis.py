@@ -1,11 +1,13 @@
-"""The managed Redis of a fleet: a one-replica StatefulSet and its Service.
+"""The managed Redis of a fleet: a one-replica StatefulSet, its Service and its password Secret.
 
-The password Secret (``<proxy>-redis-auth``) is created once, with a random
-password, by the handlers; renderers are pure and never make one up.
+The password Secret (``<proxy>-redis-auth``) is rendered by :func:`render_password_secret`
+from a password the fleet's reconciler generates and creates once (never applies: the
+running Redis and the pods keep theirs); the renderers never make one up.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from weather_operator.api import effective
@@ -118,4 +120,15 @@ def render_service(proxy: str, namespace: str) -> dict[str, Any]:
                 }
             ],
         },
+    }
+
+
+def render_password_secret(proxy: str, namespace: str, password: str) -> dict[str, Any]:
+    """The Secret of Redis's ``password``: create it, never apply it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": meta.metadata(names.redis_secret_name(proxy), namespace, proxy, names.REDIS),
+        "data": {names.REDIS_PASSWORD_KEY: base64.b64encode(password.encode("utf-8")).decode("ascii")},
     }

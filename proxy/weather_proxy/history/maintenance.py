@@ -16,7 +16,7 @@ import logging
 
 import psycopg
 
-from weather_proxy.history import migrations, partitions
+from weather_proxy.history import key_events, migrations, partitions
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,13 @@ async def run_once(
         dropped = await partitions.drop_before(conn, first_kept)
         cur = await conn.execute("DELETE FROM upstream_calls WHERE minute < %s", (_midnight(first_kept),))
         deleted = cur.rowcount
-        # The key lifecycle audit is kept as long as the requests it explains.
+        # The key lifecycle audit is kept as long as the requests it explains, and so is the last
+        # recorded state of a key that is gone (a present key's state is what the next record
+        # compares with, whatever its age).
         await conn.execute("DELETE FROM key_events WHERE time < %s", (_midnight(first_kept),))
+        await conn.execute(
+            "DELETE FROM key_states WHERE NOT present AND updated_at < %s", (_midnight(first_kept),)
+        )
     if created or dropped or deleted:
         log.info(
             "analytics maintenance",
@@ -68,7 +73,13 @@ async def run_once(
 
 
 async def erase_key(conn: psycopg.AsyncConnection[tuple[object, ...]], key_id: str) -> int:
-    """Delete every request row of ``key_id`` (all partitions); returns the number of rows."""
-    cur = await conn.execute("DELETE FROM requests WHERE key_id = %s", (key_id,))
+    """Delete every request row of ``key_id`` (all partitions); returns the number of rows.
+
+    Rows recorded under the id of a rotation's grace entry (``<id>#previous``) are the key's too.
+    """
+    cur = await conn.execute(
+        "DELETE FROM requests WHERE key_id = %s OR key_id = %s",
+        (key_id, key_id + key_events.PREVIOUS_SUFFIX),
+    )
     log.info("analytics: erased the rows of a key", extra={"keyId": key_id, "rows": cur.rowcount})
     return cur.rowcount

@@ -16,6 +16,7 @@ import yaml
 from hack import kubectl as kubectl_
 from tests.integration.operator import fleet
 from weather_operator.api import analytics as analytics_api
+from weather_operator.controller import fleets
 from weather_operator.render import postgres
 from weather_proxy import config
 
@@ -65,9 +66,9 @@ def test_server_side_dry_run_accepts_the_database_objects(
     analytics = analytics_api.resolve(parsed, config.Environment.PRODUCTION)
     namespace = cluster.namespace
     objects = postgres.render_database(PROXY, namespace, analytics, cnpg).objects
-    job = postgres.render_erase_job(PROXY, namespace, "weather/team-a", IMAGE, analytics)
+    job = postgres.render_erase_job(PROXY, namespace, "weather/team-a", "uid-of-team-a", IMAGE, analytics)
     assert job is not None
-    objects += [postgres.render_password_secret(PROXY, namespace, postgres.new_password()), job]
+    objects += [postgres.render_password_secret(PROXY, namespace, fleets.new_password()), job]
     out = with_cnpg_crd.run(
         "apply",
         "--dry-run=server",

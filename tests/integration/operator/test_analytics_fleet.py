@@ -48,8 +48,9 @@ def test_a_staging_fleet_gets_its_history_database_and_erases_a_deleted_keys_row
     # A deleted ApiKey: a Job of the fleet erases its rows.
     cluster.apply(fleet.api_key("team-a", ns, "paris"))
     cluster.wait(lambda: cluster.key_ids("paris") == {f"{ns}/team-a"}, "the key in keys.yaml")
+    uid = cluster.get("apikey", "team-a")["metadata"]["uid"]
     cluster.delete("apikey", "team-a")
-    job = cluster.wait_for("job", names.erase_job_name("paris", keys.key_id(ns, "team-a")))
+    job = cluster.wait_for("job", names.erase_job_name("paris", keys.key_id(ns, "team-a"), uid))
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[-2:] == ["erase", f"{ns}/team-a"]
     assert job["metadata"]["ownerReferences"][0]["name"] == "paris"

@@ -22,9 +22,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.support import postgres_server
-from tests.support.redis_server import _free_port
+from devcluster.processes import free_port
+from testbed import postgres_server
 from weather_operator.api import analytics as analytics_api
+from weather_operator.controller import fleets
 from weather_operator.render import names, postgres
 from weather_proxy import config
 
@@ -58,7 +59,7 @@ class Pod:
     """The container's command as a process; as the postgres user when the tests run as root."""
 
     def __init__(self, bin_dir: pathlib.Path, root: pathlib.Path, password: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.password = password
         self.data = root / "volume"
         self.sockets = root / "tmp"
@@ -126,7 +127,7 @@ def pod() -> Iterator[Pod]:
     bin_dir = postgres_server.require_bin_dir()
     # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
     root = pathlib.Path(tempfile.mkdtemp(prefix="wpf-postgres-pod-"))
-    the_pod = Pod(bin_dir, root, postgres.new_password())
+    the_pod = Pod(bin_dir, root, fleets.new_password())
     try:
         yield the_pod
     finally:

@@ -39,10 +39,11 @@ from devcluster import openmeteo as om
 from devcluster.fixtures import openmeteo  # noqa: F401
 from hack import kubectl as kubectl_
 from hack import operator_process
+from testbed import proxy_process
 from tests.integration.operator import conftest as suite
 from tests.integration.operator import fleet as f
 from tests.integration.proxy import scenario
-from tests.support import proxy_process, tcp_relay
+from tests.support import tcp_relay
 from weather_operator.render import names, rbac
 from weather_proxy import config as proxy_config
 from weather_proxy import contract

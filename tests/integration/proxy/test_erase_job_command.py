@@ -20,8 +20,8 @@ import psycopg
 import pytest
 import yaml
 
+from testbed.postgres_server import AnalyticsDatabase
 from tests.support import history
-from tests.support.postgres_server import AnalyticsDatabase
 from weather_operator.api import analytics as analytics_api
 from weather_operator.render import configmap, names, postgres
 from weather_proxy import config
@@ -84,7 +84,7 @@ async def test_the_rendered_job_erases_the_deleted_keys_rows_and_only_them(
     config_path = tmp_path / names.CONFIG_KEY
     config_path.write_text(configmap.config_yaml(cfg))
     assert "password" not in config_path.read_text()
-    job = postgres.render_erase_job("paris", "weather", DELETED, "proxy:test", analytics)
+    job = postgres.render_erase_job("paris", "weather", DELETED, "uid-of-the-deleted-key", "proxy:test", analytics)
     assert job is not None
     secrets = {
         (URL_SECRET["name"], URL_SECRET["key"]): analytics_database.url,

@@ -15,8 +15,9 @@ import sys
 
 import pytest
 
-from tests.support import history, proxy_process
-from tests.support.postgres_server import AnalyticsDatabase
+from testbed import proxy_process
+from testbed.postgres_server import AnalyticsDatabase
+from tests.support import history
 from weather_proxy import config as config_mod
 from weather_proxy.history import migrations, partitions, service
 from weather_proxy.observability import metrics as metrics_mod
@@ -127,6 +128,31 @@ async def test_retention_drops_whole_days_past_retention_days(analytics_database
     assert [d for (d,) in days] == [datetime.date(2026, 3, d) for d in (3, 4, 5, 6)]
 
 
+async def test_retention_forgets_the_state_of_a_key_gone_before_the_first_kept_day(
+    analytics_database: AnalyticsDatabase,
+) -> None:
+    now = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.UTC)
+    hist = make_history(analytics_database, Clock(now), retention_days=3)
+    old, recent = now - datetime.timedelta(days=5), now - datetime.timedelta(days=1)
+    states = [("weather/gone-long-ago", False, old), ("weather/gone-lately", False, recent),
+              ("weather/present", True, old)]  # fmt: skip
+    try:
+        assert await hist.prepare()
+        async with hist.db.connection() as conn:
+            for key_id, present, updated in states:
+                await conn.execute(
+                    "INSERT INTO key_states (key_id, source, revision, fingerprint, disabled, expires_at,"
+                    " present, updated_at) VALUES (%s, 'fleet-keys', 1, '0123456789abcdef', false, NULL,"
+                    " %s, %s)",
+                    (key_id, present, updated),
+                )
+        assert (await hist.maintain_once()).ran
+    finally:
+        await hist.aclose()
+    kept = history.query(analytics_database, "SELECT key_id FROM key_states ORDER BY key_id")
+    assert kept == [("weather/gone-lately",), ("weather/present",)]
+
+
 async def test_maintenance_creates_today_and_tomorrow_and_runs_in_one_process_at_a_time(
     analytics_database: AnalyticsDatabase,
 ) -> None:
@@ -173,11 +199,13 @@ async def test_erasing_a_key_id_deletes_its_rows_in_every_partition(
         for day in range(3):
             hist.writer.record(row(start.timestamp() + day * DAY, "weather/gone"))
             hist.writer.record(row(start.timestamp() + day * DAY, "weather/stays"))
-        assert await hist.writer.flush() == 6
+        # A request made with the previous key during a rotation's grace is the key's too.
+        hist.writer.record(row(start.timestamp(), "weather/gone#previous"))
+        assert await hist.writer.flush() == 7
         erased = await hist.erase_key("weather/gone")
     finally:
         await hist.aclose()
-    assert erased == 3
+    assert erased == 4
     keys = history.query(analytics_database, "SELECT DISTINCT key_id FROM requests")
     assert keys == [("weather/stays",)]
     # The operator's way in: the same, from the command line.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from weather_operator import workqueue
+from weather_operator.controller import workqueue
 
 A = workqueue.Request("WeatherProxy", "ns", "a")
 B = workqueue.Request("WeatherProxy", "ns", "b")

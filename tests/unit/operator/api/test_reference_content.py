@@ -33,12 +33,10 @@ EXAMPLES = DOCS / "examples"
 # name, the index of the condition type among its arguments (None: always Ready), of the reason.
 REASON_SOURCES = (
     OPERATOR / "status.py",
-    OPERATOR / "render" / "postgres.py",
-    OPERATOR / "handlers" / "apikeys.py",
+    OPERATOR / "controller" / "apikeys.py",
 )
-CONSTANT_SOURCES = (*REASON_SOURCES, OPERATOR / "handlers" / "specs.py")
-CALLS = {"Observed": (0, 2), "Readiness": (None, 1), "_apikey_not_ready": (None, 1)}
-ANALYTICS_READY = "AnalyticsReady"
+CONSTANT_SOURCES = (*REASON_SOURCES, OPERATOR / "controller" / "specs.py")
+CALLS = {"Observed": (0, 2), "_apikey_not_ready": (None, 1)}
 
 
 def _module_constants() -> dict[str, str]:
@@ -96,10 +94,7 @@ def written_reasons() -> set[tuple[str, str]]:
                 if name not in CALLS:
                     continue
                 type_index, reason_index = CALLS[name]
-                if type_index is None:
-                    types = {ANALYTICS_READY if name == "Readiness" else "Ready"}
-                else:
-                    types = _strings(node.args[type_index], constants, scope)
+                types = {"Ready"} if type_index is None else _strings(node.args[type_index], constants, scope)
                 reasons = _strings(node.args[reason_index], constants, scope)
                 pairs |= {(t, r) for t in types for r in reasons}
             # ApiKey problems: problem = ("Reason", message) or problem=(...), a Ready=False reason.
@@ -119,7 +114,7 @@ def written_reasons() -> set[tuple[str, str]]:
 def test_the_scan_finds_the_reasons_it_should() -> None:
     found = written_reasons()
     # A literal, a module constant (INVALID_SPEC), a local variable set by a conditional, a problem
-    # tuple built from another module's constant (specs.REASON), a Readiness of postgres.py.
+    # tuple built from another module's constant (specs.REASON), the database's readiness.
     assert {
         ("Ready", "AllReplicasReady"),
         ("Degraded", "InvalidSpec"),

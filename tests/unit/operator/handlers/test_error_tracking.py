@@ -22,9 +22,9 @@ import pydantic
 import pytest
 
 from tests.support.sentry_receiver import SentryReceiver, sentry_receiver  # noqa: F401
-from weather_operator import apply, errortracking, settings, status, workqueue
+from weather_operator import apply, errortracking, settings, status
 from weather_operator.api import resolve, weatherproxy
-from weather_operator.handlers import fleet, startup
+from weather_operator.controller import fleets, indexes, runtime, workqueue
 from weather_proxy import version
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
@@ -51,11 +51,6 @@ class Cluster:
         return self.secrets.get(name)
 
 
-class State:
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-
 @pytest.mark.parametrize(
     ("secrets", "expected"),
     [
@@ -73,7 +68,7 @@ async def test_the_condition_says_whether_the_dsn_secret_is_there(
 ) -> None:
     cluster = Cluster(secrets)
     spec = _spec(errorTracking={"dsnSecretRef": REF})
-    observed = await fleet.observe_error_tracking(State(cluster), "weather", spec)  # type: ignore[arg-type]
+    observed = await fleets.observe_error_tracking(cluster, "weather", spec)  # type: ignore[arg-type]
     assert observed.type == status.ERROR_TRACKING_CONFIGURED
     assert (observed.status, observed.reason) == expected[:2]
     assert expected[2] in observed.message
@@ -84,7 +79,7 @@ async def test_the_condition_says_whether_the_dsn_secret_is_there(
 
 async def test_off_it_reads_nothing_and_says_disabled() -> None:
     cluster = Cluster({})
-    observed = await fleet.observe_error_tracking(State(cluster), "weather", _spec())  # type: ignore[arg-type]
+    observed = await fleets.observe_error_tracking(cluster, "weather", _spec())  # type: ignore[arg-type]
     assert (observed.status, observed.reason) == ("False", "Disabled")
     assert cluster.reads == []
 
@@ -110,12 +105,12 @@ def test_the_condition_is_in_the_fleet_status_and_a_missing_secret_warns_once(
     conditions = {c.type: (c.status, c.reason) for c in status.proxy_conditions(obs)}
     assert conditions[status.ERROR_TRACKING_CONFIGURED] == ("False", "SecretNotFound")
     warned: list[tuple[str, str]] = []
-    monkeypatch.setattr(fleet.events, "warn", lambda body, reason, message: warned.append((reason, message)))
+    monkeypatch.setattr(fleets.events, "warn", lambda body, reason, message: warned.append((reason, message)))
     condition = {"type": status.ERROR_TRACKING_CONFIGURED, "status": "False", "reason": "SecretNotFound"}
     body = {"metadata": {"name": "paris", "namespace": "weather"}}
     desired = {"conditions": [{**condition, "message": missing.message}]}
-    fleet._announce_transitions(body, {}, desired)
-    fleet._announce_transitions(body, desired, desired)  # unchanged: no second Event
+    fleets._announce_transitions(body, {}, desired)
+    fleets._announce_transitions(body, desired, desired)  # unchanged: no second Event
     assert warned == [("ErrorTrackingSecretNotFound", missing.message)]
 
 
@@ -163,7 +158,7 @@ async def test_error_lines_and_unexpected_reconcile_failures_are_reported(report
     try:
         raise ValueError("renderer bug while handling wpk_LeakedKeyValue123")
     except ValueError:
-        logging.getLogger("weather_operator.handlers.periodic").exception("periodic drift failed")
+        logging.getLogger("weather_operator.controller.periodic").exception("periodic drift failed")
 
     async def failing(request: workqueue.Request, reason: str) -> object:
         raise KeyError("spec")
@@ -194,30 +189,13 @@ async def test_error_lines_and_unexpected_reconcile_failures_are_reported(report
     assert b"wpk_LeakedKeyValue123" not in b"".join(reporting.bodies)
 
 
-def test_the_startup_queue_wraps_the_reconciles_only_when_reporting() -> None:
-    calls: list[str] = []
-
-    class Metrics:
-        def watch_queue(self, *args: object) -> None:
-            calls.append("watched")
-
-        def observe(self, *args: object) -> None:
-            pass
-
-    class Settings:
-        reconcile_workers = 1
-        retry_delay_seconds = 1.0
-
-    class Runtime:
-        settings = Settings()
-        metrics = Metrics()
-
-    plain = startup.queue(Runtime(), report_errors=False)  # type: ignore[arg-type]
-    wrapped = startup.queue(Runtime(), report_errors=True)  # type: ignore[arg-type]
-    assert {r.__name__ for r in wrapped._reconcilers.values()} == {"reconcile_and_report"}
-    assert not {getattr(r, "__name__", "partial") for r in plain._reconcilers.values()} & {
-        "reconcile_and_report"
-    }
+def test_the_controller_queue_wraps_the_reconciles_only_when_reporting() -> None:
+    own = settings.OperatorSettings(reconcile_workers=1)
+    plain = runtime.Controller(own, indexes.Indexes({}, {}), report_errors=False).queue
+    wrapped = runtime.Controller(own, indexes.Indexes({}, {}), report_errors=True).queue
+    assert set(wrapped._reconcilers) == set(plain._reconcilers) == {"WeatherProxy", "ApiKey"}
+    assert all(hasattr(r, "__wrapped__") for r in wrapped._reconcilers.values())  # errortracking.reporting
+    assert not any(hasattr(r, "__wrapped__") for r in plain._reconcilers.values())
 
 
 OPERATOR_OFF = textwrap.dedent(

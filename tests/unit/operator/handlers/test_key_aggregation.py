@@ -23,6 +23,13 @@ def test_generated_keys_are_prefixed_high_entropy_and_distinct() -> None:
     assert keys.sha256_hex("test") == "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
+def test_a_short_key_of_your_own_shows_no_prefix() -> None:
+    """8 characters of an 8-character key would be the key, in a status, a column and an Event."""
+    assert keys.key_prefix("hunter22") is None
+    assert keys.key_prefix("x" * 31) is None
+    assert keys.key_prefix("my-own-key-of-thirty-two-chars!!") == "my-own-k"
+
+
 def test_expired_key_drops_out_and_next_transition_is_its_expiry() -> None:
     live = keys.KeyRecord(id="ns/live", proxy="p", sha256=A, expires_at=NOW + datetime.timedelta(hours=1))
     dead = keys.KeyRecord(id="ns/dead", proxy="p", sha256=B, expires_at=NOW - datetime.timedelta(seconds=1))

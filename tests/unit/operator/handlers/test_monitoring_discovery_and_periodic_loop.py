@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from weather_operator import discovery, settings
-from weather_operator.handlers import periodic, runtime
+from weather_operator.controller import indexes, periodic, runtime
 
 
 class Clock:
@@ -65,32 +65,21 @@ async def test_a_failed_question_keeps_the_previous_answer_or_raises_without_one
     assert await cache.available() is True
 
 
-async def test_the_loop_runs_each_job_at_its_interval_and_survives_failures(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    own = settings.OperatorSettings(
-        drift_interval_seconds=0.05, monitoring_recheck_seconds=0.05, key_recheck_seconds=0.05
-    )
-    state = runtime.State(settings=own)
+async def test_the_loop_runs_each_job_at_its_interval_and_survives_failures() -> None:
     calls: list[str] = []
     enough = asyncio.Event()
 
-    async def drift(state: runtime.State) -> None:
+    async def drift() -> None:
         calls.append("drift")
         if calls.count("drift") >= 4:
             enough.set()
         raise RuntimeError("one fleet failed")
 
-    async def keys(state: runtime.State) -> None:
+    async def keys() -> None:
         calls.append("keys")
 
-    monkeypatch.setattr(
-        periodic,
-        "jobs",
-        lambda state: [periodic.Job("drift", 0.05, drift), periodic.Job("keys", 0.2, keys)],
-    )
-    state._cluster = object()  # type: ignore[assignment]  # "logged in": the loop only checks presence
-    task = asyncio.create_task(periodic.run(state))
+    jobs = [periodic.Job("drift", 0.05, drift), periodic.Job("keys", 0.2, keys)]
+    task = asyncio.create_task(periodic.run(jobs, connected=lambda: True))
     await enough.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -99,10 +88,11 @@ async def test_the_loop_runs_each_job_at_its_interval_and_survives_failures(
 
 
 async def test_the_loop_waits_for_the_login() -> None:
-    state = runtime.State(settings=settings.OperatorSettings(key_recheck_seconds=0.01))
-    jobs = periodic.jobs(state)
+    own = settings.OperatorSettings(key_recheck_seconds=0.01)
+    controller = runtime.Controller(own, indexes.Indexes({}, {}))
+    jobs = controller.periodic.jobs()
     assert [job.name for job in jobs] == ["drift repair", "monitoring re-check", "ApiKey re-check"]
-    task = asyncio.create_task(periodic.run(state))
+    task = asyncio.create_task(controller.periodic.run())
     await asyncio.sleep(0.05)  # not connected: every turn is skipped, nothing raises
     assert not task.done()
     task.cancel()

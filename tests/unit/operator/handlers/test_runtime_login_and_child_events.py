@@ -1,4 +1,4 @@
-"""Runtime state bookkeeping, login from a kubeconfig, and which child changes count as foreign."""
+"""The controller's bookkeeping, login from a kubeconfig, and which child changes count as foreign."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import kopf
 import pytest
 import yaml
 
-from weather_operator import events, keys, settings, workqueue
+from weather_operator import events, keys, settings
 from weather_operator.api import constants
-from weather_operator.handlers import children, login, runtime, startup
+from weather_operator.controller import indexes, memory, runtime, tasks
+from weather_operator.handlers import children, fleet, login, startup
 
 
-def _state() -> runtime.State:
-    return runtime.State(settings=settings.OperatorSettings())
+def _controller() -> runtime.Controller:
+    return runtime.Controller(settings.OperatorSettings(), indexes.Indexes({}, {}))
 
 
 def _proxy(name: str = "paris", **metadata: Any) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def _proxy(name: str = "paris", **metadata: Any) -> dict[str, Any]:
 
 def test_snapshots_are_detached_and_leave_managed_fields_out() -> None:
     body = _proxy()
-    copy = runtime.snapshot(body)
+    copy = indexes.snapshot(body)
     body["spec"]["environment"] = "production"
     assert copy["spec"] == {"environment": "dev"}
     assert "managedFields" not in copy["metadata"]
@@ -46,33 +47,42 @@ def test_snapshots_are_detached_and_leave_managed_fields_out() -> None:
 
 
 def test_the_index_views_skip_fleets_being_deleted() -> None:
-    state = _state()
     going = _proxy("gone", deletionTimestamp="2026-01-01T00:00:00Z")
-    state.fleets = {("ns", "paris"): [runtime.snapshot(_proxy())], ("ns", "gone"): [runtime.snapshot(going)]}
     record = keys.KeyRecord(id="ns/k", proxy="paris", sha256="a" * 64)
-    state.apikeys = {("ns", "paris"): [runtime.IndexedKey(record=record, body={})]}
-    assert state.fleet("ns", "paris") is not None
-    assert state.fleet("ns", "gone") is None
-    assert state.fleet("ns", "absent") is None
-    assert [body["metadata"]["name"] for body in state.all_fleets()] == ["paris"]
-    assert [item.record.id for item in state.all_keys()] == ["ns/k"]
-    assert state.keys_of("ns", "other") == []
+    views = indexes.Indexes(
+        {("ns", "paris"): [indexes.snapshot(_proxy())], ("ns", "gone"): [indexes.snapshot(going)]},
+        {("ns", "paris"): [indexes.IndexedKey(record=record, body={"metadata": {"name": "k"}})]},
+    )
+    assert views.fleet("ns", "paris") is not None
+    assert views.fleet("ns", "gone") is None
+    assert views.fleet("ns", "absent") is None
+    assert [body["metadata"]["name"] for body in views.all_fleets()] == ["paris"]
+    assert [item.record.id for item in views.keys_of("ns", "paris")] == ["ns/k"]
+    assert views.keys_of("ns", "other") == []
+    assert views.api_key("ns", "paris", "k") is not None
+    assert views.key_counts() == {("ns", "paris"): 1}
 
 
-def test_the_status_written_last_wins_over_a_stale_body() -> None:
-    state = _state()
+async def test_the_status_written_last_wins_over_a_stale_body() -> None:
+    controller = _controller()
     body = _proxy()
-    assert state.previous_status("WeatherProxy", body) == {"apiKeys": 1}
-    state.remember_status("WeatherProxy", body, {"apiKeys": 2, "configHash": "h"})
-    assert state.previous_status("WeatherProxy", body) == {"apiKeys": 2, "configHash": "h"}
-    state.forget_fleet("ns", "paris")
-    assert state.previous_status("WeatherProxy", body) == {"apiKeys": 1}
+    written = memory.WrittenStatus()
+    assert written.previous(body) == {"apiKeys": 1}
+    written.remember(body, {"apiKeys": 2, "configHash": "h", "gone": None})
+    assert written.previous(body) == {"apiKeys": 2, "configHash": "h"}
+    # A deleted fleet's record goes: a fleet of the same name starts from its own body.
+    controller.memory.fleet("ns", "paris").status = written
+    controller.indexes.fleets = {("ns", "paris"): [indexes.snapshot(body)]}
+    await fleet.weatherproxy_event(event={"type": "DELETED"}, body=body, memo={runtime.MEMO_KEY: controller})
+    assert controller.memory.fleet("ns", "paris").status.previous(body) == {"apiKeys": 1}
+    await controller.close()
 
 
 async def test_background_failures_are_logged_and_close_cancels_everything(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    state = _state()
+    background = tasks.Tasks()
+    controller = _controller()
 
     async def fail() -> None:
         raise RuntimeError("boom")
@@ -84,39 +94,45 @@ async def test_background_failures_are_logged_and_close_cancels_everything(
         await asyncio.Event().wait()
 
     with caplog.at_level(logging.ERROR):
-        state.spawn(fail(), "failing task")
-        state.spawn(forever(), "endless task")
+        background.spawn(fail(), "failing task")
+        background.spawn(forever(), "endless task")
         await started.wait()
         await asyncio.sleep(0)
     assert "failing task failed" in caplog.text
-    state.queue = workqueue.WorkQueue({})
-    state.request_fleet("ns", "p", "a key expires", delay=60)
-    assert state.queue.scheduled == 1
-    await state.close()
-    assert state.background == set()
-    assert state.queue.scheduled == 0
+    await background.close()
+    assert background.running == set()
+    controller.tasks.spawn(forever(), "endless task")
+    controller.requests.fleet("ns", "p", "a key expires", delay=60)
+    assert controller.queue.scheduled == 1
+    await controller.close()
+    assert controller.tasks.running == set()
+    assert controller.queue.scheduled == 0
 
 
-async def test_the_periodic_loop_is_started_once_by_the_first_object() -> None:
-    state = _state()
+async def test_the_periodic_loop_is_started_once_by_the_first_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    controller = _controller()
     runs: list[int] = []
 
     async def loop() -> None:
         runs.append(1)
 
-    state.periodic = loop
-    memo = {runtime.MEMO_KEY: state}
-    assert runtime.started_state(memo) is state
-    assert runtime.started_state(memo) is state
-    await asyncio.gather(*state.background)
+    monkeypatch.setattr(controller.periodic, "run", loop)
+    memo = {runtime.MEMO_KEY: controller}
+    assert runtime.started(memo) is controller
+    assert runtime.started(memo) is controller
+    await asyncio.gather(*controller.tasks.running)
     assert runs == [1]
-    assert runtime.started_state({}) is None
+    assert controller.queue.started
+    await controller.close()
+    assert runtime.started({}) is None
     with pytest.raises(kopf.TemporaryError):
-        runtime.state_of({})
+        runtime.of({})
     with pytest.raises(kopf.TemporaryError):
-        _ = state.cluster
+        _ = controller.connection.api
     with pytest.raises(kopf.TemporaryError):
-        _ = state.monitoring
+        _ = controller.connection.monitoring
 
 
 def _fields(*entries: tuple[str, str]) -> dict[str, Any]:
@@ -139,20 +155,20 @@ def test_only_a_controlling_weatherproxy_owns_a_child() -> None:
 
 
 async def test_child_events_of_unknown_or_replaced_owners_are_ignored() -> None:
-    state = _state()
-    state.fleets = {("ns", "paris"): [runtime.snapshot(_proxy())]}
+    controller = _controller()
+    controller.indexes.fleets = {("ns", "paris"): [indexes.snapshot(_proxy())]}
     ref = {"apiVersion": constants.API_VERSION, "kind": "WeatherProxy", "name": "paris", "controller": True}
     stale = {
         "kind": "ConfigMap",
         "metadata": {"name": "c", "namespace": "ns", "ownerReferences": [{**ref, "uid": "old"}]},
     }
-    state.queue = workqueue.WorkQueue({})
-    children.on_config_event(state, {"type": "DELETED"}, stale)
-    children.on_workload_event(state, {"type": "DELETED"}, stale)
-    children.on_config_event(state, {"type": "ADDED"}, stale)
-    children.on_workload_event(state, {"type": "MODIFIED"}, stale)
-    assert state.queue.depth == 0
-    assert state.queue.added == 0
+    children.on_config_event(controller, {"type": "DELETED"}, stale)
+    children.on_workload_event(controller, {"type": "DELETED"}, stale)
+    children.on_config_event(controller, {"type": "ADDED"}, stale)
+    children.on_workload_event(controller, {"type": "MODIFIED"}, stale)
+    assert controller.queue.depth == 0
+    assert controller.queue.added == 0
+    assert controller.memory.fleets == {}
 
 
 def test_login_reads_the_kubeconfig_named_by_the_environment(tmp_path: pathlib.Path) -> None:

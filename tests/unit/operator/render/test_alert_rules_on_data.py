@@ -33,7 +33,7 @@ import pytest
 import yaml
 from prometheus_client import utils as prometheus_utils
 
-from tests.support import installed
+from testbed import installed
 from tests.unit.operator.render import cases
 from weather_operator.render import deployment, fleet, names, prometheusrule
 from weather_proxy import contract

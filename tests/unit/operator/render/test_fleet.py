@@ -15,7 +15,7 @@ import yaml
 
 from tests.unit.operator.render import cases
 from weather_operator.api import constants
-from weather_operator.render import configmap, deployment, fleet, names
+from weather_operator.render import configmap, fleet, meta, names, redis
 from weather_proxy import config
 
 ALL = cases.all_cases()
@@ -289,7 +289,7 @@ def test_proxy_pods_are_restricted() -> None:
     [container] = pod["containers"]
     sc = container["securityContext"]
     assert sc["runAsNonRoot"] is True
-    assert sc["runAsUser"] == deployment.PROXY_USER == 10001
+    assert sc["runAsUser"] == meta.PROXY_USER == 10001
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
@@ -308,6 +308,16 @@ def test_managed_redis_password_comes_from_the_redis_secret() -> None:
         "name": "REDIS_PASSWORD",
         "valueFrom": {"secretKeyRef": {"name": "paris-redis-auth", "key": "password"}},
     }
+
+
+def test_redis_password_secret_holds_the_given_password_and_is_never_in_the_fleet() -> None:
+    password = "not-a-real-password-used-only-in-tests"
+    secret = redis.render_password_secret("paris", "weather", password)
+    assert secret["metadata"]["name"] == names.redis_secret_name("paris")
+    assert secret["metadata"]["labels"] == names.labels("paris", names.REDIS)
+    assert base64.b64decode(secret["data"][names.REDIS_PASSWORD_KEY]).decode() == password
+    rendered = fleet.render_fleet(cases.inputs("production"))
+    assert names.redis_secret_name("paris") not in {obj["metadata"]["name"] for obj in rendered.objects}
 
 
 def test_external_redis_url_comes_from_the_users_secret_and_no_redis_is_run() -> None:

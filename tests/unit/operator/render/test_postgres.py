@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from tests.unit.operator.render import golden
+from weather_operator import status
 from weather_operator.api import analytics as analytics_api
+from weather_operator.controller import fleets
 from weather_operator.render import names, postgres
 from weather_proxy import config, settings
 
@@ -21,6 +23,7 @@ PROXY = "paris"
 NAMESPACE = "weather"
 PROXY_IMAGE = "ghcr.io/weather-proxy/proxy:0.1.0"
 KEY_ID = "weather/team-a"
+KEY_UID = "7d1c9a52-0b3e-4e8f-9a41-2f5c6b8d0e13"
 
 EXTERNAL: dict[str, Any] = {
     "database": {
@@ -69,7 +72,7 @@ def test_database_proxy_side_and_erase_job_match_golden_files(case: str) -> None
     analytics = _analytics(spec)
     database = postgres.render_database(PROXY, NAMESPACE, analytics, cnpg)
     section = postgres.analytics_config(PROXY, analytics, cnpg)
-    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, PROXY_IMAGE, analytics)
+    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, KEY_UID, PROXY_IMAGE, analytics)
     assert job is not None
     summary = {
         "applyOrder": [f"{o['kind']}/{o['metadata']['name']}" for o in database.objects],
@@ -86,14 +89,14 @@ def test_password_secret_matches_golden_file() -> None:
 
 
 def test_password_secret_is_basic_auth_and_the_password_only_in_data() -> None:
-    password = postgres.new_password()
+    password = fleets.new_password()  # what the fleet's reconciler generates
     obj = postgres.render_password_secret(PROXY, NAMESPACE, password)
     assert obj["type"] == "kubernetes.io/basic-auth"
     assert base64.b64decode(obj["data"]["password"]).decode() == password
     assert base64.b64decode(obj["data"]["username"]).decode() == names.POSTGRES_USER
     assert "stringData" not in obj
     assert len(password) >= 40
-    assert postgres.new_password() != password
+    assert fleets.new_password() != password
 
 
 @pytest.mark.parametrize("cnpg", [False, True])
@@ -101,12 +104,19 @@ def test_no_rendered_object_carries_a_password(cnpg: bool) -> None:
     """The database objects and Job name the Secret; the password itself is only ever created."""
     analytics = _analytics()
     rendered = postgres.render_database(PROXY, NAMESPACE, analytics, cnpg).objects
-    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, PROXY_IMAGE, analytics)
+    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, KEY_UID, PROXY_IMAGE, analytics)
     assert job is not None
     rendered.append(job)
     text = yaml.safe_dump(rendered)
     assert "Secret" not in [o["kind"] for o in rendered]
     assert names.postgres_secret_name(PROXY) in text
+
+
+def test_an_apikey_deleted_again_under_the_same_name_gets_a_job_of_its_own() -> None:
+    """A finished Job is kept a while: a Job name shared by two ApiKeys of one name would hide the second."""
+    first = names.erase_job_name(PROXY, KEY_ID, KEY_UID)
+    assert first == names.erase_job_name(PROXY, KEY_ID, KEY_UID)  # a repeated event finds it (409)
+    assert first != names.erase_job_name(PROXY, KEY_ID, "0b8e6f1d-5a2c-4d7e-8f90-1c3b5a7d9e24")
 
 
 def test_the_same_inputs_render_the_same_objects() -> None:
@@ -181,7 +191,7 @@ def test_analytics_off_renders_nothing_and_wants_everything_gone() -> None:
     assert off.enabled is False
     assert postgres.analytics_config(PROXY, off, True) is None
     assert postgres.proxy_env(PROXY, off) == []
-    assert postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, PROXY_IMAGE, off) is None
+    assert postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, KEY_UID, PROXY_IMAGE, off) is None
     database = postgres.render_database(PROXY, NAMESPACE, off, True)
     assert database.objects == []
     unwanted = {(r.kind, r.name) for r in database.unwanted}
@@ -222,7 +232,7 @@ def test_network_policy_admits_only_the_fleets_proxy_and_eraser_pods() -> None:
     assert all(
         peer["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == PROXY for peer in rule["from"]
     )
-    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, PROXY_IMAGE, _analytics())
+    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, KEY_UID, PROXY_IMAGE, _analytics())
     assert job is not None
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
     assert pod_labels.items() >= rule["from"][1]["podSelector"]["matchLabels"].items()
@@ -246,7 +256,7 @@ def test_statefulset_keeps_its_data_on_a_claim_and_runs_restricted() -> None:
 def test_erase_job_runs_the_proxys_erase_cli_with_the_fleets_config() -> None:
     from weather_proxy.history import __main__ as history_cli
 
-    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, PROXY_IMAGE, _analytics())
+    job = postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, KEY_UID, PROXY_IMAGE, _analytics())
     assert job is not None
     [container] = job["spec"]["template"]["spec"]["containers"]
     command = container["command"]
@@ -264,15 +274,15 @@ def test_erase_job_runs_the_proxys_erase_cli_with_the_fleets_config() -> None:
 
 def test_erase_job_is_off_when_erasure_is() -> None:
     analytics = _analytics({"eraseOnKeyDelete": False})
-    assert postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, PROXY_IMAGE, analytics) is None
+    assert postgres.render_erase_job(PROXY, NAMESPACE, KEY_ID, KEY_UID, PROXY_IMAGE, analytics) is None
 
 
 @pytest.mark.parametrize("key_id", ["weather/team-a", "a" * 63 + "/" + "b" * 253])
 def test_erase_job_names_are_valid_and_distinct_per_key(key_id: str) -> None:
-    name = names.erase_job_name("p" * 63, key_id)
+    name = names.erase_job_name("p" * 63, key_id, KEY_UID)
     assert len(name) <= 63
-    assert name != names.erase_job_name("p" * 63, key_id + "x")
-    assert names.erase_job_name(PROXY, key_id) == names.erase_job_name(PROXY, key_id)
+    assert name != names.erase_job_name("p" * 63, key_id + "x", KEY_UID)
+    assert names.erase_job_name(PROXY, key_id, KEY_UID) == names.erase_job_name(PROXY, key_id, KEY_UID)
 
 
 @pytest.mark.parametrize(
@@ -296,6 +306,7 @@ def test_erase_job_names_are_valid_and_distinct_per_key(key_id: str) -> None:
 def test_analytics_ready_condition_from_the_live_database(
     spec: dict[str, Any] | None, cnpg: bool, database: dict[str, Any] | None, expected: tuple[str, str]
 ) -> None:
-    result = postgres.readiness(PROXY, _analytics(spec), cnpg, database)
+    result = status.analytics_readiness(PROXY, _analytics(spec), cnpg, database)
+    assert result.type == status.ANALYTICS_READY
     assert (result.status, result.reason) == expected
     assert result.message

@@ -54,28 +54,28 @@ def _owns(obj: dict[str, Any], field: str) -> bool:
 
 
 async def test_server_side_apply_creates_then_is_a_no_op_then_updates(
-    cluster: apply.Cluster, namespace: str
+    api: apply.Cluster, namespace: str
 ) -> None:
-    created = await cluster.apply(_config_map(namespace, {"k": "1"}))
+    created = await api.apply(_config_map(namespace, {"k": "1"}))
     assert created["data"] == {"k": "1"}
-    again = await cluster.apply(_config_map(namespace, {"k": "1"}))
+    again = await api.apply(_config_map(namespace, {"k": "1"}))
     assert again["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
-    changed = await cluster.apply(_config_map(namespace, {"k": "2"}))
+    changed = await api.apply(_config_map(namespace, {"k": "2"}))
     assert changed["metadata"]["resourceVersion"] != created["metadata"]["resourceVersion"]
     assert changed["data"] == {"k": "2"}
 
 
 async def test_a_field_left_out_of_the_apply_is_released_to_other_managers(
-    cluster: apply.Cluster, namespace: str
+    api: apply.Cluster, namespace: str
 ) -> None:
-    with_replicas = await cluster.apply(_deployment(namespace, 3))
+    with_replicas = await api.apply(_deployment(namespace, 3))
     assert _owns(with_replicas, "f:replicas")
-    without = await cluster.apply(_deployment(namespace, None))
+    without = await api.apply(_deployment(namespace, None))
     assert not _owns(without, "f:replicas")
 
 
 async def test_create_keeps_what_exists_and_get_delete_report_absence(
-    cluster: apply.Cluster, namespace: str
+    api: apply.Cluster, namespace: str
 ) -> None:
     secret = {
         "apiVersion": "v1",
@@ -83,50 +83,48 @@ async def test_create_keeps_what_exists_and_get_delete_report_absence(
         "metadata": {"name": "s", "namespace": namespace},
         "stringData": {"password": "first"},
     }
-    assert await cluster.create(secret) is not None
-    assert await cluster.create({**secret, "stringData": {"password": "second"}}) is None
-    stored = await cluster.get(apply.SECRET, namespace, "s")
+    assert await api.create(secret) is not None
+    assert await api.create({**secret, "stringData": {"password": "second"}}) is None
+    stored = await api.get(apply.SECRET, namespace, "s")
     assert stored is not None
     assert stored["data"]["password"] == "Zmlyc3Q="
-    assert await cluster.delete(apply.SECRET, namespace, "s") is True
-    assert await cluster.delete(apply.SECRET, namespace, "s") is False
-    assert await cluster.get(apply.SECRET, namespace, "s") is None
+    assert await api.delete(apply.SECRET, namespace, "s") is True
+    assert await api.delete(apply.SECRET, namespace, "s") is False
+    assert await api.get(apply.SECRET, namespace, "s") is None
 
 
-async def test_merge_patch_and_status_patch_of_a_custom_resource(
-    cluster: apply.Cluster, namespace: str
-) -> None:
+async def test_merge_patch_and_status_patch_of_a_custom_resource(api: apply.Cluster, namespace: str) -> None:
     body = {
         "apiVersion": constants.API_VERSION,
         "kind": constants.WEATHERPROXY_KIND,
         "metadata": {"name": "wp", "namespace": namespace},
         "spec": {"environment": "dev"},
     }
-    await cluster.apply(body)
-    await cluster.patch(apply.WEATHERPROXY, namespace, "wp", {"metadata": {"annotations": {"x": "y"}}})
-    patched = await cluster.patch_status(apply.WEATHERPROXY, namespace, "wp", {"apiKeys": 3})
+    await api.apply(body)
+    await api.patch(apply.WEATHERPROXY, namespace, "wp", {"metadata": {"annotations": {"x": "y"}}})
+    patched = await api.patch_status(apply.WEATHERPROXY, namespace, "wp", {"apiKeys": 3})
     assert patched["status"]["apiKeys"] == 3
-    stored = await cluster.get(apply.WEATHERPROXY, namespace, "wp")
+    stored = await api.get(apply.WEATHERPROXY, namespace, "wp")
     assert stored is not None
     assert stored["metadata"]["annotations"]["x"] == "y"
     assert stored["status"]["apiKeys"] == 3
 
 
-async def test_api_errors_carry_status_and_message(cluster: apply.Cluster, namespace: str) -> None:
+async def test_api_errors_carry_status_and_message(api: apply.Cluster, namespace: str) -> None:
     bad = _config_map(namespace, {"k": "1"})
     bad["metadata"]["name"] = "Not_A_Valid_Name"
     with pytest.raises(apply.ApiError) as caught:
-        await cluster.apply(bad)
+        await api.apply(bad)
     assert caught.value.status == 422
     assert "Not_A_Valid_Name" in str(caught.value)
 
 
 async def test_served_kinds_of_installed_and_missing_api_groups(
-    cluster: apply.Cluster,
+    api: apply.Cluster,
 ) -> None:
-    assert {"WeatherProxy", "ApiKey"} <= await cluster.served_kinds(constants.API_VERSION)
-    assert "ConfigMap" in await cluster.served_kinds("v1")
-    assert await cluster.served_kinds("nothing.example.com/v1") == set()
+    assert {"WeatherProxy", "ApiKey"} <= await api.served_kinds(constants.API_VERSION)
+    assert "ConfigMap" in await api.served_kinds("v1")
+    assert await api.served_kinds("nothing.example.com/v1") == set()
 
 
 def test_paths_owner_references_and_unknown_kinds() -> None:
