@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 VERSION ?= $(shell $(PYTHON_SYSTEM) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 REGISTRY ?= ghcr.io/weather-proxy
 # What a real node and the local image builds need from Debian (see devcluster/node.py, devcluster/images.py).
-NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack socat buildah mmdebstrap gcc libc6-dev
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack socat ipset buildah mmdebstrap gcc libc6-dev
 
 ##@ General
 
@@ -130,9 +130,14 @@ dev: install controlplane-build ## Local stack: control plane, redis, operator, 
 
 ##@ Test
 
+# The suite waits on real servers more than it computes: TEST_WORKERS pytest-xdist workers keep
+# both cores busy. --dist loadscope, refined in tests/conftest.py, keeps each test module, and
+# every test of the control plane, on one worker: one kube-apiserver starts, module fixtures once.
+TEST_WORKERS ?= 4
+
 .PHONY: test
-test: install controlplane-build helm luahealth ## Unit + integration tests (no e2e), with the coverage floor
-	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+test: install controlplane-build helm luahealth ## Unit + integration tests (no e2e), with the coverage floor; TEST_WORKERS=4
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --cov --cov-report=term $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: $(VENV)/.installed luahealth ## Unit tests only (fast, no services)
@@ -176,13 +181,15 @@ $(NODE_PACKAGE_DIRS:%=%/node_modules/.package-lock.json): %/node_modules/.packag
 	@touch $@
 
 .PHONY: sdk-test
-sdk-test: $(VENV)/.installed sdk-deps ## The three SDKs and the Postman collection (newman) against a real proxy
-	$(PY) -m pytest tests/integration/sdk tests/unit/delivery/test_sdk_versions.py $(PYTEST_ARGS)
+sdk-test: $(VENV)/.installed sdk-deps ## The three SDKs against real proxies (one with its history in PostgreSQL), their OpenAPI contract, and the Postman collection (newman)
+	@bash hack/system-packages.sh postgresql
+	$(PY) -m pytest tests/integration/sdk tests/unit/sdk tests/unit/delivery/test_sdk_versions.py $(PYTEST_ARGS)
 
 .PHONY: sdk-lint
 sdk-lint: sdk-deps ## tsc --noEmit (TypeScript SDK); gofmt and go vet (Go SDK, hack/luahealth)
 	cd sdk/typescript && npm run --silent lint
 	cd sdk/go && test -z "$$(gofmt -l .)" && go vet ./...
+	cd tests/integration/sdk/contract_drivers/go && test -z "$$(gofmt -l .)" && GOTOOLCHAIN=local go vet ./...
 	cd hack/luahealth && test -z "$$(gofmt -l .)" && go vet ./...
 
 .PHONY: postman
@@ -242,7 +249,7 @@ controlplane: install controlplane-build ## Start a local control plane in .cont
 controlplane-down: ## Stop the local control plane
 	$(PY) -m devcluster down
 
-##@ Real-node cluster (control plane + containerd, kubelet, kube-proxy, CoreDNS, metrics-server; root)
+##@ Real-node cluster (control plane + containerd, kubelet, kube-proxy, kube-router, CoreDNS, metrics-server; root)
 
 .PHONY: cluster
 cluster: install controlplane-build node-packages ## Start a single-node cluster whose pods really run, in .cluster/ (prints KUBECONFIG)

@@ -25,7 +25,7 @@ import httpx
 
 from bench import fleet
 from devcluster import openmeteo as om
-from tests.support import proxy_process, token_bucket
+from testbed import proxy_process, token_bucket
 from weather_proxy import config as proxy_config
 from weather_proxy.ratelimit import lease
 

@@ -17,11 +17,11 @@ import pathlib
 import time
 
 import httpx
+from prometheus_client import parser as prometheus_text
 
 from bench import fleet, throughput, wrk
 from devcluster import openmeteo as om
-from tests.integration.proxy import scenario
-from tests.support import postgres_server, proxy_process
+from testbed import postgres_server, proxy_process
 from weather_proxy import config as proxy_config
 from weather_proxy.history import service
 from weather_proxy.observability import metrics as metrics_mod
@@ -63,8 +63,13 @@ class Figure:
 
 
 def _metric(url: str, name: str) -> int:
-    value = scenario.metric_value(httpx.get(f"{url}/metrics", timeout=10).text, name)
-    return int(value or 0)
+    """An unlabelled counter of the proxy at ``url`` (0 before it is first exported)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in prometheus_text.text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return int(sample.value)
+    return 0
 
 
 async def _writer_rate(database: postgres_server.AnalyticsDatabase) -> float:
@@ -148,8 +153,8 @@ def run(workdir: pathlib.Path, *, seconds: int, connections: int, rounds: int = 
     finally:
         pg.close()
     return Figure(
-        throughput._median(results["off"]),
-        throughput._median(results["on"]),
+        throughput.median(results["off"]),
+        throughput.median(results["on"]),
         served_on,
         written,
         dropped,

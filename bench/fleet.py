@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 import httpx
 
 from devcluster import openmeteo as om
-from tests.support import proxy_process
-from tests.support import redis_server as rs
+from testbed import proxy_process
+from testbed import redis_server as rs
 from weather_proxy import config as proxy_config
 
 KEY = "wpk_bench_0123456789abcdef0123456789abcdef"

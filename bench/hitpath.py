@@ -24,7 +24,7 @@ import uvloop
 
 from bench import fleet
 from devcluster import openmeteo as om
-from tests.support import proxy_process
+from testbed import proxy_process
 from weather_proxy import app as proxy_app
 from weather_proxy.observability import logging as proxy_logging
 

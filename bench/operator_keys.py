@@ -36,7 +36,7 @@ CLIENTS = 8
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_status(pid: int) -> dict[str, int]:
+def proc_status(pid: int) -> dict[str, int]:
     out = {}
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -45,7 +45,7 @@ def _proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
@@ -123,10 +123,10 @@ def run(workdir: pathlib.Path, sizes: list[int], idle: float) -> list[str]:
                 converged = time.monotonic() - started
                 pid = operator.pid
                 assert pid is not None
-                memory = _proc_status(pid)
-                cpu_before = _cpu_seconds(pid)
+                memory = proc_status(pid)
+                cpu_before = cpu_seconds(pid)
                 time.sleep(idle)
-                idle_cpu = _cpu_seconds(pid) - cpu_before
+                idle_cpu = cpu_seconds(pid) - cpu_before
                 lines.append(
                     f"6. operator with {size:,} ApiKeys on one fleet: all hashes in the keys Secrets "
                     f"{converged:.0f} s after the first create (creates took {created_in:.0f} s), "

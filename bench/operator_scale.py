@@ -153,8 +153,8 @@ def run(workdir: pathlib.Path, fleets: int, keys: int, idle_windows: int) -> lis
                 )
 
             objects = [_fleet(i) for i in range(fleets)] + [_api_key(i, fleets) for i in range(keys)]
-            cpu_start = proc._cpu_seconds(pid)
-            plane_start = {comp: proc._cpu_seconds(p) for comp, p in cp.pids.items()}
+            cpu_start = proc.cpu_seconds(pid)
+            plane_start = {comp: proc.cpu_seconds(p) for comp, p in cp.pids.items()}
             started = time.monotonic()
             with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
                 list(pool.map(create, objects))
@@ -169,15 +169,15 @@ def run(workdir: pathlib.Path, fleets: int, keys: int, idle_windows: int) -> lis
                     raise TimeoutError(f"not Ready after 30 min: {reached}")
                 time.sleep(0.5)
             ready_in = max(reached.values())
-            busy = proc._cpu_seconds(pid) - cpu_start
+            busy = proc.cpu_seconds(pid) - cpu_start
             cores = os.cpu_count() or 1
-            plane = {comp: proc._cpu_seconds(p) - plane_start[comp] for comp, p in cp.pids.items()}
+            plane = {comp: proc.cpu_seconds(p) - plane_start[comp] for comp, p in cp.pids.items()}
             windows = []
             for _ in range(idle_windows):
-                before = proc._cpu_seconds(pid)
+                before = proc.cpu_seconds(pid)
                 time.sleep(WINDOW_SECONDS)
-                windows.append((proc._cpu_seconds(pid) - before) / WINDOW_SECONDS)
-            memory = proc._proc_status(pid)
+                windows.append((proc.cpu_seconds(pid) - before) / WINDOW_SECONDS)
+            memory = proc.proc_status(pid)
             creations, pool_full = _log_counts(log)
             per_key = collections.Counter(creations.values())
             reconciles = _reconciles(metrics_port) if metrics_port else {}

@@ -40,7 +40,8 @@ import httpx
 
 from bench import fleet, nginx, wrk
 from devcluster import openmeteo as om
-from tests.support import proxy_process
+from devcluster.processes import free_port
+from testbed import proxy_process
 from weather_proxy import config as proxy_config
 
 PATH = "/v1/weather?city=Paris"
@@ -124,7 +125,7 @@ class Throughput:
         return out
 
 
-def _median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
+def median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
     """The round with the median requests/s (its latencies come with it)."""
     return sorted(results, key=lambda r: r.requests_per_second)[len(results) // 2]
 
@@ -176,7 +177,7 @@ def _alternate(
             results[name].append(
                 wrk.run(url, seconds=seconds, connections=connections, threads=threads, headers=headers)
             )
-    return {name: _median(rs) for name, rs in results.items()}
+    return {name: median(rs) for name, rs in results.items()}
 
 
 def source_of(ref: str, workdir: pathlib.Path) -> pathlib.Path:
@@ -217,24 +218,20 @@ def run(
             )
             env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_HEADERS_FILE": str(headers_file)}
             targets = {"proxy": f"{proxy_url}{PATH}"}
-            asgi_url = stack.enter_context(
-                fleet.served("asgi", proxy_process.free_port(), env, workdir / "asgi.log")
-            )
+            asgi_url = stack.enter_context(fleet.served("asgi", free_port(), env, workdir / "asgi.log"))
             targets["asgi"] = f"{asgi_url}{PATH}"
             asgi_headers_url = stack.enter_context(
-                fleet.served("asgi-headers", proxy_process.free_port(), env, workdir / "asgi-headers.log")
+                fleet.served("asgi-headers", free_port(), env, workdir / "asgi-headers.log")
             )
             targets["asgi-headers"] = f"{asgi_headers_url}{PATH}"
-            bare_url = stack.enter_context(
-                fleet.served("bare", proxy_process.free_port(), env, workdir / "bare.log")
-            )
+            bare_url = stack.enter_context(fleet.served("bare", free_port(), env, workdir / "bare.log"))
             targets["dict"] = f"{bare_url}/dict?city=Paris"
             targets["bytes"] = f"{bare_url}/bytes?city=Paris"
             if with_nginx:
                 nginx_url = stack.enter_context(
                     nginx.served(
                         workdir / "nginx",
-                        port=proxy_process.free_port(),
+                        port=free_port(),
                         upstream_port=int(proxy_url.rsplit(":", 1)[1]),
                         key=fleet.KEY,
                     )
@@ -253,9 +250,7 @@ def run(
                 )
                 targets["granian"] = f"{granian_url}{PATH}"
                 asgi_granian_url = stack.enter_context(
-                    fleet.served(
-                        "asgi", proxy_process.free_port(), env, workdir / "asgi-granian.log", server="granian"
-                    )
+                    fleet.served("asgi", free_port(), env, workdir / "asgi-granian.log", server="granian")
                 )
                 targets["asgi-granian"] = f"{asgi_granian_url}{PATH}"
             if against is not None:

@@ -24,10 +24,10 @@ from devcluster.controlplane import (
     REPO_ROOT,
     ControlPlane,
     ControlPlaneError,
-    _read_state,
-    _readyz,
-    _running,
     ensure_binaries,
+    read_state,
+    readyz,
+    running_components,
 )
 from devcluster.processes import kill_process_group, pid_alive, pid_is
 
@@ -35,7 +35,7 @@ DEFAULT_CLUSTER_STATE_DIR = REPO_ROOT / ".cluster"
 
 
 def down(state_dir: Path, *, keep: bool = False) -> None:
-    pids, state = _read_state(state_dir)
+    pids, state = read_state(state_dir)
     if state.get("node"):
         from devcluster import node
 
@@ -65,8 +65,8 @@ def up(
     fake_nodes: int = 1,
     real_node: bool = False,
 ) -> ControlPlane | None:
-    pids, state = _read_state(state_dir)
-    if pids and all(_running(pids).values()) and state and _readyz(state_dir, state):
+    pids, state = read_state(state_dir)
+    if pids and all(running_components(pids).values()) and state and readyz(state_dir, state):
         print(f"control plane already running ({state['server']})", file=sys.stderr)
         return None
     if pids or state_dir.exists():
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "down":
             down(state_dir, keep=a.keep)
             return 0
-        pids, state = _read_state(state_dir)
+        pids, state = read_state(state_dir)
         if a.cmd == "env":
             if not state:
                 print(f"no control plane in {state_dir}", file=sys.stderr)
@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         if not pids:
             print(f"not running (no state in {state_dir})")
             return 1
-        running = _running(pids)
+        running = running_components(pids)
         for comp, pid in pids.items():
             print(f"{comp:<24} pid {pid:<8} {'running' if running[comp] else 'DEAD'}")
-        ready = bool(state) and _readyz(state_dir, state)
+        ready = bool(state) and readyz(state_dir, state)
         print(f"{'kube-apiserver /readyz':<24} {'ok' if ready else 'NOT READY'}  {state.get('server', '')}")
         if ready:
             print(f"export KUBECONFIG={state['kubeconfig']}")

@@ -91,7 +91,8 @@ class BinariesUnavailable(ControlPlaneError):
     """Binaries are missing and cannot be built here (e.g. no Go toolchain)."""
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
+    """An environment flag set on (1, true, yes, on)."""
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -164,7 +165,9 @@ def ensure_binaries(*, build: bool | None = None, stream: Any = None) -> Path:
 
 
 @dataclasses.dataclass
-class _Pki:
+class Pki:
+    """The files of a cluster's PKI: CA, serving and client certificates, service-account keys."""
+
     ca: pki.CertificateAuthority
     ca_cert: Path
     ca_key: Path
@@ -180,9 +183,8 @@ class _Pki:
     sa_pub: Path
 
 
-def _generate_pki(
-    d: Path, *, service_cidr: str = SERVICE_CLUSTER_IP_RANGE, ips: tuple[str, ...] = ()
-) -> _Pki:
+def generate_pki(d: Path, *, service_cidr: str = SERVICE_CLUSTER_IP_RANGE, ips: tuple[str, ...] = ()) -> Pki:
+    """A new CA in ``d`` and what the control plane (and a node, with its ``ips``) needs from it."""
     ca = pki.CertificateAuthority.create(d)
     dns, all_ips = pki.apiserver_names(service_cidr, ips)
     serving = ca.issue("apiserver", "kube-apiserver", server=True, dns_names=dns, ips=all_ips)
@@ -190,7 +192,7 @@ def _generate_pki(
     kcm = ca.issue("kube-controller-manager", "system:kube-controller-manager", client=True)
     sched = ca.issue("kube-scheduler", "system:kube-scheduler", client=True)
     sa = pki.service_account_keys(d)
-    return _Pki(
+    return Pki(
         ca=ca,
         ca_cert=ca.cert_path,
         ca_key=ca.key_path,
@@ -541,10 +543,10 @@ class ControlPlane:
 
     # -- hooks for a cluster with a real node (devcluster.node.Cluster) --------------
 
-    def _make_pki(self, directory: Path) -> _Pki:
-        return _generate_pki(directory, service_cidr=self.service_cidr)
+    def _make_pki(self, directory: Path) -> Pki:
+        return generate_pki(directory, service_cidr=self.service_cidr)
 
-    def _apiserver_args(self, pki: _Pki) -> list[str]:
+    def _apiserver_args(self, pki: Pki) -> list[str]:
         return []
 
     def _state_extra(self) -> dict[str, Any]:
@@ -557,7 +559,7 @@ class ControlPlane:
         _write_kubeconfig(path, server=self.server, ca=self.ca_file, cert=cert, key=key, user=user)
         return path
 
-    def _start_scheduler(self, pki: _Pki) -> None:
+    def _start_scheduler(self, pki: Pki) -> None:
         sched_kubeconfig = self._client_kubeconfig(
             "kube-scheduler", pki.scheduler_cert, pki.scheduler_key, "system:kube-scheduler"
         )
@@ -621,10 +623,13 @@ def fake_node_manifest(name: str = "kwok-node-0") -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- daemon state (CLI)
+# --------------------------------------------------------------------------- daemon state
+# What a started control plane leaves in its state dir, read back by ``python -m devcluster``
+# (status, stop) and by the fixtures reusing a running one.
 
 
-def _read_state(state_dir: Path) -> tuple[dict[str, int], dict[str, Any]]:
+def read_state(state_dir: Path) -> tuple[dict[str, int], dict[str, Any]]:
+    """The components' pids and the state (server URL, CA file, bin dir) of a state dir; empty if none."""
     pids: dict[str, int] = {}
     state: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
@@ -634,11 +639,13 @@ def _read_state(state_dir: Path) -> tuple[dict[str, int], dict[str, Any]]:
     return pids, state
 
 
-def _running(pids: dict[str, int]) -> dict[str, bool]:
+def running_components(pids: dict[str, int]) -> dict[str, bool]:
+    """Component -> whether its recorded pid is still that component (not a reused pid)."""
     return {c: pid_alive(p) and pid_is(p, c) for c, p in pids.items()}
 
 
-def _readyz(state_dir: Path, state: dict[str, Any]) -> bool:
+def readyz(state_dir: Path, state: dict[str, Any]) -> bool:
+    """Whether the state dir's kube-apiserver answers /readyz with 200 (admin client certificate)."""
     try:
         ctx = ssl.create_default_context(cafile=state["ca_file"])
         ctx.load_cert_chain(str(state_dir / "pki" / "admin.crt"), str(state_dir / "pki" / "admin.key"))
@@ -646,9 +653,3 @@ def _readyz(state_dir: Path, state: dict[str, Any]) -> bool:
             return bool(r.status == 200)
     except Exception:
         return False
-
-
-if __name__ == "__main__":
-    from devcluster.cli import main
-
-    sys.exit(main())

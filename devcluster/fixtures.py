@@ -21,9 +21,9 @@ from devcluster.controlplane import (
     BinariesUnavailable,
     ControlPlane,
     ControlPlaneError,
-    _read_state,
-    _truthy,
     ensure_binaries,
+    read_state,
+    truthy,
 )
 from devcluster.openmeteo import OpenMeteoEmulator
 
@@ -101,7 +101,7 @@ def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPla
         if not path.is_file():
             pytest.fail(f"{ENV_EXISTING_KUBECONFIG}={existing}: no such kubeconfig", pytrace=False)
         # A cluster from `python -m devcluster up` has state.json next to it.
-        _, state = _read_state(path.parent)
+        _, state = read_state(path.parent)
         kwok = bool(state.get("kwok")) and Path(state.get("kubeconfig", "")) == path
         yield KubeControlPlane(kubeconfig=path, server=_server_from_kubeconfig(path), reused=True, kwok=kwok)
         return
@@ -113,7 +113,7 @@ def kube_controlplane(request: pytest.FixtureRequest) -> Iterator[KubeControlPla
             with _capture_disabled(request.config):
                 bin_dir = ensure_binaries()
     except BinariesUnavailable as exc:
-        if _truthy(os.environ.get("CI")):
+        if truthy(os.environ.get("CI")):
             pytest.fail(f"control plane unavailable in CI: {exc}", pytrace=False)
         pytest.skip(f"control plane unavailable: {exc}")
     except ControlPlaneError as exc:

@@ -289,7 +289,7 @@ class DevStack:
         self._start_proxy(redis_url, redis_password)
 
     def _start_redis(self) -> tuple[str, str]:
-        from tests.support import redis_server
+        from testbed import redis_server
 
         binary = redis_server.find_redis_server()
         if binary is None:
@@ -302,7 +302,7 @@ class DevStack:
 
     def _start_postgres(self) -> Any:
         """A PostgreSQL from Debian's package (as the tests start it) with a database for the history."""
-        from tests.support import postgres_server
+        from testbed import postgres_server
 
         bin_dir = postgres_server.find_bin_dir()
         if bin_dir is None:
@@ -635,7 +635,8 @@ class RealNodeStack(DevStack):
         self.say("building (or reusing) the control-plane and node binaries")
         bin_dir = controlplane.ensure_binaries(build=self.build)
         self.say(
-            "starting the cluster: control plane, containerd, kubelet, kube-proxy, CoreDNS, metrics-server"
+            "starting the cluster: control plane, containerd, kubelet, kube-proxy, kube-router,"
+            " CoreDNS, metrics-server"
         )
         cluster_dir = self.state_dir / "cluster"
         if (cluster_dir / "pids").exists():

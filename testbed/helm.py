@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "weather-operator"
 # The release name and namespace under which the chart renders what manifests/base holds.
 BASE_RELEASE = "weather-operator"

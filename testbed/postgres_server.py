@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the tests, started from the Debian package (``postgresql``).
+"""A real PostgreSQL server for the tests, the benches and ``make dev``, from the Debian package.
 
 ``initdb`` into a temp dir (superuser ``weather`` with a random password, scram-sha-256 over
 TCP), then ``postgres`` on a free 127.0.0.1 port with its socket in the same dir and
@@ -42,8 +42,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.support import installed
-from tests.support.redis_server import _free_port
+from devcluster.processes import free_port
+from testbed import installed
 
 BIN_DIR_ENV = "WPF_POSTGRES_BIN_DIR"
 UNPRIVILEGED_USER = "postgres"
@@ -85,7 +85,7 @@ class PostgresServer:
 
     def __init__(self, bin_dir: pathlib.Path) -> None:
         self.bin_dir = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.user = SUPERUSER
         self.password = secrets.token_hex(12)
         self._dir = pathlib.Path(tempfile.mkdtemp(prefix="wpf-postgres-"))

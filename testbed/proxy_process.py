@@ -22,7 +22,6 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,19 +33,16 @@ import httpx
 import pytest
 import yaml
 
+from devcluster.processes import free_port
 from weather_proxy import config as proxy_config
 
 CONFIG_FILE = "config.yaml"
 # uvicorn re-raises SIGTERM after its graceful shutdown, so a clean stop ends "killed by SIGTERM".
 GRACEFUL_EXIT_CODES = (0, -signal.SIGTERM)
+# How long a new process may take to answer /health/live. Seconds on an idle machine; generous
+# because `make test` runs four xdist workers, a kube-apiserver and their proxies on two cores.
+LIVE_TIMEOUT = 60.0
 KEYS_FILE = "keys.yaml"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def sha256_hex(plaintext: str) -> str:
@@ -146,7 +142,7 @@ class ProxyProcess:
         assert self._proc is not None
         return self._proc.pid
 
-    def start(self, *, wait: bool = True, timeout: float = 20.0) -> ProxyProcess:
+    def start(self, *, wait: bool = True, timeout: float = LIVE_TIMEOUT) -> ProxyProcess:
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "weather_proxy", "--config", str(self.config_path)],
@@ -160,7 +156,7 @@ class ProxyProcess:
             self.wait_live(timeout)
         return self
 
-    def wait_live(self, timeout: float = 20.0) -> None:
+    def wait_live(self, timeout: float = LIVE_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:

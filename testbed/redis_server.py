@@ -1,4 +1,4 @@
-"""A real ``redis-server`` for integration tests, started from the Debian package.
+"""A real ``redis-server`` for the tests, the benches and ``make dev``, from the Debian package.
 
 One process on a free 127.0.0.1 port with its own temp dir, no persistence
 (``--save ''``, ``--appendonly no``) and an optional password. Tests may kill it
@@ -30,7 +30,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import installed
+from devcluster.processes import free_port
+from testbed import installed
 
 REDIS_BINARY_ENV = "WPF_REDIS_SERVER"
 
@@ -40,20 +41,13 @@ def find_redis_server() -> str | None:
     return os.environ.get(REDIS_BINARY_ENV) or shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class RedisServer:
     """One redis-server process; ``restart()`` brings it back on the same port."""
 
     def __init__(self, binary: str, *, password: str | None = None, port: int | None = None) -> None:
         self.binary = binary
         self.password = password
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._dir = pathlib.Path(tempfile.mkdtemp(prefix="wpf-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = self._dir / "redis.log"

@@ -2,7 +2,7 @@
 
 The app runs in the test's event loop with its lifespan (the writer, the maintenance timer
 and the schema are real), spoken to over ASGI; PostgreSQL is the real one of
-``tests.support.postgres_server``, the upstream the Open-Meteo emulator.
+``testbed.postgres_server``, the upstream the Open-Meteo emulator.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 import psycopg
 
 from devcluster import openmeteo as om
-from tests.support import postgres_server, proxy_process
+from testbed import postgres_server, proxy_process
 from weather_proxy import app as app_mod
 from weather_proxy import config as config_mod
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from hack import kubectl as kubectl_
-from tests.support import helm
+from testbed import helm
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.integration]
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import helm
+from testbed import helm
 from tests.unit.delivery import support
 
 CHART_YAML = yaml.safe_load((helm.CHART / "Chart.yaml").read_text())

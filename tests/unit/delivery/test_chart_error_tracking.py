@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support import helm
+from testbed import helm
 
 
 def _env(objects: list[dict[str, Any]]) -> dict[str, Any]:

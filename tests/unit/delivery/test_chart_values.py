@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import helm
+from testbed import helm
 
 VALUES_TEXT = (helm.CHART / "values.yaml").read_text()
 VALUES = yaml.safe_load(VALUES_TEXT)

@@ -2,7 +2,7 @@
 
 * every third-party import is declared in the extra of the code that imports it: the proxy's
   in ``proxy`` (or the base dependencies), the operator's (with the proxy modules it loads) in
-  ``operator``, the tooling's (tests, devcluster, hack, bench, e2e) in any extra;
+  ``operator``, the tooling's (tests, devcluster, testbed, hack, bench, e2e) in any extra;
 * every declared package is imported somewhere, or is a tool named below with its reason;
 * constraints.txt (``make lock``) pins every declared package inside its bounds, and the
   images, ``make install`` and CI install with it;
@@ -32,17 +32,20 @@ FIRST_PARTY = {
     "weather_operator",
     "weather_proxy_client",
     "devcluster",
+    "testbed",
     "tests",
     "bench",
     "hack",
     "e2e",
 }
-TOOLING = ("tests", "devcluster", "hack", "bench", "e2e", "postman")
+TOOLING = ("tests", "devcluster", "testbed", "hack", "bench", "e2e", "postman")
 # Declared but never imported, on purpose.
 NOT_IMPORTED = {
     "pytest-asyncio": "pytest plugin (asyncio_mode = auto)",
     "pytest-cov": "pytest plugin (make test --cov)",
     "pytest-timeout": "pytest plugin (timeout = 300)",
+    "pytest-xdist": "pytest plugin (make test -n)",
+    "looptime": "pytest plugin (the looptime marker: a fake event-loop clock)",
     "ruff": "linter and formatter (make lint)",
     "mypy": "type checker (make lint)",
     "bandit": "security linter (make lint)",
@@ -144,6 +147,17 @@ def test_the_operator_and_the_proxy_modules_it_loads_import_only_what_its_extra_
 def test_the_tooling_imports_only_declared_packages() -> None:
     imports = set().union(*(third_party(imported_modules(p)) for p in python_files(*TOOLING)))
     assert not undeclared(imports, {r.key for r in requirements()})
+
+
+def test_the_tools_import_nothing_from_the_tests() -> None:
+    """What the benches, ``make dev`` and e2e run lives in ``testbed``/``devcluster``, not ``tests``."""
+    leaks = [
+        f"{path.relative_to(support.REPO)}: {name}"
+        for path in python_files("testbed", "devcluster", "hack", "bench", "e2e")
+        for name in sorted(imported_modules(path))
+        if name.split(".")[0] == "tests"
+    ]
+    assert not leaks
 
 
 def test_every_declared_package_is_imported_or_a_named_tool() -> None:

@@ -23,7 +23,7 @@ from weather_operator.api import constants
 from weather_proxy import __main__ as proxy_cli
 from weather_proxy import app as app_mod
 from weather_proxy import config as config_mod
-from weather_proxy import version
+from weather_proxy import settings, version
 
 PROJECT_VERSION = tomllib.loads((support.REPO / "pyproject.toml").read_text())["project"]["version"]
 OUR_IMAGE = re.compile(r"ghcr\.io/weather-proxy/(proxy|operator):([^\s\"'`|,)]+)")
@@ -67,7 +67,7 @@ def test_no_source_at_all_gives_a_version_that_says_so(
 
 def test_weather_proxy_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        proxy_cli.parse_args(["--version"])
+        proxy_cli.parse_args(["--version"], settings.ProxySettings.from_env({}))
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"weather-proxy {PROJECT_VERSION}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 
-from tests.support import proxy_process
+from testbed import proxy_process
 
 
 def test_first_write_creates_data_link_and_file_links(tmp_path: pathlib.Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import redis_server as rs
+from testbed import redis_server as rs
 
 pytestmark = pytest.mark.integration
 
