@@ -6,28 +6,25 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from weather_proxy import config as config_mod
 from weather_proxy import cpus, settings, version
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None, env: settings.ProxySettings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="weather-proxy",
-        description="Caching, rate-limited proxy for the Open-Meteo weather APIs.",
-        epilog="Environment: WEATHER_PROXY_CONFIG (config path), "
-        "WEATHER_PROXY_REDIS_URL (overrides redis.url), REDIS_PASSWORD, "
-        "WEATHER_PROXY_WORKERS (overrides workers), WEATHER_PROXY_CPU_REQUEST_MILLICORES (the CPU "
-        "request, for the default of workers when the container has no CPU limit). "
-        "Without a config: built-in defaults (memory cache, auth off, Open-Meteo upstream).",
+        description="Caching, rate-limited proxy for the Open-Meteo weather APIs. Without a config: "
+        "built-in defaults (memory cache, auth off, Open-Meteo upstream).",
+        epilog="environment:\n" + settings.describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config",
         metavar="PATH",
-        default=os.environ.get(settings.ENV_CONFIG),
+        default=env.config_path,
         help="config.yaml to load and hot-reload (default: $WEATHER_PROXY_CONFIG, else built-in defaults)",
     )
     parser.add_argument("--host", help="bind address (overrides listen.host)")
@@ -48,39 +45,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def workers(args: argparse.Namespace, cfg: config_mod.ProxyConfig, environ: Mapping[str, str]) -> int:
+def workers(args: argparse.Namespace, cfg: config_mod.ProxyConfig, env: settings.ProxySettings) -> int:
     """--workers, else $WEATHER_PROXY_WORKERS, else config.yaml's workers, else the container's CPU."""
     if args.workers is not None:
         if args.workers < 1:
             raise config_mod.ConfigError(f"--workers: must be at least 1, got {args.workers}")
         return int(args.workers)
-    given = environ.get(cpus.ENV_WORKERS, "").strip()
-    if given:
-        if not given.isdigit() or int(given) < 1:
-            raise config_mod.ConfigError(
-                f"{cpus.ENV_WORKERS}: must be a whole number >= 1, got {given[:20]!r}"
-            )
-        return int(given)
+    if env.workers is not None:
+        return env.workers
     if cfg.workers is not None:
         return cfg.workers
-    try:
-        return cpus.default_workers(environ)
-    except ValueError as exc:
-        raise config_mod.ConfigError(str(exc)) from None
+    return cpus.default_workers(env.cpu_request_millicores)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        env = settings.ProxySettings.from_env()
+    except config_mod.ConfigError as exc:
+        print(f"weather-proxy: {exc}", file=sys.stderr)
+        return 2
+    args = parse_args(argv, env)
     from weather_proxy import server
 
     try:
         cfg = config_mod.load_config(args.config) if args.config else config_mod.ProxyConfig()
         server.run(
             cfg,
+            env,
             config_path=args.config,
             host=args.host or cfg.listen.host,
             port=args.port or cfg.listen.port,
-            workers=workers(args, cfg, os.environ),
+            workers=workers(args, cfg, env),
             log_format=args.log_format,
         )
     except config_mod.ConfigError as exc:

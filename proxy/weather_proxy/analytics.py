@@ -13,6 +13,7 @@ import collections
 import datetime
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from weather_proxy import redis_link
@@ -27,25 +28,26 @@ MAX_PENDING = 10_000
 FLUSH_SECONDS = 1.0
 
 
-def today(now: float | None = None) -> str:
-    return datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.UTC).strftime(
-        "%Y-%m-%d"
-    )
+def today(now: float) -> str:
+    return datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%d")
 
 
-def _next_midnight() -> float:
-    now = datetime.datetime.now(datetime.UTC)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=1)
+def _next_midnight(now: float) -> float:
+    day = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    midnight = day.replace(hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=1)
     return midnight.timestamp()
 
 
 class UsageAnalytics:
     """Per-day request counts by key and city (process counters, flushed to Redis)."""
 
-    def __init__(self, link: redis_link.RedisLink) -> None:
+    def __init__(self, link: redis_link.RedisLink, clock: Callable[[], float] = time.time) -> None:
         self.link = link
-        self._day = today()
-        self._day_ends = _next_midnight()
+        # Epoch seconds: the UTC day counted into, and when it ends (a test moves it past midnight).
+        self.clock = clock
+        now = clock()
+        self._day = today(now)
+        self._day_ends = _next_midnight(now)
         # The hit path's only counter: (key id, the query's city or None) -> requests, since the last fold.
         self._hits: collections.Counter[tuple[str, str | None]] = collections.Counter()
         self._pending_keys: collections.Counter[str] = collections.Counter()
@@ -55,11 +57,12 @@ class UsageAnalytics:
         self._names: dict[str, str] = {}  # a query's city -> the name it is counted under
 
     def _roll(self) -> None:
-        if time.time() < self._day_ends:
+        now = self.clock()
+        if now < self._day_ends:
             return
         self._fold()  # what was counted before midnight belongs to the day that ended
-        self._day_ends = _next_midnight()
-        day = today()
+        self._day_ends = _next_midnight(now)
+        day = today(now)
         if day != self._day:
             self._day = day
             self._local_keys.clear()
@@ -67,7 +70,7 @@ class UsageAnalytics:
 
     def record(self, key_id: str, city: str | None) -> None:
         """Count one served request (cheap: one counter; the per-key and per-city counts come at a fold)."""
-        if time.time() >= self._day_ends:
+        if self.clock() >= self._day_ends:
             self._roll()
         self._hits[(key_id, city)] += 1
         if len(self._hits) >= MAX_PENDING:

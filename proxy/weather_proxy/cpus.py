@@ -4,8 +4,9 @@ A container's CPU limit is its cgroup's CFS quota: cgroup v2 ``cpu.max`` ("20000
 or "max ..." without a limit) or cgroup v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``
 (quota -1 without a limit). Without a limit, the CPU request, which cgroups do not show
 as a count, comes from the environment (``WEATHER_PROXY_CPU_REQUEST_MILLICORES``, the
-Downward API's ``requests.cpu`` with divisor ``1m``). Either is rounded up to whole
-processes and bounded by the CPUs this process may run on; with neither, one process.
+Downward API's ``requests.cpu`` with divisor ``1m``, read by ``settings.ProxySettings``).
+Either is rounded up to whole processes and bounded by the CPUs this process may run on;
+with neither, one process.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-from collections.abc import Mapping
 
 from weather_proxy import contract
 
-ENV_WORKERS = contract.ENV_WORKERS
+# The operator renders it from the container's CPU request (its tests check the two agree).
 ENV_CPU_REQUEST = contract.ENV_CPU_REQUEST_MILLICORES
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 
@@ -53,19 +53,11 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(environ: Mapping[str, str] | None = None, root: pathlib.Path = CGROUP_ROOT) -> int:
+def default_workers(request_millicores: int | None = None, root: pathlib.Path = CGROUP_ROOT) -> int:
     """One process per CPU of the limit, else of the request, else 1; at most the usable CPUs."""
-    environ = os.environ if environ is None else environ
     cpus = cgroup_limit(root)
-    if cpus is None:
-        request = environ.get(ENV_CPU_REQUEST, "").strip()
-        if request:
-            try:
-                cpus = int(request) / 1000
-            except ValueError:
-                raise ValueError(
-                    f"{ENV_CPU_REQUEST}: must be a whole number of millicores, got {request[:20]!r}"
-                ) from None
+    if cpus is None and request_millicores is not None:
+        cpus = request_millicores / 1000
     if cpus is None or cpus <= 0:
         return 1
     return max(1, min(math.ceil(cpus), usable_cpus()))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -72,9 +73,16 @@ def is_busy(exc: BaseException) -> bool:
 class RedisLink:
     """A Redis client (or None when not configured) and whether it currently answers."""
 
-    def __init__(self, client: aioredis.Redis | None, metrics: metrics_mod.Metrics) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | None,
+        metrics: metrics_mod.Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.metrics = metrics
+        # Reads the pause after a failure (an interval: monotonic); a test moves it instead of waiting.
+        self.clock = clock
         self.up = False
         self.last_error: str | None = None if client else "not configured"
         self.busy_errors = 0
@@ -87,7 +95,7 @@ class RedisLink:
     @property
     def usable(self) -> bool:
         """Worth trying now: configured, and up or due for another attempt."""
-        return self.client is not None and (self.up or time.monotonic() >= self._retry_at)
+        return self.client is not None and (self.up or self.clock() >= self._retry_at)
 
     def ok(self) -> None:
         if not self.up:
@@ -106,7 +114,7 @@ class RedisLink:
         self.down(exc)
 
     def down(self, exc: BaseException) -> None:
-        self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+        self._retry_at = self.clock() + RETRY_AFTER_FAILURE_SECONDS
         self.last_error = f"{type(exc).__name__}: {exc}"
         if self.up:
             self.up = False

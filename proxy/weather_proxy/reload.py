@@ -72,12 +72,15 @@ class WatchedFile(Generic[T]):
         loader: Callable[[pathlib.Path], T],
         apply: Callable[[T], None],
         metrics: metrics_mod.Metrics,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.label = label
         self.path = path
         self.loader = loader
         self.apply = apply
         self.metrics = metrics
+        # Epoch seconds, as file mtimes are: a file's age (``settle``) and the reload stamps read it.
+        self.clock = clock
         self.state = FileState(str(path))
         self._seen: tuple[Any, ...] | None = None
 
@@ -85,7 +88,7 @@ class WatchedFile(Generic[T]):
         """Record that the current file was loaded at start (by the caller)."""
         self._seen = fingerprint(self.path)
         self.state.ok = self.state.loaded = True
-        self.state.last_reload = _now()
+        self.state.last_reload = _stamp(self.clock())
         self.metrics.config_reload_ok.labels(self.label).set(1)
 
     async def check(self, *, settle: float = 0.0) -> bool | None:
@@ -99,7 +102,7 @@ class WatchedFile(Generic[T]):
         seen = fingerprint(self.path)
         if seen == self._seen:
             return None
-        if settle and seen is not None and time.time() - seen[-1] / 1e9 < settle:
+        if settle and seen is not None and self.clock() - seen[-1] / 1e9 < settle:
             return None
         try:
             value = await asyncio.to_thread(self.loader, self.path)
@@ -117,15 +120,15 @@ class WatchedFile(Generic[T]):
             return False
         self.state.ok = self.state.loaded = True
         self.state.error = None
-        self.state.last_reload = _now()
+        self.state.last_reload = _stamp(self.clock())
         self.metrics.config_reloads.labels(self.label, "success").inc()
         self.metrics.config_reload_ok.labels(self.label).set(1)
         log.info("reloaded %s", self.path)
         return True
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+def _stamp(now: float) -> str:
+    return datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat(timespec="seconds")
 
 
 class Reloader:

@@ -1,5 +1,9 @@
 """The running app's state: live config, key ring, and the components built from them.
 
+``Runtime`` is made whole with the app (``app.create_app``); ``Parts``, the clients and
+services that open connections or run tasks, are made whole by the lifespan when it
+starts and exist from then on as ``Runtime.parts``.
+
 Everything that a config reload may change is read through ``Runtime.config``
 at call time, so applying a new version is one attribute swap. What cannot
 change without a restart is listed in ``RESTART_FIELDS`` and logged when it differs.
@@ -12,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from weather_proxy import config as config_mod
+from weather_proxy import settings as settings_mod
 from weather_proxy.auth import keys as keys_mod
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
@@ -58,13 +63,32 @@ def _get(obj: Any, path: tuple[str, ...]) -> Any:
     return obj
 
 
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """What the lifespan starts: made whole when it starts, closed when it stops."""
+
+    http: httpx.AsyncClient
+    link: redis_link.RedisLink
+    breaker: breaker.UpstreamBreaker
+    budget: budget_mod.UpstreamBudget
+    service: swr.WeatherService
+    limiter: limiter.Limiter
+    analytics: analytics.UsageAnalytics
+    warmer: warmer.Warmer
+    reloader: reload.Reloader
+    key_sources: keysources.KeySources | None  # with auth.kubernetes: file and watch merged
+    key_watch: keywatch.KeyWatch | None  # with auth.kubernetes
+
+
 @dataclasses.dataclass
 class Runtime:
-    """One app's mutable state; components are set by the lifespan."""
+    """One app's mutable state; ``parts`` exists once the lifespan has started."""
 
     config: config_mod.ProxyConfig
+    settings: settings_mod.ProxySettings
     metrics: metrics_mod.Metrics
-    redis_password: str | None = None
+    tracer_provider: TracerProvider | None  # with observability.tracing
+    history: history_service.UsageHistory | None  # with analytics: the usage history in PostgreSQL
     keyring: keys_mod.KeyRing = dataclasses.field(
         default_factory=lambda: keys_mod.KeyRing(config_mod.KeysFile())
     )
@@ -72,19 +96,7 @@ class Runtime:
     keys_file: config_mod.KeysFile | None = None  # the last one applied through apply_keys
     started: bool = False
     shutting_down: bool = False
-    http: httpx.AsyncClient | None = None
-    link: redis_link.RedisLink | None = None
-    breaker: breaker.UpstreamBreaker | None = None
-    service: swr.WeatherService | None = None
-    limiter: limiter.Limiter | None = None
-    analytics: analytics.UsageAnalytics | None = None
-    warmer: warmer.Warmer | None = None
-    reloader: reload.Reloader | None = None
-    key_sources: keysources.KeySources | None = None  # with auth.kubernetes: file and watch merged
-    key_watch: keywatch.KeyWatch | None = None
-    tracer_provider: TracerProvider | None = None
-    history: history_service.UsageHistory | None = None  # with analytics: the usage history in PostgreSQL
-    budget: budget_mod.UpstreamBudget | None = None
+    parts: Parts = dataclasses.field(init=False)
 
     def apply_config(self, new: config_mod.ProxyConfig) -> None:
         """Swap in a reloaded config: limits, cache TTLs, timeouts, retries, breaker, log level."""
@@ -100,8 +112,7 @@ class Runtime:
         merged = new.model_copy(update=update)
         self.config = merged
         logs.set_level(merged.observability.log_level)
-        if self.breaker is not None:
-            self.breaker.reconfigure(merged.upstream.circuit_breaker)
+        self.parts.breaker.reconfigure(merged.upstream.circuit_breaker)
 
     def apply_keys(self, keys: config_mod.KeysFile) -> None:
         self.keys_file = keys
@@ -118,6 +129,7 @@ class Runtime:
 
     def key_view(self) -> dict[str, config_mod.KeysFile]:
         """The ring's sources: each keys Secret in force (with the watch), else the one keys file."""
-        if self.key_sources is not None:
-            return {name: part.keys for name, part in self.key_sources.parts.items() if part.present}
+        sources = self.parts.key_sources
+        if sources is not None:
+            return {name: part.keys for name, part in sources.parts.items() if part.present}
         return {"file": self.keys_file} if self.keys_file is not None else {}

@@ -28,7 +28,7 @@ import tempfile
 from typing import Any
 
 from weather_proxy import config as config_mod
-from weather_proxy import contract, settings
+from weather_proxy import settings
 
 # The uvicorn settings of every server process (bench/serve.py serves its baselines with them).
 # ``http``: httptools with a bounded, timed request head (http/protocol.py), by name so that
@@ -43,8 +43,6 @@ UVICORN_SETTINGS: dict[str, Any] = {
     "proxy_headers": False,
     "server_header": False,
 }
-ENV_LOG_FORMAT = "WEATHER_PROXY_LOG_FORMAT"
-ENV_METRICS_DIR = contract.ENV_METRICS_DIR
 
 
 def graceful_seconds(cfg: config_mod.ProxyConfig) -> int:
@@ -53,6 +51,7 @@ def graceful_seconds(cfg: config_mod.ProxyConfig) -> int:
 
 def run(
     cfg: config_mod.ProxyConfig,
+    env: settings.ProxySettings,
     *,
     config_path: str | None,
     host: str,
@@ -65,7 +64,7 @@ def run(
         # Granian's Rust HTTP server in front of the same app, each worker a process of its own.
         # Before anything imports the app: granian forks its workers, which must import
         # prometheus-client themselves, after the multiprocess directory is set.
-        _prepare_workers(cfg, config_path, log_format, shared_metrics=workers > 1)
+        _prepare_workers(cfg, env, config_path, log_format, shared_metrics=workers > 1)
         granian(
             "weather_proxy.server:worker_app",
             host=host,
@@ -83,32 +82,37 @@ def run(
 
     options = {**UVICORN_SETTINGS, "timeout_graceful_shutdown": graceful_seconds(cfg)}
     if workers <= 1:
-        application = serving_app(app_mod.create_app(cfg, config_path=config_path), cfg)
+        application = serving_app(app_mod.create_app(cfg, config_path=config_path, settings=env), cfg)
         protocol.configure(cfg.http)
         logs.configure(cfg.observability.log_level, log_format)
         uvicorn.run(application, host=host, port=port, **options)
         return
-    _prepare_workers(cfg, config_path, log_format, shared_metrics=True)
+    _prepare_workers(cfg, env, config_path, log_format, shared_metrics=True)
     uvicorn.run(
         "weather_proxy.server:worker_app", factory=True, host=host, port=port, workers=workers, **options
     )
 
 
 def _prepare_workers(
-    cfg: config_mod.ProxyConfig, config_path: str | None, log_format: str, *, shared_metrics: bool
+    cfg: config_mod.ProxyConfig,
+    env: settings.ProxySettings,
+    config_path: str | None,
+    log_format: str,
+    *,
+    shared_metrics: bool,
 ) -> None:
-    """What a spawned worker reads to build the same app (its environment is a copy of ours)."""
+    """What a spawned worker reads to build the same app: its environment is a copy of ours."""
     from weather_proxy.observability import logging as logs
 
-    settings.with_env(cfg, os.environ)  # a bad override fails here, not in every worker
+    env.apply(cfg)  # a bad override fails here, not in every worker
     logs.configure(cfg.observability.log_level, log_format)
     if config_path is not None:
         os.environ[settings.ENV_CONFIG] = str(config_path)
     else:
         os.environ.pop(settings.ENV_CONFIG, None)
-    os.environ[ENV_LOG_FORMAT] = log_format
+    os.environ[settings.ENV_LOG_FORMAT] = log_format
     if shared_metrics:
-        os.environ[ENV_METRICS_DIR] = str(_metrics_dir())
+        os.environ[settings.ENV_METRICS_DIR] = str(_metrics_dir(env.metrics_dir))
 
 
 def granian(
@@ -158,9 +162,8 @@ def granian(
     )
 
 
-def _metrics_dir() -> pathlib.Path:
+def _metrics_dir(given: str | None) -> pathlib.Path:
     """An empty directory for the workers' metric files (a restarted pod must not count twice)."""
-    given = os.environ.get(ENV_METRICS_DIR)
     path = pathlib.Path(given) if given else pathlib.Path(tempfile.gettempdir()) / "weather-proxy-metrics"
     if path.exists():
         shutil.rmtree(path)
@@ -174,13 +177,14 @@ def worker_app() -> Any:
     from weather_proxy.http import protocol
     from weather_proxy.observability import logging as logs
 
-    path = os.environ.get(settings.ENV_CONFIG)
+    env = settings.ProxySettings.from_env()
+    path = env.config_path
     cfg = config_mod.load_config(path) if path else config_mod.ProxyConfig()
-    logs.configure(cfg.observability.log_level, os.environ.get(ENV_LOG_FORMAT, "json"))
+    logs.configure(cfg.observability.log_level, env.log_format)
     # A spawned uvicorn worker builds its app before it accepts a connection: its protocol's limits
     # are set in time. Under granian this is unused and harmless.
     protocol.configure(cfg.http)
-    return serving_app(app_mod.create_app(cfg, config_path=path), cfg)
+    return serving_app(app_mod.create_app(cfg, config_path=path, settings=env), cfg)
 
 
 def serving_app(app: Any, cfg: config_mod.ProxyConfig) -> Any:

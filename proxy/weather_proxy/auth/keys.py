@@ -20,6 +20,8 @@ import math
 import time
 from collections.abc import Iterable
 
+import cachetools
+
 from weather_proxy import config as config_mod
 from weather_proxy import contract
 
@@ -91,12 +93,12 @@ def _epoch(moment: datetime.datetime | None) -> float:
 # a Redis key the fleet shares, seen by whoever reads Redis. The hash is the same in every replica
 # (their buckets must agree), keyed by ``use_anonymous_secret`` (the app passes the fleet's Redis
 # password); unkeyed (no Redis, no password), an IPv4 address is found again by trying all 2**32,
-# so it is then a pseudonym, not anonymity. Hashing costs about 0.5 us, the
-# remembered id a dict probe: a caller's next requests find it.
+# so it is then a pseudonym, not anonymity. A caller's next requests find its id remembered
+# rather than hash again.
 _ANONYMOUS_PERSON = b"wp-anon-limiter"
 _anonymous_key = b""
-_anonymous_ids: dict[str, str] = {}
 MAX_ANONYMOUS_IDS = 10_000
+_anonymous_ids: cachetools.LRUCache[str, str] = cachetools.LRUCache(MAX_ANONYMOUS_IDS)
 
 
 def use_anonymous_secret(secret: str | None) -> None:
@@ -112,8 +114,6 @@ def anonymous_limiter_id(address: str) -> str:
     """The rate-limit id of an anonymous caller at ``address``: ``anon:`` and 32 hex digits."""
     found = _anonymous_ids.get(address)
     if found is None:
-        if len(_anonymous_ids) >= MAX_ANONYMOUS_IDS:
-            _anonymous_ids.clear()
         digest = hashlib.blake2b(
             address.encode(), digest_size=16, key=_anonymous_key, person=_ANONYMOUS_PERSON
         ).hexdigest()

@@ -89,8 +89,8 @@ def api_server_url(settings: config_mod.KubernetesKeys, environ: Mapping[str, st
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+def _stamp(now: float) -> str:
+    return datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclasses.dataclass
@@ -129,8 +129,11 @@ class KeyWatch:
         *,
         backoff_initial: float = BACKOFF_INITIAL_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        # Epoch seconds: the events' stamps, and how long a watch lasted (a test moves it).
+        self.clock = clock
         self.api_server = api_server.rstrip("/")
         self.deliver = deliver
         self.metrics = metrics
@@ -286,7 +289,7 @@ class KeyWatch:
         if state.resource_version:
             params["resourceVersion"] = state.resource_version
         read_timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, read=timeout + READ_MARGIN_SECONDS)
-        started, lines = time.monotonic(), 0
+        started, lines = self.clock(), 0
         async with self.client(state.name).stream(
             "GET", self._path(namespace), params=params, headers=headers, timeout=read_timeout
         ) as response:
@@ -298,7 +301,7 @@ class KeyWatch:
                 if line.strip():
                     lines += 1
                     await self._event(state, _json_object(line.encode("utf-8")))
-        if not lines and time.monotonic() - started < min(1.0, timeout / 2):
+        if not lines and self.clock() - started < min(1.0, timeout / 2):
             raise WatchError("protocol", "the watch ended at once without an event")
 
     async def _event(self, state: SecretWatchState, event: dict[str, Any]) -> None:
@@ -322,9 +325,10 @@ class KeyWatch:
     async def _received(self, state: SecretWatchState, kind: str, secret: dict[str, Any] | None) -> None:
         """A Secret's state from the API server: validate its keys.yaml and hand it on in one step."""
         state.events += 1
-        state.last_event = _now()
+        now = self.clock()
+        state.last_event = _stamp(now)
         self.metrics.keys_watch_events.labels(kind).inc()
-        self.metrics.keys_watch_last_event.set(time.time())
+        self.metrics.keys_watch_last_event.set(now)
         if secret is None:
             state.content_error = None
             self.deliver(state.name, None)

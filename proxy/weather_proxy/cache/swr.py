@@ -35,6 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import cachetools
 import orjson
 
 from weather_proxy import config as config_mod
@@ -147,6 +148,9 @@ class WeatherService:
         upstream_config: Callable[[], config_mod.Upstream],
     ) -> None:
         self.tiers = tiers
+        # The store's clock (``TieredStore(clock=...)``): the deadlines compared here are the ones the
+        # store's L1 expires items by, so both must read one clock (a test moves it, nobody sleeps).
+        self.clock = tiers.clock
         self.client = client
         self.coalescer = coalescer
         self.lock = lock
@@ -155,8 +159,9 @@ class WeatherService:
         self._upstream = upstream_config
         self._background: set[asyncio.Task[None]] = set()
         # query -> (its last hit, valid until, the L1 generations it was read at)
-        self._answers: dict[Query, tuple[Answer, float, tuple[int, int]]] = {}
-        self._answers_max = max(1, self.tiers.geo_l1.maxsize)
+        self._answers: cachetools.LRUCache[Query, tuple[Answer, float, tuple[int, int]]] = (
+            cachetools.LRUCache(max(1, self.tiers.geo_l1.maxsize))
+        )
         self.refresh_backoff = RefreshBackoff(int(self.tiers.weather_l1.maxsize))
         self._refreshes_failing = False
 
@@ -169,7 +174,7 @@ class WeatherService:
         for the next hit of the same query while both L1 tiers are unchanged (their
         generations) and none of its entries has expired or left L1.
         """
-        now = time.time()
+        now = self.clock()
         kept = self._answers.get(query)
         if kept is not None and now < kept[1] and kept[2] == self.tiers.generations():
             self.metrics.l1_hit.inc()
@@ -197,8 +202,6 @@ class WeatherService:
         self.metrics.l1_hit.inc()
         location_json = geo.location_json if location is not None else coordinates_json(lat, lon, entry)
         answer = Answer(location, location_json, entry, HIT)
-        if len(self._answers) >= self._answers_max:
-            self._answers.clear()
         # Trusted past its L1 lifetime (Redis down): kept with that lifetime, i.e. not reused, since
         # Redis may be back by the next request.
         self._answers[query] = (answer, min(until, found[1], entry.fresh_until), self.tiers.generations())
@@ -245,7 +248,7 @@ class WeatherService:
 
     def cached_location(self, name: str, country: str | None) -> entries.GeoEntry | None:
         """The L1 geocoding entry if unexpired, without I/O (raises CityNotFound for a cached miss)."""
-        now = time.time()
+        now = self.clock()
         entry = self.tiers.geo_l1_get(entries.geo_key(name, country), now)
         if entry is None or entry.expires_at <= now:
             return None
@@ -258,7 +261,7 @@ class WeatherService:
         if shared is not None:
             return shared
         last = self.tiers.geo_l1_last(key)
-        if last is not None and last.expires_at <= time.time():
+        if last is not None and last.expires_at <= self.clock():
             last = None
         if last is not None and not self.tiers.link.up:
             return last  # Redis went down during the read above: L1 is the only tier now
@@ -276,7 +279,7 @@ class WeatherService:
         if token is None:
             shared = await self.lock.wait_for(
                 lambda: self.tiers.geo_l2_get(key),
-                lambda e: e.expires_at > time.time(),
+                lambda e: e.expires_at > self.clock(),
                 wait_seconds=min(lock_ttl, MAX_FLEET_WAIT_SECONDS),
             )
             if shared is not None:
@@ -292,7 +295,7 @@ class WeatherService:
             ttl = float(self._cache().geocoding_ttl_seconds)
             if location is None:
                 ttl = min(ttl, NEGATIVE_GEO_TTL_SECONDS)
-            entry = entries.GeoEntry(location, time.time() + ttl)
+            entry = entries.GeoEntry(location, self.clock() + ttl)
             await self.tiers.geo_put(key, entry)
             return entry
         finally:
@@ -304,7 +307,7 @@ class WeatherService:
     async def weather(self, latitude: float, longitude: float) -> tuple[entries.WeatherEntry, str]:
         """Current conditions at rounded coordinates and how they were served (hit|miss|stale)."""
         key = entries.weather_key(latitude, longitude)
-        now = time.time()
+        now = self.clock()
         m = self.metrics
         entry = self.tiers.weather_l1_get(key, now)
         if entry is not None and now < entry.fresh_until:
@@ -354,7 +357,7 @@ class WeatherService:
             fresh = await _as_user_if_refused(lambda: self.coalescer.run("wx:" + key, fetch))
         except upstream.UpstreamUnavailable:
             last = self.tiers.weather_l1_last(key)
-            now = time.time()
+            now = self.clock()
             if last is None or now >= last.stale_until:
                 raise
             return last, HIT if now < last.fresh_until else STALE
@@ -400,7 +403,7 @@ class WeatherService:
     async def refresh_if_due(self, latitude: float, longitude: float, margin: float) -> bool:
         """Refresh when the entry is missing or fresh for less than ``margin`` seconds (cache warming)."""
         key = entries.weather_key(latitude, longitude)
-        now = time.time()
+        now = self.clock()
         entry = self.tiers.weather_l1_get(key)
         if entry is None or entry.fresh_until - now < margin:
             shared = await self.tiers.weather_l2_get(key)
@@ -426,7 +429,7 @@ class WeatherService:
             # Another replica is fetching: wait for its entry, then call ourselves if it never comes.
             shared = await self.lock.wait_for(
                 lambda: self.tiers.weather_l2_get(key),
-                lambda e: e.fresh_until - time.time() > margin,
+                lambda e: e.fresh_until - self.clock() > margin,
                 wait_seconds=min(lock_ttl, MAX_FLEET_WAIT_SECONDS),
             )
             if shared is not None:
@@ -435,13 +438,13 @@ class WeatherService:
         try:
             if token:
                 shared = await self.tiers.weather_l2_get(key)  # double-checked, as for geocoding
-                if shared is not None and shared.fresh_until - time.time() > margin:
+                if shared is not None and shared.fresh_until - self.clock() > margin:
                     self.tiers.weather_l1_put(key, shared)
                     return shared
             current = await self.client.forecast(entries.rounded(latitude), entries.rounded(longitude))
             cfg = self._cache()
             entry = entries.WeatherEntry.from_current(
-                current, time.time(), cfg.ttl_seconds, cfg.stale_ttl_seconds
+                current, self.clock(), cfg.ttl_seconds, cfg.stale_ttl_seconds
             )
             self._refreshed(key)
             await self.tiers.weather_put(key, entry)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import os
 import sys
 
 import orjson
@@ -24,9 +23,9 @@ from weather_proxy.history import database, service
 from weather_proxy.observability import metrics as metrics_mod
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(env: settings.ProxySettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m weather_proxy.history", description=__doc__)
-    parser.add_argument("--config", default=os.environ.get(settings.ENV_CONFIG), help="config.yaml")
+    parser.add_argument("--config", default=env.config_path, help="config.yaml")
     parser.add_argument("--now", help="ISO 8601 instant taken as now (maintain)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the schema's missing migrations")
@@ -36,14 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run(args: argparse.Namespace, cfg: config_mod.Analytics) -> dict[str, object]:
+async def _run(
+    args: argparse.Namespace, cfg: config_mod.Analytics, env: settings.ProxySettings
+) -> dict[str, object]:
     clock = None
     if args.now:
         moment = datetime.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
         clock = moment.timestamp
     history = service.UsageHistory(
         cfg,
-        settings.analytics_password(os.environ),
+        env.secret("analytics_database_password"),
         metrics_mod.Metrics(),
         **({"clock": clock} if clock else {}),
     )
@@ -61,11 +62,14 @@ async def _run(args: argparse.Namespace, cfg: config_mod.Analytics) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        cfg = settings.with_env(
-            config_mod.load_config(args.config) if args.config else config_mod.ProxyConfig(), os.environ
-        )
+        env = settings.ProxySettings.from_env()
+    except config_mod.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    args = _parser(env).parse_args(argv)
+    try:
+        cfg = env.apply(config_mod.load_config(args.config) if args.config else config_mod.ProxyConfig())
     except config_mod.ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print("the config has no analytics section", file=sys.stderr)
         return 2
     try:
-        result = asyncio.run(_run(args, cfg.analytics))
+        result = asyncio.run(_run(args, cfg.analytics, env))
     except database.DatabaseUnavailable as exc:
         print(f"analytics database unavailable: {exc}", file=sys.stderr)
         return 1

@@ -143,9 +143,9 @@ class _Refusals:
 
     __slots__ = ("description", "logged_at", "unlogged")
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, now: float) -> None:
         self.description = description
-        self.logged_at = time.monotonic()
+        self.logged_at = now
         self.unlogged = 0
 
 
@@ -189,6 +189,7 @@ class RequestWriter:
         self.db = db
         self.cfg = cfg
         self.metrics = metrics
+        # Epoch seconds (the history's clock): when a failed flush is retried and refusals summed up.
         self.clock = clock
         self.enabled = False  # set once the schema is in place
         self.written = 0
@@ -333,7 +334,7 @@ class RequestWriter:
         kind, description = refusal(exc)
         seen = self._refusals.get((what, *kind))
         if seen is None:
-            self._refusals[(what, *kind)] = _Refusals(description)
+            self._refusals[(what, *kind)] = _Refusals(description, self.clock())
             log.warning(
                 "analytics %s refused by the database and dropped (%s); more of this kind are "
                 "summed up at most every %.0f s",
@@ -346,7 +347,7 @@ class RequestWriter:
 
     def _log_refusals(self, everything: bool = False) -> None:
         """Sum up the refusals not logged yet, of the kinds last logged long enough ago."""
-        now = time.monotonic()
+        now = self.clock()
         for (what, *_), seen in self._refusals.items():
             if seen.unlogged and (everything or now - seen.logged_at >= REFUSAL_LOG_SECONDS):
                 log.warning(
@@ -382,7 +383,7 @@ class RequestWriter:
 
     async def flush_due(self) -> None:
         """Flush what waits, full batches back to back; back off after a failure."""
-        if not self.enabled or time.monotonic() < self._retry_at:
+        if not self.enabled or self.clock() < self._retry_at:
             return
         while True:
             try:
@@ -392,7 +393,7 @@ class RequestWriter:
                 self.last_error = database.describe(exc)
                 doubled = max(self.cfg.flush_interval_seconds, self._backoff * 2)
                 self._backoff = min(MAX_BACKOFF_SECONDS, doubled)
-                self._retry_at = time.monotonic() + self._backoff
+                self._retry_at = self.clock() + self._backoff
                 log.info("analytics rows not written, retrying in %.1f s: %s", self._backoff, self.last_error)
                 return
             self.last_error = None

@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,10 +67,6 @@ class RequestIds:
 
 
 request_ids = RequestIds()
-
-
-# A whole answer from raw ASGI data: (status, headers, body).
-RawHandler = Callable[[Scope], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
 
 
 def _valid_request_id(raw: bytes) -> bool:
@@ -117,40 +113,6 @@ class RequestContextMiddleware:
         if https:
             extra.append(HSTS)
         return request_id, extra
-
-    async def serve_raw(self, respond: RawHandler, scope: Scope, receive: Receive, send: Send) -> None:
-        """One request answered whole by ``respond`` (status, headers, body), with this context.
-
-        The fast path's form of ``__call__`` when no other middleware sits in between: the same
-        bookkeeping without wrapping ``send``. ``respond`` answers errors itself (problems), so
-        only the unexpected reaches the 500 below.
-        """
-        start = time.perf_counter()
-        request_id, extra = self._context(scope)
-        token = logs.request_id_var.set(request_id)
-        status = 500
-        started = False
-        try:
-            status, headers, body = await respond(scope)
-            headers.extend(extra)
-            started = True
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            if status >= 500 and self.reporter is not None:
-                self.reporter.answered(scope, status, request_id, body)
-        except Exception as exc:
-            log.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
-            if self.reporter is not None:
-                self.reporter.unhandled(exc, scope, request_id)
-            status = 500
-            if not started:
-                problem = problems.body(500, "Unexpected error.")
-                headers = [(b"content-type", problems.MEDIA_TYPE_BYTES), *extra]
-                await send({"type": "http.response.start", "status": 500, "headers": headers})
-                await send({"type": "http.response.body", "body": problem})
-        finally:
-            self._observe(scope, status, time.perf_counter() - start)
-            logs.request_id_var.reset(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -288,9 +250,7 @@ class RequestDeadline:
         except TimeoutError:
             if started or not timer.expired():
                 raise
-            status, headers, body = problems.raw(
-                problems.ProblemError(504, f"No answer within {seconds:g} seconds.")
-            )
+            status, headers, body = problems.raw(problems.deadline_exceeded(seconds))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 

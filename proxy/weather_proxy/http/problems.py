@@ -20,6 +20,9 @@ MEDIA_TYPE = "application/problem+json"
 MEDIA_TYPE_BYTES = MEDIA_TYPE.encode()
 TYPE_BASE = "https://weatherproxy.dev/problems/"
 
+# A whole answer on raw ASGI data: (status, headers, body), what pure ASGI code sends.
+RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
+
 TITLES = {
     400: "Bad request",
     401: "Missing API key",
@@ -95,13 +98,18 @@ def response(
     )
 
 
-def raw(exc: ProblemError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def raw(exc: ProblemError) -> RawResponse:
     """A problem as raw ASGI parts (status, headers, body), for pure ASGI code."""
     headers = [(b"content-type", MEDIA_TYPE_BYTES)]
     headers.extend(
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in exc.headers.items()
     )
     return exc.status, headers, body(exc.status, exc.detail, title=exc.title, slug=exc.slug)
+
+
+def deadline_exceeded(seconds: float) -> ProblemError:
+    """504: the request's deadline (``http.requestTimeoutSeconds``) passed before an answer."""
+    return ProblemError(504, f"No answer within {seconds:g} seconds.")
 
 
 def from_error(exc: ProblemError) -> Response:

@@ -1,6 +1,6 @@
 """Error reports in the Sentry protocol: unhandled errors and 5xx answers, without personal data.
 
-Off unless ``SENTRY_DSN`` is set (``settings.error_tracking``). Off, the request-context
+Off unless ``SENTRY_DSN`` is set (``settings.ProxySettings.error_tracking``). Off, the request-context
 middleware holds ``None`` instead of a reporter and ``sentry_sdk`` is never imported: a request
 pays one comparison of its status, and a 5xx one test of ``None``. On, a private
 ``sentry_sdk.Client`` sends the events (not the SDK's global one, so that several apps in one

@@ -84,8 +84,9 @@ class BatchedHistogram:
 class Metrics:
     """The proxy's metric families, registered in a private registry."""
 
-    def __init__(self) -> None:
-        self.multiprocess_dir = os.environ.get(contract.ENV_METRICS_DIR) or None
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        # The workers' shared directory (``settings.ProxySettings.metrics_dir``); None: one process.
+        self.multiprocess_dir = multiprocess_dir
         self._before_render: list[Callable[[], None]] = []
         self._batched: list[BatchedCounter | BatchedHistogram] = []
         self.registry = prom.CollectorRegistry(auto_describe=True)

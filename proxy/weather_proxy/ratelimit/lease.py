@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from typing import Any
 
 TARGET_SECONDS = 0.05
@@ -95,9 +94,11 @@ def next_size(pace: Pace, upper: int) -> int:
     return max(1, min(upper, math.ceil(pace.rate * TARGET_SECONDS)))
 
 
-def grant(size: int, remaining: int, full_at: float, quota: Any = None, now: float | None = None) -> Lease:
-    """A lease of ``size`` tokens of which the caller spends the first at once."""
-    now = time.time() if now is None else now
+def grant(size: int, remaining: int, full_at: float, quota: Any, now: float) -> Lease:
+    """A lease of ``size`` tokens of which the caller spends the first at once.
+
+    ``now`` is on the limiter's clock, as every time of a lease is (no clock of its own).
+    """
     return Lease(
         size=size,
         tokens=size - 1,

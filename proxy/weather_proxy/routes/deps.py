@@ -73,15 +73,15 @@ async def authorize(
         keys.require_scope(identity, scope)  # before the limit: a request refused here spends no token
     except keys.Refused as refused:
         raise refusal_problem(refused) from None
-    assert rt.limiter is not None, "the app's lifespan has not run"
+    limits = rt.parts.limiter
     quota = identity.limit.quota
     if quota is None and identity.key_id is not None:
         quota = cfg.rate_limit.default.quota  # a key's own rateLimit without a quota keeps the fleet's
     if not spend:
-        return Caller(identity, await rt.limiter.peek(identity.limiter_id, identity.limit, quota))
-    decision = rt.limiter.hit_leased(identity.limiter_id, identity.limit, quota)
+        return Caller(identity, await limits.peek(identity.limiter_id, identity.limit, quota))
+    decision = limits.hit_leased(identity.limiter_id, identity.limit, quota)
     if decision is None:
-        decision = await rt.limiter.hit(identity.limiter_id, identity.limit, quota)
+        decision = await limits.hit(identity.limiter_id, identity.limit, quota)
     if not decision.allowed:
         rt.metrics.rate_limited.inc()
         if decision.quota_exceeded:

@@ -20,7 +20,8 @@ OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 
 def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
     """The readiness document; see docs/contracts.md, HTTP API, and the operator's probe."""
-    files = rt.reloader.files if rt.reloader is not None else {}
+    parts = rt.parts
+    files = parts.reloader.files
     config_file = files.get("config")
     keys_file = files.get("keys")
     config_check: dict[str, Any] = (
@@ -31,26 +32,24 @@ def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
     auth = rt.config.auth
     keys_check: dict[str, Any] = keys_file.state.as_json() if keys_file else {"ok": True, "path": None}
     keys_check.update({"required": auth.required, "count": len(rt.keyring)})
-    if rt.key_watch is not None and rt.key_sources is not None:
+    if parts.key_watch is not None and parts.key_sources is not None:
         # Degraded while a Secret is not watched (revocation falls back to the kubelet's file
         # projection) or its content was refused (the last good keys stay in force).
-        watch = rt.key_watch.as_json()
-        parts = rt.key_sources.as_json()
+        watch = parts.key_watch.as_json()
+        sources = parts.key_sources.as_json()
         for secret in watch["secrets"]:
-            secret["keys"] = parts.get(secret["name"])
+            secret["keys"] = sources.get(secret["name"])
         keys_check["watch"] = watch
         healthy = all(s["connected"] and s["contentError"] is None for s in watch["secrets"])
         keys_check["ok"] = bool(keys_check["ok"]) and healthy
-    link = rt.link
+    link = parts.link
     redis_check: dict[str, Any] = {
-        "configured": bool(link and link.configured),
-        "up": bool(link and link.up),
-        "error": link.last_error if link and link.configured and not link.up else None,
+        "configured": link.configured,
+        "up": link.up,
+        "error": link.last_error if link.configured and not link.up else None,
     }
-    breaker_state = rt.breaker.state if rt.breaker is not None else "closed"
-    upstream_check: dict[str, Any] = {"breaker": breaker_state}
-    if rt.budget is not None:
-        upstream_check["budget"] = rt.budget.as_json()
+    breaker_state = parts.breaker.state
+    upstream_check: dict[str, Any] = {"breaker": breaker_state, "budget": parts.budget.as_json()}
     # The usage history never fails readiness (the weather does not need it): down, it degrades.
     analytics_check = rt.history.as_json() if rt.history is not None else None
     status = OK

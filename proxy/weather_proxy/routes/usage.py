@@ -66,7 +66,6 @@ async def get_usage(
         return await _history(rt, caller, identity.key_id, first, to, granularity or "day")
     if granularity is not None:
         raise problems.ProblemError(400, "granularity: only goes with from and to.")
-    assert rt.analytics is not None
     decision = caller.decision
     body = {
         "keyId": identity.key_id,
@@ -80,7 +79,7 @@ async def get_usage(
         "remaining": decision.remaining,
         "resetSeconds": decision.reset_seconds,
         "quota": _quota(decision.quota),
-        "requests": await rt.analytics.usage(identity.key_id),
+        "requests": await rt.parts.analytics.usage(identity.key_id),
     }
     return Response(orjson.dumps(body), media_type="application/json", headers=decision.headers())
 

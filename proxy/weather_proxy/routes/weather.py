@@ -1,25 +1,33 @@
-"""``GET /v1/weather`` (and its alias ``/weather``): current weather by city or coordinates.
+"""``GET /v1/weather`` (and its alias ``/weather``): the weather hit path, end to end.
 
-The route parses, authorizes and formats; ``swr.WeatherService`` answers the query
-(location, entry, cache status). The hit path assembles the body from cached
-pre-serialized fragments and never touches pydantic: the models in ``schemas`` only
-document the API. ``answer`` works on raw ASGI data; the app hands it to
-``http.fastpath``, which calls it before FastAPI's routing, and the FastAPI routes
-(which the OpenAPI document describes) wrap the same call.
+Parse, authenticate, limit, look up, answer in bytes: ``answer`` does it all on raw
+ASGI data, and ``swr.WeatherService`` owns the tier walk behind it (location, entry,
+cache status). The body is assembled from cached pre-serialized fragments and never
+touches pydantic: the models in ``schemas`` only document the API.
+
+A cache hit is the proxy's reason to exist, and FastAPI's per-request machinery (routing,
+its exception and exit-stack middlewares, Request and Response objects, gzip's header
+parsing) costs more than the hit itself. So ``WeatherHits``, a middleware of the app's one
+chain (inside the request context, trusted-host and CORS middlewares, outside everything
+FastAPI adds), answers GETs of these paths itself with ``answer``; the FastAPI routes,
+which the OpenAPI document describes, wrap the same call for an app built without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import re
 import time
 import urllib.parse
 from typing import Any, NamedTuple
 
+import cachetools
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.types import Scope
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from weather_proxy import config as config_mod
 from weather_proxy import runtime as runtime_mod
@@ -211,11 +219,11 @@ def _parameters(query_string: bytes) -> dict[str, str]:
 
 
 # Valid query strings already parsed -> their query: the same few are asked again and again, and
-# parsing one costs ~3 us of a ~40 us hit. Only a query that passed every check is kept, and only a
-# short one: at most MAX_QUERIES x MAX_QUERY_BYTES of keys (1.3 MB), however a client varies its bytes.
-_QUERIES: dict[bytes, swr.Query] = {}
+# parsing one costs more than looking it up. Only a query that passed every check is kept, and only
+# a short one: at most MAX_QUERIES x MAX_QUERY_BYTES of keys, however a client varies its bytes.
 MAX_QUERIES = 10_000
 MAX_QUERY_BYTES = 128
+_QUERIES: cachetools.LRUCache[bytes, swr.Query] = cachetools.LRUCache(MAX_QUERIES)
 
 
 def parse_query(query_string: bytes) -> swr.Query:
@@ -224,8 +232,6 @@ def parse_query(query_string: bytes) -> swr.Query:
     if query is None:
         query = _parse_query(query_string)
         if len(query_string) <= MAX_QUERY_BYTES:
-            if len(_QUERIES) >= MAX_QUERIES:
-                _QUERIES.clear()
             _QUERIES[query_string] = query
     return query
 
@@ -259,20 +265,18 @@ def _parse_query(query_string: bytes) -> swr.Query:
     return swr.Query(lat=lat, lon=lon)
 
 
-RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
 JSON_TYPE = (b"content-type", b"application/json")
 X_CACHE_HEADERS = {status: (b"x-cache", value.encode()) for status, value in X_CACHE.items()}
 STATUS_BYTES = {status: status.encode() for status in X_CACHE}
 
 
-async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
+async def answer(rt: runtime_mod.Runtime, scope: Scope) -> problems.RawResponse:
     """The whole ``GET /v1/weather`` on raw ASGI data: (status, headers, body); raises ProblemError.
 
     Parse, authorize, ask the weather service, format: the service owns the tier walk
-    (a fresh L1 answer synchronously, anything else awaited). Both the fast path
-    (``http.fastpath``, handed this function by the app) and the FastAPI route call it.
-    A cache hit makes no I/O and no pydantic or Starlette objects: the limit usually
-    comes from a token lease, the entries from L1.
+    (a fresh L1 answer synchronously, anything else awaited). Both ``WeatherHits`` and
+    the FastAPI route call it. A cache hit makes no I/O and no pydantic or Starlette
+    objects: the limit usually comes from a token lease, the entries from L1.
     """
     api_key = if_none_match = None
     for name, value in scope["headers"]:
@@ -285,8 +289,7 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> RawResponse:
     state: dict[str, Any] = scope.setdefault("state", {})
     caller = await deps.authorize(rt, api_key, deps.client_address(scope), state, scope=SCOPE)
     query = parse_query(scope["query_string"])
-    service = rt.service
-    assert service is not None, "the app's lifespan has not run"
+    service = rt.parts.service
     if query.city is not None:
         state["city"] = query.city
     else:
@@ -315,7 +318,7 @@ async def _resolve(
         async with asyncio.timeout(deadline):
             return await service.resolve(query, located=lambda place: state.__setitem__("location", place))
     except TimeoutError:
-        raise problems.ProblemError(504, f"No answer within {deadline:g} seconds.") from None
+        raise problems.deadline_exceeded(deadline) from None
     except upstream.BudgetExhausted as exc:
         raise problems.ProblemError(
             503,
@@ -337,8 +340,8 @@ async def _resolve(
 
 
 # (location JSON, current JSON) -> (ETag, the body up to the cache status): made once per entry.
-_FRAGMENTS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 MAX_FRAGMENTS = 10_000
+_FRAGMENTS: cachetools.LRUCache[tuple[bytes, bytes], tuple[bytes, bytes]] = cachetools.LRUCache(MAX_FRAGMENTS)
 
 
 def _fragments(location_json: bytes, current_json: bytes) -> tuple[bytes, bytes]:
@@ -348,8 +351,6 @@ def _fragments(location_json: bytes, current_json: bytes) -> tuple[bytes, bytes]
         digest = hashlib.blake2b(location_json + current_json, digest_size=8).hexdigest()
         etag = b'W/"' + digest.encode() + b'"'
         head = b'{"location":' + location_json + b',"current":' + current_json + b',"cache":{"status":"'
-        if len(_FRAGMENTS) >= MAX_FRAGMENTS:
-            _FRAGMENTS.clear()
         found = _FRAGMENTS[pair] = (etag, head)
     return found
 
@@ -366,7 +367,7 @@ class Timed(NamedTuple):
 
 
 # id(answer) -> its Timed parts: every hit of one answer within a second sends the same bytes.
-_TIMED: dict[int, Timed] = {}
+_TIMED: cachetools.LRUCache[int, Timed] = cachetools.LRUCache(MAX_FRAGMENTS)
 
 
 def _timed(found: swr.Answer, now: float, stale_ttl: int) -> Timed:
@@ -403,8 +404,6 @@ def _timed(found: swr.Answer, now: float, stale_ttl: int) -> Timed:
             b',"stale":true},"source":"open-meteo"}' if stale else b',"stale":false},"source":"open-meteo"}',
         )
     )
-    if len(_TIMED) >= MAX_FRAGMENTS:
-        _TIMED.clear()
     timed = _TIMED[id(found)] = Timed(found, until, stale_ttl, etag, headers, body)
     return timed
 
@@ -415,7 +414,7 @@ def _respond(
     found: swr.Answer,
     city: str | None,
     if_none_match: str | None,
-) -> RawResponse:
+) -> problems.RawResponse:
     timed = _timed(found, time.time(), rt.config.cache.stale_ttl_seconds)
     decision = caller.decision
     headers = [
@@ -426,8 +425,7 @@ def _respond(
     ]
     key_id = caller.identity.key_id
     if key_id is not None:
-        assert rt.analytics is not None
-        rt.analytics.record(key_id, city)
+        rt.parts.analytics.record(key_id, city)
     if if_none_match and _etag_matches(if_none_match, timed.etag.decode()):
         return 304, headers, b""
     headers.append(JSON_TYPE)
@@ -448,7 +446,7 @@ def _respond(
     openapi_extra={"parameters": PARAMETERS},
 )
 async def get_weather(request: Request) -> Response:
-    """The routed form of ``answer`` (requests normally take the fast path before routing)."""
+    """The routed form of ``answer`` (``WeatherHits`` normally answers before routing)."""
     status, headers, body = await answer(request.app.state.runtime, request.scope)
     response = Response(body, status_code=status)
     if status == 304:
@@ -471,3 +469,48 @@ router.add_api_route(
 )
 
 PATHS = frozenset({"/v1/weather", "/weather"})
+
+
+class WeatherHits:
+    """The app's middleware answering GETs of ``PATHS`` with ``answer``; the rest goes on to FastAPI.
+
+    It sets ``scope["route"]`` as routing would, so metrics, traces and the usage history see the
+    route's template, and gzips a large answer for a client that accepts it, as FastAPI's gzip
+    middleware would. Any problem is answered as a problem document. The request's deadline is
+    ``answer``'s own, on the way to the upstream: a hit never waits.
+    """
+
+    def __init__(self, app: ASGIApp, runtime: runtime_mod.Runtime, gzip_minimum_size: int) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.gzip_minimum_size = gzip_minimum_size
+        self.routes = {
+            route.path: route
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.path in PATHS
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.routes[scope["path"]]
+        try:
+            status, headers, body = await answer(self.runtime, scope)
+        except problems.ProblemError as exc:
+            status, headers, body = problems.raw(exc)
+        if status != 304:
+            if len(body) >= self.gzip_minimum_size and _accepts_gzip(scope):
+                body = gzip.compress(body, compresslevel=6)
+                headers.append((b"content-encoding", b"gzip"))
+                headers.append((b"vary", b"Accept-Encoding"))
+            headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            return b"gzip" in value.lower()
+    return False

@@ -8,10 +8,10 @@ import pytest
 
 from devcluster import openmeteo as om
 from devcluster.fixtures import openmeteo  # noqa: F401
+from testbed.postgres_server import analytics_database, postgres_server  # noqa: F401
+from testbed.proxy_process import proxy_factory  # noqa: F401
+from testbed.redis_server import redis_server, redis_url  # noqa: F401
 from tests.integration.proxy import scenario
-from tests.support.postgres_server import analytics_database, postgres_server  # noqa: F401
-from tests.support.proxy_process import proxy_factory  # noqa: F401
-from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from weather_proxy import config as proxy_config
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from devcluster import openmeteo as om
-from tests.support import proxy_process
+from testbed import proxy_process
 from weather_proxy import config as proxy_config
 
 # Plaintext keys exist only in tests; the proxy sees their hashes (keys.yaml).

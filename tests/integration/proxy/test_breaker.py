@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pybreaker
 import pytest
+import redis.asyncio as aioredis
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
+from tests.unit.proxy.test_breaker_async import failing
+from weather_proxy import config as config_mod
+from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.upstream import breaker as breaker_mod
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,3 +73,28 @@ def test_the_breaker_is_shared_by_the_fleet(
     before = openmeteo.calls()
     assert scenario.weather(second.url, city="Zurich").status_code == 503
     assert openmeteo.calls() == before
+
+
+async def test_fleet_sync_through_redis(redis_url: str) -> None:
+    cfg = config_mod.CircuitBreaker(failure_threshold=1, reset_timeout_seconds=30)
+    one = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics())
+    two = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics())
+    client = aioredis.Redis.from_url(redis_url)
+    one.redis = two.redis = client
+    try:
+        with pytest.raises(pybreaker.CircuitBreakerError), one.calling():
+            await failing()
+        await asyncio.gather(*one._tasks)
+        assert await client.get(breaker_mod.FLEET_KEY) is not None
+        await two.sync_once()
+        assert two.state == "open"
+        assert abs(two.retry_after() - one.retry_after()) <= 1
+        # Replica one recovers (trial call succeeded): the key goes, replica two tries half-open.
+        one.breaker.close()
+        await asyncio.gather(*one._tasks)
+        assert await client.get(breaker_mod.FLEET_KEY) is None
+        await two.sync_once()
+        assert two.state == "half-open"
+        await one.aclose()
+    finally:
+        await client.aclose()

@@ -84,7 +84,7 @@ async def test_the_rendered_job_erases_the_deleted_keys_rows_and_only_them(
     config_path = tmp_path / names.CONFIG_KEY
     config_path.write_text(configmap.config_yaml(cfg))
     assert "password" not in config_path.read_text()
-    job = postgres.render_erase_job("paris", "weather", DELETED, "uid-of-the-deleted-key", "proxy:test", analytics)
+    job = postgres.render_erase_job("paris", "weather", DELETED, "uid-of-the-key", "proxy:test", analytics)
     assert job is not None
     secrets = {
         (URL_SECRET["name"], URL_SECRET["key"]): analytics_database.url,

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,10 +12,10 @@ import pathlib
 import pytest
 
 from devcluster import openmeteo as om
+from devcluster.processes import free_port
+from testbed.postgres_server import AnalyticsDatabase, PostgresServer
 from tests.integration.proxy import scenario
 from tests.support import history
-from tests.support.postgres_server import AnalyticsDatabase, PostgresServer
-from tests.support.proxy_process import free_port
 from weather_proxy import config as config_mod
 from weather_proxy.history import database, writer
 from weather_proxy.observability import metrics as metrics_mod

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from devcluster.processes import free_port
+from testbed.postgres_server import AnalyticsDatabase, PostgresServer
 from tests.support import history
-from tests.support.postgres_server import AnalyticsDatabase, PostgresServer
-from tests.support.proxy_process import free_port
 from weather_proxy import config as config_mod
 from weather_proxy.history import partitions, service, writer
 from weather_proxy.observability import metrics as metrics_mod

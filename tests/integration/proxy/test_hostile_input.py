@@ -20,9 +20,10 @@ import httpx
 import pytest
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
+from testbed.postgres_server import AnalyticsDatabase, PostgresServer
 from tests.integration.proxy import scenario
-from tests.support import history, proxy_process
-from tests.support.postgres_server import AnalyticsDatabase, PostgresServer
+from tests.support import history
 from weather_proxy import config as proxy_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from testbed import proxy_process
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
 from weather_proxy import config as proxy_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from devcluster import openmeteo as om
+from testbed.postgres_server import AnalyticsDatabase
 from tests.support import history
-from tests.support.postgres_server import AnalyticsDatabase
 from weather_proxy import config
 from weather_proxy.history import key_events, migrations
 

@@ -23,8 +23,8 @@ from schemathesis import checks
 from schemathesis.config._auth import AuthConfig
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
+from testbed import redis_server as rs
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
-from tests.support import redis_server as rs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

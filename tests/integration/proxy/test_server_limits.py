@@ -16,9 +16,9 @@ import httpx
 import orjson
 import pytest
 
+from testbed import proxy_process
+from testbed import redis_server as redis_support
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
-from tests.support import redis_server as redis_support
 from weather_proxy import config as proxy_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

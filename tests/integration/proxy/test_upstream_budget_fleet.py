@@ -10,9 +10,14 @@ import httpx
 import pytest
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
+from tests.unit.proxy.test_upstream_budget import Clock, _budget
+from weather_proxy import config as config_mod
 from weather_proxy import config as proxy_config
+from weather_proxy import redis_link
+from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.upstream import budget
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,3 +54,55 @@ def test_processes_sharing_redis_share_one_budget(
         for p in fleet
     ]
     assert max(u or 0 for u in used) == 1.0
+
+
+async def test_windows_count_fleet_wide_in_redis_and_roll_over_with_the_clock(redis_url: str) -> None:
+    metrics = metrics_mod.Metrics()
+    link = redis_link.RedisLink(redis_link.make_client(redis_url, None), metrics)
+    cfg = config_mod.Budget(per_minute=3, per_hour=5, per_day=None)
+    clock = Clock(1_800_000_000.0)  # a minute's start (divisible by 60)
+    one, _ = _budget(link, cfg, clock)
+    other, _ = _budget(link, cfg, clock)  # another replica, same Redis
+    try:
+        await one.spend("forecast")
+        await other.spend("forecast")
+        await one.spend("geocoding")
+        with pytest.raises(budget.BudgetExhausted) as refused:
+            await other.spend("forecast")
+        assert refused.value.window == "minute"
+        assert refused.value.retry_after == 60
+        clock.now += 60  # the next minute: its window is empty, the hour's holds 3
+        await other.spend("forecast")
+        await other.spend("forecast")
+        with pytest.raises(budget.BudgetExhausted) as hourly:
+            await one.spend("forecast")
+        assert hourly.value.window == "hour"
+        assert one.used("hour") == 3  # as this replica last saw it
+        await one.refresh()  # the fleet's counts, read from Redis
+        assert one.used("hour") == 5
+        assert one.as_json()["minute"] == {"used": 2, "limit": 3}
+    finally:
+        await link.aclose()
+
+
+async def test_background_calls_stop_at_their_share_and_leave_the_rest_to_users(redis_url: str) -> None:
+    metrics = metrics_mod.Metrics()
+    link = redis_link.RedisLink(redis_link.make_client(redis_url, None), metrics)
+    cfg = config_mod.Budget(per_minute=10, per_hour=None, per_day=None, background_percent=80)
+    spender, _ = _budget(link, cfg, Clock(1_800_000_000.0))
+    try:
+        with budget.background():
+            for _ in range(8):
+                await spender.spend("forecast")
+            with pytest.raises(budget.BudgetExhausted) as refused:
+                await spender.spend("forecast")
+        assert refused.value.by_background
+        await spender.spend("forecast")  # a user's miss: still room
+        await spender.spend("forecast")
+        with pytest.raises(budget.BudgetExhausted) as full:
+            await spender.spend("forecast")
+        assert not full.value.by_background
+    finally:
+        await link.aclose()
+    text = metrics.render().decode()
+    assert 'weather_proxy_upstream_budget_exhausted_total{origin="background",window="minute"} 1.0' in text

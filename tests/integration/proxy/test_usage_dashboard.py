@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from devcluster import openmeteo as om
+from testbed.postgres_server import AnalyticsDatabase
 from tests.support import grafana_sql, history
-from tests.support.postgres_server import AnalyticsDatabase
 
 pytestmark = [pytest.mark.integration]
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from devcluster import openmeteo as om
+from devcluster.processes import free_port
+from testbed.postgres_server import AnalyticsDatabase
 from tests.support import history
-from tests.support.postgres_server import AnalyticsDatabase
-from tests.support.proxy_process import free_port
 
 pytestmark = [pytest.mark.integration]
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
 from weather_proxy import config as proxy_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,6 +6,7 @@ sockets on 127.0.0.1, no mocks of httpx or redis.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -17,7 +18,7 @@ import pytest
 
 from devcluster import openmeteo as om
 from devcluster.fixtures import openmeteo  # noqa: F401
-from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+from testbed.redis_server import redis_server, redis_url  # noqa: F401
 from weather_proxy import app as app_mod
 from weather_proxy import config as config_mod
 
@@ -84,7 +85,7 @@ def keys_file(tmp_path: Any) -> Any:
 
 def age_entry(app: object, key: str, seconds: float) -> None:
     """Move an L1 weather entry ``seconds`` into the past."""
-    tiers = app.state.runtime.service.tiers  # type: ignore[attr-defined]
+    tiers = app.state.runtime.parts.service.tiers  # type: ignore[attr-defined]
     entry = tiers.weather_l1_get(key)
     old = dataclasses.replace(
         entry,
@@ -94,3 +95,14 @@ def age_entry(app: object, key: str, seconds: float) -> None:
     )
     tiers.weather_l1.pop(key)
     tiers.weather_l1_put(key, old)
+
+
+async def refreshes_done(app: object) -> None:
+    """Wait for the background refreshes in flight, and any started meanwhile, to end.
+
+    Awaits the tasks themselves: done means done (a refresh's failure is raised here), with no
+    polling interval to tune and no deadline on the wall clock.
+    """
+    background = app.state.runtime.parts.service._background  # type: ignore[attr-defined]
+    while background:
+        await asyncio.gather(*background)

@@ -6,7 +6,6 @@ import asyncio
 
 import pybreaker
 import pytest
-import redis.asyncio as aioredis
 
 from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory
@@ -66,28 +65,3 @@ async def test_http_breaker_opens_and_rejects(proxy: AppFactory, openmeteo: om.O
     assert ready["status"] == "degraded"
     assert "weather_proxy_upstream_breaker_state 2.0" in metrics
     assert 'outcome="rejected"' in metrics
-
-
-async def test_fleet_sync_through_redis(redis_url: str) -> None:
-    cfg = config_mod.CircuitBreaker(failure_threshold=1, reset_timeout_seconds=30)
-    one = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics())
-    two = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics())
-    client = aioredis.Redis.from_url(redis_url)
-    one.redis = two.redis = client
-    try:
-        with pytest.raises(pybreaker.CircuitBreakerError), one.calling():
-            await failing()
-        await asyncio.gather(*one._tasks)
-        assert await client.get(breaker_mod.FLEET_KEY) is not None
-        await two.sync_once()
-        assert two.state == "open"
-        assert abs(two.retry_after() - one.retry_after()) <= 1
-        # Replica one recovers (trial call succeeded): the key goes, replica two tries half-open.
-        one.breaker.close()
-        await asyncio.gather(*one._tasks)
-        assert await client.get(breaker_mod.FLEET_KEY) is None
-        await two.sync_once()
-        assert two.state == "half-open"
-        await one.aclose()
-    finally:
-        await client.aclose()

@@ -30,6 +30,27 @@ def k8s_mount(root: pathlib.Path, name: str, text: str, version: int) -> pathlib
     return link
 
 
+async def test_a_file_is_read_once_it_has_stopped_changing(tmp_path: pathlib.Path) -> None:
+    # A file rewritten in place may be half-written: it is left for a later check until it is
+    # ``settle`` seconds old, on the reload's clock (the file's mtime is set on the same clock).
+    path = tmp_path / "keys.yaml"
+    path.write_text("one")
+    written = 1_800_000_000
+    os.utime(path, ns=(written * 10**9, written * 10**9))
+    now = [float(written)]
+    seen: list[str] = []
+    watched = reload.WatchedFile(
+        "keys", path, lambda p: p.read_text(), seen.append, metrics_mod.Metrics(), clock=lambda: now[0]
+    )
+    now[0] += reload.SETTLE_SECONDS - 0.01
+    assert await watched.check(settle=reload.SETTLE_SECONDS) is None  # may still be being written
+    assert seen == []
+    now[0] += 0.01
+    assert await watched.check(settle=reload.SETTLE_SECONDS) is True
+    assert seen == ["one"]
+    assert watched.state.last_reload == "2027-01-15T08:00:00+00:00"  # stamped on the same clock
+
+
 async def test_symlink_swap_and_bad_file(tmp_path: pathlib.Path) -> None:
     seen: list[str] = []
     metrics = metrics_mod.Metrics()
@@ -89,11 +110,11 @@ async def test_app_reloads_keys_and_config(openmeteo: om.OpenMeteoEmulator, tmp_
         changed["listen"]["port"] = 9999  # restart-only: kept at its running value
         changed["observability"]["logLevel"] = "debug"
         k8s_mount(cfg_dir, "config.yaml", yaml.safe_dump(changed), 2)
-        await rt.reloader.check_all()
+        await rt.parts.reloader.check_all()
         after = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
         k8s_mount(keys_dir, "keys.yaml", "keys: [{id: x, sha256: NOT-HEX}]\n", 3)
         k8s_mount(cfg_dir, "config.yaml", "cache: {ttlSeconds: -1}\n", 3)
-        await rt.reloader.check_all()
+        await rt.parts.reloader.check_all()
         still = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
         ready = (await client.get("/health/ready")).json()
         metrics = (await client.get("/metrics")).text

@@ -173,7 +173,7 @@ async def test_fleet_quota_applies_to_keys_and_usage_shows_it(
         over = await client.get("/v1/weather", params={"city": "Paris"}, headers=headers)
         spent = await client.get("/v1/usage", headers=headers)
         metrics = (await client.get("/metrics")).text
-        now = app.state.runtime.limiter.clock()
+        now = app.state.runtime.parts.limiter.clock()
     assert first.status_code == usage.status_code == second.status_code == 200
     midnight = datetime.datetime.fromtimestamp(now, datetime.UTC).date() + datetime.timedelta(days=1)
     resets_at = f"{midnight.isoformat()}T00:00:00Z"
@@ -218,7 +218,7 @@ async def test_keys_sharded_over_several_files_are_merged_and_reloaded(
         second.write_text(
             f'{{"revision": 2, "keys": [{{"id": "ns/c", "sha256": "{keys.hash_key("key-c")}"}}]}}\n'
         )
-        await app.state.runtime.reloader.check_all()
+        await app.state.runtime.parts.reloader.check_all()
         after = [
             (await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": k})).status_code
             for k in ("key-a", "key-b", "key-c")

@@ -406,7 +406,7 @@ async def test_the_app_serves_keys_from_the_watch_and_reports_it_in_readiness(
         await eventually(lambda: len(rt.keyring) == 0)
         assert await status() == 403
         keys_path.write_text(keys_yaml(4, KEY_SHA))  # the file catches up with an older version
-        await rt.reloader.check_all()
+        await rt.parts.reloader.check_all()
         assert await status() == 403  # and changes nothing
         ready = (await client.get("/health/ready")).json()
         assert ready["status"] == "ok"
@@ -421,8 +421,8 @@ async def test_the_app_serves_keys_from_the_watch_and_reports_it_in_readiness(
         assert 'weather_proxy_keys_watch_events_total{type="modified"} 1.0' in metrics
 
     # Stopped: the watch is closed with the app.
-    assert rt.key_watch is not None
-    assert not rt.key_watch.connected
+    assert rt.parts.key_watch is not None
+    assert not rt.parts.key_watch.connected
 
 
 async def test_readiness_is_degraded_while_the_watch_is_down_and_the_file_still_applies(
@@ -436,10 +436,10 @@ async def test_readiness_is_degraded_while_the_watch_is_down_and_the_file_still_
     )
     async with running(cfg) as (app, client):
         rt = app.state.runtime
-        await eventually(lambda: rt.key_watch.states["paris-keys"].error is not None)
+        await eventually(lambda: rt.parts.key_watch.states["paris-keys"].error is not None)
         ready = (await client.get("/health/ready")).json()
         keys_path.write_text(keys_yaml(4, KEY_SHA))
-        await rt.reloader.check_all()
+        await rt.parts.reloader.check_all()
         allowed = await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
     assert ready["status"] == "degraded"
     assert ready["checks"]["keys"]["ok"] is False

@@ -15,7 +15,7 @@ from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import AppFactory, build_config, running
 from weather_proxy import __main__ as cli
 from weather_proxy import config as config_mod
-from weather_proxy import version
+from weather_proxy import settings, version
 from weather_proxy.cache import warmer
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import tracing
@@ -67,13 +67,13 @@ async def test_warm_cities_are_fetched_at_start(openmeteo: om.OpenMeteoEmulator)
     async with running(cfg) as (app, client):
         rt = app.state.runtime
         for _ in range(300):  # the warmer's first pass runs as a task at start
-            if openmeteo.calls("forecast") == 1 and rt.warmer.last_run_failures == 1:
+            if openmeteo.calls("forecast") == 1 and rt.parts.warmer.last_run_failures == 1:
                 break
             await asyncio.sleep(0.01)
-        assert await rt.warmer.warm_once() == 0  # already warm: nothing due
+        assert await rt.parts.warmer.warm_once() == 0  # already warm: nothing due
         response = await client.get("/v1/weather", params={"city": "Paris"})
     assert response.headers["x-cache"] == "HIT"
-    assert rt.warmer.last_run_failures == 1
+    assert rt.parts.warmer.last_run_failures == 1
     assert warmer.schedule(300) == (30.0, 60.0)
     assert warmer.schedule(5) == (1.0, 2.0)
 
@@ -169,7 +169,9 @@ def test_wmo_table() -> None:
 
 
 def test_cli_arguments_and_bad_config(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = cli.parse_args(["--config", "c.yaml", "--port", "9000", "--log-format", "text"])
+    args = cli.parse_args(
+        ["--config", "c.yaml", "--port", "9000", "--log-format", "text"], settings.ProxySettings.from_env({})
+    )
     assert (args.config, args.port, args.log_format) == ("c.yaml", 9000, "text")
     bad = tmp_path / "bad.yaml"
     bad.write_text("cache: {ttlSeconds: 0}\nnope: 1\n")
@@ -181,4 +183,4 @@ def test_cli_arguments_and_bad_config(tmp_path: pathlib.Path, capsys: pytest.Cap
 
 def test_cli_reads_config_path_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEATHER_PROXY_CONFIG", "/etc/x.yaml")
-    assert cli.parse_args([]).config == "/etc/x.yaml"
+    assert cli.parse_args([], settings.ProxySettings.from_env()).config == "/etc/x.yaml"

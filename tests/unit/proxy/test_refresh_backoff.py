@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from devcluster import openmeteo as om
-from tests.unit.proxy.conftest import AppFactory, age_entry
+from tests.unit.proxy.conftest import AppFactory, age_entry, refreshes_done
 from weather_proxy.cache import swr
 from weather_proxy.observability import logging as logs
 
@@ -81,13 +79,6 @@ def app_log_levels() -> Iterator[None]:
             logging.getLogger(name).setLevel(saved_level)
 
 
-async def _settled(service: swr.WeatherService) -> None:
-    deadline = time.monotonic() + 5
-    while service._background:
-        assert time.monotonic() < deadline, "background refreshes did not end"
-        await asyncio.sleep(0.005)
-
-
 @pytest.mark.usefixtures("app_log_levels")
 async def test_an_outage_starts_few_refreshes_and_logs_once(
     proxy: AppFactory, openmeteo: om.OpenMeteoEmulator, caplog: pytest.LogCaptureFixture
@@ -102,7 +93,7 @@ async def test_an_outage_starts_few_refreshes_and_logs_once(
         "upstream": {"circuitBreaker": {"failureThreshold": 1000, "resetTimeoutSeconds": 30}},
     }
     async with proxy(**config) as (app, client):
-        service = app.state.runtime.service
+        service = app.state.runtime.parts.service
         service.refresh_backoff.clock = clock
         await client.get("/v1/weather", params=PARAMS)
         age_entry(app, PARIS, 120)
@@ -116,7 +107,7 @@ async def test_an_outage_starts_few_refreshes_and_logs_once(
                 served = await client.get("/v1/weather", params=PARAMS)
                 assert served.status_code == 200
                 assert served.headers["x-cache"] == "STALE"
-                await _settled(service)
+                await refreshes_done(app)
             return openmeteo.calls("forecast") - start
 
         assert await stale_requests(50) == 1 * ATTEMPTS  # one refresh, not fifty

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 
 from devcluster import openmeteo as om
-from tests.unit.proxy.conftest import AppFactory, age_entry
+from tests.unit.proxy.conftest import AppFactory, age_entry, refreshes_done
 from weather_proxy.cache import entries
 
 PARIS = "48.85,2.35"
-
-
-async def wait_for(predicate: object, seconds: float = 3.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_stale_is_served_and_refreshed_in_background(
@@ -27,14 +19,15 @@ async def test_stale_is_served_and_refreshed_in_background(
         await client.get("/v1/weather", params={"lat": "48.85", "lon": "2.35"})
         age_entry(app, PARIS, 120)
         stale = await client.get("/v1/weather", params={"lat": "48.85", "lon": "2.35"})
-        await wait_for(lambda: openmeteo.calls("forecast") == 2)
-        await wait_for(lambda: not app.state.runtime.service._background)
+        await refreshes_done(app)
+        refreshed = openmeteo.calls("forecast")
         fresh = await client.get("/v1/weather", params={"lat": "48.85", "lon": "2.35"})
     assert stale.status_code == 200
     assert stale.headers["x-cache"] == "STALE"
     assert stale.json()["cache"] == {"status": "stale", "ageSeconds": 120, "stale": True}
     assert "max-age=0" in stale.headers["cache-control"]
     assert stale.headers["age"] == "120"
+    assert refreshed == 2  # the first miss, then the background refresh
     assert fresh.headers["x-cache"] == "HIT"
 
 
@@ -46,7 +39,7 @@ async def test_stale_if_error_when_upstream_is_down(
         age_entry(app, PARIS, 400)
         openmeteo.set_fault("forecast", "error500")
         served = await client.get("/v1/weather", params={"lat": "48.85", "lon": "2.35"})
-        await wait_for(lambda: not app.state.runtime.service._background)
+        await refreshes_done(app)
         metrics = (await client.get("/metrics")).text
     assert served.status_code == 200
     assert served.json()["cache"]["stale"] is True
@@ -72,11 +65,12 @@ async def test_expired_beyond_stale_window_is_a_miss(
 ) -> None:
     async with proxy(cache={"ttlSeconds": 10, "staleTtlSeconds": 10}) as (app, client):
         await client.get("/v1/weather", params={"lat": "48.85", "lon": "2.35"})
-        tiers = app.state.runtime.service.tiers
+        tiers = app.state.runtime.parts.service.tiers
         entry = tiers.weather_l1_get(PARIS)
         # Removed first: cachetools 5.3 keeps the old item when the new one is already expired.
         tiers.weather_l1.pop(PARIS)
-        tiers.weather_l1[PARIS] = (dataclasses.replace(entry, fresh_until=0, stale_until=1), time.time() + 60)
+        aged = dataclasses.replace(entry, fresh_until=0, stale_until=1)
+        tiers.weather_l1[PARIS] = (aged, tiers.clock() + 60)
         response = await client.get("/v1/weather", params={"lat": "48.85", "lon": "2.35"})
     assert response.headers["x-cache"] == "MISS"
     assert openmeteo.calls("forecast") == 2
@@ -94,7 +88,7 @@ async def test_deadline_is_504(proxy: AppFactory, openmeteo: om.OpenMeteoEmulato
 async def test_upstream_400_is_502(proxy: AppFactory, openmeteo: om.OpenMeteoEmulator) -> None:
     async with proxy() as (app, client):
         rt = app.state.runtime
-        await rt.service.weather(1, 2)  # warm the client
+        await rt.parts.service.weather(1, 2)  # warm the client
         rt.config = rt.config.model_copy(
             update={
                 "upstream": rt.config.upstream.model_copy(update={"forecast_url": openmeteo.geocoding_url})

@@ -6,19 +6,18 @@ test where windows must roll over.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from devcluster import openmeteo as om
-from tests.support.proxy_process import free_port
-from tests.unit.proxy.conftest import AppFactory, build_config, running
+from devcluster.processes import free_port
+from tests.unit.proxy.conftest import AppFactory, age_entry, build_config, refreshes_done, running
 from weather_proxy import config as config_mod
 from weather_proxy import redis_link
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.upstream import budget
 
 BUDGET_EXHAUSTED = "https://weatherproxy.dev/problems/upstream-budget-exhausted"
+PARIS = "48.85,2.35"  # the weather key of the emulator's Paris
 
 
 class Clock:
@@ -66,17 +65,21 @@ async def test_spent_budget_serves_stale_data_when_cached(openmeteo: om.OpenMete
         # minute's end would otherwise get a fresh minute for the refresh.
         upstream={"budget": {"perMinute": 2, "perHour": 2, "perDay": 2}},
     )
-    async with running(cfg) as (_app, client):
+    async with running(cfg) as (app, client):
         fresh = await client.get("/v1/weather", params={"city": "Paris"})
-        await asyncio.sleep(1.2)
+        age_entry(app, PARIS, 1.2)  # past its 1 s of freshness, well within the stale window
         stale = await client.get("/v1/weather", params={"city": "Paris"})
-        await asyncio.sleep(0.2)  # the background refresh was refused by the budget
+        await refreshes_done(app)  # the stale answer's background refresh has been tried
         again = await client.get("/v1/weather", params={"city": "Paris"})
+        metrics = (await client.get("/metrics")).text
     assert fresh.headers["x-cache"] == "MISS"
     assert stale.status_code == 200
     assert stale.headers["x-cache"] == "STALE"
     assert again.headers["x-cache"] == "STALE"
     assert openmeteo.calls("forecast") == 1
+    # The refresh was made, and refused by the budget (not still pending when ``again`` was served).
+    assert 'weather_proxy_upstream_budget_exhausted_total{origin="background",window="minute"} 1.0' in metrics
+    assert 'weather_proxy_background_refreshes_total{result="failure"} 1.0' in metrics
 
 
 async def test_a_null_window_has_no_limit(proxy: AppFactory, openmeteo: om.OpenMeteoEmulator) -> None:
@@ -88,58 +91,6 @@ async def test_a_null_window_has_no_limit(proxy: AppFactory, openmeteo: om.OpenM
     assert ok.status_code == 200
     assert spent.status_code == 503
     assert "per day" in spent.json()["detail"]
-
-
-async def test_windows_count_fleet_wide_in_redis_and_roll_over_with_the_clock(redis_url: str) -> None:
-    metrics = metrics_mod.Metrics()
-    link = redis_link.RedisLink(redis_link.make_client(redis_url, None), metrics)
-    cfg = config_mod.Budget(per_minute=3, per_hour=5, per_day=None)
-    clock = Clock(1_800_000_000.0)  # a minute's start (divisible by 60)
-    one, _ = _budget(link, cfg, clock)
-    other, _ = _budget(link, cfg, clock)  # another replica, same Redis
-    try:
-        await one.spend("forecast")
-        await other.spend("forecast")
-        await one.spend("geocoding")
-        with pytest.raises(budget.BudgetExhausted) as refused:
-            await other.spend("forecast")
-        assert refused.value.window == "minute"
-        assert refused.value.retry_after == 60
-        clock.now += 60  # the next minute: its window is empty, the hour's holds 3
-        await other.spend("forecast")
-        await other.spend("forecast")
-        with pytest.raises(budget.BudgetExhausted) as hourly:
-            await one.spend("forecast")
-        assert hourly.value.window == "hour"
-        assert one.used("hour") == 3  # as this replica last saw it
-        await one.refresh()  # the fleet's counts, read from Redis
-        assert one.used("hour") == 5
-        assert one.as_json()["minute"] == {"used": 2, "limit": 3}
-    finally:
-        await link.aclose()
-
-
-async def test_background_calls_stop_at_their_share_and_leave_the_rest_to_users(redis_url: str) -> None:
-    metrics = metrics_mod.Metrics()
-    link = redis_link.RedisLink(redis_link.make_client(redis_url, None), metrics)
-    cfg = config_mod.Budget(per_minute=10, per_hour=None, per_day=None, background_percent=80)
-    spender, _ = _budget(link, cfg, Clock(1_800_000_000.0))
-    try:
-        with budget.background():
-            for _ in range(8):
-                await spender.spend("forecast")
-            with pytest.raises(budget.BudgetExhausted) as refused:
-                await spender.spend("forecast")
-        assert refused.value.by_background
-        await spender.spend("forecast")  # a user's miss: still room
-        await spender.spend("forecast")
-        with pytest.raises(budget.BudgetExhausted) as full:
-            await spender.spend("forecast")
-        assert not full.value.by_background
-    finally:
-        await link.aclose()
-    text = metrics.render().decode()
-    assert 'weather_proxy_upstream_budget_exhausted_total{origin="background",window="minute"} 1.0' in text
 
 
 async def test_while_redis_is_down_each_process_counts_alone() -> None:
@@ -162,17 +113,17 @@ async def test_warming_is_a_background_caller(openmeteo: om.OpenMeteoEmulator) -
     # Two calls a minute, background share 50%: warming gets one call (the geocoding), users the other.
     cfg = build_config(
         openmeteo,
-        cache={"warmCities": ["Paris"]},
         upstream={"budget": {"perMinute": 2, "perHour": None, "perDay": None, "backgroundPercent": 50}},
     )
     async with running(cfg) as (app, client):
         rt = app.state.runtime
-        for _ in range(300):
-            if rt.warmer.last_run_failures == 1:
-                break
-            await asyncio.sleep(0.01)
+        rt.parts.budget.clock = Clock(1_800_000_000.0)  # one UTC minute throughout, whenever the test runs
+        # Paris is warmed by the pass the test runs (no warmer task at start: no warm cities then).
+        cache = rt.config.cache.model_copy(update={"warm_cities": ["Paris"]})
+        rt.config = rt.config.model_copy(update={"cache": cache})
+        assert await rt.parts.warmer.warm_once() == 0
         user = await client.get("/v1/weather", params={"city": "Paris"})
-    assert rt.warmer.last_run_failures == 1
+    assert rt.parts.warmer.last_run_failures == 1
     assert openmeteo.calls("search") == 1  # warming's one call
     assert user.status_code == 200  # the user's miss took the forecast call
     assert openmeteo.calls("forecast") == 1

@@ -264,7 +264,7 @@ async def test_unhandled_error_is_a_500_problem_without_details(proxy: AppFactor
         async def explode(*_args: object) -> None:
             raise RuntimeError("secret internals wpk_should_not_leak")
 
-        rt.service.locate = explode
+        rt.parts.service.locate = explode
         response = await client.get("/v1/weather", params={"city": "Paris"})
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"

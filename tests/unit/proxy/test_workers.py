@@ -9,7 +9,7 @@ import pytest
 
 from weather_proxy import __main__ as cli
 from weather_proxy import config as config_mod
-from weather_proxy import cpus
+from weather_proxy import cpus, settings
 
 
 def _cgroup_v1(root: pathlib.Path, quota: int, period: int = 100_000) -> pathlib.Path:
@@ -40,37 +40,37 @@ def test_a_cgroup_v1_quota_gives_one_worker_per_cpu_rounded_up(
 ) -> None:
     root = _cgroup_v1(tmp_path, quota, period)
     assert cpus.cgroup_limit(root) == quota / period
-    assert cpus.default_workers({}, root) == expected
+    assert cpus.default_workers(None, root) == expected
 
 
 @pytest.mark.usefixtures("many_cpus")
 def test_a_cgroup_v2_cpu_max_gives_the_limit_and_max_means_none(tmp_path: pathlib.Path) -> None:
-    assert cpus.default_workers({}, _cgroup_v2(tmp_path / "limited", "300000 100000")) == 3
+    assert cpus.default_workers(None, _cgroup_v2(tmp_path / "limited", "300000 100000")) == 3
     unlimited = _cgroup_v2(tmp_path / "unlimited", "max 100000")
     assert cpus.cgroup_limit(unlimited) is None
-    assert cpus.default_workers({}, unlimited) == 1
+    assert cpus.default_workers(None, unlimited) == 1
 
 
 @pytest.mark.usefixtures("many_cpus")
 def test_without_a_limit_the_request_decides_else_one(tmp_path: pathlib.Path) -> None:
     unlimited = _cgroup_v1(tmp_path, -1)
     assert cpus.cgroup_limit(unlimited) is None
-    assert cpus.default_workers({}, unlimited) == 1
-    assert cpus.default_workers({cpus.ENV_CPU_REQUEST: "2500"}, unlimited) == 3
-    assert cpus.default_workers({cpus.ENV_CPU_REQUEST: "250"}, unlimited) == 1
-    assert cpus.default_workers({}, tmp_path / "no-cgroup-files") == 1
+    assert cpus.default_workers(None, unlimited) == 1
+    assert cpus.default_workers(2500, unlimited) == 3
+    assert cpus.default_workers(250, unlimited) == 1
+    assert cpus.default_workers(None, tmp_path / "no-cgroup-files") == 1
     # A limit wins over the request.
-    assert cpus.default_workers({cpus.ENV_CPU_REQUEST: "4000"}, _cgroup_v1(tmp_path / "l", 100_000)) == 1
+    assert cpus.default_workers(4000, _cgroup_v1(tmp_path / "l", 100_000)) == 1
 
 
 def test_the_usable_cpus_bound_the_default(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpus, "usable_cpus", lambda: 2)
-    assert cpus.default_workers({}, _cgroup_v1(tmp_path, 800_000)) == 2
+    assert cpus.default_workers(None, _cgroup_v1(tmp_path, 800_000)) == 2
 
 
 def test_a_bad_request_env_names_the_variable(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(ValueError, match=cpus.ENV_CPU_REQUEST):
-        cpus.default_workers({cpus.ENV_CPU_REQUEST: "2 cores"}, tmp_path)
+    with pytest.raises(config_mod.ConfigError, match=f"^{settings.ENV_CPU_REQUEST}: must be a whole number"):
+        settings.ProxySettings.from_env({settings.ENV_CPU_REQUEST: "2 cores"})
 
 
 def test_this_machine_gives_at_least_one() -> None:
@@ -83,16 +83,24 @@ def _args(workers: int | None = None) -> argparse.Namespace:
 
 def test_flag_then_env_then_config_then_cpu() -> None:
     cfg = config_mod.ProxyConfig.model_validate({"workers": 3})
-    assert cli.workers(_args(5), cfg, {cpus.ENV_WORKERS: "4"}) == 5
-    assert cli.workers(_args(), cfg, {cpus.ENV_WORKERS: "4"}) == 4
-    assert cli.workers(_args(), cfg, {}) == 3
-    assert cli.workers(_args(), config_mod.ProxyConfig(), {}) == cpus.default_workers({})
+    four = settings.ProxySettings.from_env({settings.ENV_WORKERS: "4"})
+    assert cli.workers(_args(5), cfg, four) == 5
+    assert cli.workers(_args(), cfg, four) == 4
+    assert cli.workers(_args(), cfg, settings.ProxySettings.from_env({})) == 3
+    assert (
+        cli.workers(_args(), config_mod.ProxyConfig(), settings.ProxySettings.from_env({}))
+        == cpus.default_workers()
+    )
 
 
-@pytest.mark.parametrize(("flag", "env", "named"), [(0, "", "--workers"), (None, "two", cpus.ENV_WORKERS)])
-def test_bad_worker_counts_are_refused_naming_where(flag: int | None, env: str, named: str) -> None:
-    with pytest.raises(config_mod.ConfigError, match=named):
-        cli.workers(_args(flag), config_mod.ProxyConfig(), {cpus.ENV_WORKERS: env})
+def test_bad_worker_counts_are_refused_naming_where() -> None:
+    with pytest.raises(config_mod.ConfigError, match="--workers"):
+        cli.workers(_args(0), config_mod.ProxyConfig(), settings.ProxySettings.from_env({}))
+    for bad in ("two", "0", "1_000", " +3"):
+        with pytest.raises(
+            config_mod.ConfigError, match=f"^{settings.ENV_WORKERS}: must be a whole number >= 1"
+        ):
+            settings.ProxySettings.from_env({settings.ENV_WORKERS: bad})
 
 
 def test_config_workers_is_validated_and_left_out_when_default() -> None:

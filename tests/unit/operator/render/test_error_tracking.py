@@ -60,7 +60,13 @@ def test_the_proxy_reads_what_the_operator_renders(rate: float) -> None:
         environment="production",
         errorTracking={"dsnSecretRef": REF, "tracesSampleRate": rate},
     )
-    environ = {name: entry.get("value", "https://public@sentry.example/7") for name, entry in env.items()}
+    # What the kubelet would set: the values as rendered, the Secret's DSN; the Downward API's
+    # fields (valueFrom.fieldRef, resourceFieldRef) are not what this test is about.
+    environ = {
+        name: entry.get("value", "https://public@sentry.example/7")
+        for name, entry in env.items()
+        if "value" in entry or "secretKeyRef" in entry.get("valueFrom", {})
+    }
     tracking = settings.error_tracking(environ, config.ProxyConfig(environment=config.Environment.PRODUCTION))
     assert tracking is not None
     assert (tracking.dsn, tracking.environment, tracking.traces_sample_rate) == (

@@ -262,7 +262,7 @@ def test_erase_job_runs_the_proxys_erase_cli_with_the_fleets_config() -> None:
     command = container["command"]
     assert command[:3] == ["python", "-m", "weather_proxy.history"]
     # The CLI's own parser accepts the arguments.
-    args = history_cli._parser().parse_args(command[3:])
+    args = history_cli._parser(settings.ProxySettings.from_env({})).parse_args(command[3:])
     assert (args.command, args.key_id, args.config) == ("erase", KEY_ID, names.CONFIG_PATH)
     assert container["image"] == PROXY_IMAGE
     assert job["spec"]["template"]["spec"]["volumes"] == [

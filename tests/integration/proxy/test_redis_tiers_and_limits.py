@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from devcluster import openmeteo as om
-from tests.support.redis_server import RedisServer
-from tests.unit.proxy.conftest import KEY, build_config, running
-from weather_proxy import analytics, redis_link, settings
+from testbed.redis_server import RedisServer
+from tests.unit.proxy.conftest import KEY, build_config, keys_file, running  # noqa: F401
 from weather_proxy import config as config_mod
-from weather_proxy.cache import coalesce
+from weather_proxy import redis_link
+from weather_proxy.cache import coalesce, entries
 from weather_proxy.observability import metrics as metrics_mod
 from weather_proxy.ratelimit import limiter as limiter_mod
 
+pytestmark = pytest.mark.integration
+
 
 async def test_two_apps_share_l2_and_limits(
-    openmeteo: om.OpenMeteoEmulator, redis_url: str, keys_file: pathlib.Path
+    openmeteo: om.OpenMeteoEmulator,
+    redis_url: str,
+    keys_file: pathlib.Path,  # noqa: F811
 ) -> None:
     cfg = build_config(
         openmeteo, redis={"url": redis_url}, auth={"required": True, "keysFile": str(keys_file)}
@@ -46,14 +51,16 @@ async def test_two_apps_share_l2_and_limits(
 
 
 async def test_usage_is_fleet_wide_after_flush(
-    openmeteo: om.OpenMeteoEmulator, redis_url: str, keys_file: pathlib.Path
+    openmeteo: om.OpenMeteoEmulator,
+    redis_url: str,
+    keys_file: pathlib.Path,  # noqa: F811
 ) -> None:
     cfg = build_config(
         openmeteo, redis={"url": redis_url}, auth={"required": True, "keysFile": str(keys_file)}
     )
     async with running(cfg) as (app, client):
         await client.get("/v1/weather", params={"city": "Paris"}, headers={"X-API-Key": KEY})
-        assert await app.state.runtime.analytics.flush()
+        assert await app.state.runtime.parts.analytics.flush()
         usage = (await client.get("/v1/usage", headers={"X-API-Key": KEY})).json()
     assert usage["requests"]["scope"] == "fleet"
     assert usage["requests"]["requests"] == 1
@@ -78,26 +85,6 @@ async def test_limiter_reloads_its_script_after_a_script_flush(redis_url: str) -
     assert link.up
 
 
-async def test_limits_fall_back_to_memory_when_redis_is_down() -> None:
-    metrics = metrics_mod.Metrics()
-    link = redis_link.RedisLink(redis_link.make_client("redis://127.0.0.1:1/0", None), metrics)
-    link.up = True
-    lim = limiter_mod.Limiter(link)
-    limit = config_mod.Limit(requests_per_minute=1, burst=0)
-    try:
-        first = await lim.hit("key:y", limit)
-        second = await lim.hit("key:y", limit)
-        peek = await lim.peek("key:y", limit)
-    finally:
-        await link.aclose()
-    assert first.allowed
-    assert not second.allowed  # enforced locally
-    assert peek.remaining == 0
-    assert not link.up
-    assert link.last_error is not None
-    assert metrics.redis_up._value.get() == 0
-
-
 async def test_app_serves_while_redis_is_down(
     openmeteo: om.OpenMeteoEmulator, redis_server: RedisServer, redis_url: str
 ) -> None:
@@ -106,11 +93,11 @@ async def test_app_serves_while_redis_is_down(
         await client.get("/v1/weather", params={"city": "Paris"})
         redis_server.kill()
         try:
-            await app.state.runtime.link.ping()
+            await app.state.runtime.parts.link.ping()
             served = await client.get("/v1/weather", params={"city": "Paris"})
             miss = await client.get("/v1/weather", params={"city": "London"})
             ready = await client.get("/health/ready")
-            flushed = await app.state.runtime.analytics.flush()
+            flushed = await app.state.runtime.parts.analytics.flush()
         finally:
             redis_server.restart()
     assert served.status_code == 200
@@ -150,37 +137,31 @@ async def test_fleet_lock_token_and_waiting(redis_url: str) -> None:
     assert not await no_redis.release("k", "")
 
 
-async def test_fleet_waiter_takes_the_holders_entry(openmeteo: om.OpenMeteoEmulator, redis_url: str) -> None:
+async def test_fleet_waiter_takes_the_holders_entry(
+    openmeteo: om.OpenMeteoEmulator, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = build_config(openmeteo, redis={"url": redis_url})
-    async with running(cfg) as (a, one), running(cfg) as (_b, two):
-        # App one holds the lock for the key, as if it were fetching; app two must wait, then read L2.
-        token = await a.state.runtime.service.lock.acquire("10.00,20.00", 5)
+    key = entries.weather_key(10, 20)
+    async with running(cfg) as (a, _one), running(cfg) as (b, two):
+        holder, waiter_service = a.state.runtime.parts.service, b.state.runtime.parts.service
+        waiting = asyncio.Event()
+        wait_for = waiter_service.lock.wait_for
+
+        async def wait_for_seen(*args: Any, **kwargs: Any) -> Any:
+            waiting.set()
+            return await wait_for(*args, **kwargs)
+
+        monkeypatch.setattr(waiter_service.lock, "wait_for", wait_for_seen)
+        # App one holds the lock for the key, as a replica fetching it does; app two must wait for it.
+        token = await holder.lock.acquire(key, 5)
         waiter = asyncio.create_task(two.get("/v1/weather", params={"lat": "10", "lon": "20"}))
-        await asyncio.sleep(0.1)
-        await one.get("/v1/weather", params={"lat": "10", "lon": "20"})  # lock busy: falls back after waiting
+        await waiting.wait()
+        # The holder's fetch: the entry into L2, then the lock released (what _fetch_weather does).
+        current = await holder.client.forecast(10.0, 20.0)
+        entry = entries.WeatherEntry.from_current(current, holder.clock(), 300, 3600)
+        await holder.tiers.weather_put(key, entry)
+        await holder.lock.release(key, token)
         response = await waiter
-        await a.state.runtime.service.lock.release("10.00,20.00", token)
     assert response.status_code == 200
-    assert openmeteo.calls("forecast") <= 2
-
-
-async def test_analytics_without_redis_counts_locally() -> None:
-    usage = analytics.UsageAnalytics(redis_link.RedisLink(None, metrics_mod.Metrics()))
-    usage.record("k", "paris")
-    usage.record("k", "Paris")
-    usage.record("k", None)
-    assert not await usage.flush()
-    doc = await usage.usage("k")
-    assert doc["requests"] == 3
-    assert doc["topCities"] == [{"city": "Paris", "requests": 2}]
-    assert doc["scope"] == "process"
-
-
-def test_env_overrides_redis_url() -> None:
-    cfg = settings.with_env(config_mod.ProxyConfig(), {"WEATHER_PROXY_REDIS_URL": "redis://r:6379/1"})
-    assert cfg.redis is not None
-    assert cfg.redis.url == "redis://r:6379/1"
-    assert settings.with_env(cfg, {}) is cfg
-    assert settings.redis_password({"REDIS_PASSWORD": "pw"}) == "pw"
-    with pytest.raises(config_mod.ConfigError, match="WEATHER_PROXY_REDIS_URL"):
-        settings.with_env(cfg, {"WEATHER_PROXY_REDIS_URL": "http://nope"})
+    assert response.json()["current"] == current.to_json()  # the holder's entry
+    assert openmeteo.calls("forecast") == 1  # the holder's call only: the waiter made none

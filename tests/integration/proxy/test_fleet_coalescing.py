@@ -6,13 +6,14 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-import redis.exceptions
 
 from devcluster import openmeteo as om
 from tests.unit.proxy.conftest import build_config, running
 from weather_proxy import redis_link
 from weather_proxy.cache import coalesce, entries
 from weather_proxy.observability import metrics as metrics_mod
+
+pytestmark = pytest.mark.integration
 
 
 async def _calls(client: aioredis.Redis, command: str) -> int:
@@ -22,16 +23,6 @@ async def _calls(client: aioredis.Redis, command: str) -> int:
 
 async def _connections(client: aioredis.Redis) -> int:
     return len(await client.client_list())
-
-
-def test_busy_errors_are_told_from_down_ones() -> None:
-    assert redis_link.is_busy(redis.exceptions.TimeoutError("Timeout connecting to server"))
-    assert redis_link.is_busy(redis.exceptions.ConnectionError(redis_link.NO_CONNECTION_AVAILABLE))
-    assert redis_link.is_busy(TimeoutError())
-    assert not redis_link.is_busy(
-        redis.exceptions.ConnectionError("Error 111 connecting. Connection refused.")
-    )
-    assert not redis_link.is_busy(ConnectionResetError())
 
 
 async def test_an_exhausted_pool_is_busy_not_down(redis_url: str) -> None:
@@ -56,21 +47,6 @@ async def test_an_exhausted_pool_is_busy_not_down(redis_url: str) -> None:
         await client.aclose()
 
 
-async def test_a_refused_connection_is_down() -> None:
-    metrics = metrics_mod.Metrics()
-    link = redis_link.RedisLink(redis_link.make_client("redis://127.0.0.1:1/0", None), metrics)
-    link.up = True
-    lock = coalesce.FleetLock(link, metrics)
-    try:
-        assert await lock.acquire("k", 1) == ""
-        assert not link.up
-        assert not link.usable  # out of the hot path until the retry delay passed
-        assert link.busy_errors == 0
-        assert await link.warm_up() == 0
-    finally:
-        await link.aclose()
-
-
 async def test_warm_up_opens_pooled_connections(redis_url: str) -> None:
     observer = aioredis.Redis.from_url(redis_url)
     client = redis_link.make_client(redis_url, None)
@@ -85,27 +61,6 @@ async def test_warm_up_opens_pooled_connections(redis_url: str) -> None:
         await observer.aclose()
 
 
-async def test_fleet_wait_polls_with_a_growing_interval(redis_url: str) -> None:
-    metrics = metrics_mod.Metrics()
-    link = redis_link.RedisLink(aioredis.Redis.from_url(redis_url), metrics)
-    lock = coalesce.FleetLock(link, metrics)
-    reads = 0
-
-    async def never() -> int | None:
-        nonlocal reads
-        reads += 1
-        return None
-
-    try:
-        got = await lock.wait_for(never, lambda v: True, wait_seconds=0.3, interval=0.01, max_interval=0.08)
-    finally:
-        await link.aclose()
-    assert got is None
-    # 0.3 s at a fixed 10 ms would be ~30 reads; growing by half up to 80 ms it is about 10.
-    assert 4 <= reads <= 14
-    assert metrics.coalesced.labels("fleet")._value.get() == 1
-
-
 async def test_concurrent_misses_of_a_process_share_one_l2_read(
     openmeteo: om.OpenMeteoEmulator, redis_url: str
 ) -> None:
@@ -114,7 +69,7 @@ async def test_concurrent_misses_of_a_process_share_one_l2_read(
     try:
         async with running(cfg) as (_a, one), running(cfg) as (b, _two):
             assert (await one.get("/v1/weather", params={"city": "Paris"})).status_code == 200
-            service = b.state.runtime.service
+            service = b.state.runtime.parts.service
             gets = await _calls(observer, "get")
             places = await asyncio.gather(*(service.locate("Paris", None) for _ in range(30)))
             loc = places[0].location
@@ -139,7 +94,7 @@ async def test_the_lock_holder_checks_l2_again(
     async with running(cfg) as (_a, one), running(cfg) as (b, _two):
         await one.get("/v1/weather", params={"city": "Paris"})  # the other replica's work, in L2
         searches, forecasts = openmeteo.calls("search"), openmeteo.calls("forecast")
-        service = b.state.runtime.service
+        service = b.state.runtime.parts.service
         if what == "geocoding":
             geo = await service._fetch_geo(entries.geo_key("Paris", None), "Paris", None)
             assert geo.location is not None
