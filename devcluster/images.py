@@ -956,6 +956,15 @@ def build_images(
 # --------------------------------------------------------------------------- import
 
 
+def tag_images(tags: Mapping[str, str], *, address: str, namespace: str = "k8s.io", ctr: str = "ctr") -> None:
+    """``ctr images tag`` each image (key) under a second name (value) in the containerd at ``address``."""
+    binary = shutil.which(ctr, path=_tool_env()["PATH"]) or ctr
+    base = [binary, "--address", address, "--namespace", namespace]
+    for source, target in tags.items():
+        _log(f"tagging {source} as {target}")
+        _run([*base, "images", "tag", "--force", normalize_ref(source), normalize_ref(target)], capture=True)
+
+
 def import_images(
     archives: Iterable[Path | BuiltImage],
     *,

@@ -1,10 +1,11 @@
-"""A real single-node cluster: the control plane plus containerd, kubelet, kube-proxy and add-ons.
+"""A real single-node cluster: the control plane, containerd, kubelet, kube-proxy, kube-router, add-ons.
 
 Pods really run here: containerd + runc (Debian) start the images built by
 :mod:`devcluster.images`, the CNI bridge plugin wires them to the node's bridge, kube-proxy
-programs Services with iptables, CoreDNS answers cluster DNS, metrics-server feeds the HPA,
-and :mod:`devcluster.provisioner` binds PVCs to host folders. Pod Security Admission
-enforces ``restricted`` in every namespace but ``kube-system``.
+programs Services with iptables, kube-router's firewall (only that: no routing, no service
+proxy) enforces NetworkPolicies with iptables and ipsets, CoreDNS answers cluster DNS,
+metrics-server feeds the HPA, and :mod:`devcluster.provisioner` binds PVCs to host folders.
+Pod Security Admission enforces ``restricted`` in every namespace but ``kube-system``.
 
 Addresses (none overlap this machine's own network; pod traffic never leaves the node):
 
@@ -36,9 +37,10 @@ from devcluster.controlplane import (
     REPO_ROOT,
     ControlPlane,
     ControlPlaneError,
-    _Pki,
+    Pki,
 )
 from devcluster.processes import free_port, kill_process_group, pid_alive
+from weather_operator.api import analytics, constants
 
 NODE_NAME = "wpf-node"
 BRIDGE = "wpf0"
@@ -52,10 +54,21 @@ EGRESS_CHAIN = "WPF-EGRESS"
 ADDONS_DIR = Path(__file__).resolve().parent / "addons"
 # Which cluster owns the bridge: a second one would fight over the addresses.
 OWNER_FILE = Path("/run/weather-proxy-fleet-node.json")
-NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "provisioner")
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router", "provisioner")
+# kube-router's netpol controller: its top-level chains (jumped to from INPUT, FORWARD, OUTPUT at
+# position 1), per-pod and per-policy chains, and the ipsets of the pods a policy selects.
+KUBE_ROUTER_FORWARD = "KUBE-ROUTER-FORWARD"
+KUBE_ROUTER_IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-", "inet6:KUBE-SRC-", "inet6:KUBE-DST-")
 # Images every node runs (the add-ons); the fleet's own images are imported by the caller's choice.
 SYSTEM_IMAGES = (images.PAUSE, images.COREDNS, images.METRICS_SERVER)
 FLEET_IMAGES = (images.PROXY, images.OPERATOR, images.EMULATOR, images.REDIS, images.POSTGRES)
+# The images a fleet runs when its spec names none, served from the local builds under the
+# operator's default names, as a registry mirror would serve them: the node reaches no registry,
+# and the README's quick start (e2e/test_quick_start.py) leaves them unset.
+DEFAULT_IMAGE_MIRRORS = {
+    images.REDIS: constants.DEFAULT_REDIS_IMAGE,
+    images.POSTGRES: analytics.DEFAULT_POSTGRES_IMAGE,
+}
 
 
 class NodeError(ControlPlaneError):
@@ -83,6 +96,7 @@ def preflight() -> list[str]:
         "runc",
         "ctr",
         "iptables",
+        "ipset",
         "ip",
         "conntrack",
         "socat",
@@ -135,10 +149,10 @@ class Cluster(ControlPlane):
 
     # -- ControlPlane hooks ------------------------------------------------------------
 
-    def _make_pki(self, directory: Path) -> _Pki:
+    def _make_pki(self, directory: Path) -> Pki:
         from devcluster import controlplane
 
-        pki = controlplane._generate_pki(directory, service_cidr=self.service_cidr, ips=(NODE_IP,))
+        pki = controlplane.generate_pki(directory, service_cidr=self.service_cidr, ips=(NODE_IP,))
         ca = pki.ca
         self._front_proxy_ca = front = type(ca).create(directory, "front-proxy-ca", "wpf-front-proxy-ca")
         self._certs = {
@@ -151,13 +165,14 @@ class Cluster(ControlPlane):
                 "kubelet-serving", NODE_NAME, server=True, dns_names=(NODE_NAME,), ips=(NODE_IP,)
             ),
             "kube-proxy": ca.issue("kube-proxy", "system:kube-proxy", client=True),
+            "kube-router": ca.issue("kube-router", "system:kube-router", client=True),
             "provisioner": ca.issue(
                 "provisioner", "wpf:hostpath-provisioner", ("system:masters",), client=True
             ),
         }
         return pki
 
-    def _apiserver_args(self, pki: _Pki) -> list[str]:
+    def _apiserver_args(self, pki: Pki) -> list[str]:
         assert self.state_dir is not None
         admission = self.state_dir / "admission.yaml"
         admission.write_text((ADDONS_DIR / "admission.yaml").read_text())
@@ -215,6 +230,8 @@ class Cluster(ControlPlane):
         self._start_containerd()
         progress(f"importing {len(built)} images into containerd")
         images.import_images([b.archive for b in built], address=self.containerd_address)
+        if self.fleet_images:
+            images.tag_images(DEFAULT_IMAGE_MIRRORS, address=self.containerd_address)
         progress("kubelet and kube-proxy")
         self._start_kubelet()
         self._start_kube_proxy()
@@ -225,11 +242,20 @@ class Cluster(ControlPlane):
             self._node_ready,
             time.monotonic() + 120,
         )
+        # kube-router reads its Node at start, so it starts once the kubelet registered it.
+        progress("kube-router (NetworkPolicy firewall)")
+        self._start_kube_router()
+        self._wait(
+            "kube-router's first sync of the NetworkPolicy rules",
+            ("kubelet", "containerd", "kube-proxy", "kube-router", "provisioner"),
+            _kube_router_synced,
+            time.monotonic() + 90,
+        )
         progress("add-ons: CoreDNS, metrics-server, storage class")
         self._apply_addons()
         self._wait(
             "CoreDNS and metrics-server available",
-            ("kubelet", "containerd", "kube-proxy", "provisioner"),
+            NODE_COMPONENTS,
             self._addons_available,
             time.monotonic() + 180,
         )
@@ -237,7 +263,7 @@ class Cluster(ControlPlane):
 
     def stop(self) -> None:
         """Stop the node, then the control plane. Idempotent."""
-        self._stop_components(NODE_COMPONENTS[1:])  # kubelet, kube-proxy, provisioner first
+        self._stop_components(NODE_COMPONENTS[1:])  # kubelet, kube-proxy, kube-router, provisioner first
         if self.state_dir is not None:
             teardown_node(self.state_dir, containerd_pid=self.pids.get("containerd"), bin_dir=self.bin_dir)
             self.pids.pop("containerd", None)
@@ -332,6 +358,47 @@ class Cluster(ControlPlane):
         )
         self._spawn("kube-proxy", [f"--config={config}", "--v=1"])
 
+    def _start_kube_router(self) -> None:
+        """kube-router with only its firewall: NetworkPolicies as iptables rules and ipsets.
+
+        No routing (one node, the CNI bridge) and no service proxy (kube-proxy's job). Its client
+        certificate's user, ``system:kube-router``, gets the ClusterRole of kube-router-rbac.yaml.
+        """
+        assert self.state_dir is not None
+        assert self.bin_dir is not None
+        if not (self.bin_dir / "kube-router").exists():
+            raise NodeError(
+                f"kube-router missing in {self.bin_dir}: run bash hack/controlplane/build.sh "
+                "(with WPF_CONTROLPLANE_NODE unset)"
+            )
+        self._kubectl_apply(ADDONS_DIR / "kube-router-rbac.yaml")
+        self._spawn(
+            "kube-router",
+            [
+                f"--kubeconfig={self._kubeconfig_for('kube-router', 'system:kube-router')}",
+                f"--hostname-override={NODE_NAME}",
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--run-loadbalancer=false",
+                "--enable-ipv6=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--health-port=0",  # its /healthz would listen on every address; readiness: the rules
+                "--metrics-port=0",
+                "--v=0",  # 1 logs every sync
+            ],
+        )
+
+    def _kubectl_apply(self, manifest: Path) -> None:
+        proc = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), "apply", "--server-side", "-f", str(manifest)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise NodeError(f"applying {manifest.name} failed: {proc.stderr.strip()}")
+
     def _start_provisioner(self) -> None:
         assert self.state_dir is not None
         self._spawn(
@@ -364,14 +431,7 @@ class Cluster(ControlPlane):
                 CLUSTER_DOMAIN=CLUSTER_DOMAIN,
             )
         )
-        proc = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), "apply", "--server-side", "-f", str(manifest)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise NodeError(f"applying the add-ons failed: {proc.stderr.strip()}")
+        self._kubectl_apply(manifest)
 
     def _addons_available(self) -> bool:
         for name in ("coredns", "metrics-server"):
@@ -398,6 +458,12 @@ def _template(name: str, **values: object) -> str:
 # --------------------------------------------------------------------------- host network
 
 
+def _kube_router_synced() -> bool:
+    """kube-router finished a full sync: the explicit ACCEPT it appends last is in its FORWARD chain."""
+    rules = _run("iptables", "-w", "-S", KUBE_ROUTER_FORWARD, check=False).stdout
+    return "0x20000/0x20000" in rules and "-j ACCEPT" in rules
+
+
 def _prepare_network() -> None:
     """The node's bridge with its address, forwarding, and a guard that keeps pod traffic local."""
     if shutil.which("modprobe") and not Path("/proc/sys/net/bridge").exists():
@@ -412,33 +478,48 @@ def _prepare_network() -> None:
         _run("ip", "addr", "add", gateway, "dev", BRIDGE)
     _run("ip", "link", "set", BRIDGE, "up")
     # Pods may talk to pods, Services (DNAT'd to pods before FORWARD) and the node itself
-    # (INPUT); anything they send elsewhere is dropped here, before any other rule.
-    if _run("iptables", "-w", "-L", EGRESS_CHAIN, "-n", check=False).returncode != 0:
-        _run("iptables", "-w", "-N", EGRESS_CHAIN)
-    _run("iptables", "-w", "-F", EGRESS_CHAIN)
-    _run("iptables", "-w", "-A", EGRESS_CHAIN, "-s", POD_CIDR, "-d", POD_CIDR, "-j", "RETURN")
-    _run("iptables", "-w", "-A", EGRESS_CHAIN, "-s", POD_CIDR, "-j", "DROP")
-    if _run("iptables", "-w", "-C", "FORWARD", "-j", EGRESS_CHAIN, check=False).returncode != 0:
-        _run("iptables", "-w", "-I", "FORWARD", "1", "-j", EGRESS_CHAIN)
+    # (INPUT); anything they send elsewhere is dropped here, before any other rule. In the
+    # mangle table, whose FORWARD runs before the filter table's: there kube-router keeps its
+    # own jump first and ACCEPTs what NetworkPolicies allow, pod egress to anywhere included.
+    mangle = ("iptables", "-w", "-t", "mangle")
+    if _run(*mangle, "-L", EGRESS_CHAIN, "-n", check=False).returncode != 0:
+        _run(*mangle, "-N", EGRESS_CHAIN)
+    _run(*mangle, "-F", EGRESS_CHAIN)
+    _run(*mangle, "-A", EGRESS_CHAIN, "-s", POD_CIDR, "-d", POD_CIDR, "-j", "RETURN")
+    _run(*mangle, "-A", EGRESS_CHAIN, "-s", POD_CIDR, "-j", "DROP")
+    if _run(*mangle, "-C", "FORWARD", "-j", EGRESS_CHAIN, check=False).returncode != 0:
+        _run(*mangle, "-I", "FORWARD", "1", "-j", EGRESS_CHAIN)
 
 
 def _remove_network() -> None:
-    while _run("iptables", "-w", "-D", "FORWARD", "-j", EGRESS_CHAIN, check=False).returncode == 0:
-        pass
-    _run("iptables", "-w", "-F", EGRESS_CHAIN, check=False)
-    _run("iptables", "-w", "-X", EGRESS_CHAIN, check=False)
+    for table in ("mangle", "filter"):  # filter: where the guard was before kube-router came
+        iptables = ("iptables", "-w", "-t", table)
+        while _run(*iptables, "-D", "FORWARD", "-j", EGRESS_CHAIN, check=False).returncode == 0:
+            pass
+        _run(*iptables, "-F", EGRESS_CHAIN, check=False)
+        _run(*iptables, "-X", EGRESS_CHAIN, check=False)
     _remove_kube_chains()
+    _remove_kube_router_ipsets()
     _run("ip", "link", "delete", BRIDGE, check=False)
 
 
 def _remove_kube_chains() -> None:
-    """Drop the KUBE-* chains and the rules that jump to them (kubelet's and kube-proxy's leftovers)."""
+    """Drop the KUBE-* chains and the rules that jump to them (kubelet's, kube-proxy's, kube-router's)."""
     for table in ("filter", "nat", "mangle"):
         saved = _run("iptables-save", "-t", table, check=False).stdout
         if "KUBE-" not in saved:
             continue
         kept = "\n".join(line for line in saved.splitlines() if "KUBE-" not in line) + "\n"
         _run("iptables-restore", "-w", "-T", table, input=kept, check=False)
+
+
+def _remove_kube_router_ipsets() -> None:
+    """kube-router's ipsets (once no rule uses them: after :func:`_remove_kube_chains`)."""
+    if shutil.which("ipset") is None:
+        return
+    for name in _run("ipset", "list", "-n", check=False).stdout.split():
+        if name.startswith(KUBE_ROUTER_IPSET_PREFIXES):
+            _run("ipset", "destroy", name, check=False)
 
 
 def _netns_before(state_dir: Path) -> set[str]:

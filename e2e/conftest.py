@@ -2,7 +2,7 @@
 
 ``pytest e2e --with-e2e`` (``make e2e``). The cluster is kind where a container engine
 runs, and otherwise the real single-node cluster of :mod:`devcluster.node` (containerd,
-kubelet, kube-proxy, CoreDNS, metrics-server; images built on this machine by
+kubelet, kube-proxy, kube-router, CoreDNS, metrics-server; images built on this machine by
 :mod:`devcluster.images`). On a machine of this project's kind the suite never skips:
 under ``CI=true`` a cluster that cannot start fails the run.
 
@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 
 from e2e import cluster as k
-from tests import conftest as suite_conftest
 from weather_proxy import contract
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -38,21 +37,36 @@ FAILED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    # `pytest e2e` does not load tests/conftest.py: define its --with-e2e here too.
-    with contextlib.suppress(ValueError):
-        suite_conftest.pytest_addoption(parser)
-    with contextlib.suppress(ValueError):
+    parser.addoption(
+        "--with-e2e",
+        action="store_true",
+        default=False,
+        help="run the kind-based end-to-end tests (need a container engine)",
+    )
+    # pytest-kind (a dev dependency) defines --keep-cluster too; add it only where it does not.
+    try:
         parser.addoption("--keep-cluster", action="store_true", help="leave the e2e cluster running")
+    except ValueError:
+        return
 
 
-# The session's one fleet goes through these in turn: serve, then keys, then disruptions.
-MODULE_ORDER = ("test_fleet", "test_keys", "test_disruption")
+# The README's quick start first, on a cluster nothing was installed on; then the session's one
+# fleet goes through these in turn: serve, then keys, then disruptions.
+MODULE_ORDER = ("test_quick_start", "test_fleet", "test_keys", "test_disruption")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    suite_conftest.pytest_collection_modifyitems(config, items)
+    if not config.getoption("--with-e2e"):
+        skip = pytest.mark.skip(reason="e2e tests are opt-in: pass --with-e2e (or run `make e2e`)")
+        for item in items:
+            if "e2e" in item.keywords:
+                item.add_marker(skip)
 
+    # In a run of tests/ and e2e/ together the e2e tests come last: they are the slowest and
+    # depend on everything else being right.
     def rank(item: pytest.Item) -> int:
+        if "e2e" not in item.keywords:
+            return -1
         module = item.path.stem
         return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
 
@@ -156,6 +170,36 @@ def installed(kube: k.Kube) -> k.Kube:
     )
     kube.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/openmeteo", "--timeout=180s")
     return kube
+
+
+@contextlib.contextmanager
+def operator_paused(kube: k.Kube, timeout: float = READY_TIMEOUT) -> Iterator[None]:
+    """Scale the kustomize-installed operator (if any) to 0 for the block, then back."""
+    found = kube.kubectl(
+        "-n", OPERATOR_NAMESPACE, "get", "deployment/weather-operator", "--ignore-not-found", "-o", "json"
+    )
+    replicas = json.loads(found)["spec"]["replicas"] if found.strip() else None
+    if replicas:
+        kube.kubectl("-n", OPERATOR_NAMESPACE, "scale", "deployment/weather-operator", "--replicas=0")
+        kube.kubectl(
+            "-n", OPERATOR_NAMESPACE, "wait", "--for=delete", "pod", "-l",
+            "app.kubernetes.io/name=weather-operator", f"--timeout={int(timeout)}s",
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        if replicas:
+            kube.kubectl(
+                "-n", OPERATOR_NAMESPACE, "scale", "deployment/weather-operator", f"--replicas={replicas}"
+            )
+            kube.kubectl(
+                "-n",
+                OPERATOR_NAMESPACE,
+                "rollout",
+                "status",
+                "deployment/weather-operator",
+                f"--timeout={int(timeout)}s",
+            )
 
 
 def wait_ready(kube: k.Kube, resource: str, timeout: float = READY_TIMEOUT) -> None:

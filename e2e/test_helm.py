@@ -12,16 +12,14 @@ the release, the sample, both namespaces, and the CRDs when they were not there 
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from e2e import cluster as k
 from e2e import conftest as fx
-from tests.support import helm
+from testbed import helm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,36 +55,6 @@ def sample_fleet() -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def session_operator_paused(kube: k.Kube) -> Iterator[None]:
-    """Scale the kustomize-installed operator (if any) to 0 for the block, then back."""
-    found = kube.kubectl(
-        "-n", fx.OPERATOR_NAMESPACE, "get", "deployment/weather-operator", "--ignore-not-found", "-o", "json"
-    )
-    replicas = json.loads(found)["spec"]["replicas"] if found.strip() else None
-    if replicas:
-        kube.kubectl("-n", fx.OPERATOR_NAMESPACE, "scale", "deployment/weather-operator", "--replicas=0")
-        kube.kubectl(
-            "-n", fx.OPERATOR_NAMESPACE, "wait", "--for=delete", "pod", "-l",
-            "app.kubernetes.io/name=weather-operator", f"--timeout={TIMEOUT}s",
-        )  # fmt: skip
-    try:
-        yield
-    finally:
-        if replicas:
-            kube.kubectl(
-                "-n", fx.OPERATOR_NAMESPACE, "scale", "deployment/weather-operator", f"--replicas={replicas}"
-            )
-            kube.kubectl(
-                "-n",
-                fx.OPERATOR_NAMESPACE,
-                "rollout",
-                "status",
-                "deployment/weather-operator",
-                f"--timeout={TIMEOUT}s",
-            )
-
-
 def crds_present(kube: k.Kube) -> set[str]:
     out = kube.kubectl("get", "crd", *CRDS, "--ignore-not-found", "-o", "name")
     return {line.split("/", 1)[1] for line in out.split()}
@@ -96,7 +64,7 @@ def test_helm_install_reconciles_a_fleet_then_uninstalls(kube: k.Kube) -> None:
     crds_before = crds_present(kube)
     kube.kubectl("create", "namespace", WATCHED)
     try:
-        with session_operator_paused(kube):
+        with fx.operator_paused(kube, TIMEOUT):
             out = run_helm(
                 kube, "install", RELEASE, str(helm.CHART),
                 "--namespace", RELEASE_NAMESPACE, "--create-namespace",

@@ -8,6 +8,7 @@
 #   wrk:          load generator for bench/ (only needed by `make bench`)
 #   nginx:        nginx-light, bench figure 1's proxy_cache baseline (only needed by `make bench`)
 #   containerd runc containernetworking-plugins iptables conntrack socat:  the real node (make cluster, make e2e)
+#   ipset:        kube-router's NetworkPolicy firewall on the real node (the pods a policy selects)
 #   buildah mmdebstrap gcc libc6-dev:  the local image builds (make images)
 # Arguments are package names (or commands named like their package); installed ones are skipped.
 set -euo pipefail

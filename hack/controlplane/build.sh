@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the local test control plane from the Go modules pinned in go.mod/go.sum
-# (and kwok/go.mod/go.sum) into a version-keyed cache OUTSIDE the repo:
+# (and kwok/go.mod/go.sum, kube-router/go.mod/go.sum) into a version-keyed cache OUTSIDE the repo:
 #
 #   ${WPF_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/weather-proxy-fleet/controlplane}/<k8s-version>/bin/
 #     etcd kube-apiserver kube-controller-manager   (core; a failure is fatal)
 #     kube-scheduler kwok kwok-stages.yaml          (extras for fake nodes; a failure only warns)
-#     kubelet kube-proxy                            (the real node, hack/node; a failure is fatal)
+#     kubelet kube-proxy                            (the real node, devcluster/node.py; a failure is fatal)
+#     kube-router                                   (the real node's NetworkPolicy firewall, own module; fatal)
 #
 # Re-running is a fast no-op (no Go needed) when the binaries exist and the stamp
 # (hash of go.mod, go.sum and the main packages) matches. Needs only `go` and the
 # Go module proxy. Set WPF_CONTROLPLANE_KWOK=0 to skip the extras and
-# WPF_CONTROLPLANE_NODE=0 to skip kubelet and kube-proxy.
+# WPF_CONTROLPLANE_NODE=0 to skip kubelet, kube-proxy and kube-router.
 #
 # Usage: hack/controlplane/build.sh [--force] [--print-bin-dir]
 set -euo pipefail
@@ -24,7 +25,7 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --print-bin-dir) print_only=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -36,7 +37,10 @@ bin_dir="${cache_root}/${k8s_version}/bin"
 if [[ $print_only -eq 1 ]]; then echo "$bin_dir"; exit 0; fi
 
 core=(etcd kube-apiserver kube-controller-manager)
-case "${WPF_CONTROLPLANE_NODE:-1}" in 0|false|no|off) ;; *) core+=(kubelet kube-proxy) ;; esac
+# Binaries of the real node built from their own module (dir = name): kube-router's dependencies
+# (client-go v0.29, ...) must not change what the Kubernetes binaries are built with.
+own_module=()
+case "${WPF_CONTROLPLANE_NODE:-1}" in 0|false|no|off) ;; *) core+=(kubelet kube-proxy); own_module=(kube-router) ;; esac
 extras=()
 case "${WPF_CONTROLPLANE_KWOK:-1}" in 0|false|no|off) ;; *) extras=(kube-scheduler kwok) ;; esac
 
@@ -45,14 +49,17 @@ k8s_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X ${pkg}.gitVersion=${k8s_version} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean"
 done
+kube_router_version="$(awk '$1=="github.com/cloudnativelabs/kube-router/v2"{print $2; exit}' kube-router/go.mod)"
+kube_router_ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=${kube_router_version}"
 
 # What the binaries depend on: pins, main packages, build flags (not this script's prose).
-stamp="$( { echo "core=${core[*]} extras=${extras[*]} ldflags=${k8s_ldflags} cgo=${CGO_ENABLED:-0}"; cat go.mod go.sum kwok/go.mod kwok/go.sum;
-            find cmd kwok/cmd -type f -name '*.go' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
+stamp="$( { echo "core=${core[*]} own=${own_module[*]} extras=${extras[*]} ldflags=${k8s_ldflags} ${kube_router_ldflags} cgo=${CGO_ENABLED:-0}";
+            cat go.mod go.sum kwok/go.mod kwok/go.sum kube-router/go.mod kube-router/go.sum;
+            find cmd kwok/cmd kube-router/cmd -type f -name '*.go' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
 up_to_date() {
   [[ -f "$bin_dir/.stamp" && "$(cat "$bin_dir/.stamp")" == "$stamp" ]] || return 1
   local b
-  for b in "${core[@]}" "${extras[@]}"; do [[ -x "$bin_dir/$b" ]] || return 1; done
+  for b in "${core[@]}" "${own_module[@]}" "${extras[@]}"; do [[ -x "$bin_dir/$b" ]] || return 1; done
 }
 if [[ $force -eq 0 ]] && up_to_date; then
   echo "control plane binaries up to date in $bin_dir" >&2
@@ -83,11 +90,13 @@ export CGO_ENABLED="${CGO_ENABLED:-0}"
 
 # Measured cold (empty Go build cache) on 2 cores, see README.md.
 declare -A hint=([etcd]="~1-3 min" [kube-apiserver]="~3-7 min" [kube-controller-manager]="~1-2 min more"
-                 [kube-scheduler]="~20 s more" [kubelet]="~2-4 min more" [kube-proxy]="~30 s more" [kwok]="~2-5 min more")
+                 [kube-scheduler]="~20 s more" [kubelet]="~2-4 min more" [kube-proxy]="~30 s more" [kwok]="~2-5 min more"
+                 [kube-router]="~2-4 min more")
 
 build_one() { # name moduledir
   local b="$1" dir="$2" start=$SECONDS flags="-s -w"
   [[ "$b" == kube* ]] && flags="$k8s_ldflags"
+  [[ "$b" == kube-router ]] && flags="$kube_router_ldflags"
   echo "building ${b} (cold build takes ${hint[$b]:-a few min} on 2 cores; cached: seconds)..." >&2
   (cd "$dir" && go build -trimpath -ldflags="$flags" -o "$bin_dir/.${b}.tmp.$$" "./cmd/${b}") || return 1
   mv -f "$bin_dir/.${b}.tmp.$$" "$bin_dir/${b}"
@@ -100,6 +109,9 @@ echo "downloading modules (cold module cache: ~1 min)..." >&2
 go mod download
 for b in "${core[@]}"; do
   build_one "$b" . || { echo "build.sh: building ${b} failed" >&2; exit 1; }
+done
+for b in "${own_module[@]}"; do
+  { (cd "$b" && go mod download) && build_one "$b" "$b"; } || { echo "build.sh: building ${b} failed" >&2; exit 1; }
 done
 
 extras_ok=1

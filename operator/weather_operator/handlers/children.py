@@ -141,6 +141,7 @@ CHILD_SELECTORS = {
     ("", "v1", "serviceaccounts"): _MANAGED_SELECTOR,
     ("rbac.authorization.k8s.io", "v1", "roles"): _MANAGED_SELECTOR,
     ("rbac.authorization.k8s.io", "v1", "rolebindings"): _MANAGED_SELECTOR,
+    ("networking.k8s.io", "v1", "networkpolicies"): _MANAGED_SELECTOR,
 }
 
 
@@ -156,5 +157,6 @@ async def workload_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: 
 @kopf.on.event("v1", "serviceaccounts", labels=MANAGED)
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 async def config_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     on_config_event(runtime.of(memo), event, body)
