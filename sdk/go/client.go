@@ -1,11 +1,13 @@
 // Package weatherproxy is a client of the Weather Proxy Fleet HTTP API (GET /v1/weather,
-// GET /v1/usage), on net/http alone.
+// GET /v1/usage, GET /v1/analytics/*), on net/http alone.
 //
 //	client, err := weatherproxy.NewClient("http://127.0.0.1:8080", "wpk_...")
 //	w, err := client.WeatherByCity(ctx, "Paris", "FR")
 //	var apiErr *weatherproxy.APIError
 //	if errors.As(err, &apiErr) { ... apiErr.Kind, apiErr.Problem.Detail ... }
 //	if errors.Is(err, weatherproxy.ErrQuotaExceeded) { ... }
+//	week := weatherproxy.Range{From: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), To: ...}
+//	cities, err := client.TopCities(ctx, week, 5) // needs the scope analytics:read
 //
 // Retries: 429 rate-limited and 503 are tried again after their Retry-After, and a failed
 // exchange after RetryPolicy.DefaultDelay, while the attempts and the total wait allow; a wait
@@ -125,6 +127,111 @@ func (c *Client) Usage(ctx context.Context) (*Usage, error) {
 	}
 	u.Meta = meta
 	return &u, nil
+}
+
+// UsageHistory returns the calling key's requests, errors and cache hits per UTC day (or hour,
+// with Hourly) of r, which must not be the zero Range.
+func (c *Client) UsageHistory(ctx context.Context, r Range, g Granularity) (*UsageHistory, error) {
+	if r.IsZero() {
+		return nil, errors.New("weatherproxy: UsageHistory needs a Range (From and To)")
+	}
+	q, err := seriesQuery(r, g)
+	if err != nil {
+		return nil, err
+	}
+	var h UsageHistory
+	meta, err := c.get(ctx, "/v1/usage", q, &h)
+	if err != nil {
+		return nil, err
+	}
+	h.Meta = meta
+	return &h, nil
+}
+
+// TopCities returns the most requested places in r, most first; limit is 1 to 100 (0: the
+// proxy's default, 10). Every analytics call needs a key with the scope analytics:read.
+func (c *Client) TopCities(ctx context.Context, r Range, limit int) (*Listing[TopCity], error) {
+	q, err := rangeQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return getList[TopCity](ctx, c, "/v1/analytics/top-cities", q)
+}
+
+// Countries returns the weather requests in r per country of the place asked for, most first.
+func (c *Client) Countries(ctx context.Context, r Range) (*Listing[CountryCount], error) {
+	q, err := rangeQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	return getList[CountryCount](ctx, c, "/v1/analytics/countries", q)
+}
+
+// PeakHours returns the API requests in r per UTC weekday and hour: all 168 cells, by weekday
+// then hour.
+func (c *Client) PeakHours(ctx context.Context, r Range) (*Listing[PeakHour], error) {
+	q, err := rangeQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	return getList[PeakHour](ctx, c, "/v1/analytics/peak-hours", q)
+}
+
+// CacheEfficiency returns the weather answers per period of r by cache status, and the hit
+// ratio; oldest first.
+func (c *Client) CacheEfficiency(ctx context.Context, r Range, g Granularity) (*Listing[CachePeriod], error) {
+	q, err := seriesQuery(r, g)
+	if err != nil {
+		return nil, err
+	}
+	return getList[CachePeriod](ctx, c, "/v1/analytics/cache", q)
+}
+
+// UpstreamCalls returns the calls to Open-Meteo per period of r and API (geocoding, forecast);
+// oldest first.
+func (c *Client) UpstreamCalls(ctx context.Context, r Range, g Granularity) (*Listing[UpstreamPeriod], error) {
+	q, err := seriesQuery(r, g)
+	if err != nil {
+		return nil, err
+	}
+	return getList[UpstreamPeriod](ctx, c, "/v1/analytics/upstream", q)
+}
+
+// getList gets an answer that is a JSON array of T.
+func getList[T any](ctx context.Context, c *Client, path string, q url.Values) (*Listing[T], error) {
+	var l Listing[T]
+	meta, err := c.get(ctx, path, q, &l.Items)
+	if err != nil {
+		return nil, err
+	}
+	l.Meta = meta
+	return &l, nil
+}
+
+// rangeQuery is from and to (none for the zero Range).
+func rangeQuery(r Range) (url.Values, error) {
+	q := url.Values{}
+	if r.IsZero() {
+		return q, nil
+	}
+	if r.From.IsZero() || r.To.IsZero() {
+		return nil, errors.New("weatherproxy: Range: give both From and To, or neither")
+	}
+	q.Set("from", r.From.Format(time.DateOnly))
+	q.Set("to", r.To.Format(time.DateOnly))
+	return q, nil
+}
+
+// seriesQuery is rangeQuery and granularity (none when empty).
+func seriesQuery(r Range, g Granularity) (url.Values, error) {
+	q, err := rangeQuery(r)
+	if err == nil && g != "" {
+		q.Set("granularity", string(g))
+	}
+	return q, err
 }
 
 // get sends GET path?q, retrying as the policy allows, and decodes a 200 (or the kept body of a

@@ -352,3 +352,159 @@ func TestNewClientRefusesABadBaseURL(t *testing.T) {
 		t.Fatal("a base URL without a scheme was accepted")
 	}
 }
+
+// The usage history and the analytics routes run against WEATHER_PROXY_ANALYTICS_URL: a proxy
+// keeping its history in PostgreSQL, with the stack's seeded requests in it (Paris twice, a miss
+// then a hit; London; an unknown place), all by the key ANALYTICS.
+
+func analyticsClient(t *testing.T, apiKey string) *weatherproxy.Client {
+	t.Helper()
+	u := os.Getenv("WEATHER_PROXY_ANALYTICS_URL")
+	if u == "" {
+		t.Skip("WEATHER_PROXY_ANALYTICS_URL is not set (see tests/integration/sdk)")
+	}
+	c, err := weatherproxy.NewClient(u, apiKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// twoDays is yesterday and today (UTC): the counts hold when the suite runs across midnight.
+func twoDays() weatherproxy.Range {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	return weatherproxy.Range{From: today.AddDate(0, 0, -1), To: today}
+}
+
+func TestUsageHistoryPerDayAndPerHour(t *testing.T) {
+	c := analyticsClient(t, key(t, "ANALYTICS"))
+	ctx := context.Background()
+	r := twoDays()
+	daily, err := c.UsageHistory(ctx, r, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if daily.Key != "sdk/analytics" || len(daily.Periods) != 2 || !daily.Periods[0].Start.Equal(r.From) || daily.Meta.RateLimit == nil {
+		t.Fatalf("history: %+v", daily)
+	}
+	var requests, errs, hits int
+	for _, p := range daily.Periods {
+		requests, errs, hits = requests+p.Requests, errs+p.Errors, hits+p.CacheHits
+	}
+	if requests < 4 || errs < 1 || hits < 1 {
+		t.Fatalf("requests %d, errors %d, cache hits %d", requests, errs, hits)
+	}
+	hourly, err := c.UsageHistory(ctx, r, weatherproxy.Hourly)
+	if err != nil || len(hourly.Periods) != 48 || hourly.Periods[1].Start.Sub(hourly.Periods[0].Start) != time.Hour {
+		t.Fatalf("hourly: %+v, %v", hourly, err)
+	}
+	if _, err := c.UsageHistory(ctx, weatherproxy.Range{}, ""); err == nil {
+		t.Fatal("UsageHistory without a range was sent")
+	}
+}
+
+func TestTopCitiesAndCountries(t *testing.T) {
+	c := analyticsClient(t, key(t, "ANALYTICS"))
+	ctx := context.Background()
+	top, err := c.TopCities(ctx, twoDays(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top.Items) != 1 || top.Items[0].Name != "Paris" || *top.Items[0].Country != "FR" || top.Items[0].Requests != 2 || top.Meta.Status != 200 {
+		t.Fatalf("top cities: %+v", top)
+	}
+	if all, err := c.TopCities(ctx, twoDays(), 0); err != nil || len(all.Items) != 2 {
+		t.Fatalf("top cities, default limit: %+v, %v", all, err)
+	}
+	countries, err := c.Countries(ctx, twoDays())
+	want := []weatherproxy.CountryCount{{Country: "FR", Requests: 2}, {Country: "GB", Requests: 1}}
+	if err != nil || !reflect.DeepEqual(countries.Items, want) {
+		t.Fatalf("countries: %+v, %v", countries, err)
+	}
+	week, err := c.Countries(ctx, weatherproxy.Range{}) // the proxy's default: the last 7 days
+	if err != nil || !reflect.DeepEqual(week.Items, want) {
+		t.Fatalf("countries, default range: %+v, %v", week, err)
+	}
+	if _, err := c.Countries(ctx, weatherproxy.Range{From: time.Now()}); err == nil {
+		t.Fatal("a range without To was sent")
+	}
+}
+
+func TestPeakHoursCoverTheWeek(t *testing.T) {
+	c := analyticsClient(t, key(t, "ANALYTICS"))
+	cells, err := c.PeakHours(context.Background(), twoDays())
+	if err != nil || len(cells.Items) != 168 {
+		t.Fatalf("peak hours: %+v, %v", cells, err)
+	}
+	total := 0
+	for i, cell := range cells.Items {
+		if cell.Weekday != i/24 || cell.Hour != i%24 {
+			t.Fatalf("cell %d: %+v", i, cell)
+		}
+		total += cell.Requests
+	}
+	if total < 4 {
+		t.Fatalf("%d requests", total)
+	}
+}
+
+func TestCacheEfficiencyAndUpstreamCalls(t *testing.T) {
+	c := analyticsClient(t, key(t, "ANALYTICS"))
+	ctx := context.Background()
+	cache, err := c.CacheEfficiency(ctx, twoDays(), weatherproxy.Daily)
+	if err != nil || len(cache.Items) != 2 {
+		t.Fatalf("cache: %+v, %v", cache, err)
+	}
+	hits, misses, third := 0, 0, false
+	for _, p := range cache.Items {
+		hits, misses = hits+p.Hits, misses+p.Misses
+		third = third || (p.HitRatio != nil && math.Abs(*p.HitRatio-1.0/3) < 1e-4)
+	}
+	if hits != 1 || misses != 2 || !third {
+		t.Fatalf("cache: %+v", cache.Items)
+	}
+	upstream, err := c.UpstreamCalls(ctx, twoDays(), weatherproxy.Hourly)
+	if err != nil || len(upstream.Items) != 48 {
+		t.Fatalf("upstream: %+v, %v", upstream, err)
+	}
+	geocode, forecast := 0, 0
+	for _, p := range upstream.Items {
+		geocode, forecast = geocode+p.Geocode, forecast+p.Forecast
+	}
+	if geocode != 3 || forecast != 2 {
+		t.Fatalf("geocode %d, forecast %d", geocode, forecast)
+	}
+}
+
+func TestAnalyticsRefusals(t *testing.T) {
+	c := analyticsClient(t, key(t, "ANALYTICS"))
+	ctx := context.Background()
+	r := twoDays()
+	_, err := c.Countries(ctx, weatherproxy.Range{From: r.To, To: r.From})
+	refusal(t, err, weatherproxy.KindBadRequest, weatherproxy.ErrBadRequest)
+	_, err = c.UsageHistory(ctx, weatherproxy.Range{From: r.To.AddDate(0, 0, -400), To: r.To}, "")
+	refusal(t, err, weatherproxy.KindBadRequest, weatherproxy.ErrBadRequest)
+	_, err = analyticsClient(t, key(t, "")).PeakHours(ctx, weatherproxy.Range{})
+	if e := refusal(t, err, weatherproxy.KindInsufficientScope, weatherproxy.ErrInsufficientScope); !strings.Contains(e.Detail, "analytics:read") {
+		t.Fatalf("detail: %q", e.Detail)
+	}
+	// The first proxy keeps no history.
+	plain, _ := client(t, key(t, "ANALYTICS"))
+	_, err = plain.TopCities(ctx, weatherproxy.Range{}, 0)
+	if e := refusal(t, err, weatherproxy.KindAnalyticsDisabled, weatherproxy.ErrAnalyticsDisabled); e.Status != 404 {
+		t.Fatalf("status %d", e.Status)
+	}
+	_, err = plain.UsageHistory(ctx, r, "")
+	refusal(t, err, weatherproxy.KindAnalyticsDisabled, weatherproxy.ErrAnalyticsDisabled)
+}
+
+func TestTheAnalyticsProblemsHaveKindsOfTheirOwn(t *testing.T) {
+	for slug, want := range map[string]weatherproxy.Kind{
+		"analytics-disabled":    weatherproxy.KindAnalyticsDisabled,
+		"analytics-unavailable": weatherproxy.KindAnalyticsUnavailable,
+	} {
+		if got := weatherproxy.KindOf(weatherproxy.Problem{Type: weatherproxy.ProblemBase + slug, Status: 503}); got != want {
+			t.Fatalf("%s: %s", slug, got)
+		}
+	}
+}

@@ -26,44 +26,50 @@ type Kind string
 
 // The kinds of refusal.
 const (
-	KindBadRequest          Kind = "bad-request"
-	KindMissingAPIKey       Kind = "missing-api-key"
-	KindInvalidKey          Kind = "invalid-key" // unknown, disabled or expired
-	KindInsufficientScope   Kind = "insufficient-scope"
-	KindNotFound            Kind = "not-found"
-	KindRateLimited         Kind = "rate-limited"
-	KindQuotaExceeded       Kind = "quota-exceeded"
-	KindUpstreamUnavailable Kind = "upstream-unavailable"
-	KindDeadlineExceeded    Kind = "deadline-exceeded"
-	KindServerError         Kind = "server-error"
-	KindOther               Kind = "other"
+	KindBadRequest           Kind = "bad-request"
+	KindMissingAPIKey        Kind = "missing-api-key"
+	KindInvalidKey           Kind = "invalid-key" // unknown, disabled or expired
+	KindInsufficientScope    Kind = "insufficient-scope"
+	KindNotFound             Kind = "not-found"
+	KindAnalyticsDisabled    Kind = "analytics-disabled" // 404: the fleet keeps no usage history
+	KindRateLimited          Kind = "rate-limited"
+	KindQuotaExceeded        Kind = "quota-exceeded"
+	KindUpstreamUnavailable  Kind = "upstream-unavailable"
+	KindAnalyticsUnavailable Kind = "analytics-unavailable" // 503: the analytics database does not answer
+	KindDeadlineExceeded     Kind = "deadline-exceeded"
+	KindServerError          Kind = "server-error"
+	KindOther                Kind = "other"
 )
 
 // Sentinels for errors.Is: errors.Is(err, weatherproxy.ErrQuotaExceeded).
 var (
-	ErrBadRequest          = errors.New("weatherproxy: bad request")
-	ErrMissingAPIKey       = errors.New("weatherproxy: missing API key")
-	ErrInvalidKey          = errors.New("weatherproxy: invalid API key")
-	ErrInsufficientScope   = errors.New("weatherproxy: insufficient scope")
-	ErrNotFound            = errors.New("weatherproxy: not found")
-	ErrRateLimited         = errors.New("weatherproxy: rate limited")
-	ErrQuotaExceeded       = errors.New("weatherproxy: quota exceeded")
-	ErrUpstreamUnavailable = errors.New("weatherproxy: upstream unavailable")
-	ErrDeadlineExceeded    = errors.New("weatherproxy: deadline exceeded")
-	ErrServerError         = errors.New("weatherproxy: server error")
+	ErrBadRequest           = errors.New("weatherproxy: bad request")
+	ErrMissingAPIKey        = errors.New("weatherproxy: missing API key")
+	ErrInvalidKey           = errors.New("weatherproxy: invalid API key")
+	ErrInsufficientScope    = errors.New("weatherproxy: insufficient scope")
+	ErrNotFound             = errors.New("weatherproxy: not found")
+	ErrAnalyticsDisabled    = errors.New("weatherproxy: analytics disabled")
+	ErrRateLimited          = errors.New("weatherproxy: rate limited")
+	ErrQuotaExceeded        = errors.New("weatherproxy: quota exceeded")
+	ErrUpstreamUnavailable  = errors.New("weatherproxy: upstream unavailable")
+	ErrAnalyticsUnavailable = errors.New("weatherproxy: analytics unavailable")
+	ErrDeadlineExceeded     = errors.New("weatherproxy: deadline exceeded")
+	ErrServerError          = errors.New("weatherproxy: server error")
 )
 
 var sentinels = map[Kind]error{
-	KindBadRequest:          ErrBadRequest,
-	KindMissingAPIKey:       ErrMissingAPIKey,
-	KindInvalidKey:          ErrInvalidKey,
-	KindInsufficientScope:   ErrInsufficientScope,
-	KindNotFound:            ErrNotFound,
-	KindRateLimited:         ErrRateLimited,
-	KindQuotaExceeded:       ErrQuotaExceeded,
-	KindUpstreamUnavailable: ErrUpstreamUnavailable,
-	KindDeadlineExceeded:    ErrDeadlineExceeded,
-	KindServerError:         ErrServerError,
+	KindBadRequest:           ErrBadRequest,
+	KindMissingAPIKey:        ErrMissingAPIKey,
+	KindInvalidKey:           ErrInvalidKey,
+	KindInsufficientScope:    ErrInsufficientScope,
+	KindNotFound:             ErrNotFound,
+	KindAnalyticsDisabled:    ErrAnalyticsDisabled,
+	KindRateLimited:          ErrRateLimited,
+	KindQuotaExceeded:        ErrQuotaExceeded,
+	KindUpstreamUnavailable:  ErrUpstreamUnavailable,
+	KindAnalyticsUnavailable: ErrAnalyticsUnavailable,
+	KindDeadlineExceeded:     ErrDeadlineExceeded,
+	KindServerError:          ErrServerError,
 }
 
 var kindBySlug = map[string]Kind{
@@ -74,10 +80,12 @@ var kindBySlug = map[string]Kind{
 	"key-expired":               KindInvalidKey,
 	"insufficient-scope":        KindInsufficientScope,
 	"not-found":                 KindNotFound,
+	"analytics-disabled":        KindAnalyticsDisabled,
 	"rate-limited":              KindRateLimited,
 	"quota-exceeded":            KindQuotaExceeded,
 	"upstream-unavailable":      KindUpstreamUnavailable,
 	"upstream-budget-exhausted": KindUpstreamUnavailable,
+	"analytics-unavailable":     KindAnalyticsUnavailable,
 	"deadline-exceeded":         KindDeadlineExceeded,
 }
 

@@ -100,3 +100,81 @@ func rateLimitFrom(h http.Header) *RateLimit {
 	}
 	return &RateLimit{Limit: limit, Remaining: remaining, Reset: time.Duration(reset) * time.Second}
 }
+
+// Range is a span of whole UTC days, From and To both included (at most 366 days): the from and
+// to of a query. The calendar date of each is sent, in its own location (build them with
+// time.Date(y, m, d, 0, 0, 0, 0, time.UTC)). The zero Range asks for the proxy's default, the
+// last 7 days.
+type Range struct {
+	From, To time.Time
+}
+
+// IsZero reports whether r is the zero Range.
+func (r Range) IsZero() bool { return r.From.IsZero() && r.To.IsZero() }
+
+// Granularity is the length of a period of a series.
+type Granularity string
+
+// The granularities; the empty one leaves it to the proxy (a day).
+const (
+	Daily  Granularity = "day"
+	Hourly Granularity = "hour"
+)
+
+// UsagePeriod is a period of GET /v1/usage?from=&to=.
+type UsagePeriod struct {
+	Start     time.Time `json:"start"`     // the UTC day or hour
+	Requests  int       `json:"requests"`  // of the key in the period
+	Errors    int       `json:"errors"`    // of which answered with a status of 400 or more
+	CacheHits int       `json:"cacheHits"` // of which served fresh from the cache
+}
+
+// UsageHistory is the answer of GET /v1/usage?from=&to=&granularity=: the calling key's counts
+// per UTC day or hour.
+type UsageHistory struct {
+	Key     string        `json:"key"`     // the key's id (namespace/name of the ApiKey)
+	Periods []UsagePeriod `json:"periods"` // every period of the range, oldest first
+	Meta    ResponseMeta  `json:"-"`
+}
+
+// TopCity is a row of GET /v1/analytics/top-cities: a place by the geocoder's name and country.
+type TopCity struct {
+	Name     string  `json:"name"`
+	Country  *string `json:"country"` // ISO 3166-1 alpha-2
+	Requests int     `json:"requests"`
+}
+
+// CountryCount is a row of GET /v1/analytics/countries: weather requests for places in a country.
+type CountryCount struct {
+	Country  string `json:"country"` // ISO 3166-1 alpha-2
+	Requests int    `json:"requests"`
+}
+
+// PeakHour is a row of GET /v1/analytics/peak-hours: API requests in one UTC weekday and hour.
+type PeakHour struct {
+	Weekday  int `json:"weekday"` // Monday 0 ... Sunday 6 (not time.Weekday, where Sunday is 0)
+	Hour     int `json:"hour"`    // 0-23, UTC
+	Requests int `json:"requests"`
+}
+
+// CachePeriod is a row of GET /v1/analytics/cache: weather answers of a period by cache status.
+type CachePeriod struct {
+	Start    time.Time `json:"start"`
+	Hits     int       `json:"hits"`
+	Misses   int       `json:"misses"`
+	Stale    int       `json:"stale"`
+	HitRatio *float64  `json:"hitRatio"` // hits / (hits + misses + stale); nil without answers
+}
+
+// UpstreamPeriod is a row of GET /v1/analytics/upstream: calls to Open-Meteo in a period, per API.
+type UpstreamPeriod struct {
+	Start    time.Time `json:"start"`
+	Geocode  int       `json:"geocode"`  // calls to the geocoding API
+	Forecast int       `json:"forecast"` // calls to the forecast API
+}
+
+// Listing is an answer that is a list (the analytics routes).
+type Listing[T any] struct {
+	Items []T
+	Meta  ResponseMeta
+}

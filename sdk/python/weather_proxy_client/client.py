@@ -79,6 +79,26 @@ def _weather_params(
     return {"lat": lat, "lon": lon}
 
 
+def _range_params(dates: models.DateRange | None, **more: str | int) -> dict[str, str | float]:
+    """``from`` and ``to`` (none: the proxy's default, the last 7 days), and the route's own."""
+    if dates is not None and not isinstance(dates, models.DateRange):
+        raise TypeError("dates: a DateRange(first, last) of datetime.date, or None")
+    return {**(dates.params() if dates is not None else {}), **more}
+
+
+def _history_params(dates: models.DateRange, granularity: models.Granularity) -> dict[str, str | float]:
+    if dates is None:
+        raise TypeError("dates: the usage history needs a DateRange(first, last)")
+    return _range_params(dates, granularity=granularity)
+
+
+_TOP_CITIES = models.Listing.parser(models.TopCity.from_json)
+_COUNTRIES = models.Listing.parser(models.CountryCount.from_json)
+_PEAK_HOURS = models.Listing.parser(models.PeakHour.from_json)
+_CACHE = models.Listing.parser(models.CachePeriod.from_json)
+_UPSTREAM = models.Listing.parser(models.UpstreamPeriod.from_json)
+
+
 class _Calls:
     """What both clients share; no I/O."""
 
@@ -176,6 +196,38 @@ class WeatherClient:
         """The calling key's limit, remaining tokens, quota and today's counts."""
         return self._get("/v1/usage", None, models.Usage.from_json)
 
+    def usage_history(
+        self, dates: models.DateRange, *, granularity: models.Granularity = "day"
+    ) -> models.UsageHistory:
+        """The calling key's requests, errors and cache hits per UTC day (or hour) of ``dates``."""
+        return self._get("/v1/usage", _history_params(dates, granularity), models.UsageHistory.from_json)
+
+    def top_cities(
+        self, dates: models.DateRange | None = None, *, limit: int = 10
+    ) -> models.Listing[models.TopCity]:
+        """The most requested places, most first (``limit``: 1 to 100). Needs ``analytics:read``."""
+        return self._get("/v1/analytics/top-cities", _range_params(dates, limit=limit), _TOP_CITIES)
+
+    def countries(self, dates: models.DateRange | None = None) -> models.Listing[models.CountryCount]:
+        """Weather requests per country of the place asked for, most first."""
+        return self._get("/v1/analytics/countries", _range_params(dates), _COUNTRIES)
+
+    def peak_hours(self, dates: models.DateRange | None = None) -> models.Listing[models.PeakHour]:
+        """API requests per UTC weekday and hour: all 168 cells, by weekday then hour."""
+        return self._get("/v1/analytics/peak-hours", _range_params(dates), _PEAK_HOURS)
+
+    def cache_efficiency(
+        self, dates: models.DateRange | None = None, *, granularity: models.Granularity = "day"
+    ) -> models.Listing[models.CachePeriod]:
+        """Weather answers per period by cache status, and the hit ratio; oldest first."""
+        return self._get("/v1/analytics/cache", _range_params(dates, granularity=granularity), _CACHE)
+
+    def upstream_calls(
+        self, dates: models.DateRange | None = None, *, granularity: models.Granularity = "day"
+    ) -> models.Listing[models.UpstreamPeriod]:
+        """Calls to Open-Meteo per period and API (geocoding, forecast); oldest first."""
+        return self._get("/v1/analytics/upstream", _range_params(dates, granularity=granularity), _UPSTREAM)
+
     def _get(self, path: str, params: Params | None, parse: Callable[[Any, models.ResponseMeta], T]) -> T:
         request = self._calls.request(path, params)
         attempt, waited = 1, 0.0
@@ -236,6 +288,36 @@ class AsyncWeatherClient:
 
     async def usage(self) -> models.Usage:
         return await self._get("/v1/usage", None, models.Usage.from_json)
+
+    async def usage_history(
+        self, dates: models.DateRange, *, granularity: models.Granularity = "day"
+    ) -> models.UsageHistory:
+        return await self._get(
+            "/v1/usage", _history_params(dates, granularity), models.UsageHistory.from_json
+        )
+
+    async def top_cities(
+        self, dates: models.DateRange | None = None, *, limit: int = 10
+    ) -> models.Listing[models.TopCity]:
+        return await self._get("/v1/analytics/top-cities", _range_params(dates, limit=limit), _TOP_CITIES)
+
+    async def countries(self, dates: models.DateRange | None = None) -> models.Listing[models.CountryCount]:
+        return await self._get("/v1/analytics/countries", _range_params(dates), _COUNTRIES)
+
+    async def peak_hours(self, dates: models.DateRange | None = None) -> models.Listing[models.PeakHour]:
+        return await self._get("/v1/analytics/peak-hours", _range_params(dates), _PEAK_HOURS)
+
+    async def cache_efficiency(
+        self, dates: models.DateRange | None = None, *, granularity: models.Granularity = "day"
+    ) -> models.Listing[models.CachePeriod]:
+        return await self._get("/v1/analytics/cache", _range_params(dates, granularity=granularity), _CACHE)
+
+    async def upstream_calls(
+        self, dates: models.DateRange | None = None, *, granularity: models.Granularity = "day"
+    ) -> models.Listing[models.UpstreamPeriod]:
+        return await self._get(
+            "/v1/analytics/upstream", _range_params(dates, granularity=granularity), _UPSTREAM
+        )
 
     async def _get(
         self, path: str, params: Params | None, parse: Callable[[Any, models.ResponseMeta], T]

@@ -68,6 +68,10 @@ class NotFound(ApiError):
     """404: no place by that name (or no such route)."""
 
 
+class AnalyticsDisabled(NotFound):
+    """404: this fleet keeps no usage history (no ``analytics`` in its config): no history, no analytics."""
+
+
 class RateLimited(ApiError):
     """429: the key's token bucket is empty; retried after Retry-After while the budget allows."""
 
@@ -78,6 +82,11 @@ class QuotaExceeded(ApiError):
 
 class UpstreamUnavailable(ApiError):
     """503: Open-Meteo is unreachable (or its budget spent) and nothing cached can stand in."""
+
+
+class AnalyticsUnavailable(ApiError):
+    """503: the analytics database does not answer (the weather routes are not affected); retried
+    after Retry-After while the budget allows."""
 
 
 class DeadlineExceeded(ApiError):
@@ -96,10 +105,12 @@ _BY_SLUG: dict[str, type[ApiError]] = {
     "key-expired": InvalidApiKey,
     "insufficient-scope": InsufficientScope,
     "not-found": NotFound,
+    "analytics-disabled": AnalyticsDisabled,
     "rate-limited": RateLimited,
     "quota-exceeded": QuotaExceeded,
     "upstream-unavailable": UpstreamUnavailable,
     "upstream-budget-exhausted": UpstreamUnavailable,
+    "analytics-unavailable": AnalyticsUnavailable,
     "deadline-exceeded": DeadlineExceeded,
 }
 _BY_STATUS: dict[int, type[ApiError]] = {

@@ -1,4 +1,4 @@
-"""Typed documents of the API: weather, usage, problem details, and what the headers say.
+"""Typed documents of the API: weather, usage and its history, analytics, problem details, headers.
 
 Field names are Python's (``temperature_c``); the JSON's are camelCase (``temperatureC``).
 Fields the proxy adds later are ignored, so a newer proxy does not break an older client.
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping
-from typing import Any, Literal, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 CacheStatus = Literal["hit", "miss", "stale"]
+Granularity = Literal["day", "hour"]  # the length of a period of a series: a UTC day or hour
+Row = TypeVar("Row")
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -22,6 +24,11 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+def _utc(value: Any) -> datetime.datetime:
+    """An RFC 3339 time in UTC (``2026-12-01T00:00:00Z``)."""
+    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -166,7 +173,7 @@ class Quota:
             limit=int(data["limit"]),
             used=int(data["used"]),
             remaining=int(data["remaining"]),
-            resets_at=datetime.datetime.fromisoformat(str(data["resetsAt"]).replace("Z", "+00:00")),
+            resets_at=_utc(data["resetsAt"]),
         )
 
 
@@ -194,6 +201,162 @@ class Usage:
             requests=dict(data.get("requests") or {}),
             meta=meta,
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DateRange:
+    """Whole UTC days, ``first`` and ``last`` both included: the ``from`` and ``to`` of a query.
+
+    The proxy answers at most 366 days and refuses ``last`` before ``first`` (:class:`errors.BadRequest`).
+    """
+
+    first: datetime.date
+    last: datetime.date
+
+    def __post_init__(self) -> None:
+        for name in ("first", "last"):
+            if isinstance(getattr(self, name), datetime.datetime):
+                raise TypeError(f"{name}: a date, not a datetime (a range is of whole UTC days)")
+
+    def params(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Listing(Generic[Row]):
+    """An answer that is a list (the analytics routes): its ``items``, and ``meta``. Iterable, indexable."""
+
+    items: tuple[Row, ...]
+    meta: ResponseMeta
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Row, ...]: ...
+    def __getitem__(self, index: int | slice) -> Row | tuple[Row, ...]:
+        return self.items[index]
+
+    @staticmethod
+    def parser(row: Callable[[Mapping[str, Any]], Row]) -> Callable[[Any, ResponseMeta], Listing[Row]]:
+        """The parse function of a list of ``row``."""
+
+        def parse(data: Any, meta: ResponseMeta) -> Listing[Row]:
+            return Listing(items=tuple(row(item) for item in data), meta=meta)
+
+        return parse
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsagePeriod:
+    start: datetime.datetime  # the UTC day or hour
+    requests: int  # of the key in the period
+    errors: int  # of which answered with a status of 400 or more
+    cache_hits: int  # of which served fresh from the cache
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UsagePeriod:
+        return cls(
+            start=_utc(data["start"]),
+            requests=int(data["requests"]),
+            errors=int(data["errors"]),
+            cache_hits=int(data["cacheHits"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsageHistory:
+    """``GET /v1/usage?from=&to=&granularity=``: the calling key's counts per UTC day or hour."""
+
+    key: str  # the key's id (namespace/name of the ApiKey)
+    periods: tuple[UsagePeriod, ...]  # every period of the range, oldest first
+    meta: ResponseMeta
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], meta: ResponseMeta) -> UsageHistory:
+        return cls(
+            key=str(data["key"]),
+            periods=tuple(UsagePeriod.from_json(period) for period in data["periods"]),
+            meta=meta,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopCity:
+    """A row of ``GET /v1/analytics/top-cities``: a place by the geocoder's name and country."""
+
+    name: str
+    country: str | None  # ISO 3166-1 alpha-2
+    requests: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TopCity:
+        return cls(name=str(data["name"]), country=data.get("country"), requests=int(data["requests"]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CountryCount:
+    """A row of ``GET /v1/analytics/countries``: weather requests for places in a country."""
+
+    country: str  # ISO 3166-1 alpha-2
+    requests: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CountryCount:
+        return cls(country=str(data["country"]), requests=int(data["requests"]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeakHour:
+    """A row of ``GET /v1/analytics/peak-hours``: API requests in one UTC weekday and hour."""
+
+    weekday: int  # Monday 0 ... Sunday 6
+    hour: int  # 0-23, UTC
+    requests: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PeakHour:
+        return cls(weekday=int(data["weekday"]), hour=int(data["hour"]), requests=int(data["requests"]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CachePeriod:
+    """A row of ``GET /v1/analytics/cache``: weather answers of a period by cache status."""
+
+    start: datetime.datetime
+    hits: int
+    misses: int
+    stale: int
+    hit_ratio: float | None  # hits / (hits + misses + stale); None without answers
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CachePeriod:
+        ratio = data.get("hitRatio")
+        return cls(
+            start=_utc(data["start"]),
+            hits=int(data["hits"]),
+            misses=int(data["misses"]),
+            stale=int(data["stale"]),
+            hit_ratio=None if ratio is None else float(ratio),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UpstreamPeriod:
+    """A row of ``GET /v1/analytics/upstream``: calls to Open-Meteo in a period, per API."""
+
+    start: datetime.datetime
+    geocode: int  # calls to the geocoding API
+    forecast: int  # calls to the forecast API
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UpstreamPeriod:
+        return cls(start=_utc(data["start"]), geocode=int(data["geocode"]), forecast=int(data["forecast"]))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

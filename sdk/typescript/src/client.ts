@@ -10,7 +10,21 @@
 
 import { ApiError, TransportError, parseProblem } from "./errors.js";
 import { rateLimitFrom } from "./models.js";
-import type { ResponseMeta, Usage, Weather, WithMeta } from "./models.js";
+import type {
+  CachePeriod,
+  CountryCount,
+  DateRange,
+  Granularity,
+  Listing,
+  PeakHour,
+  ResponseMeta,
+  TopCity,
+  UpstreamPeriod,
+  Usage,
+  UsageHistory,
+  Weather,
+  WithMeta,
+} from "./models.js";
 
 export interface RetryPolicy {
   /** tries in all, the first one included (1: no retries) */
@@ -40,6 +54,29 @@ export interface RequestOptions {
 }
 
 export type WeatherQuery = { city: string; country?: string } | { lat: number; lon: number };
+
+export interface UsageHistoryQuery {
+  range: DateRange;
+  /** default "day" */
+  granularity?: Granularity;
+}
+
+export interface AnalyticsQuery {
+  /** default: the last 7 days */
+  range?: DateRange;
+}
+
+export interface TopCitiesQuery extends AnalyticsQuery {
+  /** how many cities, 1 to 100; default 10 */
+  limit?: number;
+}
+
+export interface SeriesQuery extends AnalyticsQuery {
+  /** default "day" */
+  granularity?: Granularity;
+}
+
+type Params = Record<string, string>;
 
 const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, maxWaitMs: 30_000, defaultDelayMs: 1_000 };
 const QUOTA_EXCEEDED = "https://weatherproxy.dev/problems/quota-exceeded";
@@ -83,7 +120,64 @@ export class WeatherProxyClient {
     return this.#get<Usage>("/v1/usage", {}, options);
   }
 
-  async #get<T>(path: string, params: Record<string, string>, options: RequestOptions): Promise<WithMeta<T>> {
+  /** The calling key's requests, errors and cache hits per UTC day (or hour) of the range. */
+  async usageHistory(query: UsageHistoryQuery, options: RequestOptions = {}): Promise<WithMeta<UsageHistory>> {
+    return this.#get<UsageHistory>("/v1/usage", { ...rangeParams(query.range), ...granularity(query) }, options);
+  }
+
+  /** The most requested places, most first. Needs the scope analytics:read, as every analytics call. */
+  async topCities(
+    query: TopCitiesQuery = {},
+    options: RequestOptions = {},
+  ): Promise<WithMeta<Listing<TopCity>>> {
+    const limit: Params = query.limit === undefined ? {} : { limit: String(query.limit) };
+    return this.#list<TopCity>("/v1/analytics/top-cities", { ...rangeParams(query.range), ...limit }, options);
+  }
+
+  /** Weather requests per country of the place asked for, most first. */
+  async countries(
+    query: AnalyticsQuery = {},
+    options: RequestOptions = {},
+  ): Promise<WithMeta<Listing<CountryCount>>> {
+    return this.#list<CountryCount>("/v1/analytics/countries", rangeParams(query.range), options);
+  }
+
+  /** API requests per UTC weekday and hour: all 168 cells, by weekday then hour. */
+  async peakHours(
+    query: AnalyticsQuery = {},
+    options: RequestOptions = {},
+  ): Promise<WithMeta<Listing<PeakHour>>> {
+    return this.#list<PeakHour>("/v1/analytics/peak-hours", rangeParams(query.range), options);
+  }
+
+  /** Weather answers per period by cache status, and the hit ratio; oldest first. */
+  async cacheEfficiency(
+    query: SeriesQuery = {},
+    options: RequestOptions = {},
+  ): Promise<WithMeta<Listing<CachePeriod>>> {
+    const params = { ...rangeParams(query.range), ...granularity(query) };
+    return this.#list<CachePeriod>("/v1/analytics/cache", params, options);
+  }
+
+  /** Calls to Open-Meteo per period and API (geocoding, forecast); oldest first. */
+  async upstreamCalls(
+    query: SeriesQuery = {},
+    options: RequestOptions = {},
+  ): Promise<WithMeta<Listing<UpstreamPeriod>>> {
+    const params = { ...rangeParams(query.range), ...granularity(query) };
+    return this.#list<UpstreamPeriod>("/v1/analytics/upstream", params, options);
+  }
+
+  #list<T>(path: string, params: Params, options: RequestOptions): Promise<WithMeta<Listing<T>>> {
+    return this.#get(path, params, options, (body) => ({ items: JSON.parse(body) as T[] }));
+  }
+
+  async #get<T>(
+    path: string,
+    params: Params,
+    options: RequestOptions,
+    read: (body: string) => T = (body) => JSON.parse(body) as T,
+  ): Promise<WithMeta<T>> {
     const url = new URL(this.baseUrl + path);
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
     const key = url.toString();
@@ -116,7 +210,7 @@ export class WeatherProxyClient {
           continue;
         }
       }
-      return this.#decode<T>(key, response, body, stored, retryAfterMs);
+      return this.#decode<T>(key, response, body, stored, retryAfterMs, read);
     }
   }
 
@@ -126,6 +220,7 @@ export class WeatherProxyClient {
     body: string,
     stored: Stored | undefined,
     retryAfterMs: number | null,
+    read: (body: string) => T,
   ): WithMeta<T> {
     const rateLimit = rateLimitFrom(response.headers);
     if (response.status === 304 && stored) {
@@ -136,7 +231,7 @@ export class WeatherProxyClient {
         rateLimit,
         notModified: true,
       };
-      return { ...(JSON.parse(stored.body) as T), meta };
+      return { ...read(stored.body), meta };
     }
     if (!response.ok) {
       const problem = parseProblem(response.status, response.statusText, body);
@@ -151,7 +246,7 @@ export class WeatherProxyClient {
       rateLimit,
       notModified: false,
     };
-    return { ...(JSON.parse(body) as T), meta };
+    return { ...read(body), meta };
   }
 
   #delay(wantedMs: number, attempt: number, waited: number): number | null {
@@ -188,6 +283,20 @@ export class WeatherProxyClient {
       this.#etags.delete(oldest);
     }
   }
+}
+
+/** `from` and `to` of a range (none: the proxy's default, the last 7 days). */
+function rangeParams(range: DateRange | undefined): Params {
+  return range ? { from: day(range.from), to: day(range.to) } : {};
+}
+
+/** A UTC day as `YYYY-MM-DD`: a `Date`'s UTC date, a string as it is. */
+function day(value: string | Date): string {
+  return typeof value === "string" ? value : value.toISOString().slice(0, 10);
+}
+
+function granularity(query: { granularity?: Granularity }): Params {
+  return query.granularity === undefined ? {} : { granularity: query.granularity };
 }
 
 /** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */

@@ -13,9 +13,11 @@ export type ProblemKind =
   | "invalid-key"
   | "insufficient-scope"
   | "not-found"
+  | "analytics-disabled"
   | "rate-limited"
   | "quota-exceeded"
   | "upstream-unavailable"
+  | "analytics-unavailable"
   | "deadline-exceeded"
   | "server-error"
   | "other";
@@ -28,10 +30,12 @@ const KIND_BY_SLUG: Record<string, ProblemKind> = {
   "key-expired": "invalid-key",
   "insufficient-scope": "insufficient-scope",
   "not-found": "not-found",
+  "analytics-disabled": "analytics-disabled",
   "rate-limited": "rate-limited",
   "quota-exceeded": "quota-exceeded",
   "upstream-unavailable": "upstream-unavailable",
   "upstream-budget-exhausted": "upstream-unavailable",
+  "analytics-unavailable": "analytics-unavailable",
   "deadline-exceeded": "deadline-exceeded",
 };
 

@@ -68,6 +68,88 @@ export interface Usage {
   requests: Record<string, unknown>;
 }
 
+/** A UTC day, `YYYY-MM-DD`. */
+export type Day = string;
+
+/** Whole UTC days, `from` and `to` both included (at most 366); a `Date` counts as its UTC day. */
+export interface DateRange {
+  from: Day | Date;
+  to: Day | Date;
+}
+
+/** The length of a period of a series: a UTC day or hour. */
+export type Granularity = "day" | "hour";
+
+/** A period of `GET /v1/usage?from=&to=`. */
+export interface UsagePeriod {
+  /** the start of the UTC day or hour, RFC 3339 */
+  start: string;
+  /** of the key in the period */
+  requests: number;
+  /** of which answered with a status of 400 or more */
+  errors: number;
+  /** of which served fresh from the cache */
+  cacheHits: number;
+}
+
+/** `GET /v1/usage?from=&to=&granularity=`: the calling key's counts per UTC day or hour. */
+export interface UsageHistory {
+  /** the key's id (namespace/name of the ApiKey) */
+  key: string;
+  /** every period of the range, oldest first */
+  periods: UsagePeriod[];
+}
+
+/** A row of `GET /v1/analytics/top-cities`: a place by the geocoder's name and country. */
+export interface TopCity {
+  name: string;
+  /** ISO 3166-1 alpha-2 */
+  country: string | null;
+  requests: number;
+}
+
+/** A row of `GET /v1/analytics/countries`: weather requests for places in a country. */
+export interface CountryCount {
+  /** ISO 3166-1 alpha-2 */
+  country: string;
+  requests: number;
+}
+
+/** A row of `GET /v1/analytics/peak-hours`: API requests in one UTC weekday and hour. */
+export interface PeakHour {
+  /** Monday 0 ... Sunday 6 */
+  weekday: number;
+  /** 0-23, UTC */
+  hour: number;
+  requests: number;
+}
+
+/** A row of `GET /v1/analytics/cache`: weather answers of a period by cache status. */
+export interface CachePeriod {
+  /** RFC 3339 */
+  start: string;
+  hits: number;
+  misses: number;
+  stale: number;
+  /** hits / (hits + misses + stale); null without answers */
+  hitRatio: number | null;
+}
+
+/** A row of `GET /v1/analytics/upstream`: calls to Open-Meteo in a period, per API. */
+export interface UpstreamPeriod {
+  /** RFC 3339 */
+  start: string;
+  /** calls to the geocoding API */
+  geocode: number;
+  /** calls to the forecast API */
+  forecast: number;
+}
+
+/** An answer that is a list (the analytics routes). */
+export interface Listing<T> {
+  items: T[];
+}
+
 /** An RFC 9457 problem document: the body of every error response. */
 export interface Problem {
   type: string;

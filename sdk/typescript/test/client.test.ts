@@ -8,12 +8,26 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { ApiError, TransportError, WeatherProxyClient } from "../src/index.js";
-import type { ClientOptions } from "../src/index.js";
+import { ApiError, TransportError, WeatherProxyClient, kindOf } from "../src/index.js";
+import type { ClientOptions, DateRange } from "../src/index.js";
 
 const env = process.env;
 const baseUrl = env["WEATHER_PROXY_URL"];
 const skip = baseUrl ? false : "WEATHER_PROXY_URL is not set (see tests/integration/sdk)";
+// The proxy keeping a usage history (PostgreSQL), with the stack's seeded requests in it: Paris
+// twice (a miss, then a hit), London, an unknown place; all by the key ANALYTICS.
+const analyticsUrl = env["WEATHER_PROXY_ANALYTICS_URL"];
+const skipAnalytics = analyticsUrl ? false : "WEATHER_PROXY_ANALYTICS_URL is not set (see tests/integration/sdk)";
+
+/** Yesterday and today (UTC): the counts hold when the suite runs across midnight. */
+function twoDays(): DateRange {
+  const today = new Date();
+  return { from: new Date(today.getTime() - 86_400_000), to: today };
+}
+
+function sum<T>(items: T[], count: (item: T) => number): number {
+  return items.reduce((total, item) => total + count(item), 0);
+}
 
 function key(name?: string): string {
   const value = env[name ? `WEATHER_PROXY_KEY_${name}` : "WEATHER_PROXY_KEY"];
@@ -212,6 +226,98 @@ describe("WeatherProxyClient against a real proxy", { skip }, () => {
     assert.equal(usage.quota, null);
     assert.ok(usage.meta.rateLimit);
   });
+});
+
+describe("the usage history and the analytics routes", { skip: skipAnalytics }, () => {
+  const analytics = () => recorded(key("ANALYTICS"), { baseUrl: analyticsUrl ?? "" });
+
+  test("usage history per day and per hour", async () => {
+    const { client, statuses } = analytics();
+    const daily = await client.usageHistory({ range: twoDays() });
+    assert.equal(daily.key, "sdk/analytics");
+    assert.equal(daily.periods.length, 2);
+    assert.match(daily.periods[0]?.start ?? "", /^\d{4}-\d{2}-\d{2}T00:00:00Z$/);
+    assert.ok(sum(daily.periods, (p) => p.requests) >= 4, "the seeded requests, and this suite's own");
+    assert.ok(sum(daily.periods, (p) => p.errors) >= 1, "the unknown place");
+    assert.ok(sum(daily.periods, (p) => p.cacheHits) >= 1, "Paris, the second time");
+    assert.ok(daily.meta.rateLimit);
+    const hourly = await client.usageHistory({ range: twoDays(), granularity: "hour" });
+    assert.equal(hourly.periods.length, 48);
+    assert.deepEqual(statuses(), [200, 200]);
+  });
+
+  test("top cities and countries", async () => {
+    const { client } = analytics();
+    const top = await client.topCities({ range: twoDays(), limit: 1 });
+    assert.deepEqual(top.items, [{ name: "Paris", country: "FR", requests: 2 }]);
+    assert.equal(top.meta.status, 200);
+    assert.equal((await client.topCities({ range: twoDays() })).items.length, 2);
+    const countries = await client.countries({ range: twoDays() });
+    assert.deepEqual(countries.items, [
+      { country: "FR", requests: 2 },
+      { country: "GB", requests: 1 },
+    ]);
+    assert.deepEqual((await client.countries()).items, countries.items, "no range: the last 7 days");
+  });
+
+  test("peak hours cover the week", async () => {
+    const { client } = analytics();
+    const cells = (await client.peakHours({ range: twoDays() })).items;
+    assert.equal(cells.length, 168);
+    assert.deepEqual(cells[25], { weekday: 1, hour: 1, requests: cells[25]?.requests });
+    assert.ok(sum(cells, (c) => c.requests) >= 4);
+  });
+
+  test("cache efficiency and upstream calls", async () => {
+    const { client } = analytics();
+    const cache = (await client.cacheEfficiency({ range: twoDays() })).items;
+    assert.equal(cache.length, 2);
+    assert.equal(sum(cache, (p) => p.hits), 1);
+    assert.equal(sum(cache, (p) => p.misses), 2);
+    assert.ok(cache.some((p) => p.hitRatio !== null && Math.abs(p.hitRatio - 1 / 3) < 1e-4));
+    const hourly = (await client.cacheEfficiency({ range: twoDays(), granularity: "hour" })).items;
+    assert.equal(hourly.length, 48);
+    assert.ok(hourly.every((p) => p.hits + p.misses + p.stale > 0 || p.hitRatio === null));
+    const upstream = (await client.upstreamCalls({ range: twoDays(), granularity: "hour" })).items;
+    assert.equal(upstream.length, 48);
+    assert.equal(sum(upstream, (p) => p.geocode), 3);
+    assert.equal(sum(upstream, (p) => p.forecast), 2);
+  });
+
+  test("refusals: bad-request, insufficient-scope, analytics-disabled", async () => {
+    const { client } = analytics();
+    const today = new Date();
+    const yesterday = new Date(today.getTime() - 86_400_000);
+    const backwards = await refusal(client.countries({ range: { from: today, to: yesterday } }));
+    assert.equal(backwards.kind, "bad-request");
+    const tooLong = await refusal(
+      client.usageHistory({ range: { from: new Date(today.getTime() - 400 * 86_400_000), to: today } }),
+    );
+    assert.equal(tooLong.kind, "bad-request");
+    const noScope = await refusal(recorded(key(), { baseUrl: analyticsUrl ?? "" }).client.peakHours());
+    assert.equal(noScope.kind, "insufficient-scope");
+    assert.match(noScope.problem.detail, /analytics:read/);
+    // The first proxy keeps no history.
+    const disabled = await refusal(recorded(key("ANALYTICS")).client.topCities());
+    assert.equal(disabled.kind, "analytics-disabled");
+    assert.equal(disabled.status, 404);
+    assert.equal(disabled.problem.type, "https://weatherproxy.dev/problems/analytics-disabled");
+    const noHistory = await refusal(recorded(key("ANALYTICS")).client.usageHistory({ range: twoDays() }));
+    assert.equal(noHistory.kind, "analytics-disabled");
+  });
+});
+
+test("the analytics problems have kinds of their own", () => {
+  const problem = (slug: string, status: number) => ({
+    type: `https://weatherproxy.dev/problems/${slug}`,
+    title: "",
+    status,
+    detail: "",
+    instance: "",
+  });
+  assert.equal(kindOf(problem("analytics-disabled", 404)), "analytics-disabled");
+  assert.equal(kindOf(problem("analytics-unavailable", 503)), "analytics-unavailable");
+  assert.equal(kindOf(problem("something-new", 503)), "upstream-unavailable");
 });
 
 test("a refused connection is a TransportError", async () => {

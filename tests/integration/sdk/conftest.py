@@ -1,5 +1,6 @@
-"""Fixtures of the SDK suites: a proxy + emulator stack with one key per scenario."""
+"""Fixtures of the SDK suites: a proxy + emulator stack with one key per scenario, and PostgreSQL."""
 
 from __future__ import annotations
 
-from tests.integration.sdk.stack import sdk_stack  # noqa: F401
+from testbed.postgres_server import postgres_server  # noqa: F401
+from tests.integration.sdk.stack import sdk_stack, weather_stack  # noqa: F401

@@ -4,6 +4,11 @@ The SDK suites of every language run against this stack: Python's in this proces
 TypeScript and Go ones as child processes reading :meth:`SdkStack.env` (``WEATHER_PROXY_URL``,
 ``WEATHER_PROXY_KEY`` and ``WEATHER_PROXY_KEY_<NAME>`` for each key below, and
 ``WEATHER_PROXY_EMULATOR``, the emulator's control URL for fault injection).
+
+The usage history and the analytics routes need PostgreSQL: a second proxy process,
+``WEATHER_PROXY_ANALYTICS_URL``, keeps its history in a database of its own on the test server
+(``testbed.postgres_server``), with the requests of :data:`SEEDED` in it before any suite
+starts. The first proxy has no ``analytics``: there, those routes answer 404 analytics-disabled.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import NoReturn
 
+import httpx
+import psycopg
 import pytest
 
 from devcluster import openmeteo as om
+from testbed import proxy_process
+from testbed.postgres_server import AnalyticsDatabase, PostgresServer
 from tests.integration.proxy import scenario
-from tests.support import proxy_process
 from weather_proxy import config as proxy_config
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
@@ -45,7 +54,23 @@ KEYS: dict[str, tuple[str, dict[str, object]]] = {
         {"scopes": [proxy_config.Scope.USAGE_READ]},
     ),
     "disabled": ("wpk_sdk_disabled_00998877665544332211ffeeddccbbaa", {"disabled": True}),
+    # The caller of the usage history and analytics (and of the requests SEEDED); on the history
+    # proxy, nothing else uses it. (On the first proxy it meets analytics-disabled.)
+    "analytics": (
+        "wpk_sdk_analytics_5e6f708192a3b4c5d6e7f8091a2b3c4d",
+        {
+            "scopes": [
+                proxy_config.Scope.WEATHER_READ,
+                proxy_config.Scope.USAGE_READ,
+                proxy_config.Scope.ANALYTICS_READ,
+            ]
+        },
+    ),
 }
+# What the "analytics" key asks the history proxy before the suites start: (city, status). Paris
+# twice (a cache miss, then a hit), London once, an unknown place (404): the suites' analytics
+# assertions count on these, and no suite sends weather requests to the history proxy.
+SEEDED: tuple[tuple[str, int], ...] = (("Paris", 200), ("Paris", 200), ("London", 200), ("Atlantis", 404))
 UNKNOWN_KEY = "wpk_sdk_unknown_11111111111111111111111111111111"
 
 
@@ -59,46 +84,115 @@ def keys_file(keys: dict[str, tuple[str, dict[str, object]]] = KEYS) -> proxy_co
 
 
 class SdkStack:
-    """The emulator and one proxy process; :attr:`url`, :meth:`key`, :meth:`env`."""
+    """The emulator and the proxy processes; :attr:`url`, :attr:`analytics_url`, :meth:`key`, :meth:`env`."""
 
-    def __init__(self, workdir: pathlib.Path) -> None:
+    def __init__(self, workdir: pathlib.Path, database: AnalyticsDatabase | None = None) -> None:
         self.emulator = om.OpenMeteoEmulator().start()
-        config = scenario.build_config(self.emulator, None)
-        self.proxy = proxy_process.ProxyProcess(workdir, config, keys_file())
+        self.proxy = proxy_process.ProxyProcess(
+            workdir / "proxy", scenario.build_config(self.emulator, None), keys_file()
+        )
+        self.history_proxy: proxy_process.ProxyProcess | None = None
+        if database is not None:
+            config = scenario.build_config(
+                self.emulator,
+                None,
+                analytics=proxy_config.Analytics(
+                    database=proxy_config.AnalyticsDatabase(url=database.url),
+                    writer=proxy_config.AnalyticsWriter(flush_interval_seconds=0.05),
+                ),
+            )
+            env = {proxy_config.ANALYTICS_PASSWORD_ENV: database.password}
+            self.history_proxy = proxy_process.ProxyProcess(workdir / "history", config, keys_file(), env=env)
         try:
-            self.proxy.start()
-        except RuntimeError:
-            self.proxy.stop()
-            self.emulator.stop()
+            for proc in self.processes:
+                proc.start()
+            if database is not None:
+                self._seed(database)
+        except (RuntimeError, TimeoutError, httpx.HTTPError):
+            self.stop()
             raise
+
+    @property
+    def processes(self) -> list[proxy_process.ProxyProcess]:
+        return [self.proxy] + ([self.history_proxy] if self.history_proxy else [])
 
     @property
     def url(self) -> str:
         return self.proxy.url
 
+    @property
+    def analytics_url(self) -> str:
+        """The proxy with a usage history (PostgreSQL) and the requests of :data:`SEEDED` in it."""
+        assert self.history_proxy is not None, "a stack without a database has no history proxy"
+        return self.history_proxy.url
+
     def key(self, name: str) -> str:
         return KEYS[name][0]
 
     def env(self) -> dict[str, str]:
-        """What a child test runner is told: the proxy's URL, the keys, the emulator's control URL."""
+        """What a child test runner is told: the proxies' URLs, the keys, the emulator's control URL."""
         env = {
             "WEATHER_PROXY_URL": self.url,
             ENV_PREFIX: self.key("main"),
             f"{ENV_PREFIX}_UNKNOWN": UNKNOWN_KEY,
             "WEATHER_PROXY_EMULATOR": self.emulator.base_url,
         }
+        if self.history_proxy is not None:
+            env["WEATHER_PROXY_ANALYTICS_URL"] = self.analytics_url
         env.update({f"{ENV_PREFIX}_{name.upper()}": plaintext for name, (plaintext, _) in KEYS.items()})
         return env
 
+    def _seed(self, database: AnalyticsDatabase, timeout: float = 30.0) -> None:
+        """Send :data:`SEEDED` to the history proxy; return once its rows are in the database."""
+        headers = {"X-API-Key": self.key("analytics")}
+        with httpx.Client(base_url=self.analytics_url, headers=headers, timeout=10) as client:
+            for city, status in SEEDED:
+                answer = client.get("/v1/weather", params={"city": city})
+                assert answer.status_code == status, (city, answer.status_code, answer.text)
+        conninfo = psycopg.conninfo.make_conninfo(database.url, password=database.password)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(conninfo, connect_timeout=2) as conn:
+                    row = conn.execute(
+                        "SELECT count(*) FROM requests WHERE key_id = %s", ("sdk/analytics",)
+                    ).fetchone()
+                if row is not None and row[0] >= len(SEEDED):
+                    return
+            except psycopg.errors.UndefinedTable:
+                pass  # the proxy has not created its schema yet
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the seeded requests were not written within {timeout}s")
+            time.sleep(0.1)
+
     def stop(self) -> None:
-        self.proxy.stop()
+        for proc in self.processes:
+            proc.stop()
         self.emulator.stop()
-        print(f"--- sdk proxy log tail ---\n{self.proxy.log_tail()}")
+        for proc in self.processes:
+            print(f"--- sdk proxy log tail ({proc.url}) ---\n{proc.log_tail()}")
 
 
 @pytest.fixture(scope="module")
-def sdk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkStack]:
-    """One stack per test module (each language's suite gets fresh buckets and quotas)."""
+def sdk_stack(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer
+) -> Iterator[SdkStack]:
+    """One stack per test module (each language's suite gets fresh buckets, quotas and history)."""
+    postgres_server.ensure_running()
+    database = postgres_server.create_database()
+    try:
+        stack = SdkStack(tmp_path_factory.mktemp("sdk-proxy"), database)
+        try:
+            yield stack
+        finally:
+            stack.stop()
+    finally:
+        postgres_server.drop_database(database.name)
+
+
+@pytest.fixture(scope="module")
+def weather_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkStack]:
+    """The stack without the history proxy (no PostgreSQL needed): for what calls the weather routes only."""
     stack = SdkStack(tmp_path_factory.mktemp("sdk-proxy"))
     try:
         yield stack

@@ -43,7 +43,7 @@ def test_the_environment_names_the_collection_variables() -> None:
 
 @pytest.mark.slow
 def test_newman_runs_the_collection_green_against_a_real_proxy(
-    sdk_stack: sdk.SdkStack, tmp_path: pathlib.Path
+    weather_stack: sdk.SdkStack, tmp_path: pathlib.Path
 ) -> None:
     sdk.require_node_packages(POSTMAN)
     report = tmp_path / "newman.json"
@@ -54,9 +54,9 @@ def test_newman_runs_the_collection_green_against_a_real_proxy(
         "--environment",
         str(ENVIRONMENT),
         "--env-var",
-        f"baseUrl={sdk_stack.url}",
+        f"baseUrl={weather_stack.url}",
         "--env-var",
-        f"apiKey={sdk_stack.key('main')}",
+        f"apiKey={weather_stack.key('main')}",
         "--reporters",
         "cli,json",
         "--reporter-json-export",

@@ -2,7 +2,8 @@
 
 Typed 200s, ETag revalidation (304 answered from the client's copy), problem documents as
 typed errors (401, 403 invalid key and insufficient scope, 404), Retry-After honoured on
-429 and 503, a spent quota surfaced at once, and the RateLimit-* numbers on responses.
+429 and 503, a spent quota surfaced at once, and the RateLimit-* numbers on responses; the
+usage history and the five analytics routes against a proxy keeping its history in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.sdk.stack import UNKNOWN_KEY, SdkStack
-from weather_proxy_client import AsyncWeatherClient, RetryPolicy, WeatherClient, __version__, errors
+from tests.integration.sdk.stack import SEEDED, UNKNOWN_KEY, SdkStack
+from weather_proxy_client import (
+    AsyncWeatherClient,
+    CountryCount,
+    DateRange,
+    RetryPolicy,
+    TopCity,
+    WeatherClient,
+    __version__,
+    errors,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +58,18 @@ def recorder() -> Recorder:
 
 @contextlib.contextmanager
 def client_for(
-    stack: SdkStack, key: str | None, recorder: Recorder | None = None, **options: Any
+    stack: SdkStack,
+    key: str | None,
+    recorder: Recorder | None = None,
+    *,
+    base_url: str | None = None,
+    **options: Any,
 ) -> Iterator[WeatherClient]:
     """A client whose httpx.Client records its exchanges (ours to close: the SDK leaves it open)."""
     hooks = {"response": [recorder]} if recorder is not None else {}
     with (
         httpx.Client(event_hooks=hooks) as http,
-        WeatherClient(stack.url, key, http_client=http, **options) as c,
+        WeatherClient(base_url or stack.url, key, http_client=http, **options) as c,
     ):
         yield c
 
@@ -250,3 +265,111 @@ async def test_the_async_client_revalidates_and_raises_typed_errors(sdk_stack: S
             await c.weather("Atlantis")
         assert (await c.usage()).key_id == "sdk/main"
     assert recorder.statuses == [200, 304, 404, 200]
+
+
+# The usage history and the analytics routes, on the history proxy (PostgreSQL), whose database
+# holds the stack's SEEDED requests: Paris twice (a miss, then a hit), London, an unknown place.
+# Yesterday and today: the counts hold when the suite runs across midnight UTC.
+
+
+def two_days() -> DateRange:
+    today = datetime.datetime.now(datetime.UTC).date()
+    return DateRange(today - datetime.timedelta(days=1), today)
+
+
+@pytest.fixture
+def analytics(sdk_stack: SdkStack, recorder: Recorder) -> Iterator[WeatherClient]:
+    with client_for(sdk_stack, sdk_stack.key("analytics"), recorder, base_url=sdk_stack.analytics_url) as c:
+        yield c
+
+
+def test_usage_history_per_day_and_per_hour(analytics: WeatherClient, recorder: Recorder) -> None:
+    dates = two_days()
+    daily = analytics.usage_history(dates)
+    assert daily.key == "sdk/analytics"
+    assert [period.start for period in daily.periods] == [
+        datetime.datetime.combine(day, datetime.time(), datetime.UTC) for day in (dates.first, dates.last)
+    ]
+    assert sum(period.requests for period in daily.periods) >= len(SEEDED)  # and this suite's own calls
+    assert sum(period.errors for period in daily.periods) >= 1  # the unknown place
+    assert sum(period.cache_hits for period in daily.periods) >= 1  # Paris, the second time
+    assert daily.meta.rate_limit is not None
+    hourly = analytics.usage_history(dates, granularity="hour")
+    assert len(hourly.periods) == 48
+    assert hourly.periods[1].start - hourly.periods[0].start == datetime.timedelta(hours=1)
+    assert sum(p.requests for p in hourly.periods) >= sum(p.requests for p in daily.periods)
+    assert recorder.statuses == [200, 200]
+
+
+def test_top_cities_and_countries(analytics: WeatherClient) -> None:
+    top = analytics.top_cities(two_days(), limit=1)
+    assert list(top) == [TopCity(name="Paris", country="FR", requests=2)]
+    assert top.meta.status == 200
+    assert len(analytics.top_cities(two_days())) == 2  # Paris, London (the unknown place has no name)
+    countries = analytics.countries(two_days())
+    assert countries.items == (CountryCount(country="FR", requests=2), CountryCount(country="GB", requests=1))
+    assert analytics.countries().items == countries.items  # no range: the last 7 days
+
+
+def test_peak_hours_cover_the_week(analytics: WeatherClient) -> None:
+    cells = analytics.peak_hours(two_days())
+    assert [(cell.weekday, cell.hour) for cell in cells] == [(d, h) for d in range(7) for h in range(24)]
+    assert sum(cell.requests for cell in cells) >= len(SEEDED)
+
+
+def test_cache_efficiency_and_upstream_calls(analytics: WeatherClient) -> None:
+    cache = analytics.cache_efficiency(two_days())
+    assert len(cache) == 2
+    assert sum(p.hits for p in cache) == 1  # Paris, the second time
+    assert sum(p.misses for p in cache) == 2  # Paris, London
+    assert any(p.hit_ratio == pytest.approx(1 / 3, abs=1e-4) for p in cache)  # rounded to 4 places
+    hourly = analytics.cache_efficiency(two_days(), granularity="hour")
+    assert len(hourly) == 48
+    assert all(p.hit_ratio is None for p in hourly if p.hits + p.misses + p.stale == 0)
+    upstream = analytics.upstream_calls(two_days(), granularity="hour")
+    assert len(upstream) == 48
+    assert sum(p.geocode for p in upstream) == 3  # Paris, London, the unknown place
+    assert sum(p.forecast for p in upstream) == 2  # Paris, London
+
+
+def test_analytics_refusals_are_typed_errors(sdk_stack: SdkStack, analytics: WeatherClient) -> None:
+    today = datetime.datetime.now(datetime.UTC).date()
+    with pytest.raises(errors.BadRequest) as caught:
+        analytics.countries(DateRange(today, today - datetime.timedelta(days=1)))
+    assert "to" in caught.value.problem.detail
+    with pytest.raises(errors.BadRequest):
+        analytics.usage_history(DateRange(today - datetime.timedelta(days=400), today))
+    with pytest.raises(TypeError, match="not a datetime"):
+        DateRange(datetime.datetime.now(datetime.UTC), today)  # type: ignore[arg-type]
+    with (
+        client_for(sdk_stack, sdk_stack.key("main"), base_url=sdk_stack.analytics_url) as no_scope,
+        pytest.raises(errors.InsufficientScope) as refused,
+    ):
+        no_scope.peak_hours()
+    assert "analytics:read" in refused.value.problem.detail
+    # The first proxy keeps no history: analytics-disabled, a NotFound.
+    with client_for(sdk_stack, sdk_stack.key("analytics")) as c:
+        with pytest.raises(errors.AnalyticsDisabled) as disabled:
+            c.top_cities()
+        assert disabled.value.problem.type == "https://weatherproxy.dev/problems/analytics-disabled"
+        assert isinstance(disabled.value, errors.NotFound)
+        with pytest.raises(errors.AnalyticsDisabled):
+            c.usage_history(two_days())
+
+
+async def test_the_async_client_reads_the_history_and_analytics(sdk_stack: SdkStack) -> None:
+    key = sdk_stack.key("analytics")
+    async with AsyncWeatherClient(sdk_stack.analytics_url, key) as c:
+        history = await c.usage_history(two_days(), granularity="hour")
+        top = await c.top_cities(two_days(), limit=1)
+        countries = await c.countries(two_days())
+        cells = await c.peak_hours()
+        cache = await c.cache_efficiency(two_days())
+        upstream = await c.upstream_calls(two_days())
+    assert history.key == "sdk/analytics"
+    assert len(history.periods) == 48
+    assert top[0].name == "Paris"
+    assert [row.country for row in countries] == ["FR", "GB"]
+    assert len(cells) == 168
+    assert sum(p.hits for p in cache) == 1
+    assert sum(p.forecast for p in upstream) == 2
