@@ -191,9 +191,7 @@ class ApiKeyReconciler:
                 )
             elif issued.new:
                 rotated_at = now
-                events.append(
-                    ("Normal", "KeyIssued", f"generated key{shown} into Secret {secret_name!r}")
-                )
+                events.append(("Normal", "KeyIssued", f"generated key{shown} into Secret {secret_name!r}"))
             if hashes.previous_sha256 is None:
                 previous_prefix = None
             prefix = new_prefix
