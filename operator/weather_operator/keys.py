@@ -37,7 +37,7 @@ PREVIOUS_EXPIRES_ANNOTATION = f"{constants.GROUP}/previous-key-expires-at"
 # On a generated Secret: the spec.rotation its key was generated for.
 ROTATION_ANNOTATION = f"{constants.GROUP}/rotation"
 
-PREVIOUS_SUFFIX = "#previous"
+PREVIOUS_SUFFIX = contract.GRACE_ENTRY_SUFFIX
 
 
 def generate_key() -> str:

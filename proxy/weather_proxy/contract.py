@@ -61,6 +61,9 @@ METRIC_KEYS_WATCH_CONNECTED = "weather_proxy_keys_watch_connected"
 METRIC_UPSTREAM_BUDGET_USED = "weather_proxy_upstream_budget_used_ratio"
 # The values of METRIC_UPSTREAM_BREAKER_STATE.
 BREAKER_STATE_VALUES: Mapping[str, int] = types.MappingProxyType({"closed": 0, "half-open": 1, "open": 2})
+# A keys.yaml entry's id with this suffix is a rotated key's previous hash, accepted until its
+# grace ends: the same consumer as the id without it (one bucket, one quota, one history).
+GRACE_ENTRY_SUFFIX = "#previous"
 
 
 def key_sha256(plaintext: str) -> str:

@@ -156,14 +156,17 @@ class KeyRing:
         for entry in keys.keys:
             limit = limits.setdefault(entry.rate_limit, entry.rate_limit) if entry.rate_limit else None
             granted = frozenset(entry.scopes)
+            # A rotated key's previous hash (its grace entry) is the same consumer: its requests
+            # take from the key's own bucket and quota and are recorded under the key's id.
+            owner = entry.id.removesuffix(contract.GRACE_ENTRY_SUFFIX)
             self._by_hash[entry.sha256] = _Key(
-                entry.id,
+                owner,
                 entry.sha256,
                 limit,
                 _epoch(entry.expires_at),
                 entry.disabled,
                 scopes.setdefault(granted, granted),
-                "key:" + entry.id,
+                "key:" + owner,
             )
 
     @classmethod

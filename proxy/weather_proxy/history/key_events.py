@@ -30,11 +30,12 @@ from collections.abc import Mapping
 import psycopg
 
 from weather_proxy import config as config_mod
+from weather_proxy import contract
 from weather_proxy.history import migrations
 
 log = logging.getLogger(__name__)
 
-PREVIOUS_SUFFIX = "#previous"  # the operator's entry for a rotated key's grace period
+PREVIOUS_SUFFIX = contract.GRACE_ENTRY_SUFFIX  # the operator's entry for a rotated key's grace period
 EVENTS = ("issued", "rotated", "disabled", "enabled", "expired", "deleted")
 
 

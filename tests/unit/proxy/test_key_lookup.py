@@ -30,6 +30,17 @@ def test_known_key_gets_its_identity_and_limit() -> None:
     assert len(kr) == 1
 
 
+def test_a_rotated_keys_previous_hash_is_the_same_consumer() -> None:
+    """During a rotation's grace both keys take from one bucket and one quota, under one id."""
+    kr = ring(
+        {"id": "ns/a", "sha256": keys.hash_key("new-key"), "rateLimit": {"requestsPerMinute": 7}},
+        {"id": "ns/a#previous", "sha256": keys.hash_key("old-key"), "rateLimit": {"requestsPerMinute": 7}},
+    )
+    new = kr.authenticate("new-key", required=True, limits=LIMITS, client_address="x")
+    old = kr.authenticate("old-key", required=True, limits=LIMITS, client_address="x")
+    assert (old.key_id, old.limiter_id) == (new.key_id, new.limiter_id) == ("ns/a", "key:ns/a")
+
+
 def test_default_limit_when_the_key_has_none() -> None:
     kr = ring({"id": "ns/a", "sha256": keys.hash_key("s3cret")})
     assert kr.authenticate("s3cret", required=True, limits=LIMITS, client_address="x").limit == LIMITS.default
