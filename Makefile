@@ -9,7 +9,10 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # pyproject.toml's version, the one source (weather_proxy/version.py reads it at run time).
 VERSION ?= $(shell $(PYTHON_SYSTEM) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+# Where the project's images live: `make push` pushes there as $(REGISTRY)/{proxy,operator}:$(TAG), `make
+# release` points install.yaml there, the chart's image.registry is the same value.
 REGISTRY ?= ghcr.io/weather-proxy
+TAG ?= $(VERSION)
 # What a real node and the local image builds need from Debian (see devcluster/node.py, devcluster/images.py).
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack socat ipset buildah mmdebstrap gcc libc6-dev
 
@@ -50,7 +53,7 @@ lock-upgrade: $(VENV)/.installed ## Re-resolve constraints.txt: the newest versi
 	$(PIP_COMPILE) --upgrade
 
 .PHONY: install
-install: $(VENV)/.installed system-packages kubectl sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs, prometheus), kubectl, node packages
+install: $(VENV)/.installed system-packages kubectl sdk-deps ## Virtualenv with every extra, Debian packages (redis-server, postgresql, lua5.4, nodejs, prometheus, buildah), kubectl, node packages
 
 # kubectl, when the machine has none: built from its Go modules (hack/tools/kubectl, the control
 # plane's version) into ~/.cache, installed as /usr/local/bin/kubectl.
@@ -71,7 +74,7 @@ kubectl: ## Install kubectl (built from its Go modules) unless one is on PATH
 
 .PHONY: system-packages
 system-packages: ## Install missing Debian packages the tests need
-	@bash hack/system-packages.sh redis-server postgresql lua5.4 nodejs npm prometheus
+	@bash hack/system-packages.sh redis-server postgresql lua5.4 nodejs npm prometheus buildah
 
 ##@ Development
 
@@ -228,10 +231,10 @@ chart-lint: helm ## helm lint --strict of the chart, default values and every op
 DIST ?= dist
 
 .PHONY: release
-release: helm ## dist/install.yaml (CRDs + operator: kustomize build of manifests/base) and dist/weather-operator-$(VERSION).tgz
+release: helm ## dist/install.yaml (kustomize build of manifests/base; images from REGISTRY, TAG) and dist/weather-operator-$(VERSION).tgz
 	rm -rf $(DIST)
 	mkdir -p $(DIST)
-	kubectl kustomize manifests/base > $(DIST)/install.yaml
+	$(PYTHON_SYSTEM) hack/install_yaml.py --registry $(REGISTRY) --tag $(TAG) > $(DIST)/install.yaml
 	$(HELM) package $(CHART) --version $(VERSION) --app-version $(VERSION) --destination $(DIST)
 	@ls -l $(DIST)
 
@@ -268,6 +271,10 @@ node-packages: ## Install the Debian packages a real node and the image builds n
 .PHONY: images
 images: $(VENV)/.installed node-packages ## Every image the local cluster runs, as OCI archives (buildah + mmdebstrap + Go, no registry; root)
 	$(PY) -m devcluster.images build
+
+.PHONY: push
+push: $(VENV)/.installed node-packages ## buildah push of the proxy and operator images (make images) as REGISTRY/{proxy,operator}:TAG; `buildah login` first
+	$(PY) -m devcluster.push --registry $(REGISTRY) --tag $(TAG)
 
 .PHONY: images-docker
 images-docker: ## Build the proxy and operator images with a Docker engine

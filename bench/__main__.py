@@ -23,6 +23,12 @@ def main() -> None:
     parser.add_argument("--no-nginx", action="store_true", help="figure 1 without the nginx baseline")
     parser.add_argument("--no-granian", action="store_true", help="figure 1 without the granian servers")
     parser.add_argument("--no-scaling", action="store_true", help="figure 1 without the 1 -> 2 workers run")
+    parser.add_argument("--no-https", action="store_true", help="figure 1 without the proxies over HTTPS")
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="figure 1 also serves the proxy with tracing on (sample 0.1) and with error tracking on",
+    )
     parser.add_argument(
         "--against",
         metavar="REF",
@@ -53,6 +59,8 @@ def main() -> None:
                         with_nginx=not args.no_nginx,
                         with_granian=not args.no_granian,
                         against=args.against,
+                        with_https=not args.no_https,
+                        observability=args.observability,
                     ).lines()
                 ),
                 flush=True,

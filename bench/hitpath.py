@@ -1,6 +1,6 @@
 """In-process cost of one cache hit: the proxy's ASGI app called directly, no HTTP server, no wrk.
 
-``python -m bench.hitpath [--requests N] [--concurrency C] [--profile]``
+``python -m bench.hitpath [--requests N] [--concurrency C] [--profile] [--tracing RATIO]``
 
 A companion to figure 1 for finding where the time goes: the same production-like config
 (auth, Redis limits, metrics, JSON audit lines to a file), a real redis-server and the
@@ -26,6 +26,7 @@ from bench import fleet
 from devcluster import openmeteo as om
 from testbed import proxy_process
 from weather_proxy import app as proxy_app
+from weather_proxy import config as proxy_config
 from weather_proxy.observability import logging as proxy_logging
 
 
@@ -90,6 +91,10 @@ async def _main(args: argparse.Namespace, workdir: pathlib.Path) -> None:
         keys_path.write_text(proxy_process.to_yaml(fleet.keys_file()))
         cfg = fleet.config(emulator, redis.url)
         cfg = cfg.model_copy(update={"auth": cfg.auth.model_copy(update={"keys_file": str(keys_path)})})
+        if args.tracing is not None:  # spans made and sampled, exported nowhere
+            tracing = proxy_config.Tracing(enabled=True, sample_ratio=args.tracing)
+            observed = cfg.observability.model_copy(update={"tracing": tracing})
+            cfg = cfg.model_copy(update={"observability": observed})
         proxy_logging.configure("info", "json")
         ours = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
         with (workdir / "proxy.log").open("w") as log_file:
@@ -108,6 +113,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative, ...)")
     parser.add_argument("--top", type=int, default=30, help="cProfile lines printed")
     parser.add_argument("--no-fast-path", action="store_true", help="route /v1/weather through FastAPI")
+    parser.add_argument("--tracing", type=float, metavar="RATIO", help="trace, sampling this fraction")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wpf-hitpath-") as tmp:
         uvloop.run(_main(args, pathlib.Path(tmp)))

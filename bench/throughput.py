@@ -20,6 +20,17 @@ rate (wrk paced by a Lua ``delay``), and the proxy with 1 and 2 workers (``worke
 config.yaml), alternating as well. wrk runs on the same cores as the servers: on a small
 machine the scaling figure is bounded by what wrk leaves.
 
+Over HTTPS (``listen.tls``, a leaf of a test CA, TLS 1.2 or later): the
+proxy under each server in the same rounds, wrk keeping its connections alive as for every row,
+so the figure is the cost of encrypting the requests and answers, not of handshakes; printed as
+ratios to the same server over plain HTTP (``--no-https`` leaves them out).
+
+``--observability`` adds two more proxies to the rounds: one tracing (``tracing.enabled``,
+``sampleRatio`` 0.1, spans made and sampled but exported nowhere: the export runs in a
+background thread, off the request) and one with error tracking on (``SENTRY_DSN`` set: a hit
+sends nothing, so this is what the reporter costs a request that does not fail); the figures
+are their ratios to the proxy with both off, in the same rounds.
+
 ``--against REF`` serves the proxy of an earlier commit (its ``proxy/`` tree from ``git
 archive``, on PYTHONPATH) beside today's, under each server, in the same alternating rounds:
 a change's cost on the hit path, before and after, in one run.
@@ -41,10 +52,11 @@ import httpx
 from bench import fleet, nginx, wrk
 from devcluster import openmeteo as om
 from devcluster.processes import free_port
-from testbed import proxy_process
+from testbed import certificates, proxy_process
 from weather_proxy import config as proxy_config
 
 PATH = "/v1/weather?city=Paris"
+TRACING_SAMPLE_RATIO = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +103,15 @@ class Throughput:
         ]
         if "nginx" in r:
             out.append(ratio("nginx proxy_cache", "nginx"))
+        for name, plain in (("proxy+https", "proxy"), ("granian+https", "granian")):
+            if name in r:
+                label = "proxy over HTTPS" if plain == "proxy" else "proxy under granian over HTTPS"
+                out.append(row(f"{label} (HIT)", r[name]))
+                out.append(
+                    f"  ratio {label} / over HTTP = "
+                    f"{r[name].requests_per_second / r[plain].requests_per_second:.2f}"
+                    f"   (p99 {r[name].p99_ms:.2f} ms against {r[plain].p99_ms:.2f} ms)"
+                )
         if "granian" in r:
             on_granian = r["granian"].requests_per_second
             out += [
@@ -99,6 +120,11 @@ class Throughput:
                 f"  ratio proxy under granian / proxy under uvicorn = {on_granian / proxy:.2f}"
                 "   (granian offered at >= 1.5)",
             ]
+        for name, what in (("tracing", "tracing on (sample 0.1)"), ("errors", "error tracking on")):
+            if f"proxy+{name}" in r:
+                on = r[f"proxy+{name}"]
+                out.append(row(f"proxy, {what}", on))
+                out.append(f"  ratio proxy {what} / proxy = {on.requests_per_second / proxy:.2f}")
         for name in r:
             if "@" in name:
                 now = "proxy" if name.startswith("proxy@") else "granian"
@@ -137,6 +163,8 @@ def _proxy(
     workers: int,
     server: proxy_config.Server = proxy_config.Server.UVICORN,
     source: pathlib.Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    ca_file: pathlib.Path | None = None,
 ) -> Iterator[str]:
     """A proxy serving a warm cache hit; from the package under ``source`` when given (an older tree).
 
@@ -144,10 +172,12 @@ def _proxy(
     targets of a round spent each other's tokens, and one served above the bucket's refill (16,667/s)
     was held to it by whatever the targets before it had left.
     """
-    env = {"PYTHONPATH": str(source)} if source is not None else None
+    env = ({"PYTHONPATH": str(source)} if source is not None else {}) | (extra_env or {})
     with fleet.redis() as redis:
         own = {"workers": workers, "server": server, "redis": proxy_config.Redis(url=redis.url)}
-        proc = proxy_process.ProxyProcess(workdir, cfg.model_copy(update=own), fleet.keys_file(), env=env)
+        proc = proxy_process.ProxyProcess(
+            workdir, cfg.model_copy(update=own), fleet.keys_file(), env=env or None, ca_file=ca_file
+        )
         if source is not None:
             # Only what differs from the defaults: an older tree does not know the fields added since.
             written = proc.config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -156,8 +186,8 @@ def _proxy(
         try:
             url = f"{proc.url}{PATH}"
             headers = {"X-API-Key": fleet.KEY}
-            httpx.get(url, headers=headers, timeout=30).raise_for_status()
-            hit = httpx.get(url, headers=headers, timeout=30)
+            httpx.get(url, headers=headers, timeout=30, verify=proc.verify).raise_for_status()
+            hit = httpx.get(url, headers=headers, timeout=30, verify=proc.verify)
             if hit.headers.get("x-cache") != "HIT":
                 raise RuntimeError(f"expected a cache hit, got {hit.headers.get('x-cache')}")
             yield proc.url
@@ -198,6 +228,8 @@ def run(
     with_nginx: bool = True,
     with_granian: bool = True,
     against: str | None = None,
+    observability: bool = False,
+    with_https: bool = True,
 ) -> Throughput:
     """Every server up side by side; rounds alternate between them so drift hits all alike.
 
@@ -253,6 +285,31 @@ def run(
                     fleet.served("asgi", free_port(), env, workdir / "asgi-granian.log", server="granian")
                 )
                 targets["asgi-granian"] = f"{asgi_granian_url}{PATH}"
+            if with_https:
+                leaf = certificates.TestCA().issue(["localhost", "127.0.0.1"])
+                files = leaf.write(workdir / "tls")
+                served = proxy_config.ServingTls(
+                    cert_file=str(files[certificates.CERT_FILE]), key_file=str(files[certificates.KEY_FILE])
+                )
+                https = cfg.model_copy(update={"listen": cfg.listen.model_copy(update={"tls": served})})
+                ca_file = files[certificates.CA_FILE]
+                servers = [proxy_config.Server.UVICORN] + (
+                    [proxy_config.Server.GRANIAN] if with_granian else []
+                )
+                for server in servers:
+                    name = "proxy+https" if server is proxy_config.Server.UVICORN else "granian+https"
+                    https_url = stack.enter_context(_proxy(workdir / name, https, 1, server, ca_file=ca_file))
+                    targets[name] = f"{https_url}{PATH}"
+            if observability:
+                tracing = proxy_config.Tracing(enabled=True, sample_ratio=TRACING_SAMPLE_RATIO)
+                observed = cfg.observability.model_copy(update={"tracing": tracing})
+                traced = cfg.model_copy(update={"observability": observed})
+                tracing_url = stack.enter_context(_proxy(workdir / "traced", traced, 1))
+                targets["proxy+tracing"] = f"{tracing_url}{PATH}"
+                # A DSN nothing listens on: a hit sends no report, so none is lost.
+                dsn = {"SENTRY_DSN": f"http://public@127.0.0.1:{free_port()}/1"}
+                reporting = stack.enter_context(_proxy(workdir / "reporting", cfg, 1, extra_env=dsn))
+                targets["proxy+errors"] = f"{reporting}{PATH}"
             if against is not None:
                 source = source_of(against, workdir / "against")
                 servers = [proxy_config.Server.UVICORN] + (

@@ -5,11 +5,14 @@ Pods really run here: containerd + runc (Debian) start the images built by
 programs Services with iptables, kube-router's firewall (only that: no routing, no service
 proxy) enforces NetworkPolicies with iptables and ipsets, CoreDNS answers cluster DNS,
 metrics-server feeds the HPA, and :mod:`devcluster.provisioner` binds PVCs to host folders.
+Every container's output is kept in a log store: vlagent's Kubernetes collector tails the
+kubelet's log files (``/var/log/containers``) and sends each line, with its pod's name,
+namespace and labels, to VictoriaLogs (``LOG_STORE_URL``; LogsQL at ``/select/logsql/query``).
 Pod Security Admission enforces ``restricted`` in every namespace but ``kube-system``.
 
 Addresses (none overlap this machine's own network; pod traffic never leaves the node):
 
-* the node, its bridge ``wpf0`` and kube-apiserver: ``10.244.0.1``
+* the node, its bridge ``wpf0`` and kube-apiserver: ``10.244.0.1``; the log store: ``10.244.0.1:9428``
 * pods: ``10.244.0.0/24``; Services: ``10.96.0.0/16``; cluster DNS: ``10.96.0.10``
 
 Root only (network namespaces, iptables, mounts, cgroups). One such cluster per machine: the
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +58,20 @@ EGRESS_CHAIN = "WPF-EGRESS"
 ADDONS_DIR = Path(__file__).resolve().parent / "addons"
 # Which cluster owns the bridge: a second one would fight over the addresses.
 OWNER_FILE = Path("/run/weather-proxy-fleet-node.json")
-NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router", "provisioner")
+NODE_COMPONENTS = (
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+    "kube-router",
+    "provisioner",
+    "victoria-logs",
+    "vlagent",
+)
+# The log store (VictoriaLogs): on the node's address, as pods and this host reach it.
+LOG_STORE_PORT = 9428
+LOG_STORE_URL = f"http://{NODE_IP}:{LOG_STORE_PORT}"
+# Where the kubelet links each container's log file (<pod>_<namespace>_<container>-<id>.log).
+CONTAINER_LOGS_DIR = Path("/var/log/containers")
 # kube-router's netpol controller: its top-level chains (jumped to from INPUT, FORWARD, OUTPUT at
 # position 1), per-pod and per-policy chains, and the ipsets of the pods a policy selects.
 KUBE_ROUTER_FORWARD = "KUBE-ROUTER-FORWARD"
@@ -166,6 +183,7 @@ class Cluster(ControlPlane):
             ),
             "kube-proxy": ca.issue("kube-proxy", "system:kube-proxy", client=True),
             "kube-router": ca.issue("kube-router", "system:kube-router", client=True),
+            "vlagent": ca.issue("vlagent", "system:vlagent", client=True),
             "provisioner": ca.issue(
                 "provisioner", "wpf:hostpath-provisioner", ("system:masters",), client=True
             ),
@@ -196,7 +214,7 @@ class Cluster(ControlPlane):
         ]
 
     def _state_extra(self) -> dict[str, Any]:
-        return {"node": NODE_NAME, "containerd": self.containerd_address}
+        return {"node": NODE_NAME, "containerd": self.containerd_address, "log_store": LOG_STORE_URL}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -251,6 +269,9 @@ class Cluster(ControlPlane):
             _kube_router_synced,
             time.monotonic() + 90,
         )
+        # vlagent reads its Node at start too; the add-ons' lines are collected from their first.
+        progress("log store (VictoriaLogs) and its collector (vlagent)")
+        self._start_log_pipeline()
         progress("add-ons: CoreDNS, metrics-server, storage class")
         self._apply_addons()
         self._wait(
@@ -263,7 +284,7 @@ class Cluster(ControlPlane):
 
     def stop(self) -> None:
         """Stop the node, then the control plane. Idempotent."""
-        self._stop_components(NODE_COMPONENTS[1:])  # kubelet, kube-proxy, kube-router, provisioner first
+        self._stop_components(NODE_COMPONENTS[1:])  # all but containerd (the collector first), then it
         if self.state_dir is not None:
             teardown_node(self.state_dir, containerd_pid=self.pids.get("containerd"), bin_dir=self.bin_dir)
             self.pids.pop("containerd", None)
@@ -389,6 +410,56 @@ class Cluster(ControlPlane):
             ],
         )
 
+    def _start_log_pipeline(self) -> None:
+        """VictoriaLogs on the node's address, and vlagent shipping every container's lines to it.
+
+        vlagent runs on the host, not as a DaemonSet: it reads the cluster from its kubeconfig
+        (its client certificate's user, ``system:vlagent``, gets the ClusterRole of
+        vlagent-rbac.yaml) and, outside a pod, collects for the cluster's first node, this one.
+        """
+        assert self.state_dir is not None
+        assert self.bin_dir is not None
+        for binary in ("victoria-logs", "vlagent"):
+            if not (self.bin_dir / binary).exists():
+                raise NodeError(
+                    f"{binary} missing in {self.bin_dir}: run bash hack/controlplane/build.sh "
+                    "(with WPF_CONTROLPLANE_NODE unset)"
+                )
+        self._spawn(
+            "victoria-logs",
+            [
+                f"-storageDataPath={self.state_dir / 'victoria-logs'}",
+                f"-httpListenAddr={NODE_IP}:{LOG_STORE_PORT}",
+                "-retentionPeriod=7d",
+            ],
+        )
+        self._wait(
+            "VictoriaLogs",
+            ("victoria-logs",),
+            lambda: _http_ok(f"{LOG_STORE_URL}/health"),
+            time.monotonic() + 30,
+        )
+        self._kubectl_apply(ADDONS_DIR / "vlagent-rbac.yaml")
+        agent_port = free_port()
+        self._spawn(
+            "vlagent",
+            [
+                f"-remoteWrite.url={LOG_STORE_URL}/insert/native",
+                f"-tmpDataPath={self.state_dir / 'vlagent'}",
+                f"-httpListenAddr=127.0.0.1:{agent_port}",
+                "-kubernetesCollector",
+                f"-kubernetesCollector.logsPath={CONTAINER_LOGS_DIR}",
+            ],
+            env={"KUBECONFIG": str(self._kubeconfig_for("vlagent", "system:vlagent"))},
+        )
+        # Its HTTP server starts once the collector has started (a failing start exits).
+        self._wait(
+            "vlagent's Kubernetes collector",
+            ("victoria-logs", "vlagent"),
+            lambda: _http_ok(f"http://127.0.0.1:{agent_port}/health"),
+            time.monotonic() + 60,
+        )
+
     def _kubectl_apply(self, manifest: Path) -> None:
         proc = subprocess.run(
             ["kubectl", "--kubeconfig", str(self.kubeconfig), "apply", "--server-side", "-f", str(manifest)],
@@ -449,6 +520,12 @@ class _Progress:
 
     def __call__(self, what: str) -> None:
         print(f"[node {time.monotonic() - self._start:5.1f}s] {what}", file=sys.stderr, flush=True)
+
+
+def _http_ok(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+    return False
 
 
 def _template(name: str, **values: object) -> str:

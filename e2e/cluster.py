@@ -46,12 +46,17 @@ class Kube:
 
     ``host_reaches_services``: the test process can open Service ClusterIPs (true on the
     real node, where kube-proxy programs this host's own iptables; false for kind).
+    ``log_store``: the URL of the VictoriaLogs that every container's lines go to (the real
+    node's, :data:`devcluster.node.LOG_STORE_URL`), None where the cluster has none.
     """
 
-    def __init__(self, kubeconfig: Path, *, host_reaches_services: bool, name: str):
+    def __init__(
+        self, kubeconfig: Path, *, host_reaches_services: bool, name: str, log_store: str | None = None
+    ):
         self.kubeconfig = kubeconfig
         self.host_reaches_services = host_reaches_services
         self.name = name
+        self.log_store = log_store
 
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 600, check: bool = True) -> str:
         proc = subprocess.run(
@@ -160,11 +165,21 @@ class LoadResult:
 class SteadyLoad:
     """``workers`` threads GETting ``url`` back to back until stopped (bounded by ``max_seconds``).
 
-    A failure is anything but a 200: a refused or reset connection, a timeout, a 5xx.
+    A failure is anything but a 200: a refused or reset connection, a failed handshake, a
+    timeout, a 5xx. ``get`` makes one request (HTTPS with a CA and a name: e2e/test_tls.py).
     """
 
-    def __init__(self, url: str, headers: dict[str, str], *, workers: int = 4, max_seconds: float = 600):
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        workers: int = 4,
+        max_seconds: float = 600,
+        get: Callable[..., tuple[int, Message, bytes]] = http_get,
+    ):
         self.url = url
+        self.get = get  # (url, headers, timeout) -> (status, headers, body); http_get by default
         self.headers = headers
         self.workers = workers
         self.max_seconds = max_seconds
@@ -177,7 +192,7 @@ class SteadyLoad:
         deadline = time.monotonic() + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                status, _, body = http_get(self.url, self.headers, timeout=5)
+                status, _, body = self.get(self.url, self.headers, timeout=5)
                 outcome = None if status == 200 else f"HTTP {status}: {body[:120]!r}"
             except (urllib.error.URLError, ConnectionError, OSError) as exc:
                 outcome = f"{type(exc).__name__}: {exc}"

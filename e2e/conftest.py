@@ -2,8 +2,8 @@
 
 ``pytest e2e --with-e2e`` (``make e2e``). The cluster is kind where a container engine
 runs, and otherwise the real single-node cluster of :mod:`devcluster.node` (containerd,
-kubelet, kube-proxy, kube-router, CoreDNS, metrics-server; images built on this machine by
-:mod:`devcluster.images`). On a machine of this project's kind the suite never skips:
+kubelet, kube-proxy, kube-router, CoreDNS, metrics-server, a log store; images built on this
+machine by :mod:`devcluster.images`). On a machine of this project's kind the suite never skips:
 under ``CI=true`` a cluster that cannot start fails the run.
 
 The install is the README's: the CRDs, then ``kubectl apply --server-side -k`` of an
@@ -115,7 +115,9 @@ def _real_node(request: pytest.FixtureRequest) -> Iterator[k.Kube]:
         cluster.stop()
         raise
     try:
-        yield k.Kube(cluster.kubeconfig, host_reaches_services=True, name="real node")
+        yield k.Kube(
+            cluster.kubeconfig, host_reaches_services=True, name="real node", log_store=node.LOG_STORE_URL
+        )
     finally:
         if not request.config.getoption("--keep-cluster", default=False):
             cluster.stop()
@@ -200,6 +202,51 @@ def operator_paused(kube: k.Kube, timeout: float = READY_TIMEOUT) -> Iterator[No
                 "deployment/weather-operator",
                 f"--timeout={int(timeout)}s",
             )
+
+
+@contextlib.contextmanager
+def probe_pod(kube: k.Kube, name: str, fleet: str = FLEET) -> Iterator[str]:
+    """A pod of the fleet's namespace in the fleet's proxy image that is not the fleet's (no label of it).
+
+    Restricted like the fleet's own pods; it sleeps, and tests ``kubectl exec`` Python in it.
+    Deleted when the block ends.
+    """
+    deployment = kube.json("-n", NAMESPACE, "get", f"deployment/{fleet}")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/name": name}},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "automountServiceAccountToken": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "probe",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["python", "-c", "import time; time.sleep(3600)"],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    try:
+        wait_ready(kube, f"pod/{name}", timeout=120)
+        yield name
+    finally:
+        kube.kubectl("-n", NAMESPACE, "delete", "pod", name, "--wait=false", check=False)
 
 
 def wait_ready(kube: k.Kube, resource: str, timeout: float = READY_TIMEOUT) -> None:

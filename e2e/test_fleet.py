@@ -7,11 +7,14 @@ in-cluster Open-Meteo emulator; the fleet is the dev overlay's WeatherProxy.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from e2e import cluster as k
 from e2e import conftest as fx
+from weather_operator import podstate
+from weather_operator.render import names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 KEY_PROPAGATION_BOUND = 120.0  # keys Secret projection by the kubelet (sync period + cache TTL) + reload
@@ -143,3 +146,43 @@ def test_deleting_the_weatherproxy_removes_its_children(installed: k.Kube, fleet
         180.0,
         "every child of weatherproxy/doomed garbage-collected",
     )
+
+
+def test_a_redis_image_that_cannot_be_pulled_is_named_in_the_status(installed: k.Kube, fleet: str) -> None:
+    """RedisReady names the pod, the kubelet's reason and the image, as kubectl describe would."""
+    image = "localhost/wpf/redis:does-not-exist"
+    spec = {**installed.json("-n", fx.NAMESPACE, "get", f"weatherproxy/{fleet}")["spec"], "replicas": 1}
+    spec.pop("autoscaling", None)
+    spec["analytics"] = {"enabled": False}
+    spec["redis"] = {"managed": {"image": image, "persistence": {"enabled": False}}}
+    name = "no-redis"
+    installed.apply(
+        {"apiVersion": "weatherproxy.dev/v1alpha1", "kind": "WeatherProxy",
+         "metadata": {"name": name, "namespace": fx.NAMESPACE}, "spec": spec}
+    )  # fmt: skip
+    try:
+
+        def redis_condition() -> str | None:
+            found = installed.json("-n", fx.NAMESPACE, "get", f"weatherproxy/{name}").get("status", {})
+            for condition in found.get("conditions", []):
+                if condition["type"] == "RedisReady" and f"(image {image})" in condition["message"]:
+                    return str(condition["message"])
+            return None
+
+        message = k.eventually(redis_condition, 300, "RedisReady naming the image that cannot be pulled")
+        assert re.fullmatch(
+            rf"Redis has no ready replica: pod {name}-redis-0 container redis is waiting:"
+            rf" (ErrImagePull|ImagePullBackOff) \(image {re.escape(image)}\)",
+            message,
+        ), message
+        # The words are the pure function's on the pods as the kubelet wrote them.
+        pods = installed.json("-n", fx.NAMESPACE, "get", "pods", "-l", podstate.selector(
+            names.selector_labels(name, names.REDIS)))["items"]  # fmt: skip
+        said = podstate.why_not_ready(pods)
+        assert said is not None
+        assert re.fullmatch(rf"pod {name}-redis-0 .* \(image {re.escape(image)}\)", said), said
+        k.MEASURED.append(f"a Redis image that cannot be pulled: {message}")
+    finally:
+        installed.kubectl(
+            "-n", fx.NAMESPACE, "delete", f"weatherproxy/{name}", "--wait=true", "--timeout=120s"
+        )

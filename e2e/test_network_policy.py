@@ -77,44 +77,8 @@ def databases(installed: k.Kube, fleet: str, fenced: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def foreign_pod(installed: k.Kube, fleet: str) -> Iterator[str]:
     """A pod of the fleet's namespace, in the proxy image, whose labels no policy admits."""
-    deployment = installed.json("-n", fx.NAMESPACE, "get", f"deployment/{fleet}")
-    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    installed.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": FOREIGN,
-                "namespace": fx.NAMESPACE,
-                "labels": {"app.kubernetes.io/name": "network-policy-probe"},
-            },
-            "spec": {
-                "terminationGracePeriodSeconds": 1,
-                "automountServiceAccountToken": False,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 10001,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "containers": [
-                    {
-                        "name": "probe",
-                        "image": image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["python", "-c", "import time; time.sleep(3600)"],
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                    }
-                ],
-            },
-        }
-    )
-    fx.wait_ready(installed, f"pod/{FOREIGN}", timeout=120)
-    yield FOREIGN
-    installed.kubectl("-n", fx.NAMESPACE, "delete", "pod", FOREIGN, "--wait=false", check=False)
+    with fx.probe_pod(installed, FOREIGN, fleet) as pod:
+        yield pod
 
 
 def proxy_pod(kube: k.Kube, fleet: str) -> str:

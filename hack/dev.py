@@ -623,9 +623,12 @@ class RealNodeStack(DevStack):
         return self.state_dir / "cluster" / "kubeconfig"
 
     def banner_extra(self) -> list[str]:
+        from devcluster import node as node_mod
+
         return [
             f"  pods       kubectl get pods -A -o wide   (fleet in {NAMESPACE}, operator in weather-system)",
             f"  logs       kubectl -n {NAMESPACE} logs deployment/{self.proxy_name}",
+            f"  log store  curl {node_mod.LOG_STORE_URL}/select/logsql/query -d 'query=requestId:=\"ID\"'",
         ]
 
     def up(self) -> None:
@@ -636,7 +639,7 @@ class RealNodeStack(DevStack):
         bin_dir = controlplane.ensure_binaries(build=self.build)
         self.say(
             "starting the cluster: control plane, containerd, kubelet, kube-proxy, kube-router,"
-            " CoreDNS, metrics-server"
+            " the log store and its collector, CoreDNS, metrics-server"
         )
         cluster_dir = self.state_dir / "cluster"
         if (cluster_dir / "pids").exists():

@@ -6,6 +6,9 @@ TCP), then ``postgres`` on a free 127.0.0.1 port with its socket in the same dir
 ``synchronous_commit`` stays on: a committed row survives the server's own crash (``stop``).
 PostgreSQL refuses to run as root: as root the server runs
 as the ``postgres`` user (``runuser``), which the Debian package creates.
+With ``tls_dir`` (``tls.crt`` and ``tls.key``, e.g. a :class:`testbed.certificates.Leaf` written
+there) it also serves TLS (``ssl=on``, ``ssl_cert_file``/``ssl_key_file``, copied next to the data
+with the owner and mode PostgreSQL demands of a key).
 
 Fixtures:
 
@@ -83,8 +86,9 @@ class AnalyticsDatabase:
 class PostgresServer:
     """One ``postgres`` process on a loopback port; ``stop``/``start``, ``pause``/``resume``."""
 
-    def __init__(self, bin_dir: pathlib.Path) -> None:
+    def __init__(self, bin_dir: pathlib.Path, *, tls_dir: pathlib.Path | None = None) -> None:
         self.bin_dir = bin_dir
+        self.tls_dir = tls_dir
         self.port = free_port()
         self.user = SUPERUSER
         self.password = secrets.token_hex(12)
@@ -155,6 +159,7 @@ class PostgresServer:
             "-c", "max_connections=200",
             "-c", "log_min_messages=warning",
         ]  # fmt: skip
+        args += self._tls_args()
         log = self.log_path.open("ab")
         # A session of its own: a hung stop() can SIGKILL the whole group.
         self._proc = subprocess.Popen(
@@ -175,6 +180,18 @@ class PostgresServer:
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"postgres did not answer within {timeout}s: {self.log_tail()}")
+
+    def _tls_args(self) -> list[str]:
+        if self.tls_dir is None:
+            return []
+        files = []
+        for name in ("tls.crt", "tls.key"):
+            copy = self._dir / name
+            shutil.copyfile(self.tls_dir / name, copy)
+            copy.chmod(0o600)
+            self._owned(copy)
+            files.append(str(copy))
+        return ["-c", "ssl=on", "-c", f"ssl_cert_file={files[0]}", "-c", f"ssl_key_file={files[1]}"]
 
     def answers(self) -> bool:
         try:

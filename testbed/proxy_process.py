@@ -22,6 +22,7 @@ import os
 import pathlib
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -108,6 +109,7 @@ class ProxyProcess:
         *,
         env: Mapping[str, str] | None = None,
         port: int | None = None,
+        ca_file: pathlib.Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +120,10 @@ class ProxyProcess:
         self.keys_path = self.keys_volume.file(KEYS_FILE)
         self.log_path = workdir / "proxy.log"
         self.env = {**os.environ, **(env or {})}
+        # With listen.tls: what this side trusts (the CA of the proxy's certificate).
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        )
         self.config = self.with_files(config)
         self.keys_volume.write({KEYS_FILE: to_yaml(keys if keys is not None else proxy_config.KeysFile())})
         self.config_volume.write({CONFIG_FILE: to_yaml(self.config)})
@@ -128,14 +134,15 @@ class ProxyProcess:
         """``config`` listening on this process's port and reading this process's keys file."""
         return config.model_copy(
             update={
-                "listen": proxy_config.Listen(host="127.0.0.1", port=self.port),
+                "listen": config.listen.model_copy(update={"host": "127.0.0.1", "port": self.port}),
                 "auth": config.auth.model_copy(update={"keys_file": str(self.keys_path)}),
             }
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.config.listen.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -164,7 +171,7 @@ class ProxyProcess:
                     f"proxy exited with {self._proc.returncode} before it was live:\n{self.log_tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health/live", timeout=1, verify=self.verify).status_code == 200:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"proxy was not live after {timeout}s:\n{self.log_tail()}")
@@ -263,7 +270,7 @@ ProxyFactory = Callable[..., ProxyProcess]
 
 @pytest.fixture
 def proxy_factory(tmp_path: pathlib.Path) -> Iterator[ProxyFactory]:
-    """``proxy_factory(config, keys=None, env=None, start=True)`` -> a started ProxyProcess.
+    """``proxy_factory(config, keys=None, env=None, start=True, ca_file=None)`` -> a started ProxyProcess.
 
     Every process is stopped at teardown; the tail of its log is printed when a test fails.
     """
@@ -274,8 +281,9 @@ def proxy_factory(tmp_path: pathlib.Path) -> Iterator[ProxyFactory]:
         keys: proxy_config.KeysFile | str | None = None,
         env: Mapping[str, str] | None = None,
         start: bool = True,
+        ca_file: pathlib.Path | None = None,
     ) -> ProxyProcess:
-        proc = ProxyProcess(tmp_path / f"proxy-{len(started)}", config, keys, env=env)
+        proc = ProxyProcess(tmp_path / f"proxy-{len(started)}", config, keys, env=env, ca_file=ca_file)
         started.append(proc)
         return proc.start() if start else proc
 

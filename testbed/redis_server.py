@@ -4,6 +4,11 @@ One process on a free 127.0.0.1 port with its own temp dir, no persistence
 (``--save ''``, ``--appendonly no``) and an optional password. Tests may kill it
 and restart it on the same port (Redis outage scenarios).
 
+With ``tls_dir`` (``tls.crt``, ``tls.key``, ``ca.crt``, e.g. a :class:`testbed.certificates.Leaf`
+written there) it speaks TLS only, as a fleet's Redis with internal TLS: ``--port 0`` and
+``--tls-port``, no client certificate asked (``--tls-auth-clients no``); ``.url`` is then
+``rediss://``.
+
 Fixtures:
 
 ``redis_server`` (session scope)
@@ -19,10 +24,12 @@ When ``redis-server`` is not installed the fixtures skip with a reason, except w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -44,10 +51,18 @@ def find_redis_server() -> str | None:
 class RedisServer:
     """One redis-server process; ``restart()`` brings it back on the same port."""
 
-    def __init__(self, binary: str, *, password: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        binary: str,
+        *,
+        password: str | None = None,
+        port: int | None = None,
+        tls_dir: pathlib.Path | None = None,
+    ) -> None:
         self.binary = binary
         self.password = password
         self.port = port or free_port()
+        self.tls_dir = tls_dir
         self._dir = pathlib.Path(tempfile.mkdtemp(prefix="wpf-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = self._dir / "redis.log"
@@ -55,12 +70,24 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls_dir else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
+        if self.tls_dir is None:
+            ports = ["--port", str(self.port)]
+        else:
+            ports = [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls_dir / "tls.crt"),
+                "--tls-key-file", str(self.tls_dir / "tls.key"),
+                "--tls-ca-cert-file", str(self.tls_dir / "ca.crt"),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         args = [
             self.binary,
-            "--port", str(self.port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", str(self._dir),
             "--save", "",
@@ -89,7 +116,12 @@ class RedisServer:
 
     def command(self, *words: str, timeout: float = 2.0) -> bytes:
         """Send one command (inline RESP) and return the raw first reply line."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+        with contextlib.ExitStack() as stack:
+            s = stack.enter_context(socket.create_connection(("127.0.0.1", self.port), timeout=timeout))
+            if self.tls_dir is not None:
+                context = ssl.create_default_context(cafile=str(self.tls_dir / "ca.crt"))
+                context.check_hostname = False  # the test's own check that it answers, not the client's
+                s = stack.enter_context(context.wrap_socket(s))
             payload = b""
             if self.password:
                 payload += _resp("AUTH", self.password)

@@ -38,10 +38,12 @@ class Kind:
     api_version: str
     kind: str
     plural: str
+    namespaced: bool = True  # a cluster-scoped kind ignores the namespace of a path
 
     def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
         prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        path = f"{prefix}/namespaces/{namespace}/{self.plural}"
+        scope = f"/namespaces/{namespace}" if self.namespaced else ""
+        path = f"{prefix}{scope}/{self.plural}"
         if name is not None:
             path += f"/{name}"
         if subresource is not None:
@@ -57,6 +59,7 @@ KINDS: Mapping[tuple[str, str], Kind] = {
         Kind("v1", "Service", "services"),
         Kind("v1", "ServiceAccount", "serviceaccounts"),
         Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        Kind("v1", "Pod", "pods"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("apps/v1", "StatefulSet", "statefulsets"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
@@ -67,16 +70,24 @@ KINDS: Mapping[tuple[str, str], Kind] = {
         Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         Kind("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors"),
         Kind("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
+        Kind("monitoring.grafana.com/v1alpha2", "PodLogs", "podlogs"),
         Kind("postgresql.cnpg.io/v1", "Cluster", "clusters"),
         Kind("batch/v1", "Job", "jobs"),
+        Kind("cert-manager.io/v1", "Certificate", "certificates"),
+        Kind("cert-manager.io/v1", "Issuer", "issuers"),
+        Kind("cert-manager.io/v1", "ClusterIssuer", "clusterissuers", namespaced=False),
         Kind(constants.API_VERSION, constants.WEATHERPROXY_KIND, constants.WEATHERPROXY_PLURAL),
         Kind(constants.API_VERSION, constants.APIKEY_KIND, constants.APIKEY_PLURAL),
     )
 }
 
 SECRET = KINDS["v1", "Secret"]
+POD = KINDS["v1", "Pod"]
 JOB = KINDS["batch/v1", "Job"]
 CNPG_CLUSTER = KINDS["postgresql.cnpg.io/v1", "Cluster"]
+CERTIFICATE = KINDS["cert-manager.io/v1", "Certificate"]
+ISSUER = KINDS["cert-manager.io/v1", "Issuer"]
+CLUSTER_ISSUER = KINDS["cert-manager.io/v1", "ClusterIssuer"]
 DEPLOYMENT = KINDS["apps/v1", "Deployment"]
 STATEFULSET = KINDS["apps/v1", "StatefulSet"]
 WEATHERPROXY = KINDS[constants.API_VERSION, constants.WEATHERPROXY_KIND]
@@ -213,8 +224,9 @@ class Cluster:
         content_type: str = "application/json",
         field_manager: str | None = None,
         force_conflicts: bool = False,
+        query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, str] = {}
+        params: dict[str, str] = dict(query or {})
         if field_manager is not None:
             params["fieldManager"] = field_manager
         if force_conflicts:
@@ -281,6 +293,12 @@ class Cluster:
             if exc.status == 404:
                 return None
             raise
+
+    async def list(self, kind: Kind, namespace: str, label_selector: str, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` objects of ``kind`` in ``namespace`` matching ``label_selector``."""
+        query = {"labelSelector": label_selector, "limit": str(limit)}
+        found = await self._request("get", kind.path(namespace), query=query)
+        return [dict(item) for item in found.get("items") or []]
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> bool:
         """Delete (foreground GC of its dependents is the API server's job); False when absent."""

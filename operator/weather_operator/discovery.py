@@ -73,3 +73,25 @@ class CnpgDiscovery(MonitoringDiscovery):
 
     api_version = CNPG_API_VERSION
     kinds = CNPG_KINDS
+
+
+CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
+CERT_MANAGER_KINDS = frozenset({"Certificate"})
+
+
+class CertManagerDiscovery(MonitoringDiscovery):
+    """A cached yes/no: cert-manager's Certificate is served (spec.tls mode CertManager needs it)."""
+
+    api_version = CERT_MANAGER_API_VERSION
+    kinds = CERT_MANAGER_KINDS
+
+
+POD_LOGS_API_VERSION = "monitoring.grafana.com/v1alpha2"
+POD_LOGS_KINDS = frozenset({"PodLogs"})
+
+
+class PodLogsDiscovery(MonitoringDiscovery):
+    """A cached yes/no: Grafana's PodLogs is served (spec.logging.podLogs renders one then)."""
+
+    api_version = POD_LOGS_API_VERSION
+    kinds = POD_LOGS_KINDS

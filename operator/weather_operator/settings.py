@@ -70,6 +70,11 @@ class OperatorSettings(pydantic_settings.BaseSettings):
     rotation) and of keys with a problem (a missing Secret), spread over the period.
     Expiry and a WeatherProxy appearing or going away are handled when they happen."""
 
+    not_ready_recheck_seconds: Seconds = 30.0
+    """While a fleet's proxies, Redis or PostgreSQL are not ready, how often the fleet's status is
+    computed again from their pods (read then, by the child's selector, never watched): a pod
+    going from ``ContainerCreating`` to ``ImagePullBackOff`` changes no Deployment or StatefulSet."""
+
     retry_delay_seconds: Seconds = 1.0
     """Delay before a failed reconcile is retried; each further failure of the same object
     waits longer (about doubling, at most 60 s)."""

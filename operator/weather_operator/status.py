@@ -29,8 +29,10 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 REDIS_READY = "RedisReady"
 MONITORING_CONFIGURED = "MonitoringConfigured"
+LOGS_CONFIGURED = "LogsConfigured"
 ANALYTICS_READY = "AnalyticsReady"
 ERROR_TRACKING_CONFIGURED = "ErrorTrackingConfigured"
+TLS_READY = "TLSReady"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +124,12 @@ class ProxyObservation:
     """AnalyticsReady: the usage history's database as read back (``analytics_readiness``)."""
     error_tracking: Observed | None = None
     """ErrorTrackingConfigured: whether the DSN's Secret is there (``error_tracking_from_secret``)."""
+    proxy_pods: str | None = None
+    """Why the proxy pods are not ready, from the pods themselves (``podstate``); None when not looked at."""
+    tls: Observed | None = None
+    """TLSReady: the proxies' certificate (``tls_ready``); None when not looked at."""
+    logs: Observed | None = None
+    """LogsConfigured: the PodLogs of spec.logging.podLogs (``logs_configured``); None when it is off."""
 
 
 def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any] | None) -> int:
@@ -131,6 +139,11 @@ def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any
             return int(deployment["spec"]["replicas"])
         return spec.autoscaling.min_replicas
     return spec.replicas
+
+
+def _with_pods(message: str, pods: str | None) -> str:
+    """``message``, followed by what the pods say (``podstate.why_not_ready``) when they were read."""
+    return f"{message}: {pods}" if pods else message
 
 
 def _deployment_condition(deployment: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
@@ -154,7 +167,8 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
     elif ready >= want and want > 0:
         out.append(Observed(READY, TRUE, "AllReplicasReady", f"{ready}/{want} replicas ready"))
     else:
-        out.append(Observed(READY, FALSE, "ReplicasNotReady", f"{ready}/{want} replicas ready"))
+        replicas = _with_pods(f"{ready}/{want} replicas ready", obs.proxy_pods)
+        out.append(Observed(READY, FALSE, "ReplicasNotReady", replicas))
 
     rolling = deployment is None or (
         (generation is not None and observed_generation is not None and observed_generation < generation)
@@ -164,7 +178,8 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
     if progress is not None and progress.get("reason") == "ProgressDeadlineExceeded":
         out.append(Observed(PROGRESSING, FALSE, "ProgressDeadlineExceeded", str(progress.get("message", ""))))
     elif rolling:
-        out.append(Observed(PROGRESSING, TRUE, "RollingOut", f"{updated}/{want} replicas updated"))
+        rollout = _with_pods(f"{updated}/{want} replicas updated", obs.proxy_pods)
+        out.append(Observed(PROGRESSING, TRUE, "RollingOut", rollout))
     else:
         out.append(Observed(PROGRESSING, FALSE, "RolloutComplete", f"{updated}/{want} replicas updated"))
 
@@ -176,7 +191,8 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
     elif progress is not None and progress.get("reason") == "ProgressDeadlineExceeded":
         out.append(Observed(DEGRADED, TRUE, "ProgressDeadlineExceeded", str(progress.get("message", ""))))
     elif deployment is not None and not rolling and 0 < ready < want:
-        out.append(Observed(DEGRADED, TRUE, "ReplicasUnavailable", f"{ready}/{want} replicas ready"))
+        unavailable = _with_pods(f"{ready}/{want} replicas ready", obs.proxy_pods)
+        out.append(Observed(DEGRADED, TRUE, "ReplicasUnavailable", unavailable))
     elif not obs.redis.ready:
         out.append(Observed(DEGRADED, TRUE, "RedisUnavailable", obs.redis.detail))
     else:
@@ -209,7 +225,94 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
         out.append(obs.analytics)
     if obs.error_tracking is not None:
         out.append(obs.error_tracking)
+    if obs.tls is not None:
+        out.append(obs.tls)
+    if obs.logs is not None:
+        out.append(obs.logs)
     return out
+
+
+POD_LOGS_CRD_NOT_INSTALLED = "CRDNotInstalled"
+
+
+def logs_configured(pod_logs: effective.EffectivePodLogs, available: bool) -> Observed | None:
+    """LogsConfigured while spec.logging.podLogs is on: applied, or skipped for want of its CRD."""
+    if not pod_logs.enabled:
+        return None
+    if not available:
+        return Observed(
+            LOGS_CONFIGURED,
+            FALSE,
+            POD_LOGS_CRD_NOT_INSTALLED,
+            "the Grafana PodLogs CRD (monitoring.grafana.com/v1alpha2) is not served",
+        )
+    return Observed(LOGS_CONFIGURED, TRUE, "Configured", "PodLogs applied")
+
+
+# Why TLSReady is False (``tls_ready``).
+TLS_CERT_MANAGER_MISSING = "CertManagerMissing"
+TLS_ISSUER_NOT_FOUND = "IssuerNotFound"
+TLS_SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105  # nosec B105 - a reason
+TLS_SECRET_INVALID = "SecretInvalid"  # noqa: S105  # nosec B105 - a reason
+TLS_CERTIFICATE_PENDING = "CertificatePending"
+
+
+def tls_ready(
+    spec_tls: effective.EffectiveTls,
+    not_after: datetime.datetime | None,
+    problem: str | None,
+    *,
+    namespace: str = "",
+    secret: str = "",
+) -> Observed:
+    """TLSReady: the proxies' certificate and until when it is valid, or what is missing and the fix."""
+    if not spec_tls.enabled:
+        return Observed(TLS_READY, FALSE, "Disabled", "spec.tls.mode is Off: the proxies serve plain HTTP")
+    if problem is None and not_after is not None:
+        until = keys.format_time(not_after)
+        return Observed(
+            TLS_READY, TRUE, "CertificateReady", f"serving a certificate valid until {until} (notAfter)"
+        )
+    if problem == TLS_CERT_MANAGER_MISSING:
+        return Observed(
+            TLS_READY,
+            FALSE,
+            TLS_CERT_MANAGER_MISSING,
+            "spec.tls.mode is CertManager but cert-manager's CRDs (cert-manager.io/v1 Certificate) are not "
+            "installed: install cert-manager, or set spec.tls.mode to Managed",
+        )
+    if problem == TLS_ISSUER_NOT_FOUND:
+        where = f" in namespace {namespace!r}" if spec_tls.issuer_kind is effective.IssuerKind.ISSUER else ""
+        return Observed(
+            TLS_READY,
+            FALSE,
+            TLS_ISSUER_NOT_FOUND,
+            f"spec.tls.issuerRef names {spec_tls.issuer_kind.value} {spec_tls.issuer_name!r}, which does not "
+            f"exist{where}: create it, or fix spec.tls.issuerRef",
+        )
+    if problem == TLS_SECRET_NOT_FOUND and spec_tls.mode is effective.TlsMode.CERT_MANAGER:
+        return Observed(
+            TLS_READY,
+            FALSE,
+            TLS_CERTIFICATE_PENDING,
+            f"waiting for cert-manager to issue Certificate {secret!r} into Secret {secret!r}",
+        )
+    if problem == TLS_SECRET_NOT_FOUND:
+        return Observed(
+            TLS_READY,
+            FALSE,
+            TLS_SECRET_NOT_FOUND,
+            f"spec.tls.secretName names Secret {secret!r}, which does not exist: create a kubernetes.io/tls "
+            "Secret with tls.crt, tls.key and ca.crt, or fix spec.tls.secretName",
+        )
+    field = "spec.tls.secretName" if spec_tls.mode is effective.TlsMode.SECRET else "cert-manager's"
+    return Observed(
+        TLS_READY,
+        FALSE,
+        TLS_SECRET_INVALID,
+        f"Secret {secret!r} ({field}) has no readable PEM certificate in tls.crt or no tls.key: put the "
+        "certificate chain in tls.crt and its key in tls.key",
+    )
 
 
 def through_model(model: type[pydantic.BaseModel], status: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,7 +359,7 @@ def proxy_status(
             "readyReplicas": int(dstatus.get("readyReplicas") or 0),
             "selector": obs.selector,
             "apiKeys": obs.api_keys,
-            "endpoint": names.endpoint(obs.name, obs.namespace),
+            "endpoint": names.endpoint(obs.name, obs.namespace, obs.spec.tls.enabled),
             "configHash": obs.config_hash,
             "conditions": merge_conditions(
                 previous.get("conditions"), proxy_conditions(obs), obs.generation, now
@@ -265,13 +368,16 @@ def proxy_status(
     )
 
 
-def redis_from_statefulset(statefulset: Mapping[str, Any] | None) -> RedisObservation:
+def redis_from_statefulset(
+    statefulset: Mapping[str, Any] | None, pods: str | None = None
+) -> RedisObservation:
+    """RedisReady from the managed StatefulSet; ``pods``: why its pod is not ready (``podstate``)."""
     if statefulset is None:
         return RedisObservation(managed=True, ready=False, detail="the Redis StatefulSet does not exist yet")
     ready = int((statefulset.get("status") or {}).get("readyReplicas") or 0)
     if ready >= 1:
         return RedisObservation(managed=True, ready=True, detail="Redis is ready")
-    return RedisObservation(managed=True, ready=False, detail="Redis has no ready replica")
+    return RedisObservation(managed=True, ready=False, detail=_with_pods("Redis has no ready replica", pods))
 
 
 def redis_from_external_secret(
@@ -317,12 +423,13 @@ def analytics_readiness(
     analytics: analytics_api.EffectiveAnalytics,
     cnpg: bool,
     database: Mapping[str, Any] | None,
+    pods: str | None = None,
 ) -> Observed:
     """AnalyticsReady from the managed database as read back (its StatefulSet, or CloudNativePG's Cluster).
 
     ``database``: the live object of the form ``render.postgres.render_database`` chose (None:
     not there yet). An External database is not the operator's to see: Unknown, the proxies'
-    readiness tells.
+    readiness tells. ``pods``: why the StatefulSet's pod is not ready (``podstate``).
     """
     if not analytics.enabled:
         return Observed(ANALYTICS_READY, TRUE, "Disabled", "spec.analytics is off: no usage history")
@@ -352,7 +459,10 @@ def analytics_readiness(
     if int(found.get("readyReplicas") or 0) >= 1:
         return Observed(ANALYTICS_READY, TRUE, "DatabaseReady", f"StatefulSet {name}: PostgreSQL ready")
     return Observed(
-        ANALYTICS_READY, FALSE, "DatabaseNotReady", f"StatefulSet {name}: PostgreSQL not ready yet"
+        ANALYTICS_READY,
+        FALSE,
+        "DatabaseNotReady",
+        _with_pods(f"StatefulSet {name}: PostgreSQL not ready yet", pods),
     )
 
 
@@ -372,6 +482,13 @@ def rolled_out(deployment: Mapping[str, Any] | None, config_hash: str) -> bool:
         and int(st.get("replicas") or 0) == updated
         and int(st.get("availableReplicas") or 0) >= updated
     )
+
+
+def logs_outdated(current: Mapping[str, Any], available: bool) -> bool:
+    """Whether a fleet status's LogsConfigured condition contradicts the PodLogs CRD's presence now."""
+    condition = find(current.get("conditions"), LOGS_CONFIGURED)
+    reason = condition.get("reason") if condition else None
+    return (available and reason == POD_LOGS_CRD_NOT_INSTALLED) or (not available and reason == "Configured")
 
 
 def monitoring_outdated(current: Mapping[str, Any], available: bool) -> bool:

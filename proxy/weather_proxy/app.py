@@ -181,7 +181,9 @@ def _parts(rt: runtime_mod.Runtime, api_server: str | None) -> runtime_mod.Parts
     )
     tracing.instrument_http_client(http, rt.tracer_provider)
     client = (
-        redis_link.make_client(cfg.redis.url, rt.settings.secret("redis_password")) if cfg.redis else None
+        redis_link.make_client(cfg.redis.url, rt.settings.secret("redis_password"), tls=cfg.redis.tls)
+        if cfg.redis
+        else None
     )
     tracing.instrument_redis(client, rt.tracer_provider)
     link = redis_link.RedisLink(client, metrics)
@@ -257,6 +259,8 @@ async def _start(
         watched_keys = reload.WatchedFile(label, pathlib.Path(path), config_mod.load_keys, offer, metrics)
         parts.reloader.add(watched_keys)
         await watched_keys.check()
+    if cfg.listen.tls is not None:
+        await _watch_tls(rt, cfg.listen.tls)
     link = parts.link
     if await link.ping():
         await link.warm_up()  # the first cold burst then finds connections open
@@ -294,6 +298,42 @@ async def _start(
         },
     )
     return tasks
+
+
+async def _watch_tls(rt: runtime_mod.Runtime, tls_cfg: config_mod.ServingTls) -> None:
+    """The served certificate's expiry gauge and, under uvicorn, its reload when the files change.
+
+    Under uvicorn the server's SSL context is ours (``http.tls.SERVING``): a new pair is loaded
+    into it. Under granian the worker serves what it read at start, and so does the gauge.
+    """
+    from weather_proxy.http import tls as tls_mod
+
+    serving = tls_mod.SERVING
+    leaf = serving.leaf or tls_mod.check(tls_cfg)
+    rt.metrics.set_tls_certificate_expiry(leaf.not_after.timestamp())
+    if not serving.reloadable:
+        serving.leaf = leaf
+        return
+
+    watches: list[reload.WatchedFile[tls_mod.Leaf]] = []
+
+    def install(new: tls_mod.Leaf) -> None:
+        serving.install(new)
+        rt.metrics.set_tls_certificate_expiry(new.not_after.timestamp())
+        for watched in watches:  # the pair is whole again: an earlier failure of either is over
+            watched.state.ok, watched.state.error = True, None
+
+    # Either file changing reloads the pair: a volume swaps both at once, a person may write one
+    # then the other (the first reload then fails on the mismatch, the second succeeds).
+    for label, path in zip(tls_mod.WATCH_LABELS, (tls_cfg.cert_file, tls_cfg.key_file), strict=True):
+        watched = reload.WatchedFile(
+            label, pathlib.Path(path), lambda _p: tls_mod.check(tls_cfg), install, rt.metrics
+        )
+        watches.append(watched)
+        rt.parts.reloader.add(watched)
+        # Read now, not marked as loaded: files swapped since the server loaded its context are
+        # installed here, not missed.
+        await watched.check()
 
 
 async def _flush_metrics(metrics: metrics_mod.Metrics) -> None:

@@ -57,12 +57,53 @@ class Environment(enum.StrEnum):
     PRODUCTION = "production"
 
 
+class ServingTls(ConfigModel):
+    """``listen.tls``: serve HTTPS (every route, /metrics and the probes included) with these files.
+
+    The files are re-read when they change (a renewed Secret's volume): see docs/http-server.md, TLS.
+    """
+
+    cert_file: str = Field(
+        ..., min_length=1, description="PEM certificate chain served, leaf first (a Secret's tls.crt)."
+    )
+    key_file: str = Field(..., min_length=1, description="PEM private key of the leaf (a Secret's tls.key).")
+
+
 class Listen(ConfigModel):
     host: str = Field(
         "0.0.0.0",  # noqa: S104  # nosec B104 - a pod serves on all its interfaces
         description="Address the HTTP server binds to.",
     )
     port: int = Field(contract.HTTP_PORT, ge=1, le=65535, description="TCP port of the HTTP server.")
+    tls: ServingTls | None = Field(
+        None,
+        description="Serve HTTPS with this certificate, whose files are watched: under uvicorn a renewed "
+        "pair is served without a restart (docs/http-server.md, TLS). Plain HTTP when absent.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_tls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Plain HTTP is written as no tls key: files rendered before TLS existed stay unchanged.
+        data: dict[str, Any] = handler(self)
+        if self.tls is None:
+            data.pop("tls", None)
+        return data
+
+
+class ServerCa(ConfigModel):
+    """TLS to a server of the fleet (Redis, PostgreSQL): its certificate must chain to this CA."""
+
+    ca_file: str = Field(
+        ...,
+        min_length=1,
+        description="PEM CA bundle the server's certificate must be signed by; its host name is checked too.",
+    )
+
+
+def _omit_none(data: dict[str, Any], name: str) -> dict[str, Any]:
+    if data.get(name) is None:
+        data.pop(name, None)
+    return data
 
 
 class Retries(ConfigModel):
@@ -166,12 +207,23 @@ class Cache(ConfigModel):
 
 class Redis(ConfigModel):
     url: str = Field(..., description="redis:// or rediss:// URL; password from env REDIS_PASSWORD.")
+    tls: ServerCa | None = Field(
+        None,
+        description="With a rediss:// url: the CA that signed Redis's certificate (default: the system's "
+        "trust store); the certificate and the url's host name are always verified.",
+    )
 
     @model_validator(mode="after")
     def _scheme(self) -> Redis:
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("redis.url: must start with redis://, rediss:// or unix://")
+        if self.tls is not None and not self.url.startswith("rediss://"):
+            raise ValueError("redis.tls: needs a rediss:// url (TLS); redis:// and unix:// are plaintext")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_tls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_none(handler(self), "tls")
 
 
 # A ServiceAccount's credentials in a pod (token, ca.crt, namespace): the operator mounts them here.
@@ -282,6 +334,11 @@ class AnalyticsDatabase(ConfigModel):
     statement_timeout_seconds: float = Field(
         10.0, gt=0, le=600, description="Server-side bound of one statement (reads, writes, maintenance)."
     )
+    tls: ServerCa | None = Field(
+        None,
+        description="Connect over TLS with libpq's sslmode=verify-full against this CA (the certificate and "
+        "the url's host name are verified); libpq's defaults (the url's sslmode) when absent.",
+    )
 
     @model_validator(mode="after")
     def _url(self) -> AnalyticsDatabase:
@@ -294,6 +351,10 @@ class AnalyticsDatabase(ConfigModel):
                 f"analytics.database.url: must not hold a password; set env {ANALYTICS_PASSWORD_ENV}"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_tls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_none(handler(self), "tls")
 
 
 class AnalyticsWriter(ConfigModel):

@@ -59,6 +59,8 @@ METRIC_REDIS_UP = "weather_proxy_redis_up"
 METRIC_CONFIG_RELOAD_SUCCESS = "weather_proxy_config_reload_success"
 METRIC_KEYS_WATCH_CONNECTED = "weather_proxy_keys_watch_connected"
 METRIC_UPSTREAM_BUDGET_USED = "weather_proxy_upstream_budget_used_ratio"
+# notAfter (unix seconds) of the leaf certificate served with listen.tls; absent without TLS.
+METRIC_TLS_CERTIFICATE_EXPIRY = "weather_proxy_tls_certificate_expiry_timestamp_seconds"
 # The values of METRIC_UPSTREAM_BREAKER_STATE.
 BREAKER_STATE_VALUES: Mapping[str, int] = types.MappingProxyType({"closed": 0, "half-open": 1, "open": 2})
 # A keys.yaml entry's id with this suffix is a rotated key's previous hash, accepted until its

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from weather_proxy import config as config_mod
 from weather_proxy.observability import metrics as metrics_mod
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,22 @@ def make_client(
     password: str | None,
     max_connections: int = POOL_SIZE,
     pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    tls: config_mod.ServerCa | None = None,
 ) -> aioredis.Redis:
-    """A redis.asyncio client on a bounded blocking pool, short timeouts, no retries (callers fall back)."""
+    """A redis.asyncio client on a bounded blocking pool, short timeouts, no retries (callers fall back).
+
+    A ``rediss://`` URL is TLS: the server's certificate must chain to ``tls.caFile`` (the system's
+    trust store without it) and name the URL's host; TLS 1.2 at least.
+    """
+    options: dict[str, object] = {}
+    if url.startswith("rediss://"):
+        options = {
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True,
+            "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+        }
+        if tls is not None:
+            options["ssl_ca_certs"] = tls.ca_file
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         password=password or None,
@@ -59,6 +75,7 @@ def make_client(
         max_connections=max_connections,
         timeout=pool_timeout,
         decode_responses=False,
+        **options,
     )
     return aioredis.Redis.from_pool(pool)
 

@@ -60,6 +60,10 @@ def run(
     log_format: str,
 ) -> None:
     """Serve until SIGTERM; ``workers`` > 1 runs that many processes behind the one port."""
+    if cfg.listen.tls is not None:
+        from weather_proxy.http import tls
+
+        tls.check(cfg.listen.tls)  # a missing, unreadable or mismatched file stops the start here
     if cfg.server is config_mod.Server.GRANIAN:
         # Granian's Rust HTTP server in front of the same app, each worker a process of its own.
         # Before anything imports the app: granian forks its workers, which must import
@@ -72,6 +76,7 @@ def run(
             workers=workers,
             graceful_seconds=graceful_seconds(cfg),
             http=cfg.http,
+            tls=cfg.listen.tls,
         ).serve()
         return
     import uvicorn
@@ -80,7 +85,11 @@ def run(
     from weather_proxy.http import protocol
     from weather_proxy.observability import logging as logs
 
-    options = {**UVICORN_SETTINGS, "timeout_graceful_shutdown": graceful_seconds(cfg)}
+    options = {
+        **UVICORN_SETTINGS,
+        "timeout_graceful_shutdown": graceful_seconds(cfg),
+        **uvicorn_tls(cfg.listen.tls),
+    }
     if workers <= 1:
         application = serving_app(app_mod.create_app(cfg, config_path=config_path, settings=env), cfg)
         protocol.configure(cfg.http)
@@ -91,6 +100,19 @@ def run(
     uvicorn.run(
         "weather_proxy.server:worker_app", factory=True, host=host, port=port, workers=workers, **options
     )
+
+
+def uvicorn_tls(tls: config_mod.ServingTls | None) -> dict[str, Any]:
+    """uvicorn's HTTPS settings: our own, reloadable SSL context (``http.tls``) for these files."""
+    if tls is None:
+        return {}
+    from weather_proxy.http import tls as tls_mod
+
+    return {
+        "ssl_certfile": tls.cert_file,
+        "ssl_keyfile": tls.key_file,
+        "ssl_context_factory": tls_mod.uvicorn_context,
+    }
 
 
 def _prepare_workers(
@@ -123,6 +145,7 @@ def granian(
     workers: int,
     graceful_seconds: int = 5,
     http: config_mod.Http | None = None,
+    tls: config_mod.ServingTls | None = None,
 ) -> Any:
     """A Granian server of the app factory ``target`` ("module:function") with the proxy's settings.
 
@@ -136,12 +159,24 @@ def granian(
     finished it within the timeout is closed without an answer. Unlike uvicorn here, granian
     leaves open a connection that never sends a byte. Its answers to these and to malformed
     requests (400) have empty bodies, not problem documents: they come from its Rust server.
+
+    With ``tls`` it serves HTTPS (TLS 1.2 or later). Each worker reads the files once, when it
+    starts: a renewed certificate needs new workers (docs/http-server.md, TLS).
     """
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings, HTTP2Settings
 
     limits = http or config_mod.Http()
+    tls_options: dict[str, Any] = {}
+    if tls is not None:
+        from granian.constants import SSLProtocols
+
+        tls_options = {
+            "ssl_cert": pathlib.Path(tls.cert_file),
+            "ssl_key": pathlib.Path(tls.key_file),
+            "ssl_protocol_min": SSLProtocols.tls12,
+        }
     return Granian(
         target,
         factory=True,
@@ -159,6 +194,7 @@ def granian(
             max_buffer_size=limits.max_header_bytes,
         ),
         http2_settings=HTTP2Settings(max_headers_size=limits.max_header_bytes),
+        **tls_options,
     )
 
 

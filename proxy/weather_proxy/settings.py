@@ -187,7 +187,10 @@ class ProxySettings(pydantic_settings.BaseSettings):
     def apply(self, cfg: config_mod.ProxyConfig) -> config_mod.ProxyConfig:
         """The config with this environment's overrides (raises ConfigError on a bad analytics URL)."""
         if self.redis_url is not None:
-            cfg = cfg.model_copy(update={"redis": config_mod.Redis(url=self.redis_url)})
+            # The file's CA still verifies a rediss:// URL given here; a plaintext URL has no use for it.
+            keep_tls = cfg.redis is not None and self.redis_url.startswith("rediss://")
+            tls = cfg.redis.tls if cfg.redis is not None and keep_tls else None
+            cfg = cfg.model_copy(update={"redis": config_mod.Redis(url=self.redis_url, tls=tls)})
         if self.analytics_database_url is not None and cfg.analytics is not None:
             try:
                 database = cfg.analytics.database.model_copy(update={"url": self.analytics_database_url})

@@ -22,6 +22,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/* The operator's image and the proxy pods' default one: both from image.registry and image.tag
+unless image.repository / proxyImage.* name others (`make push REGISTRY=... TAG=...` pushes
+REGISTRY/operator:TAG and REGISTRY/proxy:TAG). */}}
+{{- define "weather-operator.image" -}}
+{{- $repository := .Values.image.repository | default (printf "%s/operator" (trimSuffix "/" .Values.image.registry)) -}}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "weather-operator.proxyImage" -}}
+{{- $repository := .Values.proxyImage.repository | default (printf "%s/proxy" (trimSuffix "/" .Values.image.registry)) -}}
+{{- printf "%s:%s" $repository (.Values.proxyImage.tag | default .Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
 {{- define "weather-operator.serviceAccountName" -}}
 {{- .Values.serviceAccount.name | default (include "weather-operator.fullname" .) -}}
 {{- end -}}

@@ -28,3 +28,6 @@ DEFAULT_REDIS_IMAGE = "redis:7.4-alpine"
 
 # The pod-template annotation that carries the hash of the rendered config.yaml.
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+# The sha256 of a serving certificate on a pod template: a new certificate rolls the pods of a
+# server that cannot reload its certificate in process.
+TLS_FINGERPRINT_ANNOTATION = f"{GROUP}/tls-fingerprint"

@@ -99,6 +99,13 @@ class EffectiveMonitoring(Resolved):
     alerts: EffectiveAlerts
 
 
+class EffectivePodLogs(Resolved):
+    """``spec.logging.podLogs``: a Grafana PodLogs for the proxy pods, where its CRD is served."""
+
+    enabled: bool
+    labels: dict[str, str]
+
+
 class EffectiveIngress(Resolved):
     enabled: bool
     host: str | None
@@ -135,6 +142,40 @@ class EffectiveAnalytics(Resolved):
     erase_on_key_delete: bool
 
 
+class TlsMode(enum.StrEnum):
+    """Who makes the proxies' serving certificate (``spec.tls.mode``)."""
+
+    OFF = "Off"
+    MANAGED = "Managed"
+    CERT_MANAGER = "CertManager"
+    SECRET = "Secret"  # noqa: S105  # nosec B105 - a mode's name
+
+
+class IssuerKind(enum.StrEnum):
+    """The kind of a cert-manager issuer (``spec.tls.issuerRef.kind``)."""
+
+    ISSUER = "Issuer"
+    CLUSTER_ISSUER = "ClusterIssuer"
+
+
+class EffectiveTls(Resolved):
+    """``spec.tls`` with its preset applied."""
+
+    mode: TlsMode
+    dns_names: tuple[str, ...]
+    # CertManager: the issuer of the proxies' Certificate.
+    issuer_name: str | None
+    issuer_kind: IssuerKind
+    # Secret: the user's kubernetes.io/tls Secret.
+    secret_name: str | None
+    # Redis and PostgreSQL serve TLS only, with leaves of the fleet's CA (always False when mode is Off).
+    internal: bool
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is not TlsMode.OFF
+
+
 class EffectiveErrorTracking(Resolved):
     """``spec.errorTracking`` resolved: off unless set."""
 
@@ -164,7 +205,9 @@ class EffectiveSpec(Resolved):
     tracing: config.Tracing
     redis: EffectiveRedis
     monitoring: EffectiveMonitoring
+    pod_logs: EffectivePodLogs
     ingress: EffectiveIngress
     topology_spread: SpreadMode
     analytics: EffectiveAnalytics
     error_tracking: EffectiveErrorTracking
+    tls: EffectiveTls

@@ -35,6 +35,8 @@ class Preset:
     # Over nodes and zones; soft everywhere: a hard spread leaves pods Pending on a small or
     # unlabelled cluster, which a preset should not do unasked.
     topology_spread: effective.SpreadMode
+    # spec.tls.mode: Off in dev (plain http to a local fleet), Managed elsewhere.
+    tls_mode: effective.TlsMode
 
 
 def _resources(cpu: str, memory: str, memory_limit: str) -> Mapping[str, Mapping[str, str]]:
@@ -63,6 +65,7 @@ DEV = Preset(
     resources=_resources("50m", "64Mi", "128Mi"),
     redis_resources=_resources("50m", "32Mi", "128Mi"),
     topology_spread=effective.SpreadMode.SOFT,
+    tls_mode=effective.TlsMode.OFF,
 )
 
 STAGING = Preset(
@@ -81,6 +84,7 @@ STAGING = Preset(
     resources=_resources("100m", "128Mi", "256Mi"),
     redis_resources=_resources("50m", "64Mi", "256Mi"),
     topology_spread=effective.SpreadMode.SOFT,
+    tls_mode=effective.TlsMode.MANAGED,
 )
 
 PRODUCTION = Preset(
@@ -99,6 +103,7 @@ PRODUCTION = Preset(
     resources=_resources("250m", "256Mi", "512Mi"),
     redis_resources=_resources("100m", "128Mi", "512Mi"),
     topology_spread=effective.SpreadMode.SOFT,
+    tls_mode=effective.TlsMode.MANAGED,
 )
 
 PRESETS: Mapping[config.Environment, Preset] = types.MappingProxyType(

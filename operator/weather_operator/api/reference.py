@@ -228,6 +228,7 @@ WEATHERPROXY_EFFECTIVE: tuple[tuple[str, _EffectiveValue], ...] = (
         "spec.monitoring.slo.minRequestsPerSecond",
         lambda e: e.monitoring.alerts.slo.min_requests_per_second,
     ),
+    ("spec.logging.podLogs.enabled", lambda e: e.pod_logs.enabled),
     ("spec.tracing.enabled", lambda e: e.tracing.enabled),
     ("spec.tracing.sampleRatio", lambda e: e.tracing.sample_ratio),
     ("spec.errorTracking.environment", lambda e: e.error_tracking.environment),
@@ -307,6 +308,8 @@ WEATHERPROXY_CONDITION_TYPES: Mapping[str, str] = {
     "MonitoringConfigured": "The ServiceMonitor and PrometheusRule are applied.",
     "AnalyticsReady": "The usage-history database (spec.analytics) is ready.",
     "ErrorTrackingConfigured": "Error reports (spec.errorTracking) go out: the DSN's Secret has its key.",
+    "TLSReady": "The proxies serve HTTPS (spec.tls) with a valid certificate (the message: its notAfter).",
+    "LogsConfigured": "The PodLogs of spec.logging.podLogs is applied (present only while it is enabled).",
 }
 APIKEY_CONDITION_TYPES: Mapping[str, str] = {"Ready": "The fleet accepts the key."}
 
@@ -321,11 +324,17 @@ WEATHERPROXY_REASONS: tuple[Reason, ...] = (
         "Ready",
         "False",
         "ReplicasNotReady",
-        "Fewer replicas are ready than wanted; the message says how many.",
+        "Fewer replicas are ready than wanted; the message says how many and, for a pod in trouble, why"
+        " (see below the table).",
     ),
     Reason("Ready", "False", "DeploymentNotFound", "The proxy Deployment does not exist yet."),
     Reason("Ready", "False", "InvalidSpec", _INVALID_SPEC),
-    Reason("Progressing", "True", "RollingOut", "Replicas are being updated to the latest pod template."),
+    Reason(
+        "Progressing",
+        "True",
+        "RollingOut",
+        "Replicas are being updated to the latest pod template; a new pod in trouble is named.",
+    ),
     Reason("Progressing", "False", "RolloutComplete", "Every replica runs the latest pod template."),
     Reason("Progressing", "False", "ProgressDeadlineExceeded", "The Deployment's rollout stalled."),
     Reason("Degraded", "False", "AsExpected", "Nothing to report."),
@@ -337,11 +346,21 @@ WEATHERPROXY_REASONS: tuple[Reason, ...] = (
     ),
     Reason("Degraded", "True", "ReplicaFailure", "The Deployment cannot create pods (e.g. a quota)."),
     Reason("Degraded", "True", "ProgressDeadlineExceeded", "The Deployment's rollout stalled."),
-    Reason("Degraded", "True", "ReplicasUnavailable", "The rollout is done but some replicas are not ready."),
-    Reason("Degraded", "True", "RedisUnavailable", "Redis is not ready (see RedisReady)."),
+    Reason(
+        "Degraded",
+        "True",
+        "ReplicasUnavailable",
+        "The rollout is done but some replicas are not ready; a pod in trouble is named.",
+    ),
+    Reason("Degraded", "True", "RedisUnavailable", "Redis is not ready (the message is RedisReady's)."),
     Reason("Degraded", "True", "InvalidSpec", _INVALID_SPEC),
     Reason("RedisReady", "True", "StatefulSetReady", "The managed Redis has a ready replica."),
-    Reason("RedisReady", "False", "StatefulSetNotReady", "The managed Redis is missing or not ready yet."),
+    Reason(
+        "RedisReady",
+        "False",
+        "StatefulSetNotReady",
+        "The managed Redis is missing or not ready yet; its pod is named when in trouble.",
+    ),
     Reason("RedisReady", "True", "ExternalSecretFound", "The Secret of the External Redis URL has its key."),
     Reason("RedisReady", "False", "ExternalSecretNotFound", "That Secret, or its key, is missing."),
     Reason("MonitoringConfigured", "True", "Configured", "ServiceMonitor and/or PrometheusRule applied."),
@@ -360,7 +379,12 @@ WEATHERPROXY_REASONS: tuple[Reason, ...] = (
         "The managed PostgreSQL (StatefulSet or CloudNativePG Cluster) is ready.",
     ),
     Reason("AnalyticsReady", "False", "DatabaseCreating", "The managed database does not exist yet."),
-    Reason("AnalyticsReady", "False", "DatabaseNotReady", "The managed database exists but is not ready."),
+    Reason(
+        "AnalyticsReady",
+        "False",
+        "DatabaseNotReady",
+        "The managed database exists but is not ready; its pod is named when in trouble (StatefulSet form).",
+    ),
     Reason(
         "AnalyticsReady",
         "Unknown",
@@ -377,6 +401,48 @@ WEATHERPROXY_REASONS: tuple[Reason, ...] = (
         "SecretNotFound",
         "That Secret, or its key, is missing: new proxy pods cannot start (their SENTRY_DSN).",
     ),
+    Reason("TLSReady", "False", "Disabled", "spec.tls.mode is Off: the proxies serve plain HTTP."),
+    Reason(
+        "TLSReady",
+        "True",
+        "CertificateReady",
+        "The proxies' certificate is there; the message gives its notAfter.",
+    ),
+    Reason(
+        "TLSReady",
+        "False",
+        "CertManagerMissing",
+        "spec.tls.mode is CertManager but cert-manager's CRDs are not installed; the rest of the fleet "
+        "is applied.",
+    ),
+    Reason(
+        "TLSReady",
+        "False",
+        "IssuerNotFound",
+        "spec.tls.issuerRef names an Issuer or ClusterIssuer that does not exist.",
+    ),
+    Reason(
+        "TLSReady", "False", "CertificatePending", "cert-manager has not filled the Certificate's Secret yet."
+    ),
+    Reason(
+        "TLSReady",
+        "False",
+        "SecretNotFound",
+        "spec.tls.secretName names a Secret that does not exist: new proxy pods cannot start.",
+    ),
+    Reason(
+        "TLSReady",
+        "False",
+        "SecretInvalid",
+        "The Secret has no readable certificate in tls.crt, or no tls.key.",
+    ),
+    Reason("LogsConfigured", "True", "Configured", "The PodLogs selecting the proxy pods is applied."),
+    Reason(
+        "LogsConfigured",
+        "False",
+        "CRDNotInstalled",
+        "Grafana's PodLogs CRD (monitoring.grafana.com/v1alpha2) is not served; nothing is applied.",
+    ),
 )
 
 APIKEY_REASONS: tuple[Reason, ...] = (
@@ -388,6 +454,20 @@ APIKEY_REASONS: tuple[Reason, ...] = (
     Reason("Ready", "False", "InvalidSpec", _INVALID_SPEC),
     Reason("Ready", "False", "ReconcileFailed", "The API server refused a write; the message is its answer."),
 )
+
+# How the conditions about a child that is not ready say why (operator/weather_operator/podstate.py).
+POD_WORDS = [
+    "While the proxies, the managed Redis or the managed PostgreSQL (StatefulSet) have fewer ready",
+    "pods than wanted, the operator reads their pods (by the child's selector, then again every",
+    "`WEATHER_OPERATOR_NOT_READY_RECHECK_SECONDS`) and a pod in trouble is named in the message as",
+    "`kubectl describe pod` would: a container waiting (`ErrImagePull`, `ImagePullBackOff`,",
+    "`CrashLoopBackOff` with its last termination, `CreateContainerConfigError` with its cause, ...)",
+    "with its image, a pod the scheduler finds no node for with the scheduler's message, a container",
+    "that terminated. For example `Degraded=True RedisUnavailable: Redis has no ready replica: pod",
+    "paris-redis-0 container redis is waiting: ImagePullBackOff (image redis:7.4-alpine)`. A pod on",
+    "its normal way up (scheduling, pulling, `ContainerCreating`) is not named.",
+    "",
+]
 
 CONDITION_TYPES: Mapping[str, Mapping[str, str]] = {
     crd.WEATHERPROXY.kind: WEATHERPROXY_CONDITION_TYPES,
@@ -419,6 +499,7 @@ def _conditions_section(kind: crd.Kind) -> list[str]:
             for r in sorted(REASONS[kind.kind], key=lambda r: list(types_).index(r.type))
         ),
         "",
+        *(POD_WORDS if kind.kind == crd.WEATHERPROXY.kind else []),
     ]
     return lines
 

@@ -141,6 +141,11 @@ def _monitoring(
     )
 
 
+def _pod_logs(spec: weatherproxy.LoggingSpec | None) -> effective_.EffectivePodLogs:
+    pod_logs = (spec.pod_logs if spec is not None else None) or weatherproxy.PodLogsSpec()
+    return effective_.EffectivePodLogs(enabled=bool(pod_logs.enabled), labels=dict(pod_logs.labels or {}))
+
+
 def _tracing(spec: weatherproxy.TracingSpec | None) -> config.Tracing:
     spec = spec or weatherproxy.TracingSpec()
     enabled = spec.enabled if spec.enabled is not None else spec.otlp_endpoint is not None
@@ -194,6 +199,22 @@ def _topology_spread(
     return spec.mode
 
 
+def _tls(spec: weatherproxy.TlsSpec | None, preset: presets.Preset) -> effective_.EffectiveTls:
+    spec = spec or weatherproxy.TlsSpec()
+    mode = spec.mode if spec.mode is not None else preset.tls_mode
+    issuer = spec.issuer_ref
+    kind = issuer.kind if issuer is not None else None
+    internal = spec.internal if spec.internal is not None else True
+    return effective_.EffectiveTls(
+        mode=mode,
+        dns_names=tuple(spec.dns_names or ()),
+        issuer_name=issuer.name if issuer is not None else None,
+        issuer_kind=kind or effective_.IssuerKind.ISSUER,
+        secret_name=spec.secret_name,
+        internal=mode is not effective_.TlsMode.OFF and internal,
+    )
+
+
 def effective(
     spec: weatherproxy.WeatherProxySpec, default_image: str = constants.DEFAULT_PROXY_IMAGE
 ) -> effective_.EffectiveSpec:
@@ -217,8 +238,10 @@ def effective(
         tracing=_tracing(spec.tracing),
         redis=_redis(spec.redis, preset),
         monitoring=_monitoring(spec.monitoring, preset),
+        pod_logs=_pod_logs(spec.logging),
         ingress=_ingress(spec.ingress),
         topology_spread=_topology_spread(spec.topology_spread, preset),
         analytics=analytics.resolve(spec.analytics, spec.environment),
         error_tracking=_error_tracking(spec.error_tracking, spec.environment),
+        tls=_tls(spec.tls, preset),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -182,6 +183,23 @@ class ServiceMonitorSpec(base.CrdModel):
     )
 
 
+class PodLogsSpec(base.CrdModel):
+    enabled: bool | None = Field(
+        None,
+        description="Create a Grafana PodLogs (monitoring.grafana.com/v1alpha2, read by Grafana "
+        "Alloy's loki.source.podlogs) selecting the proxy pods, when its CRD is served. Off by default.",
+    )
+    labels: dict[str, base.LabelValue] | None = Field(
+        None, description="Extra labels on the PodLogs, for the collector to select it."
+    )
+
+
+class LoggingSpec(base.CrdModel):
+    pod_logs: PodLogsSpec | None = Field(
+        None, description="A PodLogs object telling a Grafana Alloy collector to gather the proxies' logs."
+    )
+
+
 class AlertsSpec(base.CrdModel):
     enabled: bool | None = Field(
         None, description="Create a PrometheusRule with alerts. Preset: off in dev, on elsewhere."
@@ -352,6 +370,82 @@ class IngressSpec(base.CrdModel):
     )
 
 
+class IssuerRef(base.CrdModel):
+    """A cert-manager issuer of the proxies' certificate."""
+
+    name: str = Field(
+        ..., min_length=1, max_length=253, pattern=base.DNS_1123_SUBDOMAIN, description="Issuer name."
+    )
+    kind: effective.IssuerKind | None = Field(
+        None,
+        description="Issuer (in the WeatherProxy's namespace, the default) or ClusterIssuer.",
+    )
+
+
+DNS_NAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class TlsSpec(base.CrdModel):
+    """TLS on every hop of the fleet: clients to the proxies, the proxies to Redis and PostgreSQL."""
+
+    cel_rules = (
+        cel.Rule(
+            "!has(self.mode) || self.mode != 'CertManager' || has(self.issuerRef)",
+            "spec.tls.issuerRef is required when spec.tls.mode is CertManager",
+            lambda s: s.mode is not effective.TlsMode.CERT_MANAGER or s.issuer_ref is not None,
+            ".issuerRef",
+        ),
+        cel.Rule(
+            "!has(self.mode) || self.mode != 'Secret' || has(self.secretName)",
+            "spec.tls.secretName is required when spec.tls.mode is Secret",
+            lambda s: s.mode is not effective.TlsMode.SECRET or s.secret_name is not None,
+            ".secretName",
+        ),
+    )
+
+    mode: effective.TlsMode | None = Field(
+        None,
+        description="Off: plain HTTP. Managed: the operator keeps a CA per fleet (Secret "
+        "<name>-tls-ca) and issues and renews the certificates itself. CertManager: a cert-manager "
+        "Certificate from issuerRef serves the proxies (Redis and PostgreSQL keep the fleet's CA). "
+        "Secret: your kubernetes.io/tls Secret secretName serves the proxies. Preset: Off in dev, "
+        "Managed in staging/production.",
+    )
+    dns_names: (
+        list[
+            Annotated[
+                str,
+                Field(
+                    max_length=253,
+                    pattern=DNS_NAME_PATTERN,
+                    description="A DNS name, e.g. weather.example.com or *.example.com.",
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
+        None,
+        max_length=32,
+        description="Names the proxies' certificate covers besides <name>, <name>.<namespace>, "
+        "<name>.<namespace>.svc and <name>.<namespace>.svc.cluster.local (Managed, CertManager).",
+    )
+    issuer_ref: IssuerRef | None = Field(
+        None, description="The cert-manager issuer; required when mode is CertManager."
+    )
+    secret_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=base.DNS_1123_SUBDOMAIN,
+        description="Your kubernetes.io/tls Secret (tls.crt, tls.key, and ca.crt for the ServiceMonitor); "
+        "required when mode is Secret.",
+    )
+    internal: bool | None = Field(
+        None,
+        description="Redis and PostgreSQL (when the operator runs them) serve TLS only, with "
+        "certificates of the fleet's CA, and the proxies verify them. Default: true when mode is not Off.",
+    )
+
+
 class TopologySpread(base.CrdModel):
     """How the proxy pods spread over nodes and zones (Pod topologySpreadConstraints, maxSkew 1)."""
 
@@ -413,6 +507,11 @@ class WeatherProxySpec(base.CrdModel):
     tracing: TracingSpec | None = Field(
         None, description="OpenTelemetry traces of the proxies, exported over OTLP/HTTP."
     )
+    logging: LoggingSpec | None = Field(
+        None,
+        description="Log collection objects: a Grafana PodLogs. Without the monitoring.grafana.com "
+        "PodLogs CRD it is skipped (LogsConfigured False, CRDNotInstalled).",
+    )
     error_tracking: ErrorTrackingSpec | None = Field(
         None, description="Error reports from the proxies to a Sentry-protocol service; none when unset."
     )
@@ -421,6 +520,10 @@ class WeatherProxySpec(base.CrdModel):
     )
     topology_spread: TopologySpread | None = None
     analytics: analytics_.AnalyticsSpec | None = None
+    tls: TlsSpec | None = Field(
+        None,
+        description="HTTPS for the proxies and TLS to their Redis and PostgreSQL (condition TLSReady).",
+    )
 
 
 class WeatherProxyStatus(base.CrdModel):

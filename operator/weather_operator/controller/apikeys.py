@@ -348,7 +348,13 @@ class ApiKeyReconciler:
         except specs.InvalidSpec:
             return False
         job = postgres.render_erase_job(
-            proxy, namespace, keys.key_id(namespace, name), uid, spec.image, spec.analytics
+            proxy,
+            namespace,
+            keys.key_id(namespace, name),
+            uid,
+            spec.image,
+            spec.analytics,
+            internal_tls=spec.tls.internal,
         )
         if job is None:
             return False

@@ -34,6 +34,7 @@ STATUSLESS_KINDS = frozenset(
         "NetworkPolicy",
         "ServiceMonitor",
         "PrometheusRule",
+        "PodLogs",
     }
 )
 # Kinds with immutable fields a new render may change: deleted and created anew. A StatefulSet
@@ -181,6 +182,16 @@ class Children:
             if (
                 kind.api_version == discovery.CNPG_API_VERSION
                 and not await self.connection.cloudnativepg.available()
+            ):
+                continue
+            if (
+                kind.api_version == discovery.CERT_MANAGER_API_VERSION
+                and not await self.connection.cert_manager.available()
+            ):
+                continue
+            if (
+                kind.api_version == discovery.POD_LOGS_API_VERSION
+                and not await self.connection.pod_logs.available()
             ):
                 continue
             existing = await self.connection.api.get(kind, namespace, ref.name)

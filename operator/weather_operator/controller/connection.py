@@ -28,6 +28,10 @@ class Connection:
             self._served_kinds, ttl=own.monitoring_recheck_seconds
         )
         self._cnpg = discovery.CnpgDiscovery(self._served_kinds, ttl=own.monitoring_recheck_seconds)
+        self._cert_manager = discovery.CertManagerDiscovery(
+            self._served_kinds, ttl=own.monitoring_recheck_seconds
+        )
+        self._pod_logs = discovery.PodLogsDiscovery(self._served_kinds, ttl=own.monitoring_recheck_seconds)
 
     def connect(self, configuration: kubernetes.client.Configuration) -> None:
         """Use freshly loaded credentials."""
@@ -65,6 +69,18 @@ class Connection:
         """Whether CloudNativePG's Cluster is served."""
         self._logged_in()
         return self._cnpg
+
+    @property
+    def cert_manager(self) -> discovery.CertManagerDiscovery:
+        """Whether cert-manager's Certificate is served."""
+        self._logged_in()
+        return self._cert_manager
+
+    @property
+    def pod_logs(self) -> discovery.PodLogsDiscovery:
+        """Whether Grafana's PodLogs is served."""
+        self._logged_in()
+        return self._pod_logs
 
     def _logged_in(self) -> None:
         if self._client is None:

@@ -13,7 +13,8 @@ pile up while one runs cost one more reconcile, not one each:
    deleted by someone else is applied again from its watch event, and the drift repair
    applies everything), create the generated passwords once, delete what must not exist;
 3. **observe** the Deployment and Redis from their watch events (no reads), the database,
-   the Secrets the spec names;
+   the Secrets the spec names, and the pods of a child that is not ready (``pods``: read by
+   the child's selector then, and again after a while until it is ready);
 4. **status** (``status.proxy_status``, pure, validated by ``WeatherProxyStatus``);
 5. **write** it when it differs from the one last written; an API refusal in 1-2 becomes
    ``Degraded, reason ReconcileFailed`` and a retry with backoff.
@@ -30,14 +31,16 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from weather_operator import apply, events, keys, settings, status
+from weather_operator import apply, events, keys, podstate, settings, status
 from weather_operator.api import effective
 from weather_operator.controller import (
+    certificates,
     children,
     connection,
     indexes,
     keysync,
     memory,
+    pods,
     requests,
     specs,
     workqueue,
@@ -72,6 +75,7 @@ class Plan:
     monitoring_available: bool
     resharding: bool  # a previous keys layout is still being read by pods
     now: datetime.datetime
+    tls: certificates.TlsState
 
 
 class FleetReconciler:
@@ -95,6 +99,7 @@ class FleetReconciler:
         self.requests = requests_
         self.children = children_
         self.clock = clock
+        self.certificates = certificates.Certificates(connection_)
 
     async def reconcile(self, request: workqueue.Request, reason: str) -> Outcome:
         """The queue's reconcile of one WeatherProxy (from its latest indexed body)."""
@@ -124,6 +129,9 @@ class FleetReconciler:
             events.info(body, reason="Applied", message=f"{reason}: applied {', '.join(changed)}")
         if deleted:
             events.info(body, reason="Deleted", message=f"{reason}: deleted {', '.join(deleted)}")
+        if plan.tls.issued:
+            issued = ", ".join(plan.tls.issued)
+            events.info(body, reason="CertificateIssued", message=f"{reason}: issued {issued}")
         return Outcome(changed=changed, deleted=deleted, status_written=written)
 
     # --- 1. plan --------------------------------------------------------------------------------------
@@ -141,6 +149,10 @@ class FleetReconciler:
         now = self.clock()
         keys_file = keys.keys_file(records, now)
         shards, previous = await keysync.layout(self.connection.api, namespace, name, keys_file, record.keys)
+        # The certificates before the render: the pod templates carry their fingerprints.
+        tls_state = await self.certificates.ensure(
+            body, spec, record.tls, record.children, now, full=record.full_apply
+        )
         rendered = fleet_.render_fleet(
             fleet_.FleetInputs(
                 name=name,
@@ -153,6 +165,9 @@ class FleetReconciler:
                 previous_key_shards=previous,
                 key_revisions=keysync.revisions_of(name, max(shards, previous or 0), record.keys),
                 now=now,
+                tls_fingerprints=tls_state.fingerprints,
+                cert_manager_available=await self.connection.cert_manager.available(),
+                pod_logs_available=await self.connection.pod_logs.available(),
             )
         )
         return Plan(
@@ -161,6 +176,7 @@ class FleetReconciler:
             monitoring_available=available,
             resharding=previous is not None,
             now=now,
+            tls=tls_state,
         )
 
     # --- 2. apply -------------------------------------------------------------------------------------
@@ -209,6 +225,8 @@ class FleetReconciler:
         delay = keysync.next_transition(plan.key_records, plan.now)
         if delay is not None:
             self.requests.fleet(namespace, name, "a key expires", delay=delay)
+        if plan.tls.recheck_after is not None:
+            self.requests.fleet(namespace, name, "a certificate is due", delay=plan.tls.recheck_after)
 
     # --- 3. observe -----------------------------------------------------------------------------------
 
@@ -227,6 +245,8 @@ class FleetReconciler:
         deployment = await self.children.workload(
             apply.DEPLOYMENT, namespace, names.deployment_name(name), record.children
         )
+        wanted = status.desired_replicas(spec, deployment)
+        proxy_pods = await self._pods(namespace, name, deployment, wanted, names.PROXY)
         return status.ProxyObservation(
             name=name,
             namespace=namespace,
@@ -243,7 +263,22 @@ class FleetReconciler:
             reconcile_error=reconcile_error,
             analytics=await self.observe_analytics(namespace, name, spec, record),
             error_tracking=await observe_error_tracking(self.connection.api, namespace, spec),
+            tls=record.tls.ready if spec.tls.enabled else status.tls_ready(spec.tls, None, None),
+            proxy_pods=proxy_pods,
+            logs=status.logs_configured(spec.pod_logs, bool(self.connection.pod_logs.last_answer)),
         )
+
+    async def _pods(
+        self, namespace: str, name: str, workload: Mapping[str, Any] | None, wanted: int, component: str
+    ) -> str | None:
+        """Why the pods of a child that is not ready are not (``controller.pods``); a look again later."""
+        if not podstate.needs_a_look(workload, wanted):
+            return None
+        self.requests.fleet(
+            namespace, name, f"its {component} is not ready", delay=self.settings.not_ready_recheck_seconds
+        )
+        labels = names.selector_labels(name, component)
+        return await pods.why_not_ready(self.connection.api, namespace, workload, wanted, labels)
 
     async def observe_redis(
         self, namespace: str, name: str, spec: effective.EffectiveSpec, record: memory.FleetMemory
@@ -252,7 +287,7 @@ class FleetReconciler:
             sts = await self.children.workload(
                 apply.STATEFULSET, namespace, names.redis_name(name), record.children
             )
-            return status.redis_from_statefulset(sts)
+            return status.redis_from_statefulset(sts, await self._pods(namespace, name, sts, 1, names.REDIS))
         ref = spec.redis.url_secret_ref
         if ref is None:
             return status.RedisObservation(
@@ -269,13 +304,15 @@ class FleetReconciler:
         managed = analytics.enabled and analytics.managed
         cnpg = managed and bool(self.connection.cloudnativepg.last_answer)
         live: dict[str, Any] | None = None
+        database_pods: str | None = None
         if cnpg:
             live = await self.connection.api.get(apply.CNPG_CLUSTER, namespace, names.cnpg_cluster_name(name))
         elif managed:
             live = await self.children.workload(
                 apply.STATEFULSET, namespace, names.postgres_name(name), record.children
             )
-        return status.analytics_readiness(name, analytics, cnpg, live)
+            database_pods = await self._pods(namespace, name, live, 1, names.POSTGRES)
+        return status.analytics_readiness(name, analytics, cnpg, live, database_pods)
 
     # --- 4. status, 5. write --------------------------------------------------------------------------
 
@@ -333,6 +370,11 @@ def _announce_transitions(
             continue
         if condition["type"] == status.MONITORING_CONFIGURED and condition["reason"] == "CRDsNotInstalled":
             events.warn(body, reason="MonitoringSkipped", message=condition["message"])
+        elif (
+            condition["type"] == status.LOGS_CONFIGURED
+            and condition["reason"] == status.POD_LOGS_CRD_NOT_INSTALLED
+        ):
+            events.warn(body, reason="PodLogsSkipped", message=condition["message"])
         elif condition["type"] == status.READY and condition["status"] == status.TRUE:
             events.info(body, reason="Ready", message=condition["message"])
         elif condition["type"] == status.READY and condition["reason"] == specs.REASON:
@@ -341,6 +383,11 @@ def _announce_transitions(
             events.warn(body, reason=condition["reason"], message=condition["message"])
         elif condition["type"] == status.REDIS_READY and condition["reason"] == "ExternalSecretNotFound":
             events.warn(body, reason="RedisSecretNotFound", message=condition["message"])
+        elif condition["type"] == status.TLS_READY and condition["reason"] not in {
+            "Disabled",
+            "CertificateReady",
+        }:
+            events.warn(body, reason=f"TLS{condition['reason']}", message=condition["message"])
         elif (
             condition["type"] == status.ERROR_TRACKING_CONFIGURED and condition["reason"] == "SecretNotFound"
         ):

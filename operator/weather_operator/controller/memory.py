@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from weather_operator import keys
-from weather_operator.controller import children, keysync
+from weather_operator.controller import certificates, children, keysync
 
 Key = tuple[str, str]
 
@@ -49,6 +49,7 @@ class FleetMemory:
     status: WrittenStatus = dataclasses.field(default_factory=WrittenStatus)
     children: children.ChildMemory = dataclasses.field(default_factory=children.ChildMemory)
     keys: keysync.KeyLayout = dataclasses.field(default_factory=keysync.KeyLayout)
+    tls: certificates.TlsMemory = dataclasses.field(default_factory=certificates.TlsMemory)
 
 
 @dataclasses.dataclass

@@ -73,13 +73,17 @@ class Periodic:
 
     async def recheck_monitoring(self) -> None:
         available = await self.connection.monitoring.available()
+        pod_logs = await self.connection.pod_logs.available()
         for body in self.indexes.all_fleets():
             namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-            if status.monitoring_outdated(
-                self.memory.fleet(namespace, name).status.previous(body), available
-            ):
+            previous = self.memory.fleet(namespace, name).status.previous(body)
+            if status.monitoring_outdated(previous, available):
                 trigger = "monitoring CRDs " + ("installed" if available else "removed")
                 self.requests.fleet(namespace, name, trigger)
+            elif status.logs_outdated(previous, pod_logs):
+                self.requests.fleet(
+                    namespace, name, "PodLogs CRD " + ("installed" if pod_logs else "removed")
+                )
 
     async def recheck_keys(self) -> None:
         """Request a re-check of the keys read from a user's Secret and of those with a problem."""

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from weather_operator.api import effective
-from weather_operator.render import meta, names, postgres
+from weather_operator.render import meta, names, postgres, tls
 from weather_proxy import config
 
 # Where an External Redis URL really comes from: env WEATHER_PROXY_REDIS_URL (a secretKeyRef)
@@ -23,13 +23,12 @@ def proxy_config(
 
     ``cnpg``: a managed history database is a CloudNativePG Cluster (its primary's Service).
     """
-    redis_url = names.redis_url(proxy) if spec.redis.managed else EXTERNAL_REDIS_PLACEHOLDER_URL
     return config.ProxyConfig(
         environment=spec.environment,
-        listen=config.Listen(host="0.0.0.0", port=names.HTTP_PORT),  # noqa: S104  # nosec B104 - pod network
+        listen=_listen(spec.tls),
         upstream=spec.upstream,
         cache=spec.cache,
-        redis=config.Redis(url=redis_url),
+        redis=_redis(proxy, spec),
         # The mounted keys file is the fallback; the watch of the Secrets is what revokes within seconds.
         # No namespace: each pod reads its own from its ServiceAccount mount.
         auth=config.Auth(
@@ -43,8 +42,32 @@ def proxy_config(
         rate_limit=spec.rate_limit,
         http=spec.http,
         observability=config.Observability(log_level=spec.log_level, tracing=spec.tracing),
-        analytics=postgres.analytics_config(proxy, spec.analytics, cnpg),
+        analytics=postgres.analytics_config(proxy, spec.analytics, cnpg, internal_tls=spec.tls.internal),
         server=spec.server,
+    )
+
+
+def _listen(spec_tls: effective.EffectiveTls) -> config.Listen:
+    """Plain HTTP on 8080, or HTTPS on 8443 from the mounted serving certificate (``spec.tls``)."""
+    host = "0.0.0.0"  # noqa: S104  # nosec B104 - pod network
+    if not spec_tls.enabled:
+        return config.Listen(host=host, port=names.HTTP_PORT)
+    files = {
+        "certFile": f"{names.TLS_DIR}/{names.TLS_CERT_KEY}",
+        "keyFile": f"{names.TLS_DIR}/{names.TLS_KEY_KEY}",
+    }
+    return config.Listen.model_validate({"host": host, "port": names.HTTPS_PORT, "tls": files})
+
+
+def _redis(proxy: str, spec: effective.EffectiveSpec) -> config.Redis:
+    """The managed Redis (over TLS against the fleet's CA with ``spec.tls.internal``), or the
+    External placeholder."""
+    if not spec.redis.managed:
+        return config.Redis(url=EXTERNAL_REDIS_PLACEHOLDER_URL)
+    if not spec.tls.internal:
+        return config.Redis(url=names.redis_url(proxy))
+    return config.Redis.model_validate(
+        {"url": names.redis_url(proxy, tls=True), "tls": {"caFile": tls.internal_ca_file()}}
     )
 
 

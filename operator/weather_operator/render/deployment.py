@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from weather_operator.api import constants, effective
-from weather_operator.render import meta, names, postgres
-from weather_proxy import contract
+from weather_operator.render import meta, names, postgres, tls
+from weather_proxy import config, contract
 
 TERMINATION_GRACE_PERIOD_SECONDS = 30
 # Lets endpoints controllers and load balancers drop the pod before it stops accepting.
@@ -24,6 +24,9 @@ TOKEN_EXPIRATION_SECONDS = 3600
 API_ACCESS_VOLUME = "kube-api-access"
 # Spread over nodes first, then zones (the well-known labels the kubelet and cloud providers set).
 SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+# Servers that cannot reload a renewed serving certificate in process: their pods are rolled by
+# the certificate's fingerprint on the pod template (docs/operations.md, Certificates).
+SERVERS_WITHOUT_TLS_RELOAD: frozenset[config.Server] = frozenset({config.Server.GRANIAN})
 _WHEN_UNSATISFIABLE = {
     effective.SpreadMode.SOFT: "ScheduleAnyway",
     effective.SpreadMode.HARD: "DoNotSchedule",
@@ -70,28 +73,44 @@ def _redis_env(proxy: str, spec: effective.EffectiveSpec) -> list[dict[str, Any]
     return [{"name": REDIS_URL_ENV, "valueFrom": {"secretKeyRef": ref}}]
 
 
+def serving_port(spec: effective.EffectiveSpec) -> tuple[str, int]:
+    """The pods' one listener (API, probes, metrics): ``https`` 8443 with spec.tls on, else ``http`` 8080."""
+    if spec.tls.enabled:
+        return names.HTTPS_PORT_NAME, names.HTTPS_PORT
+    return names.HTTP_PORT_NAME, names.HTTP_PORT
+
+
+def _probe(path: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
+    # The kubelet does not verify the certificate of an HTTPS probe.
+    get: dict[str, Any] = {"path": path, "port": serving_port(spec)[0]}
+    if spec.tls.enabled:
+        get["scheme"] = "HTTPS"
+    return {"httpGet": get}
+
+
 def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
+    port_name, port = serving_port(spec)
     return {
         "name": CONTAINER_NAME,
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["weather-proxy", "--config", names.CONFIG_PATH],
-        "ports": [{"name": names.HTTP_PORT_NAME, "containerPort": names.HTTP_PORT, "protocol": "TCP"}],
+        "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
         "env": _env(proxy, spec),
         "resources": spec.resources.to_dict(),
         "startupProbe": {
-            "httpGet": {"path": contract.LIVENESS_PATH, "port": names.HTTP_PORT_NAME},
+            **_probe(contract.LIVENESS_PATH, spec),
             "periodSeconds": 2,
             "failureThreshold": 30,
         },
         "livenessProbe": {
-            "httpGet": {"path": contract.LIVENESS_PATH, "port": names.HTTP_PORT_NAME},
+            **_probe(contract.LIVENESS_PATH, spec),
             "periodSeconds": 10,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
         },
         "readinessProbe": {
-            "httpGet": {"path": contract.READINESS_PATH, "port": names.HTTP_PORT_NAME},
+            **_probe(contract.READINESS_PATH, spec),
             "periodSeconds": 5,
             "timeoutSeconds": 2,
             "failureThreshold": 2,
@@ -104,6 +123,7 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
             {"name": "keys", "mountPath": names.KEYS_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  # nosec B108 - an emptyDir, private to the pod
             {"name": API_ACCESS_VOLUME, "mountPath": contract.SERVICE_ACCOUNT_DIR, "readOnly": True},
+            *tls.proxy_mounts(spec.tls),
         ],
     }
 
@@ -163,10 +183,29 @@ def _keys_volume(proxy: str, shards: int) -> dict[str, Any]:
     return {"name": "keys", "projected": {"sources": sources}}
 
 
+def _annotations(
+    spec: effective.EffectiveSpec, config_hash: str, tls_fingerprint: str | None
+) -> dict[str, str]:
+    """The config hash, and the serving certificate's fingerprint for a server that cannot reload it."""
+    out = {constants.CONFIG_HASH_ANNOTATION: config_hash}
+    if spec.tls.enabled and tls_fingerprint is not None and spec.server in SERVERS_WITHOUT_TLS_RELOAD:
+        out[constants.TLS_FINGERPRINT_ANNOTATION] = tls_fingerprint
+    return out
+
+
 def render(
-    proxy: str, namespace: str, spec: effective.EffectiveSpec, config_hash: str, key_shards: int = 1
+    proxy: str,
+    namespace: str,
+    spec: effective.EffectiveSpec,
+    config_hash: str,
+    key_shards: int = 1,
+    tls_fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """The Deployment; without ``spec.replicas`` when an HPA owns the replica count."""
+    """The Deployment; without ``spec.replicas`` when an HPA owns the replica count.
+
+    ``tls_fingerprint``: sha256 of the certificate the pods serve (``spec.tls``), on the pod
+    template only for a server that cannot reload a renewed certificate in process.
+    """
     deployment_spec: dict[str, Any] = {}
     if not spec.autoscaling.enabled:
         deployment_spec["replicas"] = spec.replicas
@@ -177,7 +216,7 @@ def render(
         "template": {
             "metadata": {
                 "labels": names.labels(proxy, names.PROXY),
-                "annotations": {constants.CONFIG_HASH_ANNOTATION: config_hash},
+                "annotations": _annotations(spec, config_hash, tls_fingerprint),
             },
             "spec": {
                 "serviceAccountName": names.service_account_name(proxy),
@@ -192,6 +231,7 @@ def render(
                     _keys_volume(proxy, key_shards),
                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     _api_access_volume(),
+                    *tls.proxy_volumes(proxy, spec.tls),
                 ],
             },
         },

@@ -18,12 +18,14 @@ from weather_operator.render import (
     names,
     networkpolicy,
     pdb,
+    podlogs,
     postgres,
     prometheusrule,
     rbac,
     redis,
     service,
     servicemonitor,
+    tls,
 )
 from weather_proxy import config
 
@@ -41,6 +43,10 @@ class FleetInputs:
     # Per keys Secret name: (content digest, revision) last written; new content gets a higher revision.
     key_revisions: Mapping[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
     now: datetime.datetime = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # revision of new content
+    # spec.tls: the current certificates' fingerprints (pod templates), cert-manager's CRDs served.
+    tls_fingerprints: tls.Fingerprints = dataclasses.field(default_factory=tls.Fingerprints)
+    cert_manager_available: bool = False
+    pod_logs_available: bool = False  # Grafana's PodLogs CRD (monitoring.grafana.com/v1alpha2) served
 
 
 ObjectRef = meta.ObjectRef
@@ -82,10 +88,11 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     ]
     unwanted: list[ObjectRef] = []
 
+    prints = inputs.tls_fingerprints
     redis_objects = [
         networkpolicy.render(name, namespace),
         redis.render_service(name, namespace),
-        redis.render_statefulset(name, namespace, spec.redis),
+        redis.render_statefulset(name, namespace, spec.redis, spec.tls.internal, prints.redis),
     ]
     if spec.redis.managed:
         objects += redis_objects
@@ -94,16 +101,23 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
         unwanted.append(ObjectRef("v1", "Secret", names.redis_secret_name(name)))
 
     # The history database before the pods that write to it.
-    database = postgres.render_database(name, namespace, spec.analytics, cnpg)
+    database = postgres.render_database(
+        name, namespace, spec.analytics, cnpg, spec.tls.internal, prints.postgres
+    )
     objects += database.objects
     unwanted += database.unwanted
 
+    unwanted += tls.unwanted_secrets(
+        name, spec.tls, spec.redis.managed, spec.analytics.enabled and spec.analytics.managed
+    )
     objects += [
-        deployment.render(name, namespace, spec, config_hash, shards),
-        service.render(name, namespace),
+        deployment.render(name, namespace, spec, config_hash, shards, prints.proxy),
+        service.render(name, namespace, spec.tls.enabled),
+        networkpolicy.render_proxy(name, namespace, deployment.serving_port(spec)[1]),
     ]
 
     monitoring = spec.monitoring
+    tls_secret = tls.proxy_secret_name(name, spec.tls) if spec.tls.enabled else None
     optional: list[tuple[bool, ObjectRef, Callable[[], dict[str, Any]]]] = [
         (
             spec.autoscaling.enabled,
@@ -123,7 +137,7 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
         (
             inputs.monitoring_available and monitoring.service_monitor.enabled,
             ObjectRef(servicemonitor.API_VERSION, servicemonitor.KIND, names.service_monitor_name(name)),
-            lambda: servicemonitor.render(name, namespace, monitoring.service_monitor),
+            lambda: servicemonitor.render(name, namespace, monitoring.service_monitor, tls_secret),
         ),
         (
             inputs.monitoring_available and monitoring.alerts.enabled,
@@ -136,6 +150,21 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
             objects.append(build())
         else:
             unwanted.append(ref)
+    # Only where its CRD is served (nothing of the kind can exist elsewhere); without it
+    # LogsConfigured says so (CRDNotInstalled).
+    if inputs.pod_logs_available:
+        if spec.pod_logs.enabled:
+            objects.append(podlogs.render(name, namespace, spec.pod_logs))
+        else:
+            unwanted.append(ObjectRef(podlogs.API_VERSION, podlogs.KIND, names.pod_logs_name(name)))
+    # Only where cert-manager's CRDs are served (nothing of the kind can exist elsewhere); without
+    # them TLSReady says so (CertManagerMissing) and the rest of the fleet goes on.
+    if inputs.cert_manager_available:
+        if spec.tls.mode is api.effective.TlsMode.CERT_MANAGER:
+            objects.append(tls.render_certificate(name, namespace, spec.tls))
+        else:
+            certificate = names.tls_secret_name(name)
+            unwanted.append(ObjectRef(tls.CERT_MANAGER_API_VERSION, tls.CERTIFICATE_KIND, certificate))
     return Fleet(objects=objects, unwanted=unwanted, config_hash=config_hash, keys_secrets=keys_secrets)
 
 

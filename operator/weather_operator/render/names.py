@@ -17,6 +17,10 @@ API_KEY = "api-key"
 
 HTTP_PORT = contract.HTTP_PORT
 HTTP_PORT_NAME = "http"
+# With spec.tls on: the pods serve HTTPS on 8443, the Service on 443.
+HTTPS_PORT = 8443
+HTTPS_PORT_NAME = "https"
+SERVICE_HTTPS_PORT = 443
 REDIS_PORT = 6379
 REDIS_PORT_NAME = "redis"
 
@@ -53,6 +57,10 @@ def ingress_name(proxy: str) -> str:
 
 
 def service_monitor_name(proxy: str) -> str:
+    return proxy
+
+
+def pod_logs_name(proxy: str) -> str:
     return proxy
 
 
@@ -108,9 +116,10 @@ def redis_network_policy_name(proxy: str) -> str:
     return f"{proxy}-redis"
 
 
-def redis_url(proxy: str) -> str:
-    """URL of the managed Redis, database 0, through its Service."""
-    return f"redis://{redis_service_name(proxy)}:{REDIS_PORT}/0"
+def redis_url(proxy: str, tls: bool = False) -> str:
+    """URL of the managed Redis, database 0, through its Service (``rediss://`` over TLS)."""
+    scheme = "rediss" if tls else "redis"
+    return f"{scheme}://{redis_service_name(proxy)}:{REDIS_PORT}/0"
 
 
 def apikey_secret_name(apikey: str) -> str:
@@ -118,9 +127,53 @@ def apikey_secret_name(apikey: str) -> str:
     return f"{apikey}-apikey"
 
 
-def endpoint(proxy: str, namespace: str) -> str:
-    """In-cluster URL of the fleet's Service."""
+def endpoint(proxy: str, namespace: str, tls: bool = False) -> str:
+    """In-cluster URL of the fleet's Service (https on 443 with spec.tls on)."""
+    if tls:
+        return f"https://{service_name(proxy)}.{namespace}.svc"
     return f"http://{service_name(proxy)}.{namespace}.svc:{HTTP_PORT}"
+
+
+def network_policy_name(proxy: str) -> str:
+    """The proxy pods' own NetworkPolicy."""
+    return proxy
+
+
+# spec.tls: the fleet's CA and the leaves it signs (weather_operator.certificates).
+TLS_DIR = f"{CONFIG_DIR}/tls"  # the proxies' serving certificate (tls.crt, tls.key, ca.crt)
+INTERNAL_CA_DIR = f"{CONFIG_DIR}/internal-ca"  # ca.crt of the fleet's CA, for Redis and PostgreSQL
+TLS_CERT_KEY = "tls.crt"
+TLS_KEY_KEY = "tls.key"
+CA_CERT_KEY = "ca.crt"
+CA_KEY_KEY = "ca.key"
+
+
+def service_dns_names(service: str, namespace: str) -> list[str]:
+    """The names a Service is reached by in the cluster, shortest first."""
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+
+
+def tls_ca_secret_name(proxy: str) -> str:
+    """Secret of the fleet's CA (``ca.crt``, ``ca.key``); never mounted whole into a pod."""
+    return f"{proxy}-tls-ca"
+
+
+def tls_secret_name(proxy: str) -> str:
+    """kubernetes.io/tls Secret the proxies serve (Managed and CertManager)."""
+    return f"{proxy}-tls"
+
+
+def redis_tls_secret_name(proxy: str) -> str:
+    return f"{proxy}-redis-tls"
+
+
+def postgres_tls_secret_name(proxy: str) -> str:
+    return f"{proxy}-postgres-tls"
 
 
 def selector_labels(proxy: str, component: str) -> dict[str, str]:

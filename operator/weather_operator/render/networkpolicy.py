@@ -1,4 +1,4 @@
-"""NetworkPolicies of a fleet: who may reach its Redis (on 6379) and its history database."""
+"""NetworkPolicies of a fleet: who may reach its proxies, its Redis (on 6379) and its history database."""
 
 from __future__ import annotations
 
@@ -39,4 +39,17 @@ def render(proxy: str, namespace: str) -> dict[str, Any]:
                 "ports": [{"protocol": "TCP", "port": names.REDIS_PORT}],
             }
         ],
+    )
+
+
+def render_proxy(proxy: str, namespace: str, port: int) -> dict[str, Any]:
+    """Anyone reaches the proxy pods, on their one port (API, probes and metrics: Prometheus too)
+    and on nothing else. Egress stays open: Open-Meteo, Redis, PostgreSQL, the API server, DNS."""
+    return ingress_policy(
+        names.network_policy_name(proxy),
+        namespace,
+        proxy,
+        names.PROXY,
+        names.selector_labels(proxy, names.PROXY),
+        [{"ports": [{"protocol": "TCP", "port": port}]}],
     )

@@ -30,7 +30,8 @@ import dataclasses
 from typing import Any
 
 from weather_operator.api import analytics as analytics_api
-from weather_operator.render import meta, names, networkpolicy
+from weather_operator.api import constants
+from weather_operator.render import meta, names, networkpolicy, tls
 from weather_proxy import config, settings
 
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
@@ -73,6 +74,15 @@ exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$
 """
 
 
+TLS_DIR = "/etc/postgres-tls"  # its leaf of the fleet's CA (spec.tls.internal)
+# The same script, serving TLS from its leaf (clients that ask for it; the proxies always do).
+TLS_START_SCRIPT = START_SCRIPT.replace(
+    "-c password_encryption=scram-sha-256\n",
+    "-c password_encryption=scram-sha-256 \\\n"
+    f"  -c ssl=on -c ssl_cert_file={TLS_DIR}/tls.crt -c ssl_key_file={TLS_DIR}/tls.key\n",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Database:
     """The database's desired children, in apply order, and those that must not exist."""
@@ -107,14 +117,21 @@ def database_url(proxy: str, cnpg: bool) -> str:
 
 
 def analytics_config(
-    proxy: str, analytics: analytics_api.EffectiveAnalytics, cnpg: bool
+    proxy: str, analytics: analytics_api.EffectiveAnalytics, cnpg: bool, *, internal_tls: bool = False
 ) -> config.Analytics | None:
-    """config.yaml's ``analytics`` section; None (no section: the routes answer 404) when off."""
+    """config.yaml's ``analytics`` section; None (no section: the routes answer 404) when off.
+
+    ``internal_tls`` (``spec.tls.internal``): a managed database is reached with
+    ``sslmode=verify-full`` against the fleet's CA.
+    """
     if not analytics.enabled:
         return None
     url = database_url(proxy, cnpg) if analytics.managed else EXTERNAL_PLACEHOLDER_URL
+    database: dict[str, Any] = {"url": url}
+    if analytics.managed and internal_tls:
+        database["tls"] = {"caFile": f"{names.INTERNAL_CA_DIR}/{names.CA_CERT_KEY}"}
     return config.Analytics(
-        database=config.AnalyticsDatabase(url=url),
+        database=config.AnalyticsDatabase.model_validate(database),
         retention_days=analytics.retention_days,
         erase_on_key_delete=analytics.erase_on_key_delete,
     )
@@ -197,9 +214,14 @@ def render_cnpg_network_policy(proxy: str, namespace: str) -> dict[str, Any]:
 
 
 def render_cnpg_cluster(
-    proxy: str, namespace: str, analytics: analytics_api.EffectiveAnalytics
+    proxy: str, namespace: str, analytics: analytics_api.EffectiveAnalytics, internal_tls: bool = False
 ) -> dict[str, Any]:
-    """The CloudNativePG Cluster: ``instances`` pods on their own volumes, owner from our Secret."""
+    """The CloudNativePG Cluster: ``instances`` pods on their own volumes, owner from our Secret.
+
+    ``internal_tls``: the server certificate is the fleet's (``certificates.serverTLSSecret`` and
+    ``serverCASecret``: one CA for every hop, which the proxies verify); without it CloudNativePG
+    makes its own CA. Its replication and client CAs stay CloudNativePG's.
+    """
     storage: dict[str, Any] = {"size": analytics.storage_size}
     if analytics.storage_class_name is not None:
         storage["storageClass"] = analytics.storage_class_name
@@ -218,6 +240,11 @@ def render_cnpg_cluster(
         "storage": storage,
         "resources": analytics.resources.to_dict(),
     }
+    if internal_tls:
+        spec["certificates"] = {
+            "serverTLSSecret": names.postgres_tls_secret_name(proxy),
+            "serverCASecret": names.tls_ca_secret_name(proxy),
+        }
     return {
         "apiVersion": CNPG_API_VERSION,
         "kind": CNPG_KIND,
@@ -226,12 +253,18 @@ def render_cnpg_cluster(
     }
 
 
-def _container(proxy: str, analytics: analytics_api.EffectiveAnalytics) -> dict[str, Any]:
+def _container(proxy: str, analytics: analytics_api.EffectiveAnalytics, tls_on: bool) -> dict[str, Any]:
+    mounts: list[dict[str, Any]] = [
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "tmp", "mountPath": SOCKET_DIR},
+    ]
+    if tls_on:
+        mounts.append({"name": tls.TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True})
     return {
         "name": "postgres",
         "image": analytics.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "-c", START_SCRIPT],
+        "command": ["sh", "-c", TLS_START_SCRIPT if tls_on else START_SCRIPT],
         "env": [
             {"name": "PGDATA", "value": PGDATA},
             {"name": "POSTGRES_USER", "value": names.POSTGRES_USER},
@@ -272,17 +305,22 @@ def _container(proxy: str, analytics: analytics_api.EffectiveAnalytics) -> dict[
             "failureThreshold": 3,
         },
         "securityContext": meta.restricted_container_security_context(POSTGRES_USER_ID),
-        "volumeMounts": [
-            {"name": "data", "mountPath": DATA_DIR},
-            {"name": "tmp", "mountPath": SOCKET_DIR},
-        ],
+        "volumeMounts": mounts,
     }
 
 
 def render_statefulset(
-    proxy: str, namespace: str, analytics: analytics_api.EffectiveAnalytics
+    proxy: str,
+    namespace: str,
+    analytics: analytics_api.EffectiveAnalytics,
+    tls_on: bool = False,
+    tls_fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """One PostgreSQL on a PersistentVolumeClaim (deleted with the StatefulSet: the history goes with it)."""
+    """One PostgreSQL on a PersistentVolumeClaim (deleted with the StatefulSet: the history goes with it).
+
+    ``tls_on`` (spec.tls.internal): ``ssl=on`` from ``<proxy>-postgres-tls``; the certificate's
+    ``tls_fingerprint`` on the pod template restarts it when the certificate is renewed.
+    """
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": analytics.storage_size}},
@@ -295,9 +333,14 @@ def render_statefulset(
         "securityContext": meta.restricted_pod_security_context(POSTGRES_USER_ID),
         # A fast shutdown checkpoints; the kubelet's SIGTERM is PostgreSQL's "smart" one, so give it time.
         "terminationGracePeriodSeconds": 60,
-        "containers": [_container(proxy, analytics)],
+        "containers": [_container(proxy, analytics, tls_on)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     }
+    template: dict[str, Any] = {"labels": names.labels(proxy, names.POSTGRES)}
+    if tls_on:
+        pod_spec["volumes"].append(tls.secret_volume(tls.TLS_VOLUME, names.postgres_tls_secret_name(proxy)))
+    if tls_on and tls_fingerprint is not None:
+        template["annotations"] = {constants.TLS_FINGERPRINT_ANNOTATION: tls_fingerprint}
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -306,7 +349,7 @@ def render_statefulset(
             "replicas": 1,
             "serviceName": names.postgres_name(proxy),
             "selector": {"matchLabels": names.selector_labels(proxy, names.POSTGRES)},
-            "template": {"metadata": {"labels": names.labels(proxy, names.POSTGRES)}, "spec": pod_spec},
+            "template": {"metadata": template, "spec": pod_spec},
             "volumeClaimTemplates": [
                 {
                     "metadata": {"name": "data", "labels": names.labels(proxy, names.POSTGRES)},
@@ -344,7 +387,12 @@ def _ref(obj: dict[str, Any]) -> meta.ObjectRef:
 
 
 def render_database(
-    proxy: str, namespace: str, analytics: analytics_api.EffectiveAnalytics, cnpg_available: bool
+    proxy: str,
+    namespace: str,
+    analytics: analytics_api.EffectiveAnalytics,
+    cnpg_available: bool,
+    tls_on: bool = False,
+    tls_fingerprint: str | None = None,
 ) -> Database:
     """The database children for this spec, and the other form's children (and Secret) as unwanted.
 
@@ -355,9 +403,12 @@ def render_database(
     statefulset = [
         render_network_policy(proxy, namespace),
         render_service(proxy, namespace),
-        render_statefulset(proxy, namespace, analytics),
+        render_statefulset(proxy, namespace, analytics, tls_on, tls_fingerprint),
     ]
-    cnpg = [render_cnpg_network_policy(proxy, namespace), render_cnpg_cluster(proxy, namespace, analytics)]
+    cnpg = [
+        render_cnpg_network_policy(proxy, namespace),
+        render_cnpg_cluster(proxy, namespace, analytics, internal_tls=tls_on),
+    ]
     secret = meta.ObjectRef("v1", "Secret", names.postgres_secret_name(proxy))
     if not analytics.enabled or not analytics.managed:
         unwanted = [_ref(o) for o in statefulset] + [
@@ -376,16 +427,18 @@ def render_erase_job(
     key_uid: str,
     proxy_image: str,
     analytics: analytics_api.EffectiveAnalytics,
+    internal_tls: bool = False,
 ) -> dict[str, Any] | None:
     """The Job erasing every history row of ``key_id`` (a deleted ApiKey, ``key_uid``); None when not wanted.
 
     Runs ``python -m weather_proxy.history --config <the fleet's config.yaml> erase <key id>`` in the
     proxy image, as the proxy user, with the proxy's database env. Retries while the database is
     away, for at most a day; a bad config (exit 2) fails at once. Idempotent: a second run erases 0.
+    ``internal_tls``: the config verifies a managed database against the fleet's CA, mounted here too.
     """
     if not analytics.enabled or not analytics.erase_on_key_delete:
         return None
-    container = {
+    container: dict[str, Any] = {
         "name": ERASER_CONTAINER,
         "image": proxy_image,
         "imagePullPolicy": "IfNotPresent",
@@ -403,6 +456,10 @@ def render_erase_job(
         "securityContext": meta.restricted_container_security_context(meta.PROXY_USER),
         "volumeMounts": [{"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True}],
     }
+    volumes = [{"name": "config", "configMap": {"name": names.config_map_name(proxy)}}]
+    if internal_tls and analytics.managed:
+        container["volumeMounts"].append(tls.internal_ca_mount())
+        volumes.append(tls.internal_ca_volume(proxy))
     pod_labels = names.labels(proxy, names.HISTORY_ERASER)
     return {
         "apiVersion": "batch/v1",
@@ -438,7 +495,7 @@ def render_erase_job(
                     "enableServiceLinks": False,
                     "securityContext": meta.restricted_pod_security_context(meta.PROXY_USER),
                     "containers": [container],
-                    "volumes": [{"name": "config", "configMap": {"name": names.config_map_name(proxy)}}],
+                    "volumes": volumes,
                 },
             },
         },

@@ -1,12 +1,13 @@
 """The PrometheusRule (monitoring.coreos.com/v1) with a fleet's alerts.
 
 Symptom alerts (error rate, p95 latency, breaker open, upstream budget at 80%, Redis down,
-config reload failing, keys Secret not watched) and multi-window, multi-burn-rate alerts on an
-availability SLO and a latency SLO (Google SRE workbook, ch. 5): page when 1h and 5m burn 14.4x
-the budget or 6h and 30m burn 6x; open a ticket when 3d and 6h burn 1x. A burn-rate alert also
-needs the long window's request rate to reach ``minRequestsPerSecond``: at a few requests an hour
-one failure is a burn rate of hundreds. Recording rules keep each SLO's 30-day SLI and the share
-of its error budget left. Series are those the ServiceMonitor scrapes: ``job`` is the Service name.
+config reload failing, keys Secret not watched, serving certificate expiring within 14 days)
+and multi-window, multi-burn-rate alerts on an availability SLO and a latency SLO (Google SRE
+workbook, ch. 5): page when 1h and 5m burn 14.4x the budget or 6h and 30m burn 6x; open a
+ticket when 3d and 6h burn 1x. A burn-rate alert also needs the long window's request rate to
+reach ``minRequestsPerSecond``: at a few requests an hour one failure is a burn rate of
+hundreds. Recording rules keep each SLO's 30-day SLI and the share of its error budget left.
+Series are those the ServiceMonitor scrapes: ``job`` is the Service name.
 
 The SLIs leave out the kubelet's probes and Prometheus's scrapes: they are traffic of the
 platform, not of users, and at several requests a second per pod they alone would keep a quiet
@@ -35,6 +36,10 @@ REDIS_UP = contract.METRIC_REDIS_UP
 CONFIG_RELOAD_SUCCESS = contract.METRIC_CONFIG_RELOAD_SUCCESS
 KEYS_WATCH_CONNECTED = contract.METRIC_KEYS_WATCH_CONNECTED
 UPSTREAM_BUDGET_USED = contract.METRIC_UPSTREAM_BUDGET_USED
+TLS_CERTIFICATE_EXPIRY = contract.METRIC_TLS_CERTIFICATE_EXPIRY
+# A certificate served with less than this left: renewal (two thirds into its life: 30 days
+# before the end of a 90-day leaf) has not happened or has not reached the pods.
+CERTIFICATE_EXPIRY_WARN_DAYS = 14
 BREAKER_OPEN = contract.BREAKER_STATE_VALUES["open"]
 # Share of any window of spec.upstream.budget (minute, hour, day) that warns before misses get 503.
 UPSTREAM_BUDGET_WARN_RATIO = 0.8
@@ -176,6 +181,20 @@ def _symptom_alerts(proxy: str, namespace: str, alerts: effective.EffectiveAlert
             f"Pods of WeatherProxy {fleet} do not watch their keys Secret.",
             "Key changes reach these pods only when the kubelet re-projects the mounted file (a minute "
             "or more): a revoked key may be accepted, or a new one refused, for that long.",
+            runbook,
+            proxy,
+        ),
+        _alert(
+            "WeatherProxyCertificateExpiringSoon",
+            # Silent without spec.tls: the metric exists only where the pods serve HTTPS.
+            f"min by (namespace, job) ({TLS_CERTIFICATE_EXPIRY}{sel}) - time()\n"
+            f"< {CERTIFICATE_EXPIRY_WARN_DAYS} * 86400",
+            "10m",
+            "warning",
+            f"Pods of WeatherProxy {fleet} serve a certificate that expires within "
+            f"{CERTIFICATE_EXPIRY_WARN_DAYS} days.",
+            "The certificate served expires in {{ $value | humanizeDuration }}; it should have been renewed "
+            "(TLSReady of the WeatherProxy says which one and until when).",
             runbook,
             proxy,
         ),

@@ -10,15 +10,36 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from weather_operator.api import effective
-from weather_operator.render import meta, names
+from weather_operator.api import constants, effective
+from weather_operator.render import meta, names, tls
 
 REDIS_USER = 999  # the uid of the official redis images
 DATA_DIR = "/data"
+TLS_DIR = "/tls"  # its leaf of the fleet's CA (spec.tls.internal): tls.crt, tls.key, ca.crt
 
 
-def _args(persistence: bool) -> list[str]:
-    args = ["--port", str(names.REDIS_PORT), "--dir", DATA_DIR, "--requirepass", "$(REDIS_PASSWORD)"]
+def _listener(tls_on: bool) -> list[str]:
+    """Plain TCP on 6379, or TLS only on 6379 (password auth stays; clients need no certificate)."""
+    if not tls_on:
+        return ["--port", str(names.REDIS_PORT)]
+    return [
+        "--port",
+        "0",
+        "--tls-port",
+        str(names.REDIS_PORT),
+        "--tls-cert-file",
+        f"{TLS_DIR}/{names.TLS_CERT_KEY}",
+        "--tls-key-file",
+        f"{TLS_DIR}/{names.TLS_KEY_KEY}",
+        "--tls-ca-cert-file",
+        f"{TLS_DIR}/{names.CA_CERT_KEY}",
+        "--tls-auth-clients",
+        "no",
+    ]
+
+
+def _args(persistence: bool, tls_on: bool = False) -> list[str]:
+    args = [*_listener(tls_on), "--dir", DATA_DIR, "--requirepass", "$(REDIS_PASSWORD)"]
     if persistence:
         return [*args, "--appendonly", "yes", "--save", "900 1", "--save", "300 10"]
     # A pure cache: nothing written to disk.
@@ -29,13 +50,31 @@ def _password(proxy: str) -> dict[str, Any]:
     return {"secretKeyRef": {"name": names.redis_secret_name(proxy), "key": names.REDIS_PASSWORD_KEY}}
 
 
-def _container(proxy: str, redis: effective.EffectiveRedis) -> dict[str, Any]:
+def _ping(tls_on: bool) -> str:
+    if not tls_on:
+        return "redis-cli ping | grep -q PONG"
+    return f"redis-cli --tls --cacert {TLS_DIR}/{names.CA_CERT_KEY} ping | grep -q PONG"
+
+
+def _alive(tls_on: bool) -> dict[str, Any]:
+    """Liveness: the port answers. With TLS a bare TCP connect would make Redis log an unfinished
+    handshake at every probe, so it is a TLS PING whose any answer counts (LOADING included:
+    redis-cli exits 0 on an error reply; a failed connection or handshake exits 1)."""
+    if not tls_on:
+        return {"tcpSocket": {"port": names.REDIS_PORT_NAME}}
+    return {"exec": {"command": ["redis-cli", "--tls", "--cacert", f"{TLS_DIR}/{names.CA_CERT_KEY}", "ping"]}}
+
+
+def _container(proxy: str, redis: effective.EffectiveRedis, tls_on: bool) -> dict[str, Any]:
+    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}]
+    if tls_on:
+        mounts.append({"name": tls.TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True})
     return {
         "name": "redis",
         "image": redis.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["redis-server"],
-        "args": _args(redis.persistence_enabled),
+        "args": _args(redis.persistence_enabled, tls_on),
         "env": [
             {"name": "REDIS_PASSWORD", "valueFrom": _password(proxy)},
             # redis-cli reads the password from here, so the probe never puts it on a command line.
@@ -44,36 +83,50 @@ def _container(proxy: str, redis: effective.EffectiveRedis) -> dict[str, Any]:
         "ports": [{"name": names.REDIS_PORT_NAME, "containerPort": names.REDIS_PORT, "protocol": "TCP"}],
         "resources": redis.resources.to_dict(),
         "livenessProbe": {
-            "tcpSocket": {"port": names.REDIS_PORT_NAME},
+            **_alive(tls_on),
             "initialDelaySeconds": 5,
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
         "readinessProbe": {
-            "exec": {"command": ["sh", "-c", "redis-cli ping | grep -q PONG"]},
+            "exec": {"command": ["sh", "-c", _ping(tls_on)]},
             "periodSeconds": 5,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
         },
         "securityContext": meta.restricted_container_security_context(REDIS_USER),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        "volumeMounts": mounts,
     }
 
 
-def render_statefulset(proxy: str, namespace: str, redis: effective.EffectiveRedis) -> dict[str, Any]:
-    """The Redis StatefulSet: a PVC template when persistence is on, an emptyDir otherwise."""
+def render_statefulset(
+    proxy: str,
+    namespace: str,
+    redis: effective.EffectiveRedis,
+    tls_on: bool = False,
+    tls_fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """The Redis StatefulSet: a PVC template when persistence is on, an emptyDir otherwise.
+
+    ``tls_on`` (spec.tls.internal): Redis serves TLS only, from ``<proxy>-redis-tls``. It reads
+    its certificate at start, so the certificate's ``tls_fingerprint`` on the pod template
+    restarts it when the certificate is renewed.
+    """
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": meta.restricted_pod_security_context(REDIS_USER),
         "terminationGracePeriodSeconds": 30,
-        "containers": [_container(proxy, redis)],
+        "containers": [_container(proxy, redis, tls_on)],
     }
+    template: dict[str, Any] = {"labels": names.labels(proxy, names.REDIS)}
+    if tls_on and tls_fingerprint is not None:
+        template["annotations"] = {constants.TLS_FINGERPRINT_ANNOTATION: tls_fingerprint}
     spec: dict[str, Any] = {
         "replicas": 1,
         "serviceName": names.redis_service_name(proxy),
         "selector": {"matchLabels": names.selector_labels(proxy, names.REDIS)},
-        "template": {"metadata": {"labels": names.labels(proxy, names.REDIS)}, "spec": pod_spec},
+        "template": {"metadata": template, "spec": pod_spec},
     }
     if redis.persistence_enabled:
         claim_spec: dict[str, Any] = {
@@ -88,6 +141,9 @@ def render_statefulset(proxy: str, namespace: str, redis: effective.EffectiveRed
         spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Retain"}
     else:
         pod_spec["volumes"] = [{"name": "data", "emptyDir": {}}]
+    if tls_on:
+        volume = tls.secret_volume(tls.TLS_VOLUME, names.redis_tls_secret_name(proxy))
+        pod_spec["volumes"] = [*pod_spec.get("volumes", []), volume]
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

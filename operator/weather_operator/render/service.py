@@ -1,4 +1,4 @@
-"""The proxy Service: ClusterIP, port ``http`` 8080."""
+"""The proxy Service: ClusterIP, port ``http`` 8080, or ``https`` 443 to the pods' 8443 with spec.tls on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 from weather_operator.render import meta, names
 
 
-def render(proxy: str, namespace: str) -> dict[str, Any]:
+def render(proxy: str, namespace: str, tls: bool = False) -> dict[str, Any]:
+    name, port = (
+        (names.HTTPS_PORT_NAME, names.SERVICE_HTTPS_PORT) if tls else (names.HTTP_PORT_NAME, names.HTTP_PORT)
+    )
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -17,9 +20,9 @@ def render(proxy: str, namespace: str) -> dict[str, Any]:
             "selector": names.selector_labels(proxy, names.PROXY),
             "ports": [
                 {
-                    "name": names.HTTP_PORT_NAME,
-                    "port": names.HTTP_PORT,
-                    "targetPort": names.HTTP_PORT_NAME,
+                    "name": name,
+                    "port": port,
+                    "targetPort": name,
                     "protocol": "TCP",
                 }
             ],

@@ -12,7 +12,36 @@ API_VERSION = "monitoring.coreos.com/v1"
 KIND = "ServiceMonitor"
 
 
-def render(proxy: str, namespace: str, service_monitor: effective.EffectiveServiceMonitor) -> dict[str, Any]:
+def _endpoint(
+    proxy: str, namespace: str, service_monitor: effective.EffectiveServiceMonitor, tls_secret: str | None
+) -> dict[str, Any]:
+    """The scrape of /metrics; over HTTPS, verified against the ``ca.crt`` of the pods' certificate
+    Secret for the Service's name (Prometheus scrapes the pods by address)."""
+    if tls_secret is None:
+        return {
+            "port": names.HTTP_PORT_NAME,
+            "path": contract.METRICS_PATH,
+            "interval": service_monitor.interval,
+        }
+    return {
+        "port": names.HTTPS_PORT_NAME,
+        "path": contract.METRICS_PATH,
+        "interval": service_monitor.interval,
+        "scheme": "https",
+        "tlsConfig": {
+            "ca": {"secret": {"name": tls_secret, "key": names.CA_CERT_KEY}},
+            "serverName": f"{names.service_name(proxy)}.{namespace}.svc",
+        },
+    }
+
+
+def render(
+    proxy: str,
+    namespace: str,
+    service_monitor: effective.EffectiveServiceMonitor,
+    tls_secret: str | None = None,
+) -> dict[str, Any]:
+    """``tls_secret``: the Secret the pods serve (spec.tls on), whose ``ca.crt`` verifies them."""
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -26,12 +55,6 @@ def render(proxy: str, namespace: str, service_monitor: effective.EffectiveServi
         "spec": {
             "selector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
             "namespaceSelector": {"matchNames": [namespace]},
-            "endpoints": [
-                {
-                    "port": names.HTTP_PORT_NAME,
-                    "path": contract.METRICS_PATH,
-                    "interval": service_monitor.interval,
-                }
-            ],
+            "endpoints": [_endpoint(proxy, namespace, service_monitor, tls_secret)],
         },
     }

@@ -34,7 +34,7 @@ class DatabaseUnavailable(Exception):
 
 
 def conninfo(cfg: config_mod.AnalyticsDatabase, password: str | None) -> str:
-    """libpq connection string: the URL, the password, timeouts, UTC."""
+    """libpq connection string: the URL, the password, timeouts, UTC, and TLS with ``cfg.tls``."""
     statement_ms = int(cfg.statement_timeout_seconds * 1000)
     extra: dict[str, str | int] = {
         # libpq reads connect_timeout in whole seconds, at least 2.
@@ -42,6 +42,10 @@ def conninfo(cfg: config_mod.AnalyticsDatabase, password: str | None) -> str:
         "options": f"-c TimeZone=UTC -c statement_timeout={statement_ms}",
         "application_name": APPLICATION_NAME,
     }
+    if cfg.tls is not None:
+        # The server's certificate must chain to the CA and name the URL's host (no plaintext fallback).
+        extra["sslmode"] = "verify-full"
+        extra["sslrootcert"] = cfg.tls.ca_file
     if password:
         extra["password"] = password
     return psycopg.conninfo.make_conninfo(cfg.url, **extra)

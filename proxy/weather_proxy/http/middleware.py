@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from weather_proxy.http import problems
 from weather_proxy.observability import logging as logs
 from weather_proxy.observability import metrics as metrics_mod
+from weather_proxy.observability import place
 
 if TYPE_CHECKING:
     from weather_proxy.history import writer as history_writer
@@ -210,7 +211,7 @@ class RequestContextMiddleware:
             logs.audit(
                 {
                     "keyId": state["key_id"],
-                    "city": state.get("city"),
+                    "city": place.city_of(state),
                     "status": status,
                     "cache": state.get("cache"),
                     "route": template,

@@ -15,15 +15,16 @@ passes through Sentry's middleware). The middleware reports two kinds of events:
   reported: it is the caller's mistake, answered as designed.
 
 What an event says about its request: the method, the route's template (never the path as
-typed), the place as the usage history keeps it (the city as the parser normalised it, or
-coordinates to 0.1 degree) as its query string, the request id as a tag (``X-Request-ID``, the
-problem document's ``instance``), and the headers of ALLOWED_HEADERS. Never the client's
-address, its user agent, its API key, another header or the query as typed. ``scrub`` (the
-client's ``before_send``) holds every event to that, whatever the SDK added: no user, headers
-cut to the allow-list, the query string replaced by the place, no cookies, body, environ,
-breadcrumbs or frame variables; and in every string left, an API key (``wpk_...``) and the
-request's own private values (its X-API-Key whatever its form, its address, the values of its
-other headers and of its query, its path) are replaced by ``[Filtered]``.
+typed), the place as the usage history keeps it (``place.of``: the city the geocoder found, or
+coordinates to 0.1 degree; never the city as typed) as its query string, the request id as a
+tag (``X-Request-ID``, the problem document's ``instance``), and the headers of
+ALLOWED_HEADERS. Never the client's address, its user agent, its API key, another header or
+the query as typed. ``scrub`` (the client's ``before_send``) holds every event to that,
+whatever the SDK added: no user, headers cut to the allow-list, the query string replaced by
+the place, no cookies, body, environ, breadcrumbs or frame variables; and in every string
+left, an API key (``wpk_...``) and the request's own private values (its X-API-Key whatever its
+form, its address, the values of its other headers and of its query, its path) are replaced by
+``[Filtered]``.
 
 During an outage every request is answered 503: at most MAX_REPORTS_PER_MINUTE events a minute
 go out per kind, route and status, which says as much as thousands would.
@@ -43,6 +44,7 @@ import orjson
 
 from weather_proxy import config as config_mod
 from weather_proxy import contract
+from weather_proxy.observability import place as place_mod
 
 if TYPE_CHECKING:
     from sentry_sdk.types import DataCollectionUserOptions, Event, Hint
@@ -150,17 +152,14 @@ def _clean(value: Any, private: tuple[str, ...]) -> Any:
 
 
 def place_of(state: Mapping[str, Any] | None) -> str | None:
-    """The place a request asked for, as its history row keeps it: ``city=...`` or ``lat=..&lon=..``."""
-    if not state:
+    """The request's place as its history row keeps it: ``city=..&country=..`` or ``lat=..&lon=..``."""
+    place = place_mod.of(state)
+    if place is None:
         return None
-    city = state.get("city")
-    if isinstance(city, str):
-        return urllib.parse.urlencode({"city": city})
-    coordinates = state.get("coordinates")
-    if coordinates is not None:
-        lat, lon = coordinates
-        return f"lat={round(lat, 1):g}&lon={round(lon, 1):g}"
-    return None
+    if place.name is not None:
+        found = {"city": place.name} | ({"country": place.country} if place.country else {})
+        return urllib.parse.urlencode(found)
+    return f"lat={place.lat:g}&lon={place.lon:g}"
 
 
 def _private_values(scope: Mapping[str, Any], route: str | None, asked: str | None) -> list[str]:
@@ -183,7 +182,8 @@ def _private_values(scope: Mapping[str, Any], route: str | None, asked: str | No
     path = scope.get("path")
     if isinstance(path, str) and path != route:
         found.append(path)
-    # The place as the event shows it on purpose (a city's name typed as it was normalised).
+    # The place as the event shows it on purpose (the found city's name, which the client may
+    # have typed just so).
     return [text for text in found if not (asked and text in asked)]
 
 

@@ -270,6 +270,20 @@ class Metrics:
         self.l2_stale = self.cache_requests.labels("l2", "stale")
         self.breaker_state.set(0)
         self.redis_up.set(0)
+        self.tls_certificate_expiry: prom.Gauge | None = None
+
+    def set_tls_certificate_expiry(self, not_after: float) -> None:
+        """The served leaf's notAfter. Made on first use: a pod without TLS has no such series
+        (an unset gauge would read 0, a certificate long expired)."""
+        if self.tls_certificate_expiry is None:
+            self.tls_certificate_expiry = prom.Gauge(
+                contract.METRIC_TLS_CERTIFICATE_EXPIRY,
+                "notAfter (unix seconds) of the TLS certificate served (listen.tls); the earliest of "
+                "the pod's processes.",
+                multiprocess_mode="livemin",
+                registry=self.registry,
+            )
+        self.tls_certificate_expiry.set(not_after)
 
     def set_breaker_state(self, state: str) -> None:
         self.breaker_state.set(BREAKER_STATE_VALUES.get(state, 0))

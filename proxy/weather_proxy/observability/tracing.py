@@ -12,11 +12,11 @@ records whatever the request holds when its span starts, and a span's attributes
 cannot be removed afterwards, only overwritten: so ``ServerSpans`` gives it a copy
 of the request with none of that (no client, no path or query, only the headers that
 carry the caller's trace context, and the Host), then adds the route's template and
-the place as the usage history keeps it: the city as the parser normalised it, or
-coordinates to 0.1 degree. An upstream call's span loses its URL's query (coordinates
-or the city's name) as soon as it starts. A Redis call's span records the command and
-a ``?`` for each argument: the redis instrumentation always does, and has no setting
-to record more.
+the place as the usage history keeps it (``place.of``): the city the geocoder found, by its
+name and country, or coordinates to 0.1 degree; never the city as typed. An upstream call's
+span loses its URL's query (coordinates or the city's name) as soon as it starts. A Redis
+call's span records the command and a ``?`` for each argument: the redis instrumentation
+always does, and has no setting to record more.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weather_proxy import config as config_mod
 from weather_proxy.observability import logging as logs
+from weather_proxy.observability import place as place_mod
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 EXCLUDED_URLS = "health/.*,metrics"
 HTTP_ROUTE = "http.route"
 PLACE_CITY = "weather.place.city"
+PLACE_COUNTRY = "weather.place.country"
 PLACE_LAT = "weather.place.lat"
 PLACE_LON = "weather.place.lon"
 # The attributes of a client span that hold a URL, under the old and the stable HTTP conventions.
@@ -88,7 +90,11 @@ class ServerSpans:
         self.kept_headers = frozenset(
             {b"host", b"content-length", *(name.lower().encode() for name in fields)}
         )
-        self.instrumented = OpenTelemetryMiddleware(self._serve, tracer_provider=tracer_provider)
+        # No internal span per ASGI send/receive: they say nothing the server span does not, and
+        # made tracing cost about 4x the untraced hit path's CPU (bench/README.md, figure 1).
+        self.instrumented = OpenTelemetryMiddleware(
+            self._serve, tracer_provider=tracer_provider, exclude_spans=["receive", "send"]
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.excluded.url_disabled(scope["path"]):
@@ -132,17 +138,16 @@ def annotate(span: trace.Span, scope: Scope) -> None:
         method = sanitize_method(scope["method"])
         span.update_name(f"{'HTTP' if method == '_OTHER' else method} {route}")
         span.set_attribute(HTTP_ROUTE, route)
-    state = scope.get("state")
-    if not state:
+    place = place_mod.of(scope.get("state"))
+    if place is None:
         return
-    city = state.get("city")
-    if isinstance(city, str):
-        span.set_attribute(PLACE_CITY, city)
-    coordinates = state.get("coordinates")
-    if coordinates is not None:
-        lat, lon = coordinates
-        span.set_attribute(PLACE_LAT, round(lat, 1))
-        span.set_attribute(PLACE_LON, round(lon, 1))
+    if place.name is not None:
+        span.set_attribute(PLACE_CITY, place.name)
+        if place.country is not None:
+            span.set_attribute(PLACE_COUNTRY, place.country)
+    if place.lat is not None and place.lon is not None:
+        span.set_attribute(PLACE_LAT, place.lat)
+        span.set_attribute(PLACE_LON, place.lon)
 
 
 def instrument_app(app: Any, provider: TracerProvider | None) -> None:

@@ -52,7 +52,10 @@ def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
     upstream_check: dict[str, Any] = {"breaker": breaker_state, "budget": parts.budget.as_json()}
     # The usage history never fails readiness (the weather does not need it): down, it degrades.
     analytics_check = rt.history.as_json() if rt.history is not None else None
+    tls_check = _tls_check(rt) if rt.config.listen.tls is not None else None
     status = OK
+    if tls_check is not None and not tls_check["ok"]:
+        status = DEGRADED
     if not config_check["ok"] or not keys_check["ok"] or breaker_state != "closed":
         status = DEGRADED
     if redis_check["configured"] and not redis_check["up"]:
@@ -69,7 +72,27 @@ def readiness(rt: runtime_mod.Runtime) -> dict[str, Any]:
     }
     if analytics_check is not None:
         checks["analytics"] = analytics_check
+    if tls_check is not None:
+        checks["tls"] = tls_check
     return {"status": status, "checks": checks}
+
+
+def _tls_check(rt: runtime_mod.Runtime) -> dict[str, Any]:
+    """The certificate served and its last reload (a failed one degrades: the previous stays served)."""
+    from weather_proxy.http import tls
+
+    leaf = tls.SERVING.leaf
+    watched = [
+        rt.parts.reloader.files[label] for label in tls.WATCH_LABELS if label in rt.parts.reloader.files
+    ]
+    errors = [w.state.error for w in watched if not w.state.ok and w.state.error]
+    return {
+        "ok": not errors,
+        "notAfter": leaf.not_after.isoformat() if leaf else None,
+        "sha256": leaf.sha256 if leaf else None,
+        "reload": "in process" if tls.SERVING.reloadable else "at restart",
+        "error": errors[0] if errors else None,
+    }
 
 
 @router.get(contract.LIVENESS_PATH, summary="Liveness: the process is up", response_class=Response)

@@ -61,6 +61,6 @@ def test_without_prometheus_crds_monitoring_is_skipped_with_a_warning_then_creat
     )
     monitor = cluster.get("servicemonitor", names.service_monitor_name(PROXY))
     assert monitor["spec"]["selector"]["matchLabels"].items() <= names.labels(PROXY, names.PROXY).items()
-    assert monitor["spec"]["endpoints"][0]["port"] == names.HTTP_PORT_NAME
+    assert monitor["spec"]["endpoints"][0]["port"] == names.HTTPS_PORT_NAME  # staging: TLS Managed
     alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
     assert alerts, "the PrometheusRule must define alerts"

@@ -166,7 +166,7 @@ def test_values_reach_the_deployment() -> None:
         "limits": {"memory": "512Mi"},
     }
     env = _env(container)
-    assert env["WEATHER_OPERATOR_DEFAULT_IMAGE"] == f"registry.example/proxy:{PROJECT_VERSION}"
+    assert env["WEATHER_OPERATOR_DEFAULT_IMAGE"] == "registry.example/proxy:9.9.9"  # image.tag: both images
     assert env["WEATHER_OPERATOR_LOG_FORMAT"] == "plain"
     assert env["WEATHER_OPERATOR_POSTING_LEVEL"] == "WARNING"
     assert env["WEATHER_OPERATOR_PEERING_LIFETIME_SECONDS"] == "30"
@@ -177,6 +177,38 @@ def test_values_reach_the_deployment() -> None:
         {"kind": "ServiceAccount", "name": "ops-weather-operator", "namespace": "platform"}
     ]
     assert binding["roleRef"]["name"] == "ops-weather-operator"
+
+
+def test_one_value_points_both_images_at_a_registry() -> None:
+    """image.registry (and image.tag) set the operator's image and the proxy pods' default alike."""
+    env = _env(container := _container(helm.template({"image.registry": "registry.example.com/wpf/"})))
+    assert container["image"] == f"registry.example.com/wpf/operator:{PROJECT_VERSION}"
+    assert env["WEATHER_OPERATOR_DEFAULT_IMAGE"] == f"registry.example.com/wpf/proxy:{PROJECT_VERSION}"
+    env = _env(
+        container := _container(helm.template({"image.registry": "localhost:5000/wpf", "image.tag": "dev"}))
+    )
+    assert (container["image"], env["WEATHER_OPERATOR_DEFAULT_IMAGE"]) == (
+        "localhost:5000/wpf/operator:dev",
+        "localhost:5000/wpf/proxy:dev",
+    )
+    # Either image apart, when it does not follow the pattern.
+    objects = helm.template(
+        {"image.registry": "r.example/wpf", "proxyImage.repository": "other.example/proxy"}
+    )
+    assert _container(objects)["image"] == f"r.example/wpf/operator:{PROJECT_VERSION}"
+    assert (
+        _env(_container(objects))["WEATHER_OPERATOR_DEFAULT_IMAGE"]
+        == f"other.example/proxy:{PROJECT_VERSION}"
+    )
+
+
+@pytest.mark.parametrize(("value", "rule"), [("image.registry", "@sha256"), ("image.tag", "a/b")])
+def test_a_registry_or_tag_that_cannot_name_an_image_is_refused(value: str, rule: str) -> None:
+    done = helm.run(
+        "template", "x", str(helm.CHART), *helm.kube_version(), "--set", f"{value}={rule}", check=False
+    )
+    assert done.returncode != 0
+    assert value.split(".")[1] in done.stderr
 
 
 def test_watching_one_namespace_peers_through_a_kopfpeering_there() -> None:

@@ -64,7 +64,7 @@ def test_the_e2e_overlay_is_the_dev_overlay_with_local_images_and_the_emulator()
     proxy = next(d for d in objects if d["kind"] == "WeatherProxy")
     spec = proxy["spec"]
     assert spec["environment"] == "dev"
-    assert normalize_ref(spec["image"]) == images.PROXY
+    assert "image" not in spec  # the operator's default, below
     assert normalize_ref(spec["redis"]["managed"]["image"]) == images.REDIS
     assert spec["redis"]["managed"]["persistence"]["enabled"] is True
     assert spec["upstream"]["forecastUrl"].startswith("http://openmeteo.weather.svc:8080/")
@@ -73,7 +73,10 @@ def test_the_e2e_overlay_is_the_dev_overlay_with_local_images_and_the_emulator()
     operator = next(
         d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"] == "weather-operator"
     )
-    assert normalize_ref(operator["spec"]["template"]["spec"]["containers"][0]["image"]) == images.OPERATOR
+    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    assert normalize_ref(container["image"]) == images.OPERATOR
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert normalize_ref(env["WEATHER_OPERATOR_DEFAULT_IMAGE"]) == images.PROXY
     weatherproxy = pytest.importorskip("weather_operator.api.weatherproxy")
     weatherproxy.WeatherProxySpec.model_validate(spec)
 

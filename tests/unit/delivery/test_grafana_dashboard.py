@@ -10,6 +10,7 @@ import prometheus_client.metrics
 import pytest
 
 from tests.unit.delivery import support
+from weather_operator.render import podlogs
 
 MONITORING = support.MANIFESTS / "monitoring"
 DASHBOARD = MONITORING / "dashboards" / "weather-proxy.json"
@@ -147,3 +148,28 @@ def expr_parentheses_balance(expr: str) -> bool:
         if depth < 0:
             return False
     return depth == 0
+
+
+def test_a_collapsed_logs_row_follows_a_request_in_loki_or_victorialogs(dashboard: dict[str, Any]) -> None:
+    [row] = [p for p in dashboard["panels"] if p["type"] == "row" and p["title"] == "Logs"]
+    assert row["collapsed"] is True  # its queries run only when opened, where a log data source exists
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert (variables["logs"]["type"], variables["logs"]["query"]) == ("datasource", "loki")
+    assert variables["vlogs"]["query"] == "victoriametrics-logs-datasource"
+    assert variables["request_id"]["type"] == "textbox"
+    ids = [p["id"] for p in dashboard["panels"]] + [p["id"] for p in row["panels"]]
+    assert len(ids) == len(set(ids))
+    by_source = {panel["datasource"]["uid"]: panel for panel in row["panels"]}
+    assert set(by_source) == {"${logs}", "${vlogs}"}
+    for panel in row["panels"]:
+        assert panel["type"] == "logs"
+        [target] = panel["targets"]
+        assert target["datasource"] == panel["datasource"]
+        assert "$namespace" in target["expr"]
+        assert "$fleet" in target["expr"]
+        assert "$request_id" in target["expr"]
+    # LogQL: the stream selector of the PodLogs' labels, then the JSON line's requestId.
+    loki = by_source["${logs}"]["targets"][0]["expr"]
+    assert loki.startswith(f'{{namespace=~"$namespace", {podlogs.FLEET_LABEL}=~"$fleet"}} | json |'), loki
+    # LogsQL: vlagent's fields, and requestId as the proxy writes it (a JSON line's field).
+    assert 'requestId:~"$request_id"' in by_source["${vlogs}"]["targets"][0]["expr"]

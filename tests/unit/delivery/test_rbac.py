@@ -33,14 +33,22 @@ CHILD_KINDS = {
     "policy": ("poddisruptionbudgets",),
     "networking.k8s.io": ("networkpolicies", "ingresses"),
     "monitoring.coreos.com": ("servicemonitors", "prometheusrules"),
+    # spec.logging.podLogs: a Grafana PodLogs.
+    "monitoring.grafana.com": ("podlogs",),
     # The managed usage-history database as a CloudNativePG Cluster.
     "postgresql.cnpg.io": ("clusters",),
+    # spec.tls mode CertManager: the proxies' Certificate.
+    "cert-manager.io": ("certificates",),
     # The proxy pods' identity: a ServiceAccount whose Role reads the fleet's keys Secrets.
     "rbac.authorization.k8s.io": ("roles", "rolebindings"),
 }
 CHILD_KINDS[""] += ("serviceaccounts",)
+# The pods of a child that is not ready, read for the reason its status gives (never written).
+POD_READS = {("", "pods", v) for v in ("get", "list")}
 # A deleted ApiKey's history erasure: a Job created once (never patched).
 ERASURE_JOBS = {("batch", "jobs", v) for v in ("get", "list", "watch", "create", "delete")}
+# spec.tls.issuerRef: whether the Issuer or ClusterIssuer exists (never written).
+ISSUER_READS = {("cert-manager.io", r, "get") for r in ("issuers", "clusterissuers")}
 CHILD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 # Rights the operator must never hold: they would let it escalate or read what it does not own.
 # (Roles and RoleBindings it may write: RBAC refuses any that grants more than the operator
@@ -97,8 +105,21 @@ def test_erasure_jobs_are_created_and_deleted_never_changed(role: dict[str, Any]
     assert {v for g, r, v in rights if (g, r) == ("batch", "jobs")} == {v for _, _, v in ERASURE_JOBS}
 
 
+def test_pods_are_only_read(role: dict[str, Any]) -> None:
+    rights = granted(role)
+    assert rights >= POD_READS
+    assert {v for g, r, v in rights if (g, r) == ("", "pods")} == {v for _, _, v in POD_READS}
+
+
+def test_issuers_are_only_read(role: dict[str, Any]) -> None:
+    rights = granted(role)
+    assert rights >= ISSUER_READS
+    issuers = {("cert-manager.io", "issuers"), ("cert-manager.io", "clusterissuers")}
+    assert {(g, r, v) for g, r, v in rights if (g, r) in issuers} == ISSUER_READS
+
+
 def test_nothing_beyond_what_is_listed(role: dict[str, Any]) -> None:
-    allowed_resources = {(g, r) for g, r, _ in REQUIRED | ERASURE_JOBS}
+    allowed_resources = {(g, r) for g, r, _ in REQUIRED | ERASURE_JOBS | POD_READS | ISSUER_READS}
     allowed_resources |= {(g, r) for g, rs in CHILD_KINDS.items() for r in rs}
     for group, resource, verb in granted(role):
         assert (group, resource) in allowed_resources, f"unexpected right on {group}/{resource}"

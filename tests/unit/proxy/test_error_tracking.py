@@ -55,12 +55,15 @@ async def serving(
 
 
 def fail_lookups(app: Any, message: str) -> None:
-    """Every weather lookup raises (an exception text quoting what must not leave the pod)."""
+    """Every weather lookup raises (an exception text quoting what must not leave the pod).
 
-    def broken(*args: object, **kwargs: object) -> None:
+    A city is geocoded first (the geocoder's name for it is then known); the weather fails.
+    """
+
+    async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(message)
 
-    app.state.runtime.parts.service.hit = broken
+    app.state.runtime.parts.service.weather = broken
 
 
 def received_text(receiver: SentryReceiver) -> bytes:
@@ -71,7 +74,8 @@ def received_text(receiver: SentryReceiver) -> bytes:
 @pytest.mark.parametrize(
     ("params", "place", "forbidden"),
     [
-        ({"city": "  Paris "}, "city=Paris", ["  Paris ", "city=++Paris"]),
+        # The geocoder's name and country, never the city as typed.
+        ({"city": "  paris "}, "city=Paris&country=FR", ["paris", "city=++paris"]),
         (
             {"lat": "48.8566", "lon": "2.3522"},
             "lat=48.9&lon=2.4",

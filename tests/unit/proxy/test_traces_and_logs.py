@@ -254,3 +254,37 @@ async def test_an_anonymous_callers_redis_bucket_and_spans_do_not_hold_its_addre
     assert not [
         text for span in spans for text in recorded_text(span) if CLIENT_IP in text or USER_AGENT in text
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "status", "city", "country"),
+    [
+        ("  pARis ", 200, "Paris", "FR"),  # found: the geocoder's name and country
+        ("Rue de Rivoli 12 Xq", 404, None, None),  # not found: no place at all
+    ],
+    ids=["found", "not-found"],
+)
+async def test_the_audit_line_and_spans_name_the_place_found_never_the_city_as_typed(
+    openmeteo: om.OpenMeteoEmulator,
+    keys_file: pathlib.Path,
+    typed: str,
+    status: int,
+    city: str | None,
+    country: str | None,
+) -> None:
+    cfg = build_config(openmeteo, observability=TRACED, auth={"keysFile": str(keys_file)})
+    async with serving(cfg) as (_app, client, exporter):
+        with json_logs() as out:
+            response = await client.get("/v1/weather", params={"city": typed}, headers=HEADERS)
+            logs.flush_audit()
+            text = out.getvalue()
+    assert response.status_code == status
+    [line] = audit_lines(text)
+    assert line["city"] == city
+    [server] = server_spans(exporter.get_finished_spans())
+    attributes = dict(server.attributes or {})
+    assert attributes.get(tracing.PLACE_CITY) == city
+    assert attributes.get(tracing.PLACE_COUNTRY) == country
+    as_typed = typed.strip()
+    assert as_typed not in text
+    assert not [t for span in exporter.get_finished_spans() for t in recorded_text(span) if as_typed in t]

@@ -68,6 +68,7 @@ SPECS: dict[str, dict[str, Any]] = {
             "slo": {"latency": {"thresholdSeconds": 1, "percent": 99.5}, "minRequestsPerSecond": 0.5},
         },
         "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318", "sampleRatio": 0.25},
+        "logging": {"podLogs": {"enabled": True, "labels": {"instance": "primary"}}},
         "errorTracking": {
             "dsnSecretRef": {"name": "sentry", "key": "dsn"},
             "environment": "production-eu",
@@ -86,10 +87,17 @@ SPECS: dict[str, dict[str, Any]] = {
 
 # Cases whose cluster lacks the Prometheus Operator CRDs.
 WITHOUT_MONITORING_CRDS = {"staging-without-monitoring-crds": "staging"}
+# Cases whose cluster serves Grafana's PodLogs CRD (the others do not: nothing of it is rendered).
+WITH_POD_LOGS_CRD = frozenset({"production-customised"})
 
 
 def inputs(
-    case: str, *, monitoring_available: bool = True, keys: config.KeysFile = KEYS, **overrides: Any
+    case: str,
+    *,
+    monitoring_available: bool = True,
+    pod_logs_available: bool | None = None,
+    keys: config.KeysFile = KEYS,
+    **overrides: Any,
 ) -> fleet.FleetInputs:
     spec = {**SPECS[case], **overrides}
     return fleet.FleetInputs(
@@ -100,6 +108,7 @@ def inputs(
         ),
         keys=keys,
         monitoring_available=monitoring_available,
+        pod_logs_available=case in WITH_POD_LOGS_CRD if pod_logs_available is None else pod_logs_available,
     )
 
 

@@ -101,6 +101,8 @@ HEALTHY_GAUGES: dict[GaugeKey, float] = {
     (contract.METRIC_UPSTREAM_BUDGET_USED, (("window", "minute"),)): 0.1,
     (contract.METRIC_UPSTREAM_BUDGET_USED, (("window", "hour"),)): 0.3,
     (contract.METRIC_UPSTREAM_BUDGET_USED, (("window", "day"),)): 0.5,
+    # notAfter of the served certificate, unix seconds: 60 days after the scenario's start (t=0).
+    (contract.METRIC_TLS_CERTIFICATE_EXPIRY, ()): 60 * 86400,
 }
 
 
@@ -255,6 +257,7 @@ SYMPTOM_ALERTS = (
     "WeatherProxyRedisDown",
     "WeatherProxyConfigReloadFailing",
     "WeatherProxyKeysWatchDown",
+    "WeatherProxyCertificateExpiringSoon",
 )
 THREE_DAYS = 72 * 60
 FLEET = f'{{job="{JOB}", namespace="{NAMESPACE}"}}'
@@ -481,6 +484,33 @@ SCENARIOS = [
                 Gauge(11, 1),
             ),
             (contract.METRIC_KEYS_WATCH_CONNECTED, ()): (Gauge(10, 1), Gauge(4, 0), Gauge(16, 1)),
+        },
+    ),
+    Scenario(
+        # One pod still serves a certificate that ends 13 days after t=0 (its renewal did not reach it).
+        "certificate-expiring",
+        (Traffic(30),),
+        (
+            Fires(
+                "25m",
+                "WeatherProxyCertificateExpiringSoon",
+                description="The certificate served expires in 12d 23h 35m 0s; it should have been renewed "
+                "(TLSReady of the WeatherProxy says which one and until when).",
+            ),
+        ),
+        gauges={(contract.METRIC_TLS_CERTIFICATE_EXPIRY, ()): (Gauge(30, 13 * 86400),)},
+    ),
+    Scenario(
+        # 15 days left, and 13 days for 9 minutes only (shorter than the alert's `for`).
+        "certificate-renewed-in-time",
+        (Traffic(30),),
+        (Silent("25m", ("WeatherProxyCertificateExpiringSoon",)),),
+        gauges={
+            (contract.METRIC_TLS_CERTIFICATE_EXPIRY, ()): (
+                Gauge(10, 15 * 86400),
+                Gauge(9, 13 * 86400),
+                Gauge(11, 60 * 86400),
+            )
         },
     ),
 ]

@@ -31,6 +31,7 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
         "WeatherProxyRedisDown",
         "WeatherProxyConfigReloadFailing",
         "WeatherProxyKeysWatchDown",
+        "WeatherProxyCertificateExpiringSoon",
         "WeatherProxyErrorBudgetBurnFast",
         "WeatherProxyErrorBudgetBurnSlow",
         "WeatherProxyLatencyBudgetBurnFast",

@@ -7,6 +7,7 @@ so a value changed on one side only fails here.
 
 from __future__ import annotations
 
+import pathlib
 import re
 from typing import Any
 
@@ -36,14 +37,28 @@ def _served_paths() -> set[str]:
     return {route.path for route in health.router.routes}  # type: ignore[attr-defined]
 
 
-def test_the_kubelet_probes_paths_the_proxy_serves_on_the_port_it_listens_on() -> None:
-    [container] = _pod()["containers"]
-    probed = {container[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")}
+@pytest.mark.parametrize("environment", ["dev", "production"])
+def test_the_kubelet_probes_paths_the_proxy_serves_on_the_port_it_listens_on(environment: str) -> None:
+    spec = resolve.effective(
+        weatherproxy.WeatherProxySpec.model_validate({"environment": environment}), cases.DEFAULT_IMAGE
+    )
+    [container] = _pod(spec)["containers"]
+    probes = [container[p]["httpGet"] for p in ("startupProbe", "livenessProbe", "readinessProbe")]
+    probed = {probe["path"] for probe in probes}
     assert probed == {contract.LIVENESS_PATH, contract.READINESS_PATH}
     assert probed <= _served_paths()
     [port] = container["ports"]
-    listen = configmap.proxy_config(cases.NAME, SPEC).listen.port
-    assert port["containerPort"] == listen == config.Listen().port == contract.HTTP_PORT
+    assert {probe["port"] for probe in probes} == {port["name"]}
+    listen = configmap.proxy_config(cases.NAME, spec).listen
+    assert port["containerPort"] == listen.port
+    if environment == "dev":  # TLS Off: plain HTTP on the proxy's default port
+        assert listen.port == config.Listen().port == contract.HTTP_PORT
+        assert listen.tls is None
+    else:  # TLS Managed: HTTPS from the mounted Secret
+        assert {probe.get("scheme") for probe in probes} == {"HTTPS"}
+        assert listen.tls is not None
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert str(pathlib.PurePosixPath(listen.tls.cert_file).parent) in mounts
 
 
 def test_prometheus_scrapes_the_path_the_proxy_serves() -> None:
@@ -114,7 +129,9 @@ def test_keys_yaml_holds_the_hash_the_proxy_compares() -> None:
 def _exported() -> set[str]:
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
     found: set[str] = set()
-    for collector in vars(metrics.Metrics()).values():
+    exported = metrics.Metrics()
+    exported.set_tls_certificate_expiry(0.0)  # the certificate's expiry: exported by pods serving TLS
+    for collector in vars(exported).values():
         if isinstance(collector, prometheus_client.metrics.MetricWrapperBase):
             found |= {collector._name + s for s in suffixes[str(collector._type)]}
     return found

@@ -183,7 +183,10 @@ def test_config_map_is_a_valid_proxy_config(tmp_path: pathlib.Path) -> None:
     path.write_text(_by_kind(result, "ConfigMap")["data"]["config.yaml"], encoding="utf-8")
     loaded = config.load_config(path)
     assert loaded.environment is config.Environment.PRODUCTION
-    assert loaded.redis == config.Redis(url="redis://paris-redis:6379/0")
+    # TLS Managed (the production preset): Redis over TLS, verified against the fleet's CA.
+    assert loaded.redis == config.Redis.model_validate(
+        {"url": "rediss://paris-redis:6379/0", "tls": {"caFile": "/etc/weather-proxy/internal-ca/ca.crt"}}
+    )
     assert loaded.auth == config.Auth(
         required=False,
         keys_file="/etc/weather-proxy/keys/keys.yaml",
@@ -195,7 +198,9 @@ def test_config_map_is_a_valid_proxy_config(tmp_path: pathlib.Path) -> None:
     assert loaded.auth.kubernetes.api_server is None
     assert loaded.auth.kubernetes.token_file == "/var/run/secrets/kubernetes.io/serviceaccount/token"
     assert loaded.auth.kubernetes.ca_file == "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-    assert loaded.listen.port == 8080
+    assert loaded.listen.port == 8443
+    assert loaded.listen.tls is not None
+    assert loaded.listen.tls.cert_file == "/etc/weather-proxy/tls/tls.crt"
     assert loaded.cache.warm_cities == ["Paris", "London"]
     assert loaded.observability.log_level == "warning"
     assert loaded.observability.tracing.enabled is True
@@ -296,8 +301,17 @@ def test_proxy_pods_are_restricted() -> None:
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["terminationGracePeriodSeconds"] == 30
-    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    # TLS Managed (the production preset): the probes speak HTTPS.
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/health/live",
+        "port": "https",
+        "scheme": "HTTPS",
+    }
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/health/ready",
+        "port": "https",
+        "scheme": "HTTPS",
+    }
     assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
 
 
@@ -353,7 +367,9 @@ def test_services_select_their_pods() -> None:
     result = fleet.render_fleet(cases.inputs("production"))
     proxy = _by_kind(result, "Service", "paris")
     assert proxy["spec"]["selector"] == _by_kind(result, "Deployment")["spec"]["selector"]["matchLabels"]
-    assert proxy["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+    assert proxy["spec"]["ports"] == [
+        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
+    ]
     redis_service = _by_kind(result, "Service", "paris-redis")
     assert (
         redis_service["spec"]["selector"]
@@ -388,11 +404,22 @@ def test_monitoring_is_skipped_when_the_crds_are_missing() -> None:
     assert {"ServiceMonitor", "PrometheusRule"} <= _unwanted_kinds(result)
 
 
-def test_service_monitor_scrapes_the_http_port_with_extra_labels() -> None:
+def test_service_monitor_scrapes_the_https_port_with_extra_labels() -> None:
     monitor = _by_kind(fleet.render_fleet(cases.inputs("production-customised")), "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    assert monitor["spec"]["endpoints"] == [
+        {
+            "port": "https",
+            "path": "/metrics",
+            "interval": "15s",
+            "scheme": "https",
+            "tlsConfig": {
+                "ca": {"secret": {"name": "paris-tls", "key": "ca.crt"}},
+                "serverName": "paris.weather.svc",
+            },
+        }
+    ]
     assert monitor["spec"]["selector"]["matchLabels"] == names.selector_labels("paris", names.PROXY)
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["weather"]}
 

@@ -16,6 +16,12 @@ def test_child_names() -> None:
     assert names.redis_url("paris") == "redis://paris-redis:6379/0"
     assert names.apikey_secret_name("team-a") == "team-a-apikey"
     assert names.endpoint("paris", "weather") == "http://paris.weather.svc:8080"
+    assert names.endpoint("paris", "weather", tls=True) == "https://paris.weather.svc"
+    assert names.redis_url("paris", tls=True) == "rediss://paris-redis:6379/0"
+    assert names.tls_ca_secret_name("paris") == "paris-tls-ca"
+    assert names.tls_secret_name("paris") == "paris-tls"
+    assert names.redis_tls_secret_name("paris") == "paris-redis-tls"
+    assert names.postgres_tls_secret_name("paris") == "paris-postgres-tls"
 
 
 def test_labels_extend_the_selector_labels() -> None:
