@@ -71,7 +71,10 @@ REDIS_TLS_PING = (
     "import os, sys, redis\n"
     "r = redis.Redis(host=sys.argv[1], port=6379, password=os.environ.get('REDIS_PASSWORD'), ssl=True,"
     " ssl_ca_certs=sys.argv[2], socket_timeout=5)\n"
-    "print(r.ping())\n"
+    "try:\n"
+    "    print(r.ping())\n"
+    "except Exception as exc:\n"
+    "    print(type(exc).__name__, exc)\n"
 )
 # Inside a proxy pod: its own readiness document over HTTPS on the loopback (the name check is
 # the other tests' business: here the certificate is the pod's own).
@@ -230,7 +233,18 @@ def test_redis_refuses_plaintext_and_answers_tls_with_the_ca(installed: k.Kube, 
     assert "PONG" not in plain, plain
     pod = _ready_proxy_pods(installed, secured)[0]["metadata"]["name"]
     host = f"{secured}-redis.{fx.NAMESPACE}.svc"
-    assert _exec_python(installed, pod, REDIS_TLS_PING, host, INTERNAL_CA) == "True"
+    # A pod rolled onto TLS a moment ago may not resolve the headless Service's name yet (see
+    # test_fleet.test_redis_reached_by_its_service_dns_name): polled, the last answer in the failure.
+    answers: list[str] = []
+
+    def pong() -> bool:
+        answers.append(_exec_python(installed, pod, REDIS_TLS_PING, host, INTERNAL_CA))
+        return answers[-1] == "True"
+
+    try:
+        k.eventually(pong, 90, f"a PING over TLS from {pod} to {host}", interval=2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its last answer: {answers[-1:]}") from None
 
 
 def test_readiness_reaches_redis_and_postgresql_over_tls(installed: k.Kube, secured: str) -> None:
