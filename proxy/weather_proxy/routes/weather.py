@@ -303,7 +303,10 @@ async def answer(rt: runtime_mod.Runtime, scope: Scope) -> problems.RawResponse:
     if found.location is not None:
         state["location"] = found.location
     state["cache"] = found.status
-    return _respond(rt, caller, found, query.city, if_none_match)
+    # The per-key city counters (/v1/analytics) count the place the geocoder found, as the history
+    # rows do: never the city as typed (docs/privacy.md).
+    city = found.location.name if found.location is not None else None
+    return _respond(rt, caller, found, city, if_none_match)
 
 
 async def _resolve(

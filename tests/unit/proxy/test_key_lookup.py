@@ -145,6 +145,18 @@ async def test_http_auth_limits_and_usage(
     assert KEY not in caplog.text
 
 
+async def test_usage_counts_the_place_found_not_the_city_as_typed(
+    proxy: AppFactory, keys_file: pathlib.Path
+) -> None:
+    """The per-key city counters hold the geocoder's name, as the history rows do (docs/privacy.md)."""
+    async with proxy(auth={"required": True, "keysFile": str(keys_file)}) as (_app, client):
+        for typed in ("  sao PAULO ", "São Paulo"):
+            served = await client.get("/v1/weather", params={"city": typed}, headers={"X-API-Key": KEY})
+            assert served.status_code == 200, served.text
+        usage = await client.get("/v1/usage", headers={"X-API-Key": KEY})
+    assert usage.json()["requests"]["topCities"] == [{"city": "São Paulo", "requests": 2}]
+
+
 async def test_usage_needs_a_key(proxy: AppFactory) -> None:
     async with proxy() as (_app, client):
         response = await client.get("/v1/usage")
