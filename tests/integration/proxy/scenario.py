@@ -105,6 +105,11 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
     return None
 
 
+def redis_up(base_url: str) -> float | None:
+    """The proxy's ``weather_proxy_redis_up`` gauge: 1.0 once its Redis link is usable."""
+    return metric_value(httpx.get(f"{base_url}/metrics").text, "weather_proxy_redis_up")
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` passes; whether it held."""
     deadline = time.monotonic() + timeout

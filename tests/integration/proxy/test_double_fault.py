@@ -38,10 +38,6 @@ def _config(make_config: scenario.ConfigBuilder, **options: Any) -> proxy_config
     return make_config(cache=cache, failure_threshold=1000, **options)
 
 
-def _redis_up(url: str) -> float | None:
-    return scenario.metric_value(httpx.get(f"{url}/metrics").text, "weather_proxy_redis_up")
-
-
 def _refreshes(url: str, result: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     value = scenario.metric_value(text, "weather_proxy_background_refreshes_total", {"result": result})
@@ -71,13 +67,13 @@ def test_redis_and_upstream_down_serves_stale_for_the_stale_window(
     proxy_factory: proxy_process.ProxyFactory,
 ) -> None:
     proxy = proxy_factory(_config(make_config), scenario.standard_keys())
-    assert scenario.wait_until(lambda: _redis_up(proxy.url) == 1.0)
+    assert scenario.wait_until(lambda: scenario.redis_up(proxy.url) == 1.0)
     warm = scenario.weather(proxy.url, city="Paris")
     warmed_at = time.time()  # the entry was stored before this answer: it is older than this instant
     assert warm.status_code == 200, warm.text
 
     redis_server.kill()
-    assert scenario.wait_until(lambda: _redis_up(proxy.url) == 0.0)
+    assert scenario.wait_until(lambda: scenario.redis_up(proxy.url) == 0.0)
     openmeteo.set_fault("all", "error500")
     # Past the fresh TTL and the memory TTL (L1's lifetime while Redis is there) with a margin.
     _sleep_until(warmed_at + max(MEMORY_TTL, FRESH_TTL) + 1.0)
@@ -95,7 +91,7 @@ def test_redis_and_upstream_down_serves_stale_for_the_stale_window(
 
     # Redis comes back empty while the upstream still fails: the local copy still stands in.
     redis_server.restart()
-    assert scenario.wait_until(lambda: _redis_up(proxy.url) == 1.0, timeout=15)
+    assert scenario.wait_until(lambda: scenario.redis_up(proxy.url) == 1.0, timeout=15)
     still = scenario.weather(proxy.url, city="Paris")
     assert still.status_code == 200, still.text
     assert still.headers["x-cache"] == "STALE"
