@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import functools
 import gc
 import logging
 import os
 import pathlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -46,6 +47,12 @@ from weather_proxy.upstream import budget as budget_mod
 from weather_proxy.upstream import client as upstream
 
 log = logging.getLogger(__name__)
+
+# Each shutdown step (stopping the background tasks, closing a client) gets this long; then
+# the shutdown logs where it waits and goes on. Kubernetes' grace period is 30 s by default.
+STOP_STEP_SECONDS = 5.0
+# Past this, every thread's stack goes to stderr (a loop blocked in a thread, not awaiting).
+STOP_STACKS_AFTER_SECONDS = 20.0
 
 DESCRIPTION = """\
 A caching, rate-limited proxy in front of the [Open-Meteo](https://open-meteo.com/) APIs.
@@ -351,25 +358,65 @@ async def _ignore_redis_errors(coro: Coroutine[Any, Any, None]) -> None:
 
 
 async def _stop(rt: runtime_mod.Runtime, tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the background tasks, then close the clients, each step within ``STOP_STEP_SECONDS``.
+
+    A step that overruns is logged with where its coroutines wait and the shutdown goes on: a
+    process that cannot stop is worse than one connection closed without a goodbye. A thread
+    that blocks the loop itself gets every thread's stack on stderr (``faulthandler``).
+    """
     rt.shutting_down = True
     gc.unfreeze()
+    faulthandler.dump_traceback_later(STOP_STACKS_AFTER_SECONDS, exit=False)
     parts = rt.parts
     if rt.history is not None:
-        await rt.history.stop()
+        await _within("usage history", rt.history.stop())
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await parts.service.aclose()
-    await parts.service.coalescer.aclose()
-    await parts.breaker.aclose()
+    await _within("background tasks", asyncio.gather(*tasks, return_exceptions=True), tasks)
+    await _within("cache refreshes", parts.service.aclose())
+    await _within("coalesced calls", parts.service.coalescer.aclose())
+    await _within("breaker", parts.breaker.aclose())
     with contextlib.suppress(*redis_link.ERRORS):
-        await parts.analytics.flush()
+        await _within("analytics flush", parts.analytics.flush())
     if rt.history is not None:
-        await rt.history.aclose()
-    await parts.http.aclose()
-    await parts.link.aclose()
+        await _within("usage history", rt.history.aclose())
+    await _within("upstream client", parts.http.aclose())
+    await _within("redis client", parts.link.aclose())
     tracing.shutdown(rt.tracer_provider)
     rt.metrics.close()
+    faulthandler.cancel_dump_traceback_later()
     logs.flush_audit()
     logs.request_id_var.set(None)
     log.info("weather proxy stopped")
+
+
+async def _within(step: str, awaitable: Awaitable[Any], tasks: Sequence[asyncio.Task[Any]] = ()) -> None:
+    """Await one shutdown step for at most ``STOP_STEP_SECONDS``; an overrun is logged, not raised.
+
+    Not ``asyncio.timeout``: cancelling a step waits for what it awaits, and a task that swallows
+    its cancellation would hold the shutdown for ever. An overrun step is cancelled and left.
+    """
+    job = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait([job], timeout=STOP_STEP_SECONDS)
+    if done:
+        job.result()
+        return
+    job.cancel()
+    pending = [task for task in tasks if not task.done()]
+    if not pending and isinstance(job, asyncio.Task):
+        pending = [job]
+    log.warning(
+        "shutdown: %s did not finish within %.0f s; going on",
+        step,
+        STOP_STEP_SECONDS,
+        extra={"waiting": [_where(task) for task in pending]},
+    )
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """The innermost frame a task waits in (file:line function)."""
+    frames = task.get_stack()
+    if not frames:
+        return task.get_name()
+    frame = frames[-1]
+    return f"{task.get_name()}: {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
