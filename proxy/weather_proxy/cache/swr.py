@@ -33,9 +33,8 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import cachetools
 import orjson
 
 from weather_proxy import config as config_mod
@@ -68,14 +67,19 @@ class Query:
     lon: float | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Answer:
-    """A query answered: where (``location`` None for coordinates), the weather and how it was served."""
+    """A query answered: where (``location`` None for coordinates), the weather and how it was served.
+
+    ``formatted`` is for the HTTP layer: the response it made of this answer, reused while the
+    answer is (its Age and max-age change once a second). The cache layer never reads it.
+    """
 
     location: upstream.Location | None
     location_json: bytes  # the body's ``location`` object, serialized
     entry: entries.WeatherEntry
     status: str  # HIT, MISS or STALE
+    formatted: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def coordinates_json(lat: float, lon: float, entry: entries.WeatherEntry) -> bytes:
@@ -158,10 +162,11 @@ class WeatherService:
         self._cache = cache_config
         self._upstream = upstream_config
         self._background: set[asyncio.Task[None]] = set()
-        # query -> (its last hit, valid until, the L1 generations it was read at)
-        self._answers: cachetools.LRUCache[Query, tuple[Answer, float, tuple[int, int]]] = (
-            cachetools.LRUCache(max(1, self.tiers.geo_l1.maxsize))
-        )
+        # query -> (its last hit, valid until, the L1 generations it was read at). A dict bounded
+        # by dropping its oldest entry: one C call per hit where cachetools' LRU makes five in
+        # Python, and a dropped answer costs one L1 walk to make again.
+        self._answers: dict[Query, tuple[Answer, float, tuple[int, int]]] = {}
+        self._answers_max = max(1, self.tiers.geo_l1.maxsize)
         self.refresh_backoff = RefreshBackoff(int(self.tiers.weather_l1.maxsize))
         self._refreshes_failing = False
 
@@ -204,7 +209,10 @@ class WeatherService:
         answer = Answer(location, location_json, entry, HIT)
         # Trusted past its L1 lifetime (Redis down): kept with that lifetime, i.e. not reused, since
         # Redis may be back by the next request.
-        self._answers[query] = (answer, min(until, found[1], entry.fresh_until), self.tiers.generations())
+        answers = self._answers
+        if len(answers) >= self._answers_max and query not in answers:
+            del answers[next(iter(answers))]
+        answers[query] = (answer, min(until, found[1], entry.fresh_until), self.tiers.generations())
         return answer
 
     async def resolve(

@@ -275,12 +275,14 @@ async def test_unhandled_error_is_a_500_problem_without_details(proxy: AppFactor
 
 def test_the_query_memo_holds_only_short_valid_queries() -> None:
     """No memory keyed by what a client makes up: refused and long queries are parsed, never kept."""
-    weather._QUERIES.clear()
+    weather._known_query.cache_clear()
     for n in range(50):
         with pytest.raises(problems.ProblemError):
             weather.parse_query(b"city=Paris&x=" + b"a" * n)
     long_place = b"city=" + b"%C3%A9" * 30  # 30 characters, 185 bytes: valid, but not kept
     assert weather.parse_query(long_place).city == "\u00e9" * 30
-    assert weather._QUERIES == {}
+    assert weather._known_query.cache_info().currsize == 0
     assert weather.parse_query(b"city=Paris").city == "Paris"
-    assert list(weather._QUERIES) == [b"city=Paris"]
+    assert weather.parse_query(b"city=Paris").city == "Paris"
+    info = weather._known_query.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)
