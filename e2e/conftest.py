@@ -303,6 +303,36 @@ def create_key(kube: k.Kube, name: str, proxy: str = FLEET) -> str:
     return key_of(kube, name)
 
 
+def erase_key(
+    kube: k.Kube, name: str, proxy: str, *, timeout: float = 300, first_pod: bool = False
+) -> dict[str, Any]:
+    """Create then delete ApiKey ``name`` of ``proxy``: its history erasure Job, once it ended.
+
+    Ended is Complete or Failed: a pod that fails is retried by the Job, so a Job that cannot
+    reach PostgreSQL shows as failed pods first and Failed only after its backoff limit. With
+    ``first_pod``, the first pod's outcome ends the wait (a pod a NetworkPolicy blocks fails).
+    """
+    selector = f"app.kubernetes.io/instance={proxy},app.kubernetes.io/component=history-eraser"
+    before = {
+        j["metadata"]["name"] for j in kube.json("-n", NAMESPACE, "get", "jobs", "-l", selector)["items"]
+    }
+    create_key(kube, name, proxy)
+    kube.kubectl("-n", NAMESPACE, "delete", f"apikey/{name}", "--wait=true", "--timeout=60s")
+
+    def ended() -> dict[str, Any] | None:
+        for job in kube.json("-n", NAMESPACE, "get", "jobs", "-l", selector)["items"]:
+            conditions = {c["type"]: c["status"] for c in job["status"].get("conditions", [])}
+            pod_ended = first_pod and (job["status"].get("succeeded") or job["status"].get("failed"))
+            if job["metadata"]["name"] not in before and (
+                pod_ended or "True" in (conditions.get("Complete"), conditions.get("Failed"))
+            ):
+                found: dict[str, Any] = job
+                return found
+        return None
+
+    return k.eventually(ended, timeout, f"{name}'s erasure Job to end", interval=2)
+
+
 @pytest.fixture(scope="session")
 def proxy_url(fleet: str, installed: k.Kube) -> Iterator[str]:
     """Base URL of the fleet's Service as the host reaches it (ClusterIP, or a port-forward on kind)."""

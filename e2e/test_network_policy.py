@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -123,21 +122,7 @@ def test_the_erasure_job_reaches_postgresql(installed: k.Kube, fleet: str, fence
         pytest.skip(
             f"{fleet} runs without its usage history (spec.analytics off): no PostgreSQL, no erasure Job"
         )
-    selector = f"app.kubernetes.io/instance={fleet},app.kubernetes.io/component=history-eraser"
-    before = {
-        j["metadata"]["name"]
-        for j in installed.json("-n", fx.NAMESPACE, "get", "jobs", "-l", selector)["items"]
-    }
-    fx.create_key(installed, "np-erased", fleet)
-    installed.kubectl("-n", fx.NAMESPACE, "delete", "apikey/np-erased", "--wait=true", "--timeout=60s")
-
-    def finished() -> dict[str, Any] | None:
-        jobs = installed.json("-n", fx.NAMESPACE, "get", "jobs", "-l", selector)["items"]
-        new = [j for j in jobs if j["metadata"]["name"] not in before]
-        done = [j for j in new if j["status"].get("succeeded") or j["status"].get("failed")]
-        return done[0] if done else None
-
-    job = k.eventually(finished, 180, "the deleted key's erasure Job to finish", interval=2)
+    job = fx.erase_key(installed, "np-erased", fleet, timeout=180, first_pod=True)
     # Blocked, its pod would fail (connection refused) and the Job retry with backoff.
     assert not job["status"].get("failed"), json.dumps(job["status"])
     assert job["status"].get("succeeded") == 1, json.dumps(job["status"])

@@ -305,25 +305,7 @@ def test_the_erasure_job_reaches_postgresql_over_tls(installed: k.Kube, secured:
         "-n", fx.NAMESPACE, "get", f"statefulset/{secured}-postgres", "--ignore-not-found", "-o", "name"
     ).strip():
         pytest.skip(f"{secured} runs without its usage history: no PostgreSQL, no erasure Job")
-    selector = f"app.kubernetes.io/instance={secured},app.kubernetes.io/component=history-eraser"
-    before = {
-        j["metadata"]["name"]
-        for j in installed.json("-n", fx.NAMESPACE, "get", "jobs", "-l", selector)["items"]
-    }
-    fx.create_key(installed, "tls-erased", secured)
-    installed.kubectl("-n", fx.NAMESPACE, "delete", "apikey/tls-erased", "--wait=true", "--timeout=60s")
-
-    def finished() -> dict[str, Any] | None:
-        """The new Job once it is Complete or Failed (a pod that fails is retried by the Job)."""
-        for job in installed.json("-n", fx.NAMESPACE, "get", "jobs", "-l", selector)["items"]:
-            conditions = {c["type"]: c["status"] for c in job["status"].get("conditions", [])}
-            ended = "True" in (conditions.get("Complete"), conditions.get("Failed"))
-            if job["metadata"]["name"] not in before and ended:
-                found: dict[str, Any] = job
-                return found
-        return None
-
-    job = k.eventually(finished, 300, "the deleted key's erasure Job to finish", interval=2)
+    job = fx.erase_key(installed, "tls-erased", secured)
     assert job["status"].get("succeeded") == 1, json.dumps(job["status"])
 
 

@@ -1,6 +1,6 @@
 """A certificate authority for the tests, the benches and ``make dev``: a CA and leaves it signs.
 
-``TestCA()`` makes a self-signed CA (ECDSA P-256, a day of validity by default);
+``TestCA()`` makes a self-signed CA as the operator makes a fleet's (ECDSA P-256);
 ``ca.issue(["localhost", "127.0.0.1"])`` a leaf for those DNS names / IP addresses, usable by a
 server (serverAuth). ``Leaf.write(directory)`` writes ``tls.crt`` / ``tls.key`` / ``ca.crt`` as a
 ``kubernetes.io/tls`` Secret volume holds them. Made with the ``cryptography`` package; nothing
@@ -19,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from weather_operator import certificates as operator_certificates
 
 CERT_FILE = "tls.crt"
 KEY_FILE = "tls.key"
@@ -75,36 +77,14 @@ class TestCA:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, common_name: str = "weather-proxy test CA", *, days: int = 1) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name))
-            .issuer_name(_name(common_name))
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
-            .sign(self._key, hashes.SHA256())
-        )
-        self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+    def __init__(self, common_name: str = "weather-proxy test CA") -> None:
+        # The CA the operator makes for a fleet (spec.tls Managed), so the tests trust what it makes.
+        pair = operator_certificates.new_ca(common_name, datetime.datetime.now(datetime.UTC))
+        key = serialization.load_pem_private_key(pair.key_pem, password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        self._key = key
+        self.cert = x509.load_pem_x509_certificate(pair.cert_pem)
+        self.cert_pem = pair.cert_pem.decode()
 
     def write_ca(self, path: pathlib.Path) -> pathlib.Path:
         """The CA certificate alone, as a client's trust file."""
