@@ -257,7 +257,9 @@ class Cluster:
         decoded = json.loads(raw)
         return decoded if isinstance(decoded, dict) else {}
 
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+    async def apply(
+        self, obj: Mapping[str, Any], *, field_manager: str = constants.FIELD_MANAGER
+    ) -> dict[str, Any]:
         """Server-side apply of ``obj`` under the operator's field manager, taking over conflicts."""
         kind = kind_of(obj["apiVersion"], obj["kind"])
         metadata = obj["metadata"]
@@ -266,7 +268,7 @@ class Cluster:
             kind.path(metadata["namespace"], metadata["name"]),
             body=dict(obj),
             content_type=APPLY_PATCH,
-            field_manager=constants.FIELD_MANAGER,
+            field_manager=field_manager,
             force_conflicts=True,
         )
 

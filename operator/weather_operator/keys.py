@@ -183,11 +183,26 @@ def _entries(record: KeyRecord, now: datetime.datetime) -> tuple[config.KeyEntry
     return found
 
 
-def keys_file(records: Iterable[KeyRecord], now: datetime.datetime) -> config.KeysFile:
-    """keys.yaml of a fleet at ``now``, sorted by id (stable content, stable hash)."""
+def keys_file(
+    records: Iterable[KeyRecord], now: datetime.datetime, extra: Iterable[config.KeyEntry] = ()
+) -> config.KeysFile:
+    """keys.yaml of a fleet at ``now`` (with the operator's own ``extra`` entries), sorted by id."""
     entries = [entry for record in records for entry in _entries(record, now)]
+    entries.extend(extra)
     entries.sort(key=lambda entry: entry.id)
     return config.KeysFile.model_construct(revision=0, keys=entries)
+
+
+# The id of a fleet's smoke key: no ApiKey has it (an ApiKey's id is ``<namespace>/<name>``, and a
+# Kubernetes name has no colon).
+SMOKE_ID_SUFFIX = ":smoke"
+
+
+def smoke_entry(namespace: str, proxy: str, plaintext: str) -> config.KeyEntry:
+    """The keys.yaml entry of a BlueGreen fleet's smoke key: a probe key (weather:read, counts nowhere)."""
+    return config.KeyEntry(
+        id=key_id(namespace, proxy) + SMOKE_ID_SUFFIX, sha256=sha256_hex(plaintext), probe=True
+    )
 
 
 def next_transition(records: Iterable[KeyRecord], now: datetime.datetime) -> datetime.datetime | None:

@@ -33,6 +33,12 @@ LOGS_CONFIGURED = "LogsConfigured"
 ANALYTICS_READY = "AnalyticsReady"
 ERROR_TRACKING_CONFIGURED = "ErrorTrackingConfigured"
 TLS_READY = "TLSReady"
+# spec.strategy BlueGreen (docs/rollouts.md).
+ROLLOUT_PROGRESSING = "RolloutProgressing"
+ROLLOUT_ABORTED = "RolloutAborted"
+ROLLOUT_ANALYSIS_FAILED = "AnalysisFailed"
+ROLLOUT_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+ROLLOUT_ABORT_REQUESTED = "AbortRequested"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +136,42 @@ class ProxyObservation:
     """TLSReady: the proxies' certificate (``tls_ready``); None when not looked at."""
     logs: Observed | None = None
     """LogsConfigured: the PodLogs of spec.logging.podLogs (``logs_configured``); None when it is off."""
+    rollout: RolloutObservation | None = None
+    """status.rollout to write (``RolloutObservation``); None: the fleet never had one, nothing written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutObservation:
+    """A blue/green rollout's state (``controller.rollout``), camelCase; ``state`` None clears it."""
+
+    state: Mapping[str, Any] | None
+
+
+def rollout_conditions(rollout: Mapping[str, Any] | None) -> list[Observed]:
+    """RolloutProgressing and RolloutAborted from status.rollout (none without one)."""
+    if not rollout or not rollout.get("phase"):
+        return []
+    phase, message = str(rollout["phase"]), str(rollout.get("message") or "")
+    if phase == "Aborted":
+        why = rollout.get("reason")
+        if why == "AbortRequested":
+            aborted = Observed(ROLLOUT_ABORTED, TRUE, "AbortRequested", message)
+        elif why == "ProgressDeadlineExceeded":
+            aborted = Observed(ROLLOUT_ABORTED, TRUE, "ProgressDeadlineExceeded", message)
+        else:
+            aborted = Observed(ROLLOUT_ABORTED, TRUE, "AnalysisFailed", message)
+        return [Observed(ROLLOUT_PROGRESSING, FALSE, "Aborted", message), aborted]
+    if phase == "Progressing":
+        progressing = Observed(ROLLOUT_PROGRESSING, TRUE, "Progressing", message)
+    elif phase == "Analyzing" and (rollout.get("analysis") or {}).get("passed") is True:
+        progressing = Observed(ROLLOUT_PROGRESSING, TRUE, "AwaitingPromotion", message)
+    elif phase == "Analyzing":
+        progressing = Observed(ROLLOUT_PROGRESSING, TRUE, "Analyzing", message)
+    elif phase == "Promoting":
+        progressing = Observed(ROLLOUT_PROGRESSING, TRUE, "Promoting", message)
+    else:
+        progressing = Observed(ROLLOUT_PROGRESSING, FALSE, "Stable", message)
+    return [progressing, Observed(ROLLOUT_ABORTED, FALSE, "NotAborted", "no rollout aborted")]
 
 
 def desired_replicas(spec: effective.EffectiveSpec, deployment: Mapping[str, Any] | None) -> int:
@@ -229,6 +271,8 @@ def proxy_conditions(obs: ProxyObservation) -> list[Observed]:
         out.append(obs.tls)
     if obs.logs is not None:
         out.append(obs.logs)
+    if obs.rollout is not None:
+        out += rollout_conditions(obs.rollout.state)
     return out
 
 
@@ -351,9 +395,13 @@ def proxy_status(
     """The full WeatherProxy status (the fields the operator owns)."""
     previous = previous or {}
     dstatus: Mapping[str, Any] = (obs.deployment or {}).get("status") or {}
+    rollout: dict[str, Any] = {}
+    if obs.rollout is not None:
+        rollout["rollout"] = dict(obs.rollout.state) if obs.rollout.state is not None else None
     return through_model(
         weatherproxy.WeatherProxyStatus,
         {
+            **rollout,
             "observedGeneration": obs.generation,
             "replicas": int(dstatus.get("replicas") or 0),
             "readyReplicas": int(dstatus.get("readyReplicas") or 0),

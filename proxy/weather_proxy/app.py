@@ -194,7 +194,7 @@ def _parts(rt: runtime_mod.Runtime, api_server: str | None) -> runtime_mod.Parts
     )
     tracing.instrument_redis(client, rt.tracer_provider)
     link = redis_link.RedisLink(client, metrics)
-    breaker = breaker_mod.UpstreamBreaker(up.circuit_breaker, metrics)
+    breaker = breaker_mod.UpstreamBreaker(up.circuit_breaker, metrics, rt.settings.breaker_scope)
     breaker.redis = client
     budget = budget_mod.UpstreamBudget(lambda: rt.config.upstream.budget, link, metrics)
     if rt.history is not None:

@@ -609,6 +609,29 @@ class KeyEntry(ConfigModel):
         default_factory=lambda: list(DEFAULT_SCOPES),
         description="What the key may call; weather:read and usage:read when absent.",
     )
+    probe: bool = Field(
+        False,
+        description="A probe key (the operator's smoke key of a blue/green analysis): weather:read only, "
+        "counts against no rate limit or quota, writes no usage history, analytics or per-key counters "
+        "(it has no /v1/usage); its requests still count in the HTTP request metrics.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _probe_scopes(cls, data: Any) -> Any:
+        """A probe entry without scopes has weather:read alone (not the default scopes)."""
+        if isinstance(data, dict) and data.get("probe") is True and "scopes" not in data:
+            return {**data, "scopes": [Scope.WEATHER_READ]}
+        return data
+
+    @model_validator(mode="after")
+    def _probe_reads_weather_only(self) -> KeyEntry:
+        if self.probe:
+            if self.scopes != [Scope.WEATHER_READ]:
+                raise ValueError("scopes: a probe key has weather:read only (leave scopes out)")
+            if self.rate_limit is not None:
+                raise ValueError("rateLimit: a probe key counts against no limit (leave rateLimit out)")
+        return self
 
 
 class KeysFile(ConfigModel):

@@ -31,6 +31,10 @@ ENV_SENTRY_TRACES_SAMPLE_RATE = "SENTRY_TRACES_SAMPLE_RATE"
 ENV_WORKERS = "WEATHER_PROXY_WORKERS"
 ENV_CPU_REQUEST_MILLICORES = "WEATHER_PROXY_CPU_REQUEST_MILLICORES"
 ENV_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# The scope of the fleet-wide circuit breaker state in Redis (empty: the whole fleet's). The operator
+# sets it on a blue/green slot's pods to their ReplicaSet's pod-template-hash, so that a candidate
+# neither trips the serving slot's breaker nor inherits one (docs/rollouts.md).
+ENV_BREAKER_SCOPE = "WEATHER_PROXY_BREAKER_SCOPE"
 
 # Files: config.yaml from the fleet's ConfigMap, keys.yaml from its keys Secret (data key = file name).
 CONFIG_FILE = "config.yaml"

@@ -34,6 +34,7 @@ ENV_SENTRY_TRACES_SAMPLE_RATE = contract.ENV_SENTRY_TRACES_SAMPLE_RATE
 ENV_WORKERS = contract.ENV_WORKERS
 ENV_CPU_REQUEST = contract.ENV_CPU_REQUEST_MILLICORES
 ENV_METRICS_DIR = contract.ENV_METRICS_DIR
+ENV_BREAKER_SCOPE = contract.ENV_BREAKER_SCOPE
 # Not the operator's: what ``weather-proxy --log-format`` hands the worker processes it spawns.
 ENV_LOG_FORMAT = "WEATHER_PROXY_LOG_FORMAT"
 
@@ -153,6 +154,13 @@ class ProxySettings(pydantic_settings.BaseSettings):
     ] = _alias(ENV_CPU_REQUEST)
     """WEATHER_PROXY_CPU_REQUEST_MILLICORES: the container's CPU request (the Downward API's
     ``requests.cpu`` with divisor 1m), the default of ``workers`` when it has no CPU limit."""
+
+    breaker_scope: Annotated[str | None, pydantic.Field(pattern=r"^[A-Za-z0-9._-]{1,63}$")] = _alias(
+        ENV_BREAKER_SCOPE
+    )
+    """WEATHER_PROXY_BREAKER_SCOPE: the replicas sharing this process's circuit breaker state in Redis
+    (letters, digits, ``.``, ``_``, ``-``; unset: the whole fleet). The operator sets it on a blue/green
+    slot's pods (their pod-template-hash): a candidate and the serving slot never share a breaker."""
 
     metrics_dir: Stripped = _alias(ENV_METRICS_DIR)
     """PROMETHEUS_MULTIPROC_DIR: where several workers' metric files go (prometheus-client's own

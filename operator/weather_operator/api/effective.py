@@ -186,6 +186,41 @@ class EffectiveErrorTracking(Resolved):
     traces_sample_rate: float
 
 
+class StrategyType(enum.StrEnum):
+    """How a new pod template reaches the pods (``spec.strategy.type``)."""
+
+    ROLLING_UPDATE = "RollingUpdate"
+    BLUE_GREEN = "BlueGreen"
+
+
+class AnalysisSpec(Resolved):
+    """``spec.strategy.blueGreen.analysis`` resolved: what a candidate slot must show to be promoted."""
+
+    duration_seconds: int
+    min_requests: int
+    max_error_ratio: float
+    max_p95_seconds: float
+    smoke_requests_per_second: float
+
+
+class EffectiveBlueGreen(Resolved):
+    """``spec.strategy.blueGreen`` resolved (docs/rollouts.md)."""
+
+    auto_promote: bool
+    scale_down_delay_seconds: int
+    progress_deadline_seconds: int
+    analysis: AnalysisSpec
+
+
+class EffectiveStrategy(Resolved):
+    type: StrategyType
+    blue_green: EffectiveBlueGreen
+
+    @property
+    def blue_green_enabled(self) -> bool:
+        return self.type is StrategyType.BLUE_GREEN
+
+
 class EffectiveSpec(Resolved):
     """What a WeatherProxy means once its environment preset is applied."""
 
@@ -211,3 +246,4 @@ class EffectiveSpec(Resolved):
     analytics: EffectiveAnalytics
     error_tracking: EffectiveErrorTracking
     tls: EffectiveTls
+    strategy: EffectiveStrategy

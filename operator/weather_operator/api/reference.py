@@ -310,6 +310,8 @@ WEATHERPROXY_CONDITION_TYPES: Mapping[str, str] = {
     "ErrorTrackingConfigured": "Error reports (spec.errorTracking) go out: the DSN's Secret has its key.",
     "TLSReady": "The proxies serve HTTPS (spec.tls) with a valid certificate (the message: its notAfter).",
     "LogsConfigured": "The PodLogs of spec.logging.podLogs is applied (present only while it is enabled).",
+    "RolloutProgressing": "A blue/green rollout (spec.strategy BlueGreen) is under way (docs/rollouts.md).",
+    "RolloutAborted": "The last blue/green rollout was aborted; the active slot kept serving.",
 }
 APIKEY_CONDITION_TYPES: Mapping[str, str] = {"Ready": "The fleet accepts the key."}
 
@@ -443,6 +445,33 @@ WEATHERPROXY_REASONS: tuple[Reason, ...] = (
         "CRDNotInstalled",
         "Grafana's PodLogs CRD (monitoring.grafana.com/v1alpha2) is not served; nothing is applied.",
     ),
+    Reason("RolloutProgressing", "True", "Progressing", "The candidate slot starts at full size."),
+    Reason("RolloutProgressing", "True", "Analyzing", "The candidate slot is Ready and being analysed."),
+    Reason(
+        "RolloutProgressing",
+        "True",
+        "AwaitingPromotion",
+        'The candidate passed its analysis; autoPromote is false: annotate weatherproxy.dev/promote: "true".',
+    ),
+    Reason(
+        "RolloutProgressing",
+        "True",
+        "Promoting",
+        "The Service moved to the new slot; the old one scales to 0 after scaleDownDelaySeconds.",
+    ),
+    Reason("RolloutProgressing", "False", "Stable", "One slot serves; nothing is being rolled out."),
+    Reason("RolloutProgressing", "False", "Aborted", "The last rollout was aborted (see RolloutAborted)."),
+    Reason("RolloutAborted", "False", "NotAborted", "The last rollout was not aborted."),
+    Reason(
+        "RolloutAborted", "True", "AnalysisFailed", "The candidate failed its analysis (the message: why)."
+    ),
+    Reason(
+        "RolloutAborted",
+        "True",
+        "ProgressDeadlineExceeded",
+        "The candidate was not Ready and analysed within progressDeadlineSeconds.",
+    ),
+    Reason("RolloutAborted", "True", "AbortRequested", 'Annotated weatherproxy.dev/abort: "true".'),
 )
 
 APIKEY_REASONS: tuple[Reason, ...] = (

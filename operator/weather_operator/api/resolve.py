@@ -6,6 +6,8 @@ field by field. Renderers read only the result (``api.effective``).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from weather_operator.api import analytics, constants, presets, weatherproxy
 from weather_operator.api import effective as effective_
 from weather_proxy import config
@@ -215,6 +217,41 @@ def _tls(spec: weatherproxy.TlsSpec | None, preset: presets.Preset) -> effective
     )
 
 
+_T = TypeVar("_T")
+
+
+def _pick(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
+
+
+def _strategy(spec: weatherproxy.Strategy | None) -> effective_.EffectiveStrategy:
+    spec = spec or weatherproxy.Strategy()
+    bg = spec.blue_green or weatherproxy.BlueGreenStrategy()
+    analysis = bg.analysis or weatherproxy.RolloutAnalysis()
+
+    return effective_.EffectiveStrategy(
+        type=_pick(spec.type, effective_.StrategyType.ROLLING_UPDATE),
+        blue_green=effective_.EffectiveBlueGreen(
+            auto_promote=_pick(bg.auto_promote, weatherproxy.BLUE_GREEN_AUTO_PROMOTE),
+            scale_down_delay_seconds=_pick(
+                bg.scale_down_delay_seconds, weatherproxy.BLUE_GREEN_SCALE_DOWN_DELAY_SECONDS
+            ),
+            progress_deadline_seconds=_pick(
+                bg.progress_deadline_seconds, weatherproxy.BLUE_GREEN_PROGRESS_DEADLINE_SECONDS
+            ),
+            analysis=effective_.AnalysisSpec(
+                duration_seconds=_pick(analysis.duration_seconds, weatherproxy.ANALYSIS_DURATION_SECONDS),
+                min_requests=_pick(analysis.min_requests, weatherproxy.ANALYSIS_MIN_REQUESTS),
+                max_error_ratio=_pick(analysis.max_error_ratio, weatherproxy.ANALYSIS_MAX_ERROR_RATIO),
+                max_p95_seconds=_pick(analysis.max_p95_seconds, weatherproxy.ANALYSIS_MAX_P95_SECONDS),
+                smoke_requests_per_second=_pick(
+                    analysis.smoke_requests_per_second, weatherproxy.ANALYSIS_SMOKE_REQUESTS_PER_SECOND
+                ),
+            ),
+        ),
+    )
+
+
 def effective(
     spec: weatherproxy.WeatherProxySpec, default_image: str = constants.DEFAULT_PROXY_IMAGE
 ) -> effective_.EffectiveSpec:
@@ -244,4 +281,5 @@ def effective(
         analytics=analytics.resolve(spec.analytics, spec.environment),
         error_tracking=_error_tracking(spec.error_tracking, spec.environment),
         tls=_tls(spec.tls, preset),
+        strategy=_strategy(spec.strategy),
     )

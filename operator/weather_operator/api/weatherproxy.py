@@ -461,6 +461,129 @@ class TopologySpread(base.CrdModel):
     )
 
 
+# spec.strategy's defaults (docs/rollouts.md).
+BLUE_GREEN_AUTO_PROMOTE = True
+BLUE_GREEN_SCALE_DOWN_DELAY_SECONDS = 30
+BLUE_GREEN_PROGRESS_DEADLINE_SECONDS = 600
+ANALYSIS_DURATION_SECONDS = 60
+ANALYSIS_MIN_REQUESTS = 50
+ANALYSIS_MAX_ERROR_RATIO = 0.01
+ANALYSIS_MAX_P95_SECONDS = 0.5
+ANALYSIS_SMOKE_REQUESTS_PER_SECOND = 2.0
+
+# What H2's analysis takes: the resolved analysis (every field set).
+AnalysisSpec = effective.AnalysisSpec
+StrategyType = effective.StrategyType
+
+
+class RolloutAnalysis(base.CrdModel):
+    """What a candidate slot must show, from its own pods' metrics, before it takes the traffic."""
+
+    duration_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=86400,
+        description=f"How long the candidate is analysed once Ready (default {ANALYSIS_DURATION_SECONDS}); "
+        "must be shorter than progressDeadlineSeconds.",
+    )
+    min_requests: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Requests the candidate must have answered over the analysis, the operator's own "
+        f"smoke requests included (default {ANALYSIS_MIN_REQUESTS}); fewer fail the analysis.",
+    )
+    max_error_ratio: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Highest share of 5xx answers, 0 to 1 (default "
+        f"{ANALYSIS_MAX_ERROR_RATIO}); 4xx answers are the client's and do not count.",
+    )
+    max_p95_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=300,
+        description="Highest 95th percentile of the request duration, in seconds (default "
+        f"{ANALYSIS_MAX_P95_SECONDS}).",
+    )
+    smoke_requests_per_second: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Requests per second the operator sends to the candidate itself, with a key of "
+        "its own that counts against no quota (default "
+        f"{ANALYSIS_SMOKE_REQUESTS_PER_SECOND:g}); 0 analyses consumer traffic only.",
+    )
+
+
+def _duration(bg: BlueGreenStrategy) -> int:
+    analysis = bg.analysis
+    if analysis is not None and analysis.duration_seconds is not None:
+        return analysis.duration_seconds
+    return ANALYSIS_DURATION_SECONDS
+
+
+def _deadline(bg: BlueGreenStrategy) -> int:
+    if bg.progress_deadline_seconds is not None:
+        return bg.progress_deadline_seconds
+    return BLUE_GREEN_PROGRESS_DEADLINE_SECONDS
+
+
+class BlueGreenStrategy(base.CrdModel):
+    """Blue/green: a new pod template starts the idle slot at full size; it is analysed, then promoted."""
+
+    cel_rules = (
+        cel.Rule(
+            "(has(self.analysis) && has(self.analysis.durationSeconds) ? self.analysis.durationSeconds"
+            f" : {ANALYSIS_DURATION_SECONDS}) < (has(self.progressDeadlineSeconds) ? "
+            f"self.progressDeadlineSeconds : {BLUE_GREEN_PROGRESS_DEADLINE_SECONDS})",
+            "spec.strategy.blueGreen.analysis.durationSeconds must be shorter than "
+            f"spec.strategy.blueGreen.progressDeadlineSeconds (defaults {ANALYSIS_DURATION_SECONDS} "
+            f"and {BLUE_GREEN_PROGRESS_DEADLINE_SECONDS})",
+            lambda s: _duration(s) < _deadline(s),
+            ".analysis.durationSeconds",
+        ),
+    )
+
+    auto_promote: bool | None = Field(
+        None,
+        description="Promote a candidate that passed its analysis at once (default true); false waits "
+        'for the annotation weatherproxy.dev/promote: "true".',
+    )
+    scale_down_delay_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="Seconds the previous slot keeps its pods after a promotion, for connections "
+        f"still open to it (default {BLUE_GREEN_SCALE_DOWN_DELAY_SECONDS}).",
+    )
+    progress_deadline_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=86400,
+        description="A rollout whose candidate is not Ready and analysed within this many seconds of its "
+        f"start is aborted (default {BLUE_GREEN_PROGRESS_DEADLINE_SECONDS}).",
+    )
+    analysis: RolloutAnalysis | None = Field(
+        None, description="The analysis of the candidate before promotion."
+    )
+
+
+class Strategy(base.CrdModel):
+    """How a new pod template reaches the pods (docs/rollouts.md)."""
+
+    type: StrategyType | None = Field(
+        None,
+        description="RollingUpdate (default): pods replaced in place, one more at a time. BlueGreen: two "
+        "slots; a new pod template starts the idle one at full size behind <name>-preview, analysed "
+        "from its own metrics, then the Service switches to it (twice the pods meanwhile).",
+    )
+    blue_green: BlueGreenStrategy | None = Field(
+        None, description="Settings of type BlueGreen (kept, unused, under RollingUpdate)."
+    )
+
+
 class WeatherProxySpec(base.CrdModel):
     """A fleet of weather proxies; unset fields take the values of the environment's preset."""
 
@@ -524,6 +647,75 @@ class WeatherProxySpec(base.CrdModel):
         None,
         description="HTTPS for the proxies and TLS to their Redis and PostgreSQL (condition TLSReady).",
     )
+    strategy: Strategy | None = Field(
+        None,
+        description="RollingUpdate (default) or BlueGreen with an analysis before promotion "
+        "(status.rollout, conditions RolloutProgressing and RolloutAborted).",
+    )
+
+
+class RolloutPhase(enum.StrEnum):
+    """Where a blue/green rollout stands (``status.rollout.phase``)."""
+
+    STABLE = "Stable"
+    PROGRESSING = "Progressing"
+    ANALYZING = "Analyzing"
+    PROMOTING = "Promoting"
+    ABORTED = "Aborted"
+
+
+class Slot(enum.StrEnum):
+    BLUE = "blue"
+    GREEN = "green"
+
+
+class RolloutAnalysisStatus(base.CrdModel):
+    """The candidate's figures, as of the analysis's latest step."""
+
+    requests: int | None = Field(None, ge=0, description="Requests the candidate answered since the start.")
+    error_ratio: float | None = Field(None, ge=0, le=1, description="Share of them answered with a 5xx.")
+    p95_seconds: float | None = Field(None, ge=0, description="95th percentile of their duration.")
+    passed: bool | None = Field(None, description="The verdict; unset while the analysis runs.")
+
+
+class RolloutStatus(base.CrdModel):
+    """A blue/green rollout, as the operator left it: what it resumes from after a restart."""
+
+    strategy: StrategyType | None = Field(None, description="The strategy in force.")
+    active_slot: Slot | None = Field(
+        None, description="The slot the Service <name> sends traffic to (unset: the single Deployment)."
+    )
+    preview_slot: Slot | None = Field(
+        None, description="The candidate slot (behind <name>-preview) while a rollout is in progress."
+    )
+    phase: RolloutPhase | None = Field(
+        None, description="Stable, Progressing, Analyzing, Promoting, Aborted."
+    )
+    analysis: RolloutAnalysisStatus | None = Field(None, description="The candidate's analysis.")
+    message: str | None = Field(
+        None, max_length=1024, description="What the rollout is doing, or why it stopped."
+    )
+    template: str | None = Field(
+        None, max_length=64, description="Hash of the pod template being rolled out (or served, when Stable)."
+    )
+    aborted_template: str | None = Field(
+        None,
+        max_length=64,
+        description="Hash of the pod template of the last aborted rollout: it is not tried again; a new "
+        "template is.",
+    )
+    started_at: str | None = Field(
+        None, description="When the phase's clock started (the progress deadline counts from it)."
+    )
+    scale_down_at: str | None = Field(
+        None, description="When the previous slot is scaled to 0 (phase Promoting)."
+    )
+    reason: str | None = Field(
+        None,
+        max_length=64,
+        description="Why the last rollout was aborted: AnalysisFailed, ProgressDeadlineExceeded or "
+        "AbortRequested.",
+    )
 
 
 class WeatherProxyStatus(base.CrdModel):
@@ -544,4 +736,7 @@ class WeatherProxyStatus(base.CrdModel):
         None,
         description="Ready and the conditions that explain it.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    rollout: RolloutStatus | None = Field(
+        None, description="The blue/green rollout (spec.strategy.type BlueGreen; docs/rollouts.md)."
     )

@@ -42,11 +42,13 @@ from weather_operator.controller import (
     memory,
     pods,
     requests,
+    rollout,
     specs,
     workqueue,
 )
 from weather_operator.render import fleet as fleet_
 from weather_operator.render import names, postgres, redis
+from weather_proxy import config
 
 DRIFT = "drift repair"
 
@@ -76,6 +78,7 @@ class Plan:
     resharding: bool  # a previous keys layout is still being read by pods
     now: datetime.datetime
     tls: certificates.TlsState
+    rollout: rollout.Step | None = None  # spec.strategy BlueGreen, or a switch away from it
 
 
 class FleetReconciler:
@@ -91,6 +94,7 @@ class FleetReconciler:
         requests_: requests.Requests,
         children_: children.Children,
         clock: Callable[[], datetime.datetime],
+        analysis_factory: rollout.AnalysisFactory = rollout.default_analysis,
     ) -> None:
         self.settings = settings_
         self.connection = connection_
@@ -100,6 +104,7 @@ class FleetReconciler:
         self.children = children_
         self.clock = clock
         self.certificates = certificates.Certificates(connection_)
+        self.rollouts = rollout.Rollouts(connection_, children_, analysis_factory)
 
     async def reconcile(self, request: workqueue.Request, reason: str) -> Outcome:
         """The queue's reconcile of one WeatherProxy (from its latest indexed body)."""
@@ -124,7 +129,11 @@ class FleetReconciler:
             await self._observe_and_write(body, spec, record, None, reconcile_error=str(exc)[:1024])
             raise
         self._schedule(namespace, name, plan)
-        written = await self._observe_and_write(body, spec, record, plan.fleet.config_hash)
+        written = await self._observe_and_write(
+            body, spec, record, plan.fleet.config_hash, rollout_step=plan.rollout
+        )
+        if plan.rollout is not None:
+            await self.rollouts.after(body, plan.rollout, reason)
         if changed:
             events.info(body, reason="Applied", message=f"{reason}: applied {', '.join(changed)}")
         if deleted:
@@ -147,29 +156,39 @@ class FleetReconciler:
         cnpg = await self.connection.cloudnativepg.available()
         records = [item.record for item in self.indexes.keys_of(namespace, name)]
         now = self.clock()
-        keys_file = keys.keys_file(records, now)
+        extra: tuple[config.KeyEntry, ...] = ()
+        smoke: str | None = None
+        if spec.strategy.blue_green_enabled:
+            # The analysis's own key (docs/rollouts.md): its Secret created once, its hash in keys.yaml.
+            smoke = await keysync.smoke_key(self.connection.api, body, record.keys)
+            extra = (keys.smoke_entry(namespace, name, smoke),)
+        keys_file = keys.keys_file(records, now, extra)
         shards, previous = await keysync.layout(self.connection.api, namespace, name, keys_file, record.keys)
         # The certificates before the render: the pod templates carry their fingerprints.
         tls_state = await self.certificates.ensure(
             body, spec, record.tls, record.children, now, full=record.full_apply
         )
-        rendered = fleet_.render_fleet(
-            fleet_.FleetInputs(
-                name=name,
-                namespace=namespace,
-                spec=spec,
-                keys=keys_file,
-                monitoring_available=available,
-                cnpg_available=cnpg,
-                key_shards=shards,
-                previous_key_shards=previous,
-                key_revisions=keysync.revisions_of(name, max(shards, previous or 0), record.keys),
-                now=now,
-                tls_fingerprints=tls_state.fingerprints,
-                cert_manager_available=await self.connection.cert_manager.available(),
-                pod_logs_available=await self.connection.pod_logs.available(),
-            )
+        inputs = fleet_.FleetInputs(
+            name=name,
+            namespace=namespace,
+            spec=spec,
+            keys=keys_file,
+            monitoring_available=available,
+            cnpg_available=cnpg,
+            key_shards=shards,
+            previous_key_shards=previous,
+            key_revisions=keysync.revisions_of(name, max(shards, previous or 0), record.keys),
+            now=now,
+            tls_fingerprints=tls_state.fingerprints,
+            cert_manager_available=await self.connection.cert_manager.available(),
+            pod_logs_available=await self.connection.pod_logs.available(),
         )
+        step = await self.rollouts.step(
+            body, spec, record.children, record.rollout, inputs, record.status.previous(body), now, smoke
+        )
+        if step is not None:
+            inputs = dataclasses.replace(inputs, workloads=step.workloads)
+        rendered = fleet_.render_fleet(inputs)
         return Plan(
             fleet=rendered,
             key_records=records,
@@ -177,6 +196,7 @@ class FleetReconciler:
             resharding=previous is not None,
             now=now,
             tls=tls_state,
+            rollout=step,
         )
 
     # --- 2. apply -------------------------------------------------------------------------------------
@@ -194,6 +214,8 @@ class FleetReconciler:
         for secret in self._passwords(spec, name, namespace):
             if await self.children.create_once(body, secret, record.children):
                 changed.append(children.ident(secret))
+        if plan.rollout is not None:
+            await self.rollouts.hand_over(namespace, name, plan.rollout)
         changed += await self.children.apply_changed(
             body, plan.fleet.objects, record.children, full=record.full_apply
         )
@@ -201,8 +223,12 @@ class FleetReconciler:
         deleted = await self.children.delete_unwanted(
             body, plan.fleet.unwanted, record.children, monitoring_available=plan.monitoring_available
         )
-        deployment = record.children.workloads.get(f"Deployment/{names.deployment_name(name)}")
-        if plan.resharding and status.rolled_out(deployment, plan.fleet.config_hash):
+        workloads = plan.rollout.workloads if plan.rollout is not None else fleet_.Workloads()
+        active = names.slot_deployment_name(name, workloads.active)
+        deployment = record.children.workloads.get(f"Deployment/{active}")
+        # A slot kept at an older pod template may read the old layout still.
+        settled = not workloads.kept
+        if plan.resharding and settled and status.rolled_out(deployment, plan.fleet.config_hash):
             # Every pod runs the new key layout: the old one's copies and Secrets can go.
             for old in keysync.finish_resharding(name, record.keys):
                 if await self.children.delete_secret(namespace, old, record.children):
@@ -227,6 +253,9 @@ class FleetReconciler:
             self.requests.fleet(namespace, name, "a key expires", delay=delay)
         if plan.tls.recheck_after is not None:
             self.requests.fleet(namespace, name, "a certificate is due", delay=plan.tls.recheck_after)
+        if plan.rollout is not None and plan.rollout.recheck is not None:
+            phase = plan.rollout.state.phase.value if plan.rollout.state is not None else "done"
+            self.requests.fleet(namespace, name, f"rollout {phase}", delay=plan.rollout.recheck)
 
     # --- 3. observe -----------------------------------------------------------------------------------
 
@@ -237,16 +266,19 @@ class FleetReconciler:
         record: memory.FleetMemory,
         config_hash: str | None,
         reconcile_error: str | None = None,
+        rollout_step: rollout.Step | None = None,
     ) -> status.ProxyObservation:
         """Everything the status is computed from."""
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         monitoring_wanted = spec.monitoring.service_monitor.enabled or spec.monitoring.alerts.enabled
         available = self.connection.monitoring.last_answer
+        rollout_status = rollout.observation(rollout_step, record.status.previous(body))
+        slot = rollout.active_slot(rollout_step, record.status.previous(body))
         deployment = await self.children.workload(
-            apply.DEPLOYMENT, namespace, names.deployment_name(name), record.children
+            apply.DEPLOYMENT, namespace, names.slot_deployment_name(name, slot), record.children
         )
         wanted = status.desired_replicas(spec, deployment)
-        proxy_pods = await self._pods(namespace, name, deployment, wanted, names.PROXY)
+        proxy_pods = await self._pods(namespace, name, deployment, wanted, names.PROXY, slot)
         return status.ProxyObservation(
             name=name,
             namespace=namespace,
@@ -259,17 +291,24 @@ class FleetReconciler:
             config_hash=config_hash
             if config_hash is not None
             else record.status.previous(body).get("configHash"),
-            selector=names.selector_string(name),
+            selector=names.selector_string(name, slot=slot),
             reconcile_error=reconcile_error,
             analytics=await self.observe_analytics(namespace, name, spec, record),
             error_tracking=await observe_error_tracking(self.connection.api, namespace, spec),
             tls=record.tls.ready if spec.tls.enabled else status.tls_ready(spec.tls, None, None),
             proxy_pods=proxy_pods,
             logs=status.logs_configured(spec.pod_logs, bool(self.connection.pod_logs.last_answer)),
+            rollout=rollout_status,
         )
 
     async def _pods(
-        self, namespace: str, name: str, workload: Mapping[str, Any] | None, wanted: int, component: str
+        self,
+        namespace: str,
+        name: str,
+        workload: Mapping[str, Any] | None,
+        wanted: int,
+        component: str,
+        slot: str | None = None,
     ) -> str | None:
         """Why the pods of a child that is not ready are not (``controller.pods``); a look again later."""
         if not podstate.needs_a_look(workload, wanted):
@@ -277,7 +316,7 @@ class FleetReconciler:
         self.requests.fleet(
             namespace, name, f"its {component} is not ready", delay=self.settings.not_ready_recheck_seconds
         )
-        labels = names.selector_labels(name, component)
+        labels = names.slot_selector_labels(name, slot, component)
         return await pods.why_not_ready(self.connection.api, namespace, workload, wanted, labels)
 
     async def observe_redis(
@@ -324,9 +363,10 @@ class FleetReconciler:
         config_hash: str | None,
         *,
         reconcile_error: str | None = None,
+        rollout_step: rollout.Step | None = None,
     ) -> bool:
         previous = record.status.previous(body)
-        observation = await self.observe(body, spec, record, config_hash, reconcile_error)
+        observation = await self.observe(body, spec, record, config_hash, reconcile_error, rollout_step)
         desired = status.proxy_status(observation, previous, self.clock())
         return await self._write_status(body, record, previous, desired)
 

@@ -15,7 +15,11 @@ for the render:
   holds the keys of both until the pods run with the new one);
 * each Secret's (content digest, revision): a re-render of the same content keeps its
   revision; new content gets a higher one (``render.keys_secret.next_revision``). After a
-  restart both come from the live Secrets once, so a revision never goes down.
+  restart both come from the live Secrets once, so a revision never goes down;
+* a BlueGreen fleet's smoke key (``smoke_key``): the plaintext of ``<proxy>-smoke-key``, made
+  once, read back once after a restart. Its hash is an entry of every layout's keys.yaml
+  (``keys.smoke_entry``, put in the fleet's keys file before it is split), and the analysis of a
+  candidate slot sends it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import base64
 import binascii
 import dataclasses
 import datetime
+from collections.abc import Mapping
+from typing import Any
 
 from weather_operator import apply, keys, keyshards
 from weather_operator.render import keys_secret, names
@@ -38,6 +44,8 @@ class KeyLayout:
     shards: tuple[int, int | None] | None = None
     # Per keys Secret name: (content digest, revision) of the keys.yaml last written.
     revisions: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    # The smoke key's plaintext (BlueGreen fleets), as its Secret holds it; None: not read yet.
+    smoke_key: str | None = dataclasses.field(default=None, repr=False)
 
 
 async def layout(
@@ -107,6 +115,40 @@ def next_transition(records: list[keys.KeyRecord], now: datetime.datetime) -> fl
         return None
     # A little after the moment, so the clock read in that reconcile is surely past it.
     return max(0.0, (moment - now).total_seconds()) + 0.05
+
+
+async def smoke_key(api: apply.Cluster, owner: Mapping[str, Any], memory: KeyLayout) -> str:
+    """The plaintext of the fleet's smoke key: remembered, else read from its Secret, else made.
+
+    The Secret is created once (a new key only when it is missing or holds none); the key is
+    never logged, and only its hash reaches keys.yaml.
+    """
+    if memory.smoke_key is not None:
+        return memory.smoke_key
+    namespace, proxy = owner["metadata"]["namespace"], owner["metadata"]["name"]
+    name = names.smoke_key_secret_name(proxy)
+    found = _smoke_plaintext(await api.get(apply.SECRET, namespace, name))
+    if found is None:
+        plaintext = keys.generate_key()
+        secret = apply.adopt(keys_secret.render_smoke_key_secret(proxy, namespace, plaintext), owner)
+        created = await api.create(secret)
+        if created is None:  # it exists: made meanwhile (read it), or without a key (replace it)
+            found = _smoke_plaintext(await api.get(apply.SECRET, namespace, name))
+            if found is None:
+                await api.apply(secret)
+        found = found or plaintext
+    memory.smoke_key = found
+    return found
+
+
+def _smoke_plaintext(secret: Mapping[str, Any] | None) -> str | None:
+    encoded = ((secret or {}).get("data") or {}).get(keys_secret.SMOKE_KEY_DATA_KEY)
+    if not encoded:
+        return None
+    try:
+        return base64.b64decode(str(encoded), validate=True).decode("utf-8") or None
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def _count(text: str | None) -> int | None:

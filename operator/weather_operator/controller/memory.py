@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from weather_operator import keys
-from weather_operator.controller import certificates, children, keysync
+from weather_operator.controller import certificates, children, keysync, rollout
 
 Key = tuple[str, str]
 
@@ -50,6 +50,8 @@ class FleetMemory:
     children: children.ChildMemory = dataclasses.field(default_factory=children.ChildMemory)
     keys: keysync.KeyLayout = dataclasses.field(default_factory=keysync.KeyLayout)
     tls: certificates.TlsMemory = dataclasses.field(default_factory=certificates.TlsMemory)
+    # The blue/green analysis running (``rollout.RolloutMemory``); the rollout's state is in status.rollout.
+    rollout: rollout.RolloutMemory = dataclasses.field(default_factory=rollout.RolloutMemory)
 
 
 @dataclasses.dataclass

@@ -1,7 +1,8 @@
 """Kopf adapters of the WeatherProxies: their index, and their events as reconcile requests.
 
 The reconcile itself is ``controller.fleets``. An event whose ``metadata.generation`` did
-not move (a status write, a metadata change) requests nothing: nothing to render differs.
+not move (a status write, a metadata change) requests nothing: nothing to render differs,
+unless it carries a rollout's promote or abort annotation (``controller.rollout``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import kopf
 
 from weather_operator.api import constants
-from weather_operator.controller import indexes, runtime
+from weather_operator.controller import indexes, rollout, runtime
 
 WP = (constants.GROUP, constants.VERSION, constants.WEATHERPROXY_PLURAL)
 
@@ -33,13 +34,19 @@ async def weatherproxy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, *
     controller = runtime.of(memo)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if event.get("type") == "DELETED":
-        controller.memory.fleets.pop((namespace, name), None)
+        gone = controller.memory.fleets.pop((namespace, name), None)
+        if gone is not None:
+            await gone.rollout.close()  # a blue/green analysis's smoke requests stop with it
         controller.requests.forget_fleet(namespace, name)
         _recheck_keys(controller, namespace, name, "its WeatherProxy was deleted")
         return
     record = controller.memory.fleet(namespace, name)
     generation = body["metadata"].get("generation")
     if record.seen and record.generation == generation:
+        annotations = body["metadata"].get("annotations") or {}
+        if any(annotations.get(key) == "true" for key in rollout.ANNOTATIONS):
+            # A rollout's promote or abort annotation (removed once acted on): docs/rollouts.md.
+            controller.requests.fleet(namespace, name, "a rollout annotation")
         return  # a status write or a metadata change: nothing to render differs
     first = not record.seen
     record.seen, record.generation = True, generation

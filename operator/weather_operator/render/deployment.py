@@ -7,6 +7,8 @@ off, so nothing else in the pod gets a token.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from weather_operator.api import constants, effective
@@ -27,6 +29,8 @@ SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
 # Servers that cannot reload a renewed serving certificate in process: their pods are rolled by
 # the certificate's fingerprint on the pod template (docs/operations.md, Certificates).
 SERVERS_WITHOUT_TLS_RELOAD: frozenset[config.Server] = frozenset({config.Server.GRANIAN})
+# BlueGreen: the hash of the pod template a slot runs (``pod_template_hash``), on its pod template.
+TEMPLATE_HASH_ANNOTATION = f"{constants.GROUP}/template-hash"
 _WHEN_UNSATISFIABLE = {
     effective.SpreadMode.SOFT: "ScheduleAnyway",
     effective.SpreadMode.HARD: "DoNotSchedule",
@@ -88,7 +92,15 @@ def _probe(path: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
     return {"httpGet": get}
 
 
-def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
+# A slot's pods share their circuit breaker with their own ReplicaSet only: a candidate neither trips
+# the serving slot's breaker nor inherits one (docs/rollouts.md). The label is the Deployment controller's.
+BREAKER_SCOPE_ENV = {
+    "name": contract.ENV_BREAKER_SCOPE,
+    "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.labels['pod-template-hash']"}},
+}
+
+
+def _container(proxy: str, spec: effective.EffectiveSpec, slot: str | None = None) -> dict[str, Any]:
     port_name, port = serving_port(spec)
     return {
         "name": CONTAINER_NAME,
@@ -96,7 +108,7 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": ["weather-proxy", "--config", names.CONFIG_PATH],
         "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
-        "env": _env(proxy, spec),
+        "env": [*_env(proxy, spec), *([BREAKER_SCOPE_ENV] if slot is not None else [])],
         "resources": spec.resources.to_dict(),
         "startupProbe": {
             **_probe(contract.LIVENESS_PATH, spec),
@@ -128,8 +140,8 @@ def _container(proxy: str, spec: effective.EffectiveSpec) -> dict[str, Any]:
     }
 
 
-def _topology_spread(proxy: str, mode: effective.SpreadMode) -> dict[str, Any]:
-    """``topologySpreadConstraints`` of the pod spec (none when Off)."""
+def _topology_spread(proxy: str, mode: effective.SpreadMode, slot: str | None = None) -> dict[str, Any]:
+    """``topologySpreadConstraints`` of the pod spec (none when Off), among the slot's pods."""
     if mode is effective.SpreadMode.OFF:
         return {}
     constraints = [
@@ -137,7 +149,7 @@ def _topology_spread(proxy: str, mode: effective.SpreadMode) -> dict[str, Any]:
             "maxSkew": 1,
             "topologyKey": key,
             "whenUnsatisfiable": _WHEN_UNSATISFIABLE[mode],
-            "labelSelector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
+            "labelSelector": {"matchLabels": names.slot_selector_labels(proxy, slot)},
         }
         for key in SPREAD_TOPOLOGY_KEYS
     ]
@@ -193,6 +205,12 @@ def _annotations(
     return out
 
 
+def pod_template_hash(template: dict[str, Any]) -> str:
+    """A short hash of a pod template (of the single Deployment's: the same for either slot)."""
+    encoded = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
 def render(
     proxy: str,
     namespace: str,
@@ -200,45 +218,70 @@ def render(
     config_hash: str,
     key_shards: int = 1,
     tls_fingerprint: str | None = None,
+    *,
+    slot: str | None = None,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
     """The Deployment; without ``spec.replicas`` when an HPA owns the replica count.
 
     ``tls_fingerprint``: sha256 of the certificate the pods serve (``spec.tls``), on the pod
     template only for a server that cannot reload a renewed certificate in process.
+    ``slot`` (BlueGreen): the slot's Deployment ``<fleet>-<slot>``, its pods labelled with the
+    slot, its own ConfigMap, and the hash of the single Deployment's pod template on its own.
+    ``replicas``: this many, whatever the spec or the HPA (a preview at full size, an idle slot at 0).
     """
     deployment_spec: dict[str, Any] = {}
-    if not spec.autoscaling.enabled:
+    if replicas is not None:
+        deployment_spec["replicas"] = replicas
+    elif not spec.autoscaling.enabled:
         deployment_spec["replicas"] = spec.replicas
+    template = _template(proxy, spec, config_hash, key_shards, tls_fingerprint, None)
+    if slot is not None:
+        digest = pod_template_hash(template)
+        template = _template(proxy, spec, config_hash, key_shards, tls_fingerprint, slot)
+        template["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] = digest
     deployment_spec |= {
         "revisionHistoryLimit": 5,
-        "selector": {"matchLabels": names.selector_labels(proxy, names.PROXY)},
+        "selector": {"matchLabels": names.slot_selector_labels(proxy, slot)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        "template": {
-            "metadata": {
-                "labels": names.labels(proxy, names.PROXY),
-                "annotations": _annotations(spec, config_hash, tls_fingerprint),
-            },
-            "spec": {
-                "serviceAccountName": names.service_account_name(proxy),
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "securityContext": meta.restricted_pod_security_context(meta.PROXY_USER),
-                "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
-                **_topology_spread(proxy, spec.topology_spread),
-                "containers": [_container(proxy, spec)],
-                "volumes": [
-                    {"name": "config", "configMap": {"name": names.config_map_name(proxy)}},
-                    _keys_volume(proxy, key_shards),
-                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                    _api_access_volume(),
-                    *tls.proxy_volumes(proxy, spec.tls),
-                ],
-            },
-        },
+        "template": template,
     }
+    metadata = meta.metadata(names.slot_deployment_name(proxy, slot), namespace, proxy, names.PROXY)
+    if slot is not None:
+        metadata["labels"][names.SLOT_LABEL] = slot
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": deployment_spec}
+
+
+def _template(
+    proxy: str,
+    spec: effective.EffectiveSpec,
+    config_hash: str,
+    key_shards: int,
+    tls_fingerprint: str | None,
+    slot: str | None,
+) -> dict[str, Any]:
+    pod_labels = names.labels(proxy, names.PROXY)
+    if slot is not None:
+        pod_labels[names.SLOT_LABEL] = slot
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta.metadata(names.deployment_name(proxy), namespace, proxy, names.PROXY),
-        "spec": deployment_spec,
+        "metadata": {
+            "labels": pod_labels,
+            "annotations": _annotations(spec, config_hash, tls_fingerprint),
+        },
+        "spec": {
+            "serviceAccountName": names.service_account_name(proxy),
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": meta.restricted_pod_security_context(meta.PROXY_USER),
+            "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
+            **_topology_spread(proxy, spec.topology_spread, slot),
+            "containers": [_container(proxy, spec, slot)],
+            "volumes": [
+                {"name": "config", "configMap": {"name": names.slot_config_map_name(proxy, slot)}},
+                _keys_volume(proxy, key_shards),
+                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                _api_access_volume(),
+                *tls.proxy_volumes(proxy, spec.tls),
+            ],
+        },
     }

@@ -31,6 +31,32 @@ from weather_proxy import config
 
 
 @dataclasses.dataclass(frozen=True)
+class ProxyForm:
+    """One proxy Deployment to render: a slot's (BlueGreen) or the single one (``slot`` None)."""
+
+    slot: str | None
+    replicas: int | None = None  # None: the spec's (or none, the HPA's); else exactly this many
+
+
+@dataclasses.dataclass(frozen=True)
+class Workloads:
+    """Which proxy Deployments exist and what the Service, HPA and PDB follow (``controller.rollout``).
+
+    The default is RollingUpdate's: the single Deployment ``<fleet>``, nothing else.
+    """
+
+    active: str | None = None  # the form the Service <fleet>, the HPA and the PDB follow
+    rendered: tuple[ProxyForm, ...] = (ProxyForm(None),)
+    # Forms left exactly as they are (a slot serving an older pod template): neither applied nor deleted.
+    kept: frozenset[str | None] = frozenset()
+    preview: str | None = None  # the slot behind <fleet>-preview (BlueGreen)
+    blue_green: bool = False  # slots may exist: the forms neither rendered nor kept are deleted
+
+    def forms(self) -> set[str | None]:
+        return {form.slot for form in self.rendered} | set(self.kept)
+
+
+@dataclasses.dataclass(frozen=True)
 class FleetInputs:
     name: str
     namespace: str
@@ -47,6 +73,7 @@ class FleetInputs:
     tls_fingerprints: tls.Fingerprints = dataclasses.field(default_factory=tls.Fingerprints)
     cert_manager_available: bool = False
     pod_logs_available: bool = False  # Grafana's PodLogs CRD (monitoring.grafana.com/v1alpha2) served
+    workloads: Workloads = dataclasses.field(default_factory=Workloads)  # spec.strategy (BlueGreen)
 
 
 ObjectRef = meta.ObjectRef
@@ -60,13 +87,68 @@ class Fleet:
     keys_secrets: list[keys_secret.KeysSecret] = dataclasses.field(default_factory=list)  # also in objects
 
 
+def proxy_config_hash(inputs: FleetInputs) -> str:
+    """The hash of the config.yaml these inputs render (the pod templates' config-hash annotation)."""
+    text = configmap.config_yaml(
+        configmap.proxy_config(inputs.name, inputs.spec, inputs.key_shards, inputs.cnpg_available)
+    )
+    return configmap.config_hash(text)
+
+
+def pod_template_hash(inputs: FleetInputs) -> str:
+    """The hash of the proxy pod template these inputs render (``deployment.TEMPLATE_HASH_ANNOTATION``)."""
+    single = deployment.render(
+        inputs.name,
+        inputs.namespace,
+        inputs.spec,
+        proxy_config_hash(inputs),
+        inputs.key_shards,
+        inputs.tls_fingerprints.proxy,
+    )
+    return deployment.pod_template_hash(single["spec"]["template"])
+
+
+def _proxy_objects(
+    inputs: FleetInputs, text: str, config_hash: str
+) -> tuple[list[dict[str, Any]], list[ObjectRef]]:
+    """The proxy Deployments with their ConfigMaps, and those of the forms that must not exist."""
+    name, namespace, spec, work = inputs.name, inputs.namespace, inputs.spec, inputs.workloads
+    objects: list[dict[str, Any]] = []
+    for form in work.rendered:
+        config = configmap.render(name, namespace, text)
+        config["metadata"]["name"] = names.slot_config_map_name(name, form.slot)
+        objects.append(config)
+    for form in work.rendered:
+        objects.append(
+            deployment.render(
+                name,
+                namespace,
+                spec,
+                config_hash,
+                inputs.key_shards,
+                inputs.tls_fingerprints.proxy,
+                slot=form.slot,
+                replicas=form.replicas,
+            )
+        )
+    unwanted: list[ObjectRef] = []
+    if work.blue_green:
+        for slot in (None, *names.SLOTS):
+            if slot not in work.forms():
+                unwanted.append(ObjectRef("apps/v1", "Deployment", names.slot_deployment_name(name, slot)))
+                unwanted.append(ObjectRef("v1", "ConfigMap", names.slot_config_map_name(name, slot)))
+    return objects, unwanted
+
+
 def render_fleet(inputs: FleetInputs) -> Fleet:
     """The desired children of a WeatherProxy; pure: the same inputs give the same fleet."""
     name, namespace, spec = inputs.name, inputs.namespace, inputs.spec
     shards, previous = inputs.key_shards, inputs.previous_key_shards
     cnpg = inputs.cnpg_available
+    work = inputs.workloads
     text = configmap.config_yaml(configmap.proxy_config(name, spec, shards, cnpg))
     config_hash = configmap.config_hash(text)
+    proxy_objects, proxy_unwanted = _proxy_objects(inputs, text, config_hash)
     keys_secrets = keys_secret.render_layout(
         name,
         namespace,
@@ -78,7 +160,7 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     )
 
     objects: list[dict[str, Any]] = [
-        configmap.render(name, namespace, text),
+        *(obj for obj in proxy_objects if obj["kind"] == "ConfigMap"),
         *(item.secret for item in keys_secrets),
         # The pods' identity before the Deployment that names it (admission checks it exists).
         rbac.render_service_account(name, namespace),
@@ -86,7 +168,7 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
         rbac.render_role(name, namespace, max(shards, previous or 0)),
         rbac.render_role_binding(name, namespace),
     ]
-    unwanted: list[ObjectRef] = []
+    unwanted: list[ObjectRef] = list(proxy_unwanted)
 
     prints = inputs.tls_fingerprints
     redis_objects = [
@@ -110,11 +192,13 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
     unwanted += tls.unwanted_secrets(
         name, spec.tls, spec.redis.managed, spec.analytics.enabled and spec.analytics.managed
     )
-    objects += [
-        deployment.render(name, namespace, spec, config_hash, shards, prints.proxy),
-        service.render(name, namespace, spec.tls.enabled),
-        networkpolicy.render_proxy(name, namespace, deployment.serving_port(spec)[1]),
-    ]
+    objects += [obj for obj in proxy_objects if obj["kind"] == "Deployment"]
+    objects.append(service.render(name, namespace, spec.tls.enabled, work.active))
+    if work.preview is not None:
+        objects.append(service.render(name, namespace, spec.tls.enabled, work.preview, preview=True))
+    elif work.blue_green:
+        unwanted.append(ObjectRef("v1", "Service", names.preview_service_name(name)))
+    objects.append(networkpolicy.render_proxy(name, namespace, deployment.serving_port(spec)[1]))
 
     monitoring = spec.monitoring
     tls_secret = tls.proxy_secret_name(name, spec.tls) if spec.tls.enabled else None
@@ -122,12 +206,12 @@ def render_fleet(inputs: FleetInputs) -> Fleet:
         (
             spec.autoscaling.enabled,
             ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", names.hpa_name(name)),
-            lambda: hpa.render(name, namespace, spec.autoscaling),
+            lambda: hpa.render(name, namespace, spec.autoscaling, work.active),
         ),
         (
             spec.disruption.enabled,
             ObjectRef("policy/v1", "PodDisruptionBudget", names.pdb_name(name)),
-            lambda: pdb.render(name, namespace, spec.disruption),
+            lambda: pdb.render(name, namespace, spec.disruption, work.active),
         ),
         (
             spec.ingress.enabled,

@@ -1,4 +1,4 @@
-"""The HorizontalPodAutoscaler (autoscaling/v2) of the proxy Deployment, on CPU utilization."""
+"""The HorizontalPodAutoscaler (autoscaling/v2) of the proxy Deployment (the active slot's), on CPU."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from weather_operator.api import effective
 from weather_operator.render import meta, names
 
 
-def render(proxy: str, namespace: str, autoscaling: effective.EffectiveAutoscaling) -> dict[str, Any]:
+def render(
+    proxy: str, namespace: str, autoscaling: effective.EffectiveAutoscaling, slot: str | None = None
+) -> dict[str, Any]:
+    """The HPA of the Deployment ``<fleet>``, or of the active slot's (``slot``) under BlueGreen."""
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -17,7 +20,7 @@ def render(proxy: str, namespace: str, autoscaling: effective.EffectiveAutoscali
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "name": names.deployment_name(proxy),
+                "name": names.slot_deployment_name(proxy, slot),
             },
             "minReplicas": autoscaling.min_replicas,
             "maxReplicas": autoscaling.max_replicas,

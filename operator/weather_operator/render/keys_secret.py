@@ -3,6 +3,10 @@
 One Secret per shard (``weather_operator.keyshards``): ``<proxy>-keys``, ``<proxy>-keys-1``, ...
 Each carries the shard count (and, while a resharding rolls out, the previous count) in an
 annotation, so an operator that restarts picks the layout up from the cluster.
+
+Also the Secret of a BlueGreen fleet's smoke key (``<proxy>-smoke-key``): the plaintext of the
+operator's own probe key, which only the analysis of a candidate slot sends (its hash is an
+entry of keys.yaml, ``keys.smoke_entry``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Any
 from weather_operator import keyshards
 from weather_operator.api import constants
 from weather_operator.render import meta, names
-from weather_proxy import config
+from weather_proxy import config, contract
+
+# The data key of the smoke key's Secret: the one an ApiKey's Secret has.
+SMOKE_KEY_DATA_KEY = contract.APIKEY_SECRET_KEY
 
 SHARDS_ANNOTATION = f"{constants.GROUP}/key-shards"
 PREVIOUS_SHARDS_ANNOTATION = f"{constants.GROUP}/key-shards-previous"
@@ -101,3 +108,14 @@ def render_layout(
         secret = render(proxy, namespace, versioned, shard=index, shards=shards, previous=previous)
         out.append(KeysSecret(name, digest, revision, secret))
     return out
+
+
+def render_smoke_key_secret(proxy: str, namespace: str, plaintext: str) -> dict[str, Any]:
+    """The Secret of the fleet's smoke key: create it, never apply it (its key is made once)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": meta.metadata(names.smoke_key_secret_name(proxy), namespace, proxy, names.PROXY),
+        "data": {SMOKE_KEY_DATA_KEY: base64.b64encode(plaintext.encode("utf-8")).decode("ascii")},
+    }

@@ -194,9 +194,49 @@ def labels(proxy: str, component: str) -> dict[str, str]:
     }
 
 
-def selector_string(proxy: str, component: str = PROXY) -> str:
-    """The proxy pods' selector as a string, for WeatherProxy ``status.selector``."""
-    return ",".join(f"{k}={v}" for k, v in selector_labels(proxy, component).items())
+def selector_string(proxy: str, component: str = PROXY, slot: str | None = None) -> str:
+    """The proxy pods' selector as a string, for WeatherProxy ``status.selector`` (of one slot's pods)."""
+    return ",".join(f"{k}={v}" for k, v in slot_selector_labels(proxy, slot, component).items())
+
+
+# spec.strategy BlueGreen (docs/rollouts.md): two slots of proxy pods, each its own Deployment and
+# ConfigMap; the Service <fleet> selects the active one, <fleet>-preview the other.
+SLOT_LABEL = "weatherproxy.dev/slot"
+BLUE = "blue"
+GREEN = "green"
+SLOTS = (BLUE, GREEN)
+
+
+def other_slot(slot: str) -> str:
+    return GREEN if slot == BLUE else BLUE
+
+
+def slot_deployment_name(proxy: str, slot: str | None) -> str:
+    """A slot's Deployment ``<fleet>-blue``/``<fleet>-green``; ``None``: the single one (RollingUpdate)."""
+    return deployment_name(proxy) if slot is None else f"{proxy}-{slot}"
+
+
+def slot_config_map_name(proxy: str, slot: str | None) -> str:
+    """A slot's ConfigMap (the proxy hot-reloads config.yaml: a shared one would reach the active slot)."""
+    return config_map_name(proxy) if slot is None else f"{config_map_name(proxy)}-{slot}"
+
+
+def preview_service_name(proxy: str) -> str:
+    """The Service in front of the preview slot (BlueGreen only)."""
+    return f"{proxy}-preview"
+
+
+def slot_selector_labels(proxy: str, slot: str | None, component: str = PROXY) -> dict[str, str]:
+    """The selector of one slot's pods (``None``: every proxy pod, as under RollingUpdate)."""
+    labels_ = selector_labels(proxy, component)
+    if slot is not None:
+        labels_[SLOT_LABEL] = slot
+    return labels_
+
+
+def smoke_key_secret_name(proxy: str) -> str:
+    """Secret of the operator's own API key for the analysis's smoke requests (key ``api-key``)."""
+    return f"{proxy}-smoke-key"
 
 
 # Usage history (spec.analytics): the managed PostgreSQL and the erasure Jobs.

@@ -8,13 +8,16 @@ from weather_operator.api import effective
 from weather_operator.render import meta, names
 
 
-def render(proxy: str, namespace: str, disruption: effective.EffectiveDisruption) -> dict[str, Any]:
+def render(
+    proxy: str, namespace: str, disruption: effective.EffectiveDisruption, slot: str | None = None
+) -> dict[str, Any]:
+    """The PDB of the proxy pods (``slot``: of the active slot's pods only, under BlueGreen)."""
     spec: dict[str, Any] = {}
     if disruption.min_available is not None:
         spec["minAvailable"] = disruption.min_available
     else:
         spec["maxUnavailable"] = disruption.max_unavailable
-    spec["selector"] = {"matchLabels": names.selector_labels(proxy, names.PROXY)}
+    spec["selector"] = {"matchLabels": names.slot_selector_labels(proxy, slot)}
     # A crash-looping pod must not block node drains.
     spec["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
     return {

@@ -6,7 +6,9 @@ error (``Refused`` and its kinds), which the route layer answers as a problem:
 a missing key (when required) 401; unknown, expired or disabled 403. A key
 presented while auth is optional is still checked: a wrong key is refused, not
 silently anonymous. Each route needs one scope; a caller without it gets
-``InsufficientScope`` from ``require_scope`` (403 ``insufficient-scope``). The contract:
+``InsufficientScope`` from ``require_scope`` (403 ``insufficient-scope``). A probe key (keys.yaml
+``probe``, the operator's smoke key) may call the weather routes only, and its identity says so:
+the route layer then spends no limit or quota and records no usage. The contract:
 docs/contracts.md, Keys, limits, quotas and scopes.
 """
 
@@ -67,6 +69,8 @@ class Identity:
     limit: config_mod.Limit
     limiter_id: str  # the rate-limit bucket: "key:<id>" or "anon:<hash of the address>"
     scopes: frozenset[config_mod.Scope] = ANONYMOUS_SCOPES
+    # A probe key (keys.yaml ``probe``): no limit, no quota, no usage history, analytics or counters.
+    probe: bool = False
 
 
 def require_scope(identity: Identity, scope: config_mod.Scope) -> None:
@@ -123,6 +127,8 @@ def anonymous_limiter_id(address: str) -> str:
 
 # The contract's hash: the operator writes what this compares (weather_proxy.contract).
 hash_key = contract.key_sha256
+# All a probe key may call, whatever its entry says.
+PROBE_SCOPES = frozenset({config_mod.Scope.WEATHER_READ})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,6 +142,7 @@ class _Key:
     disabled: bool
     scopes: frozenset[config_mod.Scope]
     limiter_id: str
+    probe: bool
 
 
 class KeyRing:
@@ -155,7 +162,7 @@ class KeyRing:
         self._identities: dict[str, Identity] = {}
         for entry in keys.keys:
             limit = limits.setdefault(entry.rate_limit, entry.rate_limit) if entry.rate_limit else None
-            granted = frozenset(entry.scopes)
+            granted = PROBE_SCOPES if entry.probe else frozenset(entry.scopes)
             # A rotated key's previous hash (its grace entry) is the same consumer: its requests
             # take from the key's own bucket and quota and are recorded under the key's id.
             owner = entry.id.removesuffix(contract.GRACE_ENTRY_SUFFIX)
@@ -167,6 +174,7 @@ class KeyRing:
                 entry.disabled,
                 scopes.setdefault(granted, granted),
                 "key:" + owner,
+                entry.probe,
             )
 
     @classmethod
@@ -211,6 +219,6 @@ class KeyRing:
         limit = found.limit or limits.default
         identity = self._identities.get(found.sha256)
         if identity is None or identity.limit is not limit:
-            identity = Identity(found.id, limit, found.limiter_id, found.scopes)
+            identity = Identity(found.id, limit, found.limiter_id, found.scopes, found.probe)
             self._identities[found.sha256] = identity
         return identity

@@ -16,7 +16,7 @@ back as a rotation. Unversioned files (revision 0, hand-written) are taken as th
 
 No key and no hash is stored: a version is told apart by a fingerprint, 16 hex digits of the
 SHA-256 of the key's SHA-256. The entries of a rotation's grace (``id#previous``) are not keys
-of their own.
+of their own, and a probe key (the operator's smoke key) is no consumer's.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def view(parts: Mapping[str, config_mod.KeysFile]) -> tuple[dict[str, Seen], dic
     seen: dict[str, Seen] = {}
     for source, keys in parts.items():
         for entry in keys.keys:
-            if entry.id.endswith(PREVIOUS_SUFFIX):
+            if entry.probe or entry.id.endswith(PREVIOUS_SUFFIX):
                 continue
             seen[entry.id] = Seen(
                 entry.id,

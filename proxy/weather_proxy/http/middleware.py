@@ -4,7 +4,7 @@ One middleware does the per-request bookkeeping so the hot path pays one layer:
 request id (echoed or generated, set in a contextvar for the logs), security
 headers, HSTS behind TLS, the request counter and latency histogram by route
 template, the audit line of keyed requests, the usage-history row of every API
-request (queued for the analytics writer when analytics is on), and a last-resort
+request but a probe key's (queued for the analytics writer when analytics is on), and a last-resort
 500 problem document (no stack trace, no key) for anything unhandled. With error tracking on
 (``observability.errortracking``) it reports that unhandled error, and any other 5xx answer.
 
@@ -191,7 +191,8 @@ class RequestContextMiddleware:
             recorded = self._recorded.get(template)
             if recorded is None:
                 recorded = self._recorded[template] = is_api_route(template)
-            if recorded:
+            # A probe key's requests (the operator's smoke requests) are no one's usage.
+            if recorded and not (state and state.get("probe")):
                 # The key's id (None before authentication), never the key; never the client's address.
                 s = state or {}
                 recorder.record(

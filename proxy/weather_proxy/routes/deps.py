@@ -62,6 +62,8 @@ async def authorize(
     Framework-free (the weather fast path calls it with raw ASGI data); records the key id
     in the request ``state`` for the audit line. ``spend=False`` takes no token and counts
     against no quota: the decision then only reports the bucket and quota as they are.
+    A probe key (the operator's smoke key) is never limited: it takes no token and counts against
+    no quota, and ``state["probe"]`` keeps its request out of the usage history.
     """
     cfg = rt.config
     try:
@@ -73,6 +75,10 @@ async def authorize(
         keys.require_scope(identity, scope)  # before the limit: a request refused here spends no token
     except keys.Refused as refused:
         raise refusal_problem(refused) from None
+    if identity.probe:
+        state["probe"] = True
+        capacity = identity.limit.capacity  # an untouched bucket: the headers say nothing was spent
+        return Caller(identity, limiter.Decision(True, capacity, capacity, 0))
     limits = rt.parts.limiter
     quota = identity.limit.quota
     if quota is None and identity.key_id is not None:

@@ -31,6 +31,13 @@ from weather_proxy.observability import metrics as metrics_mod
 log = logging.getLogger(__name__)
 
 FLEET_KEY = "weather-proxy:breaker:upstream"
+
+
+def fleet_key(scope: str | None = None) -> str:
+    """The Redis key of the breaker state the replicas of ``scope`` share (None: the whole fleet)."""
+    return FLEET_KEY if not scope else f"{FLEET_KEY}:{scope}"
+
+
 POLL_SECONDS = 1.0
 
 
@@ -49,8 +56,11 @@ class _Listener(pybreaker.CircuitBreakerListener):
 class UpstreamBreaker:
     """A pybreaker breaker counting transient upstream failures, optionally fleet-synced."""
 
-    def __init__(self, cfg: config_mod.CircuitBreaker, metrics: metrics_mod.Metrics) -> None:
+    def __init__(
+        self, cfg: config_mod.CircuitBreaker, metrics: metrics_mod.Metrics, scope: str | None = None
+    ) -> None:
         self.metrics = metrics
+        self.key = fleet_key(scope)
         self.storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=cfg.failure_threshold,
@@ -123,19 +133,19 @@ class UpstreamBreaker:
         opened_at = self.storage.opened_at or datetime.datetime.now(datetime.UTC)
         with contextlib.suppress(redis.exceptions.RedisError, OSError):
             await self.redis.set(
-                FLEET_KEY, repr(opened_at.timestamp()), px=int(self.breaker.reset_timeout * 1000)
+                self.key, repr(opened_at.timestamp()), px=int(self.breaker.reset_timeout * 1000)
             )
 
     async def _publish_closed(self) -> None:
         assert self.redis is not None
         with contextlib.suppress(redis.exceptions.RedisError, OSError):
-            await self.redis.delete(FLEET_KEY)
+            await self.redis.delete(self.key)
 
     async def sync_once(self) -> None:
         """Apply the fleet state to the local breaker (one poll)."""
         if self.redis is None:
             return
-        raw = await self.redis.get(FLEET_KEY)
+        raw = await self.redis.get(self.key)
         state = self.state
         if raw is not None and state == pybreaker.STATE_CLOSED:
             opened_at = datetime.datetime.fromtimestamp(float(raw), datetime.UTC)

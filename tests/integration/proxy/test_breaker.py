@@ -98,3 +98,25 @@ async def test_fleet_sync_through_redis(redis_url: str) -> None:
         await one.aclose()
     finally:
         await client.aclose()
+
+
+async def test_replicas_of_another_scope_keep_their_own_breaker(redis_url: str) -> None:
+    """A blue/green candidate (its own WEATHER_PROXY_BREAKER_SCOPE) and the serving slot share no breaker."""
+    cfg = config_mod.CircuitBreaker(failure_threshold=1, reset_timeout_seconds=30)
+    candidate = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics(), scope="5d779cfb66")
+    serving = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics(), scope="84c4975944")
+    fleet = breaker_mod.UpstreamBreaker(cfg, metrics_mod.Metrics())
+    client = aioredis.Redis.from_url(redis_url)
+    candidate.redis = serving.redis = fleet.redis = client
+    try:
+        with pytest.raises(pybreaker.CircuitBreakerError), candidate.calling():
+            await failing()
+        await asyncio.gather(*candidate._tasks)
+        assert await client.get(breaker_mod.fleet_key("5d779cfb66")) is not None
+        await serving.sync_once()
+        await fleet.sync_once()
+        assert (serving.state, fleet.state) == ("closed", "closed")
+        await candidate.aclose()
+    finally:
+        await client.delete(breaker_mod.fleet_key("5d779cfb66"))
+        await client.aclose()

@@ -242,6 +242,51 @@ BAD_SPECS: list[BadSpec] = [
         "spec.monitoring.serviceMonitor.interval",
     ),
     BadSpec(
+        "blue-green-analysis-longer-than-the-progress-deadline",
+        WEATHERPROXY,
+        {
+            "strategy": {
+                "type": "BlueGreen",
+                "blueGreen": {"progressDeadlineSeconds": 120, "analysis": {"durationSeconds": 120}},
+            }
+        },
+        "spec.strategy.blueGreen.analysis.durationSeconds must be shorter than "
+        "spec.strategy.blueGreen.progressDeadlineSeconds (defaults 60 and 600)",
+        cel=True,
+    ),
+    BadSpec(
+        "blue-green-progress-deadline-below-the-default-analysis",
+        WEATHERPROXY,
+        {"strategy": {"blueGreen": {"progressDeadlineSeconds": 30}}},
+        "spec.strategy.blueGreen.analysis.durationSeconds must be shorter than "
+        "spec.strategy.blueGreen.progressDeadlineSeconds (defaults 60 and 600)",
+        cel=True,
+    ),
+    BadSpec(
+        "blue-green-min-requests-0",
+        WEATHERPROXY,
+        {"strategy": {"blueGreen": {"analysis": {"minRequests": 0}}}},
+        "spec.strategy.blueGreen.analysis.minRequests",
+    ),
+    BadSpec(
+        "blue-green-error-ratio-above-1",
+        WEATHERPROXY,
+        {"strategy": {"blueGreen": {"analysis": {"maxErrorRatio": 1.5}}}},
+        "spec.strategy.blueGreen.analysis.maxErrorRatio",
+    ),
+    BadSpec(
+        "blue-green-p95-0",
+        WEATHERPROXY,
+        {"strategy": {"blueGreen": {"analysis": {"maxP95Seconds": 0}}}},
+        "spec.strategy.blueGreen.analysis.maxP95Seconds",
+    ),
+    BadSpec(
+        "strategy-type-unknown",
+        WEATHERPROXY,
+        {"strategy": {"type": "Canary"}},
+        "spec.strategy.type",
+    ),
+    BadSpec(
         "alerts-error-rate-above-100",
         WEATHERPROXY,
         {"monitoring": {"alerts": {"errorRatePercent": 150}}},

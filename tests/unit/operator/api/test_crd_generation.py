@@ -201,6 +201,7 @@ def test_status_fields() -> None:
         "endpoint",
         "configHash",
         "conditions",
+        "rollout",
     }
     key = crd.open_api_schema(crd.APIKEY)["properties"]["status"]["properties"]
     assert {"secretName", "keyPrefix", "expiresAt", "expired", "rotation", "conditions"} <= set(key)

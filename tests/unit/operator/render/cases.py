@@ -85,6 +85,25 @@ SPECS: dict[str, dict[str, Any]] = {
     },
 }
 
+BLUE_GREEN_SPEC: dict[str, Any] = {"environment": "production", "strategy": {"type": "BlueGreen"}}
+# spec.strategy BlueGreen, as controller.rollout renders it: Stable (blue serves, green idle at 0),
+# and Analyzing (blue kept as it is, green at full size behind <fleet>-preview).
+BLUE_GREEN_CASES: dict[str, fleet.Workloads] = {
+    "production-blue-green": fleet.Workloads(
+        active="blue",
+        rendered=(fleet.ProxyForm("blue"), fleet.ProxyForm("green", 0)),
+        preview="green",
+        blue_green=True,
+    ),
+    "production-blue-green-analyzing": fleet.Workloads(
+        active="blue",
+        rendered=(fleet.ProxyForm("green", 3),),
+        kept=frozenset({"blue"}),
+        preview="green",
+        blue_green=True,
+    ),
+}
+
 # Cases whose cluster lacks the Prometheus Operator CRDs.
 WITHOUT_MONITORING_CRDS = {"staging-without-monitoring-crds": "staging"}
 # Cases whose cluster serves Grafana's PodLogs CRD (the others do not: nothing of it is rendered).
@@ -97,9 +116,10 @@ def inputs(
     monitoring_available: bool = True,
     pod_logs_available: bool | None = None,
     keys: config.KeysFile = KEYS,
+    workloads: fleet.Workloads | None = None,
     **overrides: Any,
 ) -> fleet.FleetInputs:
-    spec = {**SPECS[case], **overrides}
+    spec = {**(BLUE_GREEN_SPEC if case in BLUE_GREEN_CASES else SPECS[case]), **overrides}
     return fleet.FleetInputs(
         name=NAME,
         namespace=NAMESPACE,
@@ -109,6 +129,7 @@ def inputs(
         keys=keys,
         monitoring_available=monitoring_available,
         pod_logs_available=case in WITH_POD_LOGS_CRD if pod_logs_available is None else pod_logs_available,
+        workloads=workloads or BLUE_GREEN_CASES.get(case) or fleet.Workloads(),
     )
 
 
@@ -117,3 +138,8 @@ def all_cases() -> dict[str, fleet.FleetInputs]:
     for case, base in WITHOUT_MONITORING_CRDS.items():
         out[case] = inputs(base, monitoring_available=False)
     return out
+
+
+def blue_green_cases() -> dict[str, fleet.FleetInputs]:
+    """spec.strategy BlueGreen: two Deployments and ConfigMaps (golden files; test_blue_green.py)."""
+    return {case: inputs(case) for case in BLUE_GREEN_CASES}

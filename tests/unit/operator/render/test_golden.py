@@ -25,9 +25,13 @@ def _files(result: fleet.Fleet) -> dict[str, str]:
     return files
 
 
-@pytest.mark.parametrize("case", sorted(cases.all_cases()))
+def _cases() -> dict[str, fleet.FleetInputs]:
+    return {**cases.all_cases(), **cases.blue_green_cases()}
+
+
+@pytest.mark.parametrize("case", sorted(_cases()))
 def test_fleet_matches_golden_files(case: str) -> None:
-    result = fleet.render_fleet(cases.all_cases()[case])
+    result = fleet.render_fleet(_cases()[case])
     assert len(_files(result)) == len(result.objects) + 1, "two children share a kind and name"
     golden.check_case(case, _files(result))
 
