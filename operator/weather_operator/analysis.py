@@ -138,7 +138,12 @@ def parse_sample(target: str, text: str) -> Sample:
     """A ``Sample`` of a pod's ``/metrics`` text (Prometheus exposition format); ValueError if unreadable."""
     requests = errors = 0.0
     buckets: dict[float, float] = {}
-    for family in parser.text_string_to_metric_families(text):
+    try:
+        # The parser's own words for a bad line differ from one prometheus-client version to the next.
+        families = list(parser.text_string_to_metric_families(text))
+    except ValueError as exc:
+        raise ValueError(f"not a Prometheus exposition: {exc}") from exc
+    for family in families:
         for sample in family.samples:
             route = sample.labels.get("route", "")
             if not counted_route(route):
