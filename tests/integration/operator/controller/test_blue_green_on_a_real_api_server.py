@@ -5,8 +5,8 @@ Ready on fake nodes (without kwok, nothing ever gets Ready: the test is skipped)
 serve nothing, so the analysis cannot read their metrics: the promotion here is the manual one
 (the ``weatherproxy.dev/promote`` annotation skips the analysis), which takes the same way from
 Progressing through Promoting to Stable. The analysis itself is ``weather_operator.analysis``'s
-tests' and the state machine's (``tests/unit/operator/test_rollout.py``); the real node's e2e
-(``e2e/test_bluegreen.py``) runs all of it on real pods.
+tests' and the state machine's (``tests/unit/operator/test_rollout.py``); on real pods it is not in
+the e2e suite yet (docs/rollouts.md, Known limits).
 """
 
 from __future__ import annotations
