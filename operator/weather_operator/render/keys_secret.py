@@ -112,10 +112,6 @@ def render_layout(
 
 def render_smoke_key_secret(proxy: str, namespace: str, plaintext: str) -> dict[str, Any]:
     """The Secret of the fleet's smoke key: create it, never apply it (its key is made once)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": meta.metadata(names.smoke_key_secret_name(proxy), namespace, proxy, names.PROXY),
-        "data": {SMOKE_KEY_DATA_KEY: base64.b64encode(plaintext.encode("utf-8")).decode("ascii")},
-    }
+    return meta.secret(
+        names.smoke_key_secret_name(proxy), namespace, proxy, names.PROXY, {SMOKE_KEY_DATA_KEY: plaintext}
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from typing import Any
 
@@ -29,6 +30,24 @@ def metadata(
     if annotations:
         out["annotations"] = dict(annotations)
     return out
+
+
+def secret(
+    name: str,
+    namespace: str,
+    proxy: str,
+    component: str,
+    data: dict[str, str],
+    kind: str = "Opaque",
+) -> dict[str, Any]:
+    """A Secret of the fleet holding ``data`` (text values, base64-encoded here)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": kind,
+        "metadata": metadata(name, namespace, proxy, component),
+        "data": {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in data.items()},
+    }
 
 
 def restricted_container_security_context(user: int) -> dict[str, Any]:

@@ -25,7 +25,6 @@ is the Job that erases a deleted ApiKey's rows (``python -m weather_proxy.histor
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from typing import Any
 
@@ -94,13 +93,9 @@ class Database:
 def render_password_secret(proxy: str, namespace: str, password: str) -> dict[str, Any]:
     """The owner's basic-auth Secret (``username``, ``password``): create it, never apply it."""
     data = {names.POSTGRES_USERNAME_KEY: names.POSTGRES_USER, names.POSTGRES_PASSWORD_KEY: password}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "kubernetes.io/basic-auth",
-        "metadata": meta.metadata(names.postgres_secret_name(proxy), namespace, proxy, names.POSTGRES),
-        "data": {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in data.items()},
-    }
+    return meta.secret(
+        names.postgres_secret_name(proxy), namespace, proxy, names.POSTGRES, data, "kubernetes.io/basic-auth"
+    )
 
 
 def database_host(proxy: str, cnpg: bool) -> str:

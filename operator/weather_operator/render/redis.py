@@ -7,7 +7,6 @@ running Redis and the pods keep theirs); the renderers never make one up.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from weather_operator.api import constants, effective
@@ -181,10 +180,6 @@ def render_service(proxy: str, namespace: str) -> dict[str, Any]:
 
 def render_password_secret(proxy: str, namespace: str, password: str) -> dict[str, Any]:
     """The Secret of Redis's ``password``: create it, never apply it."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": meta.metadata(names.redis_secret_name(proxy), namespace, proxy, names.REDIS),
-        "data": {names.REDIS_PASSWORD_KEY: base64.b64encode(password.encode("utf-8")).decode("ascii")},
-    }
+    return meta.secret(
+        names.redis_secret_name(proxy), namespace, proxy, names.REDIS, {names.REDIS_PASSWORD_KEY: password}
+    )
